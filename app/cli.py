@@ -1,0 +1,173 @@
+"""The `dispatch` command: serve, worker, migrate, deliveries (and replay).
+
+Configuration errors print one line naming the variable and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from app import __version__
+from app.config import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(f"dispatch: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _prepare(settings: Settings) -> str:
+    """Logging on, and the database DSN: DATABASE_URL, or the embedded server (started here)."""
+    from app import logs
+    from app.db import embedded
+
+    logs.configure(settings.log_level)
+    if settings.database_url:
+        logs.register_secret(_password(settings.database_url))
+        return settings.database_url
+    dsn = embedded.start(settings.dispatch_data_dir)
+    asyncio.run(embedded.ensure_database(dsn))
+    return dsn
+
+
+def _password(dsn: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(dsn).password
+
+
+async def _with_database(
+    dsn: str, settings: Settings, work: Callable[[], Awaitable[T]], *, migrate: bool = True
+) -> T:
+    from app.db import engine
+    from app.db import migrate as migrations
+
+    await engine.connect(dsn, pool_size=min(settings.database_pool_size, 5))
+    try:
+        if migrate:
+            await migrations.migrate()
+        return await work()
+    finally:
+        await engine.disconnect()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dispatch")
+def main() -> None:
+    """Dispatch: run AI coding agents on GitHub issues.
+
+    Settings come from the environment (see the README); with no DATABASE_URL an embedded
+    PostgreSQL is started in DISPATCH_DATA_DIR.
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=3000, show_default=True, type=int, help="TCP port.")
+@click.option("--no-worker", is_flag=True, help="Serve HTTP only; run `dispatch worker` elsewhere.")
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """Serve webhooks, the API and pages; run the worker too unless --no-worker."""
+    import uvicorn
+
+    from app.runtime import Runtime
+    from app.server import create_app
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    app = create_app(Runtime.build(settings), dsn=dsn, run_worker=not no_worker)
+    click.echo(f"dispatch {__version__} listening on http://{host}:{port}", err=True)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+
+
+@main.command()
+def worker() -> None:
+    """Run jobs and schedules from the queue (any number of workers, on any machines)."""
+    from app import jobs
+    from app.queue import Worker
+    from app.runtime import Runtime
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    rt = Runtime.build(settings)
+
+    async def work() -> None:
+        runner = Worker(
+            jobs.registry(rt),
+            concurrency=settings.worker_concurrency,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, runner.stop)
+        try:
+            await runner.run()
+        finally:
+            await rt.close()
+
+    asyncio.run(_with_database(dsn, settings, work))
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending database migrations and exit."""
+    from app.db import migrate as migrations
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    applied = asyncio.run(_with_database(dsn, settings, migrations.migrate, migrate=False))
+    click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+@main.group(invoke_without_command=True)
+@click.option("--failed", is_flag=True, help="Only deliveries that failed for good.")
+@click.option("--limit", default=30, show_default=True, type=int)
+@click.pass_context
+def deliveries(ctx: click.Context, failed: bool, limit: int) -> None:
+    """List recent webhook deliveries from the journal."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from app.intake import journal
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    rows = asyncio.run(
+        _with_database(dsn, settings, lambda: journal.recent(failed_only=failed, limit=limit))
+    )
+    if not rows:
+        click.echo("no failed deliveries" if failed else "no deliveries yet")
+        return
+    for row in rows:
+        event = f"{row.event}.{row.action}" if row.action else row.event
+        line = (
+            f"{row.received_at:%Y-%m-%d %H:%M:%S}  {row.guid}  {event:<34} {row.state:<9} "
+            f"attempts={row.attempts}  {row.repository or ''}"
+        )
+        click.echo(line.rstrip())
+        if row.last_error and row.state == "failed":
+            click.echo("    " + row.last_error.strip().splitlines()[-1][:200])
+
+
+@deliveries.command("replay")
+@click.argument("guid")
+def deliveries_replay(guid: str) -> None:
+    """Run one journaled delivery through its handlers again."""
+    from app.intake import journal
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    found = asyncio.run(_with_database(dsn, settings, lambda: journal.replay(guid)))
+    if not found:
+        click.echo(f"dispatch: no delivery {guid} in the journal", err=True)
+        sys.exit(1)
+    click.echo(f"queued {guid} for processing")

@@ -1,0 +1,95 @@
+"""One Piccolo engine per process, its asyncpg pool, and raw-connection access.
+
+Piccolo queries and raw asyncpg calls made inside `transaction()` share one connection, so a
+delivery's journal row and its queue job (or a handler's writes and the delivery's completion)
+commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from pgvector.asyncpg import register_vector
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+
+
+
+class _LazyPostgresEngine(PostgresEngine):
+    """Piccolo's engine connects at construction to check the server version; ours is built at
+    import time, before any DSN is known, and gets its pool in `connect()`."""
+
+    async def check_version(self) -> None:
+        return None
+
+    async def prep_database(self) -> None:
+        return None
+
+
+DB = _LazyPostgresEngine(config={})
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await connection.set_type_codec(
+        "jsonb", encoder=_json_dumps, decoder=_json_loads, schema="pg_catalog", format="text"
+    )
+    try:
+        await register_vector(connection)
+    except ValueError:
+        # The vector extension arrives with the first migration; pools opened before it
+        # (only `dispatch migrate` itself) do without the codec.
+        pass
+
+
+def _json_dumps(value: Any) -> str:
+    import msgspec
+
+    if isinstance(value, str | bytes):
+        # Already-serialized JSON (a webhook body) goes in as is: no decode/encode round trip.
+        return value.decode() if isinstance(value, bytes) else value
+    return msgspec.json.encode(value).decode()
+
+
+def _json_loads(value: str) -> Any:
+    import msgspec
+
+    return msgspec.json.decode(value)
+
+
+async def connect(dsn: str, *, pool_size: int = 20) -> None:
+    """Point the engine at `dsn` and open its pool."""
+    if DB.pool is not None:
+        await DB.close_connection_pool()
+    DB.config = {"dsn": dsn}
+    DB.pool = await asyncpg.create_pool(
+        dsn=dsn, min_size=1, max_size=pool_size, init=_init_connection
+    )
+
+
+async def disconnect() -> None:
+    if DB.pool is not None:
+        await DB.close_connection_pool()
+
+
+def transaction() -> PostgresTransaction:
+    """A transaction that Piccolo queries and `connection()` both join (nested ones are no-ops)."""
+    return DB.transaction()
+
+
+@asynccontextmanager
+async def connection() -> AsyncIterator[asyncpg.Connection]:
+    """The current transaction's connection, or a pooled one for a single statement."""
+    current = DB.current_transaction.get()
+    if current is not None:
+        yield current.connection
+        return
+    if DB.pool is None:
+        raise RuntimeError("the database is not connected; call app.db.engine.connect() first")
+    async with DB.pool.acquire() as pooled:
+        yield pooled
+
+
+def dsn() -> str:
+    return str(DB.config.get("dsn", ""))

@@ -1,0 +1,95 @@
+"""Piccolo table classes, one per table created by `migrations/`.
+
+The migrations are the schema's source of truth (raw SQL: partial indexes, HNSW, constraints);
+these classes mirror them for queries, and `tests/db/test_schema.py` checks that they agree.
+Each table's meaning belongs to the area named in its docstring.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSONB,
+    BigInt,
+    BigSerial,
+    Boolean,
+    Integer,
+    Text,
+    Timestamptz,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from app.db.engine import DB
+
+
+class Installation(Table, db=DB):
+    """A GitHub App installation (app/installations)."""
+
+    id = BigInt(primary_key=True)
+    account_login = Text()
+    account_type = Text()
+    account_id = BigInt(null=True, default=None)
+    repository_selection = Text(null=True, default=None)
+    permissions = JSONB(default={})
+    events = JSONB(default=[])
+    suspended_at = Timestamptz(null=True, default=None)
+    deleted_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Repository(Table, db=DB):
+    """A repository an installation can see (app/installations)."""
+
+    id = BigInt(primary_key=True)
+    installation_id = BigInt()
+    full_name = Text()
+    private = Boolean(default=False)
+    default_branch = Text(null=True, default=None)
+    removed_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Delivery(Table, db=DB):
+    """The delivery journal: every inbound webhook, verified, before any work (app/intake)."""
+
+    id = BigSerial(primary_key=True)
+    guid = Text(unique=True)
+    source = Text(default="github")
+    event = Text()
+    action = Text(null=True, default=None)
+    installation_id = BigInt(null=True, default=None)
+    repository = Text(null=True, default=None)
+    state = Text()
+    attempts = Integer(default=0)
+    last_error = Text(null=True, default=None)
+    received_at = Timestamptz(default=TimestamptzNow())
+    processed_at = Timestamptz(null=True, default=None)
+    payload = JSONB()
+
+
+class AuditLog(Table, db=DB):
+    """Every change Dispatch makes or refuses, with who asked and why (app/audit)."""
+
+    id = BigSerial(primary_key=True)
+    at = Timestamptz(default=TimestamptzNow())
+    actor = Text()
+    action = Text()
+    target = Text()
+    installation_id = BigInt(null=True, default=None)
+    repository = Text(null=True, default=None)
+    issue_number = Integer(null=True, default=None)
+    before = JSONB(null=True, default=None)
+    after = JSONB(null=True, default=None)
+    outcome = Text()
+    reason = Text(null=True, default=None)
+    delivery_guid = Text(null=True, default=None)
+
+
+class SweepState(Table, db=DB):
+    """Bookmarks of scheduled sweeps, e.g. how far the missed-delivery sweep has read."""
+
+    name = Text(primary_key=True)
+    last_run_at = Timestamptz(null=True, default=None)
+    cursor = Text(null=True, default=None)

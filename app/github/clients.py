@@ -1,0 +1,114 @@
+"""githubkit clients: as the App (JWT) and per installation (installation tokens, cached by
+githubkit until a minute before they expire), all against `GITHUB_API_URL`.
+
+Every client shares one HTTP connection pool; each installation has its own content pacer, and
+all of them retry within bounds (see `retry.py`). Request bodies are not validated client-side:
+githubkit would otherwise drop fields it does not know yet (`return_run_details`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from githubkit import AppAuthStrategy, GitHub, UnauthAuthStrategy
+from githubkit.throttling import LocalThrottler
+
+from app import __version__
+from app.config import Settings
+from app.github.credentials import AppCredentials, CredentialStore
+from app.github.pacing import ContentPacer
+from app.github.retry import BoundedRetry
+
+API_VERSION = "2026-03-10"
+USER_AGENT = f"Dispatch/{__version__} (+https://github.com/dispatch-app)"
+
+
+class GitHubAppNotConfigured(RuntimeError):
+    """The App has no credentials yet: register it at /setup or set GITHUB_APP_ID and friends."""
+
+
+class _SharedTransport(httpx.AsyncBaseTransport):
+    """githubkit opens an httpx client per call and closes it after; the pool must outlive it."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:  # closed by GitHubClients.close(), not per call
+        return None
+
+
+class GitHubClients:
+    def __init__(self, settings: Settings, credentials: CredentialStore) -> None:
+        self.settings = settings
+        self.credentials = credentials
+        self._transport = _SharedTransport()
+        self._retry = BoundedRetry(
+            settings.github_max_retries, timedelta(seconds=settings.github_max_retry_wait_seconds)
+        )
+        self._installations: dict[tuple[int, int], GitHub] = {}
+        self._app: tuple[int, GitHub] | None = None
+
+    def _build(self, auth, throttler=None) -> GitHub:  # type: ignore[no-untyped-def]
+        return GitHub(
+            auth,
+            base_url=self.settings.github_api_url + "/",
+            user_agent=USER_AGENT,
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            async_transport=self._transport,
+            http_cache=False,
+            auto_retry=self._retry,
+            throttler=throttler or LocalThrottler(100),
+            rest_api_validate_body=False,
+        )
+
+    def _credentials(self) -> AppCredentials:
+        creds = self.credentials.current()
+        if creds is None:
+            raise GitHubAppNotConfigured(
+                "the GitHub App is not configured: open /setup or set GITHUB_APP_ID, "
+                "GITHUB_PRIVATE_KEY and GITHUB_WEBHOOK_SECRET"
+            )
+        return creds
+
+    def app(self) -> GitHub:
+        """A client authenticated as the App itself (JWT): /app/... endpoints."""
+        creds = self._credentials()
+        if self._app is None or self._app[0] != creds.app_id:
+            strategy = AppAuthStrategy(
+                str(creds.app_id), creds.private_key, creds.client_id, creds.client_secret
+            )
+            self._app = (creds.app_id, self._build(strategy))
+        return self._app[1]
+
+    def installation(self, installation_id: int) -> GitHub:
+        """A client acting as one installation, with its own content pacer."""
+        creds = self._credentials()
+        key = (creds.app_id, installation_id)
+        client = self._installations.get(key)
+        if client is None:
+            strategy = AppAuthStrategy(
+                str(creds.app_id), creds.private_key, creds.client_id, creds.client_secret
+            ).as_installation(installation_id)
+            pacer = ContentPacer(
+                self.settings.github_content_per_minute, self.settings.github_content_per_hour
+            )
+            client = self._installations[key] = self._build(strategy, pacer)
+        return client
+
+    def anonymous(self) -> GitHub:
+        """No credentials: the manifest conversion during /setup."""
+        return self._build(UnauthAuthStrategy())
+
+    async def close(self) -> None:
+        await self._transport.inner.aclose()
+
+
+def api_headers() -> dict[str, str]:
+    """Headers for raw `arequest` calls githubkit has no typed method for."""
+    return {"X-GitHub-Api-Version": API_VERSION}

@@ -1,0 +1,1 @@
+"""Operating signals: liveness and readiness probes and Prometheus metrics."""

@@ -1,0 +1,156 @@
+"""The delivery journal: every verified inbound event is stored before anything acts on it.
+
+`record()` stores a delivery and queues its processing in one transaction; a guid seen before is
+reported as a duplicate and queues nothing. The journal is also what `dispatch deliveries` lists
+and replays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app import jobs, queue
+from app.db import engine
+
+
+class DeliveryState:
+    QUEUED = "queued"
+    PROCESSED = "processed"
+    FAILED = "failed"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    guid: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repository: str | None
+    body: str
+    source: str = "github"
+
+
+_INSERT = """
+INSERT INTO delivery (guid, source, event, action, installation_id, repository, state, payload)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb)
+ON CONFLICT (guid) DO NOTHING
+RETURNING id
+"""
+
+
+async def record(inbound: Inbound, *, handled: bool) -> bool:
+    """Journal `inbound` (and queue it when some handler wants it). False if already journaled."""
+    state = DeliveryState.QUEUED if handled else DeliveryState.IGNORED
+    body = inbound.body
+    if "\\u0000" in body:
+        # jsonb refuses NUL inside strings, which pasted issue text can carry.
+        body = body.replace("\\u0000", "\\ufffd")
+    async with engine.transaction(), engine.connection() as connection:
+        inserted = await connection.fetchval(
+            _INSERT,
+            inbound.guid,
+            inbound.source,
+            inbound.event,
+            inbound.action,
+            inbound.installation_id,
+            inbound.repository,
+            state,
+            body,
+        )
+        if inserted is None:
+            return False
+        if handled:
+            await queue.enqueue(
+                jobs.PROCESS_DELIVERY, {"guid": inbound.guid}, dedupe_key=f"delivery:{inbound.guid}"
+            )
+    return True
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    guid: str
+    source: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repository: str | None
+    state: str
+    attempts: int
+    last_error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+
+
+_COLUMNS = (
+    "guid, source, event, action, installation_id, repository, state, attempts, last_error, "
+    "received_at, processed_at"
+)
+
+
+async def recent(*, failed_only: bool = False, limit: int = 50) -> list[DeliveryRow]:
+    where = "WHERE state = 'failed'" if failed_only else ""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            f"SELECT {_COLUMNS} FROM delivery {where} ORDER BY received_at DESC LIMIT $1", limit
+        )
+    return [DeliveryRow(**dict(row)) for row in rows]
+
+
+async def get(guid: str) -> DeliveryRow | None:
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(f"SELECT {_COLUMNS} FROM delivery WHERE guid = $1", guid)
+    return DeliveryRow(**dict(row)) if row else None
+
+
+async def known_guids(guids: list[str]) -> set[str]:
+    async with engine.connection() as connection:
+        rows = await connection.fetch("SELECT guid FROM delivery WHERE guid = ANY($1)", guids)
+    return {row["guid"] for row in rows}
+
+
+async def replay(guid: str) -> bool:
+    """Run a journaled delivery again from the start. False if the guid is unknown."""
+    async with engine.transaction(), engine.connection() as connection:
+        found = await connection.fetchval(
+            "UPDATE delivery SET state = 'queued', attempts = 0, last_error = NULL, "
+            "processed_at = NULL WHERE guid = $1 RETURNING id",
+            guid,
+        )
+        if found is None:
+            return False
+        await queue.enqueue(jobs.PROCESS_DELIVERY, {"guid": guid}, dedupe_key=f"delivery:{guid}")
+    return True
+
+
+async def requeue_stranded(older_than_minutes: float = 15) -> int:
+    """Queue again deliveries left `queued` with no job (a job lost to an unexpected crash).
+    The dedupe key makes this a no-op for deliveries whose job is still queued or running."""
+    async with engine.connection() as connection:
+        guids = await connection.fetch(
+            "SELECT guid FROM delivery WHERE state = 'queued' "
+            "AND received_at < now() - make_interval(mins => $1::int) LIMIT 500",
+            int(older_than_minutes),
+        )
+    count = 0
+    for row in guids:
+        async with engine.transaction():
+            if await queue.enqueue(
+                jobs.PROCESS_DELIVERY, {"guid": row["guid"]}, dedupe_key=f"delivery:{row['guid']}"
+            ):
+                count += 1
+    return count
+
+
+def payload_summary(payload: dict[str, Any]) -> tuple[str | None, int | None, str | None]:
+    """(action, installation id, repository full name) from a webhook payload."""
+    action = payload.get("action")
+    installation = payload.get("installation")
+    repository = payload.get("repository")
+    return (
+        action if isinstance(action, str) else None,
+        installation.get("id") if isinstance(installation, dict) else None,
+        repository.get("full_name") if isinstance(repository, dict) else None,
+    )

@@ -1,0 +1,101 @@
+"""Running one journaled delivery through its handlers, exactly once.
+
+The delivery row is locked (`FOR UPDATE`) for the whole run, so a delivery is never processed by
+two workers at once, and the handlers' database writes commit in the same transaction that marks
+it processed: if a worker dies half-way, nothing of the attempt remains and the re-picked job runs
+it again; if it dies after the commit, the re-picked job finds it processed and stops. GitHub
+calls cannot join a transaction, so handlers make them idempotent (targeted label edits, comments
+found by a hidden marker).
+
+A failing attempt rolls back to a savepoint, records the error, and asks the queue to retry with
+exponential backoff; after `DELIVERY_MAX_ATTEMPTS` the delivery is marked failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import timedelta
+
+from pgqueuer.errors import RetryRequested
+
+from app.db import engine
+from app.events import Event, router
+from app.intake.journal import DeliveryState
+from app.logs import delivery_context, scrub
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def process(guid: str, rt: Runtime) -> None:
+    retry_after: timedelta | None = None
+    with delivery_context(guid):
+        async with engine.transaction() as tx, engine.connection() as connection:
+            row = await connection.fetchrow(
+                "SELECT source, event, action, installation_id, state, attempts, payload "
+                "FROM delivery WHERE guid = $1 FOR UPDATE",
+                guid,
+            )
+            if row is None:
+                log.warning("delivery job without a journal row")
+                return
+            if row["state"] != DeliveryState.QUEUED:
+                log.info("delivery already settled", extra={"state": row["state"]})
+                return
+            event = Event(
+                name=row["event"],
+                action=row["action"],
+                delivery=guid,
+                payload=row["payload"],
+                source=row["source"],
+                installation_id=row["installation_id"],
+            )
+            attempt = row["attempts"] + 1
+            savepoint = await tx.savepoint()
+            try:
+                handled = await router.dispatch(event, rt)
+            except Exception as exc:
+                await savepoint.rollback_to()
+                error = scrub(f"{type(exc).__name__}: {exc}")
+                detail = scrub("".join(traceback.format_exception(exc))[-4000:])
+                final = attempt >= rt.settings.delivery_max_attempts
+                await connection.execute(
+                    "UPDATE delivery SET attempts = $2, last_error = $3, state = $4, "
+                    "processed_at = CASE WHEN $4 = 'failed' THEN now() END WHERE guid = $1",
+                    guid,
+                    attempt,
+                    detail,
+                    DeliveryState.FAILED if final else DeliveryState.QUEUED,
+                )
+                if final:
+                    log.error(
+                        "delivery failed for good",
+                        extra={"event": event.name, "attempt": attempt, "error": error},
+                    )
+                else:
+                    base = rt.settings.delivery_retry_base_seconds
+                    retry_after = timedelta(seconds=base * 2 ** (attempt - 1))
+                    log.warning(
+                        "delivery attempt failed, will retry",
+                        extra={
+                            "event": event.name,
+                            "attempt": attempt,
+                            "retry_in_seconds": retry_after.total_seconds(),
+                            "error": error,
+                        },
+                    )
+            else:
+                await connection.execute(
+                    "UPDATE delivery SET attempts = $2, state = 'processed', last_error = NULL, "
+                    "processed_at = now() WHERE guid = $1",
+                    guid,
+                    attempt,
+                )
+                log.info(
+                    "delivery processed",
+                    extra={"event": event.name, "action": event.action, "handlers": handled},
+                )
+    if retry_after is not None:
+        # Raised after the commit, so the attempt count and error are kept.
+        raise RetryRequested(delay=retry_after, reason="handler failed")

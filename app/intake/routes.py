@@ -1,0 +1,62 @@
+"""`POST /webhooks/github`: verify the signature, journal, queue, answer, in milliseconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+
+from app.events import router as event_router
+from app.intake import journal
+from app.intake.signatures import verify_github
+from app.runtime import Runtime
+from app.web.errors import error
+
+# GitHub caps webhook payloads at 25 MB; Litestar's default limit (10 MB) would refuse some.
+MAX_GITHUB_BODY = 25 * 1024 * 1024
+
+
+@post("/webhooks/github", request_max_body_size=MAX_GITHUB_BODY, status_code=202)
+async def github_webhook(request: Request, rt: Runtime) -> Response[dict[str, Any]]:
+    credentials = rt.credentials.current()
+    if credentials is None:
+        return error(503, "the GitHub App is not configured yet; finish /setup first")
+    body = await request.body()
+    if not verify_github(
+        credentials.webhook_secret, body, request.headers.get("x-hub-signature-256")
+    ):
+        return error(401, "missing or invalid X-Hub-Signature-256")
+    event = request.headers.get("x-github-event")
+    guid = request.headers.get("x-github-delivery")
+    if not event:
+        return error(400, "missing X-GitHub-Event header")
+    if not guid:
+        return error(400, "missing X-GitHub-Delivery header")
+    try:
+        payload = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        return error(400, f"body is not valid JSON: {exc}")
+    if not isinstance(payload, dict):
+        return error(400, "body must be a JSON object")
+
+    action, installation_id, repository = journal.payload_summary(payload)
+    stored = await journal.record(
+        journal.Inbound(
+            guid=guid,
+            event=event,
+            action=action,
+            installation_id=installation_id,
+            repository=repository,
+            body=body.decode(),
+        ),
+        handled=event_router.handles(event, action),
+    )
+    if not stored:
+        return Response({"delivery": guid, "duplicate": True}, status_code=200)
+    if event == "ping":
+        return Response({"delivery": guid, "duplicate": False, "pong": True}, status_code=200)
+    return Response({"delivery": guid, "duplicate": False}, status_code=202)
+
+
+routes = [github_webhook]

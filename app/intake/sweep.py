@@ -1,0 +1,113 @@
+"""The missed-delivery sweep: how Dispatch recovers from its own downtime.
+
+GitHub keeps every delivery attempt for three days. The sweep reads the App's deliveries since the
+last sweep (newest first, following the cursor), and asks GitHub to redeliver each guid that never
+had a successful attempt and is not in our journal. Deliveries stranded in the journal (queued with
+no job) are queued again too.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from app.db import engine
+from app.github.clients import GitHubAppNotConfigured
+from app.intake import journal
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SWEEP_NAME = "github-deliveries"
+FIRST_LOOKBACK = timedelta(hours=1)
+# Deliveries still in flight when the last sweep ran are read again.
+OVERLAP = timedelta(minutes=5)
+
+
+async def run(rt: Runtime) -> dict[str, int]:
+    if not rt.credentials.configured:
+        return {"redelivered": 0, "requeued": 0}
+    started = rt.clock.now()
+    since = await _last_run() or (started - FIRST_LOOKBACK)
+    try:
+        attempts = await _attempts_since(rt, since - OVERLAP)
+    except GitHubAppNotConfigured:
+        return {"redelivered": 0, "requeued": 0}
+    missed = await _missed(attempts)
+    for guid, delivery_id in missed.items():
+        await rt.github.app().rest.apps.async_redeliver_webhook_delivery(delivery_id)
+        log.info("asked GitHub to redeliver", extra={"guid": guid, "hook_delivery": delivery_id})
+    requeued = await journal.requeue_stranded()
+    await _save_run(started)
+    return {"redelivered": len(missed), "requeued": requeued}
+
+
+async def _attempts_since(rt: Runtime, since: datetime) -> list[dict[str, Any]]:
+    client = rt.github.app()
+    attempts: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        if cursor:
+            response = await client.rest.apps.async_list_webhook_deliveries(
+                per_page=100, cursor=cursor
+            )
+        else:
+            response = await client.rest.apps.async_list_webhook_deliveries(per_page=100)
+        page = response.json()
+        attempts += page
+        oldest = min((_parse(a["delivered_at"]) for a in page), default=None)
+        cursor = _next_cursor(response.headers.get("link", ""))
+        if not page or cursor is None or (oldest is not None and oldest < since):
+            break
+    return [a for a in attempts if _parse(a["delivered_at"]) >= since]
+
+
+async def _missed(attempts: list[dict[str, Any]]) -> dict[str, int]:
+    """guid → the id of its latest attempt, for guids with no 2xx attempt and no journal row."""
+    latest: dict[str, dict[str, Any]] = {}
+    succeeded: set[str] = set()
+    for attempt in attempts:
+        guid = attempt["guid"]
+        if 200 <= int(attempt.get("status_code") or 0) < 300:
+            succeeded.add(guid)
+        if guid not in latest or _parse(attempt["delivered_at"]) > _parse(
+            latest[guid]["delivered_at"]
+        ):
+            latest[guid] = attempt
+    candidates = [guid for guid in latest if guid not in succeeded]
+    if not candidates:
+        return {}
+    journaled = await journal.known_guids(candidates)
+    return {guid: latest[guid]["id"] for guid in candidates if guid not in journaled}
+
+
+def _next_cursor(link: str) -> str | None:
+    for part in link.split(","):
+        if 'rel="next"' in part:
+            url = part.split(";")[0].strip().strip("<>")
+            cursor = parse_qs(urlsplit(url).query).get("cursor")
+            return cursor[0] if cursor else None
+    return None
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def _last_run() -> datetime | None:
+    async with engine.connection() as connection:
+        return await connection.fetchval(
+            "SELECT last_run_at FROM sweep_state WHERE name = $1", SWEEP_NAME
+        )
+
+
+async def _save_run(at: datetime) -> None:
+    async with engine.connection() as connection:
+        await connection.execute(
+            "INSERT INTO sweep_state (name, last_run_at) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO UPDATE SET last_run_at = EXCLUDED.last_run_at",
+            SWEEP_NAME,
+            at,
+        )

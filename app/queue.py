@@ -1,0 +1,128 @@
+"""The durable job queue (pgqueuer, in the same Postgres): enqueueing inside the caller's
+transaction, and the worker loop that runs jobs and cron schedules.
+
+A job enqueued inside `db.transaction()` commits or vanishes with the caller's writes. Workers on
+any number of machines dequeue with `SKIP LOCKED`; a job whose worker died (no heartbeat for
+`JOB_HEARTBEAT_SECONDS`) is picked up again by another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+from pgqueuer import PgQueuer
+from pgqueuer.db import AsyncpgDriver
+from pgqueuer.models import Job, Schedule
+from pgqueuer.queries import Queries
+from pgqueuer.types import QueueExecutionMode
+
+from app.db import engine
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[[dict[str, Any]], Awaitable[None]]
+ScheduledFunction = Callable[[], Awaitable[None]]
+
+
+async def enqueue(
+    name: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    delay: timedelta | None = None,
+    dedupe_key: str | None = None,
+) -> bool:
+    """Queue job `name` on the current transaction's connection. False when `dedupe_key` is
+    already queued or running (the existing job will do the work)."""
+    body = msgspec.json.encode(payload or {})
+    async with engine.connection() as connection:
+        ids = await Queries(AsyncpgDriver(connection)).enqueue(
+            name, body, execute_after=delay, dedupe_key=dedupe_key, on_conflict="skip"
+        )
+    return ids[0] is not None
+
+
+@dataclass
+class JobRegistry:
+    """Job names bound to functions, and cron schedules; filled by `app.jobs`."""
+
+    jobs: dict[str, JobFunction] = field(default_factory=dict)
+    schedules: dict[str, tuple[str, ScheduledFunction]] = field(default_factory=dict)
+
+    def job(self, name: str, function: JobFunction) -> None:
+        self.jobs[name] = function
+
+    def schedule(self, name: str, cron: str, function: ScheduledFunction) -> None:
+        self.schedules[name] = (cron, function)
+
+
+class Worker:
+    """Runs registered jobs until stopped. `drain=True` stops once the queue is empty (tests,
+    one-shot maintenance)."""
+
+    def __init__(self, registry: JobRegistry, *, concurrency: int, heartbeat_seconds: float):
+        self.registry = registry
+        self.concurrency = concurrency
+        self.heartbeat = timedelta(seconds=heartbeat_seconds)
+        self.running = asyncio.Event()
+        self._pgq: PgQueuer | None = None
+        self._connection: asyncpg.Connection | None = None
+
+    async def run(self, *, drain: bool = False, schedules: bool = True) -> None:
+        self._connection = await asyncpg.connect(engine.dsn())
+        pgq = self._pgq = PgQueuer(AsyncpgDriver(self._connection))
+        for name, function in self.registry.jobs.items():
+            pgq.entrypoint(name)(_job_runner(name, function))
+        if schedules and not drain:
+            for name, (cron, function) in self.registry.schedules.items():
+                pgq.schedule(name, cron)(_schedule_runner(name, function))
+        self.running.set()
+        try:
+            if drain:
+                await pgq.qm.run(
+                    mode=QueueExecutionMode.drain,
+                    batch_size=self.concurrency,
+                    heartbeat_timeout=self.heartbeat,
+                    dequeue_timeout=timedelta(seconds=0.2),
+                )
+            else:
+                await pgq.run(
+                    batch_size=self.concurrency,
+                    max_concurrent_tasks=self.concurrency * 2,
+                    heartbeat_timeout=self.heartbeat,
+                    dequeue_timeout=timedelta(seconds=5),
+                )
+        finally:
+            self.running.clear()
+            if not self._connection.is_closed():
+                await self._connection.close()
+
+    def stop(self) -> None:
+        if self._pgq is not None:
+            self._pgq.shutdown.set()
+
+
+def _job_runner(name: str, function: JobFunction):  # type: ignore[no-untyped-def]
+    async def run(job: Job) -> None:
+        payload = msgspec.json.decode(job.payload) if job.payload else {}
+        await function(payload)
+
+    run.__name__ = run.__qualname__ = f"job:{name}"
+    return run
+
+
+def _schedule_runner(name: str, function: ScheduledFunction):  # type: ignore[no-untyped-def]
+    async def run(schedule: Schedule) -> None:
+        try:
+            await function()
+        except Exception:
+            log.exception("scheduled job failed", extra={"job": name})
+
+    run.__name__ = run.__qualname__ = f"schedule:{name}"
+    return run

@@ -1,0 +1,35 @@
+"""What one running Dispatch process holds and hands to handlers and jobs: its settings, the App
+credentials, the GitHub clients and the clock. Built once by `server` or `cli`, never global."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.clock import Clock, SystemClock
+from app.config import Settings
+from app.github.clients import GitHubClients
+from app.github.credentials import CredentialStore
+from app.signing import Signer, load_secret_key
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    credentials: CredentialStore
+    github: GitHubClients
+    signer: Signer
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        credentials = CredentialStore(settings)
+        return cls(
+            settings=settings,
+            credentials=credentials,
+            github=GitHubClients(settings, credentials),
+            signer=Signer(load_secret_key(settings)),
+            clock=clock or SystemClock(),
+        )
+
+    async def close(self) -> None:
+        await self.github.close()

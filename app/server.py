@@ -1,0 +1,83 @@
+"""The Litestar app factory: collects each area's routes, and a lifespan that connects the
+database, applies migrations and runs the worker (unless `--no-worker`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.template import TemplateConfig
+
+from app import __version__, jobs
+from app.db import engine, migrate
+from app.health import routes as health_routes
+from app.intake import routes as intake_routes
+from app.queue import Worker
+from app.runtime import Runtime
+from app.setup import routes as setup_routes
+from app.web.errors import http_exception_handler, internal_error_handler
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_DIRS = [Path(__file__).parent / "setup" / "templates"]
+
+
+def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
+        await migrate.migrate()
+        # Reconnect so every pooled connection has the codecs of the freshly migrated schema.
+        await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
+        app.state.migrated = True
+        worker_task: asyncio.Task[None] | None = None
+        if run_worker:
+            worker = Worker(
+                jobs.registry(rt),
+                concurrency=rt.settings.worker_concurrency,
+                heartbeat_seconds=rt.settings.job_heartbeat_seconds,
+            )
+            app.state.worker = worker
+            worker_task = asyncio.create_task(worker.run(), name="dispatch-worker")
+            worker_task.add_done_callback(_report_worker_exit)
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                app.state.worker.stop()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(worker_task, timeout=10)
+            await rt.close()
+            await engine.disconnect()
+
+    jobs.load_handlers()
+    routes = [*intake_routes.routes, *setup_routes.routes, *health_routes.routes]
+    return Litestar(
+        route_handlers=routes,
+        dependencies={"rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False)},
+        lifespan=[lifespan],
+        exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
+        template_config=TemplateConfig(directory=TEMPLATE_DIRS, engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(title="Dispatch", version=__version__, path="/schema"),
+        on_app_init=[_state_defaults],
+        logging_config=None,
+    )
+
+
+def _state_defaults(config: AppConfig) -> AppConfig:
+    config.state.update({"migrated": False, "worker": None})
+    return config
+
+
+def _report_worker_exit(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("worker stopped", exc_info=task.exception())

@@ -1,0 +1,56 @@
+"""The App manifest (`app.yml`) with this deployment's URLs filled in, and the code exchange."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from githubkit.exception import RequestFailed
+
+from app.github.clients import GitHubClients, api_headers
+from app.github.credentials import AppCredentials
+
+_PACKAGED = Path(__file__).resolve().parent.parent / "_manifest" / "app.yml"
+_SOURCE = Path(__file__).resolve().parent.parent.parent / "app.yml"
+MANIFEST_PATH = _PACKAGED if _PACKAGED.is_file() else _SOURCE
+
+
+def manifest(dispatch_url: str, name: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(MANIFEST_PATH.read_text())
+    data["hook_attributes"]["url"] = f"{dispatch_url}/webhooks/github"
+    data["redirect_url"] = f"{dispatch_url}/setup/callback"
+    data["setup_url"] = f"{dispatch_url}/setup"
+    if name:
+        data["name"] = name
+    return data
+
+
+class ManifestConversionFailed(Exception):
+    pass
+
+
+async def convert(github: GitHubClients, code: str) -> AppCredentials:
+    """Trade the one-time code GitHub sends to the redirect URL for the App's credentials."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", code):
+        raise ManifestConversionFailed("the code is malformed")
+    try:
+        response = await github.anonymous().arequest(
+            "POST", f"/app-manifests/{code}/conversions", headers=api_headers()
+        )
+    except RequestFailed as exc:
+        raise ManifestConversionFailed(
+            f"GitHub refused the code ({exc.response.status_code}); it is single-use and "
+            "expires after an hour, so start again from /setup"
+        ) from None
+    data = response.json()
+    return AppCredentials(
+        app_id=int(data["id"]),
+        slug=data.get("slug"),
+        private_key=data["pem"],
+        webhook_secret=data["webhook_secret"],
+        client_id=data.get("client_id"),
+        client_secret=data.get("client_secret"),
+        html_url=data.get("html_url"),
+    )

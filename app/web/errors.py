@@ -1,0 +1,33 @@
+"""Errors are part of the interface: every refusal is JSON `{"error": ..., "status": ...}` with
+a message that says what was wrong and how to fix it. Never a bare 500 page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+def error(status: int, message: str, **fields: Any) -> Response[dict[str, Any]]:
+    return Response(
+        {"error": message, "status": status, **fields},
+        status_code=status,
+        media_type=MediaType.JSON,
+    )
+
+
+def http_exception_handler(_: Request, exc: HTTPException) -> Response[dict[str, Any]]:
+    message = exc.detail
+    if exc.status_code == 413:
+        message = "request body too large"
+    extra = {"details": exc.extra} if exc.extra else {}
+    return error(exc.status_code, str(message), **extra)
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return error(500, "internal error; the details are in the server log")
