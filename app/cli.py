@@ -171,3 +171,103 @@ def deliveries_replay(guid: str) -> None:
         click.echo(f"dispatch: no delivery {guid} in the journal", err=True)
         sys.exit(1)
     click.echo(f"queued {guid} for processing")
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens (shown once; only their hash is stored)."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="A unique name, e.g. the harness that uses it.")
+@click.option("--scope", type=click.Choice(["admin", "agent"]), required=True)
+@click.option("--repo", "repos", multiple=True, help="owner/name; repeat; none means all.")
+def token_create(name: str, scope: str, repos: tuple[str, ...]) -> None:
+    """Create a token and print it once."""
+    from app.tokens import service
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    try:
+        value = asyncio.run(
+            _with_database(dsn, settings, lambda: service.create(name, scope, list(repos)))
+        )
+    except service.TokenError as exc:
+        click.echo(f"dispatch: {exc}", err=True)
+        sys.exit(1)
+    click.echo(value)
+    click.echo("Store it now: it is not shown again.", err=True)
+
+
+@token.command("list")
+def token_list() -> None:
+    """List tokens (names, scopes, repositories; never the tokens)."""
+    from app.tokens import service
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    tokens = asyncio.run(_with_database(dsn, settings, service.list_all))
+    if not tokens:
+        click.echo("no tokens")
+    for item in tokens:
+        state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
+        used = f"{item.last_used_at:%Y-%m-%d %H:%M}" if item.last_used_at else "never"
+        repos = ", ".join(item.repositories) or "all repositories"
+        click.echo(f"{item.name:<24} {item.scope:<6} {state:<18} last used {used:<17} {repos}")
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke a token by name."""
+    from app.tokens import service
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    if not asyncio.run(_with_database(dsn, settings, lambda: service.revoke(name))):
+        click.echo(f"dispatch: no active token named {name!r}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked {name}")
+
+
+@main.command()
+@click.option("--repo", "repo", default=None, help="owner/name; default: every repository.")
+def sync(repo: str | None) -> None:
+    """Create missing labels and cache issues (open, and closed in the last 30 days)."""
+    from app.installations import service as installations
+    from app.issues import onboarding
+    from app.runtime import Runtime
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    rt = Runtime.build(settings)
+
+    async def work() -> None:
+        try:
+            if repo:
+                found = await installations.repository_by_name(repo)
+                if found is None:
+                    click.echo(
+                        f"dispatch: {repo} is not a repository the App is installed on", err=True
+                    )
+                    sys.exit(1)
+                targets = [found]
+            else:
+                targets = await installations.active_repositories()
+            for target in targets:
+                name = target["full_name"]
+
+                def progress(total: int, name: str = name) -> None:
+                    # Pages arrive 100 issues at a time; redraw one status line per page.
+                    click.echo(f"\r{name}: {total} issues cached …", nl=False, err=True)
+
+                count = await onboarding.onboard(rt, target["installation_id"], name, progress)
+                click.echo(f"\r{name}: {count} issues cached   ")
+        finally:
+            await rt.close()
+
+    asyncio.run(_with_database(dsn, settings, work))
+
+
+if __name__ == "__main__":
+    main()

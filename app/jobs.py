@@ -1,8 +1,8 @@
 """The job names and schedules: the one place that knows them.
 
-Areas enqueue by these names (`queue.enqueue(jobs.PROCESS_DELIVERY, ...)`); `registry()` binds
-each name to the area function that runs it, importing areas lazily so that areas can import
-this module without a cycle.
+Areas enqueue by these names (`queue.enqueue(jobs.RUN_COMMAND, ...)`); `registry()` binds each
+name to the area function that runs it, importing areas lazily so that areas can import this
+module without a cycle.
 """
 
 from __future__ import annotations
@@ -15,26 +15,54 @@ if TYPE_CHECKING:
 
 PROCESS_DELIVERY = "deliveries.process"
 SWEEP_DELIVERIES = "deliveries.sweep"
+RUN_COMMAND = "commands.run"
+ONBOARD_REPOSITORY = "repositories.onboard"
+RECONCILE_ISSUES = "issues.reconcile"
 
 
 def registry(rt: Runtime) -> JobRegistry:
+    from app.commands import runner
     from app.intake import processing, sweep
-    from app.queue import JobRegistry
+    from app.issues import onboarding, reconcile
+    from app.queue import JobRegistry, RetryPolicy
 
+    settings = rt.settings
     reg = JobRegistry()
+
+    def retry(give_up=None) -> RetryPolicy:  # type: ignore[no-untyped-def]
+        return RetryPolicy(
+            attempts=settings.delivery_max_attempts,
+            base_seconds=settings.delivery_retry_base_seconds,
+            give_up=give_up,
+        )
 
     async def process_delivery(payload: dict[str, Any]) -> None:
         await processing.process(payload["guid"], rt)
 
+    async def run_command(payload: dict[str, Any]) -> None:
+        await runner.execute(payload["command"], rt)
+
+    async def command_failed(payload: dict[str, Any], exc: Exception) -> None:
+        await runner.give_up(payload, exc, rt)
+
+    async def onboard_repository(payload: dict[str, Any]) -> None:
+        await onboarding.onboard(rt, payload["installation_id"], payload["repository"])
+
     async def sweep_deliveries() -> None:
         await sweep.run(rt)
 
-    reg.job(PROCESS_DELIVERY, process_delivery)
-    reg.schedule(SWEEP_DELIVERIES, rt.settings.delivery_sweep_schedule, sweep_deliveries)
+    async def reconcile_issues() -> None:
+        await reconcile.run(rt)
+
+    # Deliveries count their own attempts in the journal (processing raises RetryRequested).
+    reg.job(PROCESS_DELIVERY, process_delivery, RetryPolicy(attempts=1))
+    reg.job(RUN_COMMAND, run_command, retry(command_failed))
+    reg.job(ONBOARD_REPOSITORY, onboard_repository, retry())
+    reg.schedule(SWEEP_DELIVERIES, settings.delivery_sweep_schedule, sweep_deliveries)
+    reg.schedule(RECONCILE_ISSUES, settings.reconcile_schedule, reconcile_issues)
     load_handlers()
     return reg
 
 
 def load_handlers() -> None:
-    """Import every module that registers event handlers on `app.events.router`."""
-    import app.installations.handlers  # noqa: F401
+    """Import every module that registers event handlers, in the order they should run."""

@@ -19,6 +19,7 @@ import asyncpg
 import msgspec
 from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
+from pgqueuer.errors import RetryRequested
 from pgqueuer.models import Job, Schedule
 from pgqueuer.queries import Queries
 from pgqueuer.types import QueueExecutionMode
@@ -28,7 +29,18 @@ from app.db import engine
 log = logging.getLogger(__name__)
 
 JobFunction = Callable[[dict[str, Any]], Awaitable[None]]
+GiveUp = Callable[[dict[str, Any], Exception], Awaitable[None]]
 ScheduledFunction = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A failing job runs again after `base * 2**attempt` seconds, `attempts` times in all;
+    then `give_up` (if any) gets the payload and the last error, so someone hears about it."""
+
+    attempts: int = 5
+    base_seconds: float = 2.0
+    give_up: GiveUp | None = None
 
 
 async def enqueue(
@@ -52,11 +64,11 @@ async def enqueue(
 class JobRegistry:
     """Job names bound to functions, and cron schedules; filled by `app.jobs`."""
 
-    jobs: dict[str, JobFunction] = field(default_factory=dict)
+    jobs: dict[str, tuple[JobFunction, RetryPolicy]] = field(default_factory=dict)
     schedules: dict[str, tuple[str, ScheduledFunction]] = field(default_factory=dict)
 
-    def job(self, name: str, function: JobFunction) -> None:
-        self.jobs[name] = function
+    def job(self, name: str, function: JobFunction, retry: RetryPolicy | None = None) -> None:
+        self.jobs[name] = (function, retry or RetryPolicy())
 
     def schedule(self, name: str, cron: str, function: ScheduledFunction) -> None:
         self.schedules[name] = (cron, function)
@@ -77,8 +89,8 @@ class Worker:
     async def run(self, *, drain: bool = False, schedules: bool = True) -> None:
         self._connection = await asyncpg.connect(engine.dsn())
         pgq = self._pgq = PgQueuer(AsyncpgDriver(self._connection))
-        for name, function in self.registry.jobs.items():
-            pgq.entrypoint(name)(_job_runner(name, function))
+        for name, (function, retry) in self.registry.jobs.items():
+            pgq.entrypoint(name)(_job_runner(name, function, retry))
         if schedules and not drain:
             for name, (cron, function) in self.registry.schedules.items():
                 pgq.schedule(name, cron)(_schedule_runner(name, function))
@@ -108,10 +120,29 @@ class Worker:
             self._pgq.shutdown.set()
 
 
-def _job_runner(name: str, function: JobFunction):  # type: ignore[no-untyped-def]
+def _job_runner(name: str, function: JobFunction, retry: RetryPolicy):  # type: ignore[no-untyped-def]
     async def run(job: Job) -> None:
         payload = msgspec.json.decode(job.payload) if job.payload else {}
-        await function(payload)
+        try:
+            await function(payload)
+        except RetryRequested:
+            raise
+        except Exception as exc:
+            attempt = job.attempts + 1
+            if attempt < retry.attempts:
+                delay = timedelta(seconds=retry.base_seconds * 2 ** (attempt - 1))
+                log.warning(
+                    "job failed, will retry",
+                    extra={
+                        "job": name,
+                        "attempt": attempt,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    },
+                )
+                raise RetryRequested(delay=delay, reason=type(exc).__name__) from exc
+            log.exception("job failed for good", extra={"job": name, "attempt": attempt})
+            if retry.give_up is not None:
+                await retry.give_up(payload, exc)
 
     run.__name__ = run.__qualname__ = f"job:{name}"
     return run

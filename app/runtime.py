@@ -1,11 +1,13 @@
 """What one running Dispatch process holds and hands to handlers and jobs: its settings, the App
-credentials, the GitHub clients and the clock. Built once by `server` or `cli`, never global."""
+credentials, the GitHub clients, the signer, the clock and per-process caches. Built once by
+`server` or `cli`, never global."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from app.clock import Clock, SystemClock
+from app.commands.permissions import PermissionCache
 from app.config import Settings
 from app.github.clients import GitHubClients
 from app.github.credentials import CredentialStore
@@ -19,6 +21,7 @@ class Runtime:
     github: GitHubClients
     signer: Signer
     clock: Clock = field(default_factory=SystemClock)
+    permissions: PermissionCache = field(default_factory=PermissionCache)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:

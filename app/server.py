@@ -18,9 +18,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.template import TemplateConfig
 
 from app import __version__, jobs
+from app.audit import routes as audit_routes
 from app.db import engine, migrate
 from app.health import routes as health_routes
 from app.intake import routes as intake_routes
+from app.issues import routes as issue_routes
 from app.queue import Worker
 from app.runtime import Runtime
 from app.setup import routes as setup_routes
@@ -60,12 +62,21 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
             await engine.disconnect()
 
     jobs.load_handlers()
-    routes = [*intake_routes.routes, *setup_routes.routes, *health_routes.routes]
+    routes = [
+        *intake_routes.routes,
+        *setup_routes.routes,
+        *health_routes.routes,
+        *issue_routes.routes,
+        *audit_routes.routes,
+    ]
     return Litestar(
         route_handlers=routes,
         dependencies={"rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False)},
         lifespan=[lifespan],
-        exception_handlers={HTTPException: http_exception_handler, Exception: internal_error_handler},
+        exception_handlers={
+            HTTPException: http_exception_handler,
+            Exception: internal_error_handler,
+        },
         template_config=TemplateConfig(directory=TEMPLATE_DIRS, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(title="Dispatch", version=__version__, path="/schema"),
         on_app_init=[_state_defaults],

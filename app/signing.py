@@ -48,7 +48,9 @@ class Signer:
         self._key = key
 
     def sign(self, purpose: str, subject: str, ttl_seconds: float) -> str:
-        body = msgspec.json.encode({"p": purpose, "s": subject, "e": int(time.time() + ttl_seconds)})
+        body = msgspec.json.encode(
+            {"p": purpose, "s": subject, "e": int(time.time() + ttl_seconds)}
+        )
         encoded = _b64(body)
         return f"{encoded}.{self._mac(encoded)}"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg

@@ -7,6 +7,7 @@ commit together.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +15,6 @@ from typing import Any
 import asyncpg
 from pgvector.asyncpg import register_vector
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
-
 
 
 class _LazyPostgresEngine(PostgresEngine):
@@ -35,12 +35,10 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec(
         "jsonb", encoder=_json_dumps, decoder=_json_loads, schema="pg_catalog", format="text"
     )
-    try:
+    # The vector extension arrives with the first migration; pools opened before it (only
+    # during start-up, before `migrate()`) do without the codec.
+    with contextlib.suppress(ValueError):
         await register_vector(connection)
-    except ValueError:
-        # The vector extension arrives with the first migration; pools opened before it
-        # (only `dispatch migrate` itself) do without the codec.
-        pass
 
 
 def _json_dumps(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from piccolo.columns import (
     JSONB,
+    Array,
     BigInt,
     BigSerial,
     Boolean,
@@ -93,3 +94,76 @@ class SweepState(Table, db=DB):
     name = Text(primary_key=True)
     last_run_at = Timestamptz(null=True, default=None)
     cursor = Text(null=True, default=None)
+
+
+class Issue(Table, db=DB):
+    """The cache of GitHub issues: webhooks keep it fresh, backfill fills it, reconcile repairs
+    it. Decisions that matter re-read live labels from GitHub (app/issues)."""
+
+    id = BigSerial(primary_key=True)
+    installation_id = BigInt()
+    repository_id = BigInt()
+    repository = Text()
+    number = Integer()
+    node_id = Text(null=True, default=None)
+    title = Text(default="")
+    body = Text(default="")
+    state = Text(default="open")
+    labels = Array(Text())
+    assignees = Array(Text())
+    author = Text(null=True, default=None)
+    status = Text(null=True, default=None)
+    priority = Text(null=True, default=None)
+    agents = Array(Text())
+    created_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+    deleted = Boolean(default=False)
+    cached_at = Timestamptz(default=TimestamptzNow())
+
+
+class RepoConfig(Table, db=DB):
+    """Parsed `.github/dispatch.yml` per repository, by blob sha (app/issues/repo_config)."""
+
+    repository = Text(primary_key=True)
+    sha = Text(null=True, default=None)
+    config = JSONB(default={})
+    error = Text(null=True, default=None)
+    fetched_at = Timestamptz(default=TimestamptzNow())
+
+
+class ApiToken(Table, db=DB):
+    """API tokens for harnesses and operators; only the SHA-256 of a token is stored
+    (app/tokens)."""
+
+    id = BigSerial(primary_key=True)
+    name = Text(unique=True)
+    token_hash = Text(unique=True)
+    scope = Text()
+    repositories = Array(Text())
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class CommandRecord(Table, db=DB, tablename="command"):
+    """One `/dispatch` line someone wrote, from journal to answer (app/commands)."""
+
+    id = BigSerial(primary_key=True)
+    delivery_guid = Text()
+    position = Integer()
+    installation_id = BigInt()
+    repository = Text()
+    repository_id = BigInt()
+    issue_number = Integer()
+    is_pull = Boolean(default=False)
+    author = Text()
+    verb = Text()
+    args = Text(default="")
+    line = Text()
+    target = JSONB()
+    state = Text(default="pending")
+    reply = Text(null=True, default=None)
+    attempts = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+    finished_at = Timestamptz(null=True, default=None)

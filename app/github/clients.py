@@ -53,6 +53,7 @@ class GitHubClients:
         )
         self._installations: dict[tuple[int, int], GitHub] = {}
         self._app: tuple[int, GitHub] | None = None
+        self._slug: str | None = None
 
     def _build(self, auth, throttler=None) -> GitHub:  # type: ignore[no-untyped-def]
         return GitHub(
@@ -100,6 +101,16 @@ class GitHubClients:
             )
             client = self._installations[key] = self._build(strategy, pacer)
         return client
+
+    async def bot_login(self) -> str:
+        """The login the App comments as (`<slug>[bot]`); asks GitHub once if the slug is unset."""
+        creds = self._credentials()
+        if creds.slug:
+            return f"{creds.slug}[bot]"
+        if self._slug is None:
+            response = await self.app().arequest("GET", "/app", headers=api_headers())
+            self._slug = str(response.json()["slug"])
+        return f"{self._slug}[bot]"
 
     def anonymous(self) -> GitHub:
         """No credentials: the manifest conversion during /setup."""

@@ -59,10 +59,7 @@ class CredentialStore:
         )
 
     def current(self) -> AppCredentials | None:
-        if self._from_env is not None:
-            creds = self._from_env
-        else:
-            creds = self._load_file()
+        creds = self._from_env if self._from_env is not None else self._load_file()
         if creds is not None:
             for secret in (creds.private_key, creds.webhook_secret, creds.client_secret):
                 register_secret(secret)

@@ -72,7 +72,8 @@ class ContentPacer(BaseThrottler):
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
         async with self._write_lock:
-            while (delay := self.waits) > 0:
+            # Sleeping until the oldest stamp leaves its window; nothing else can free a slot.
+            while (delay := self.waits) > 0:  # noqa: ASYNC110
                 await asyncio.sleep(delay)
             now = time.monotonic()
             for window in self.windows:

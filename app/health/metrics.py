@@ -9,5 +9,7 @@ DELIVERIES = Counter(
     "dispatch_deliveries_processed_total", "Deliveries run through handlers", ["outcome"]
 )
 HANDLER_SECONDS = Histogram(
-    "dispatch_delivery_seconds", "Time to process one delivery", buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30)
+    "dispatch_delivery_seconds",
+    "Time to process one delivery",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30),
 )

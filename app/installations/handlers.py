@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app import jobs, queue
 from app.audit import log as audit
 from app.events import Event, router
 from app.installations import service
@@ -17,7 +18,9 @@ async def installation_changed(event: Event, rt: Runtime) -> None:
     elif event.action == "unsuspend":
         await service.set_suspended(installation["id"], False)
     if event.action == "created":
-        await service.add_repositories(installation["id"], event.payload.get("repositories") or [])
+        repositories = event.payload.get("repositories") or []
+        await service.add_repositories(installation["id"], repositories)
+        await _onboard(installation["id"], repositories)
     await audit.record(
         actor=event.sender or "github",
         action=f"installation.{event.action}",
@@ -50,6 +53,7 @@ async def repositories_changed(event: Event, rt: Runtime) -> None:
     removed = event.payload.get("repositories_removed") or []
     await service.add_repositories(installation["id"], added)
     await service.remove_repositories(installation["id"], removed)
+    await _onboard(installation["id"], added)
     await audit.record(
         actor=event.sender or "github",
         action=f"installation_repositories.{event.action}",
@@ -61,3 +65,13 @@ async def repositories_changed(event: Event, rt: Runtime) -> None:
         },
         delivery=event.delivery,
     )
+
+
+async def _onboard(installation_id: int, repositories: list[dict]) -> None:
+    """Labels, issue backfill and config for each new repository, each in its own job."""
+    for repo in repositories:
+        await queue.enqueue(
+            jobs.ONBOARD_REPOSITORY,
+            {"installation_id": installation_id, "repository": repo["full_name"]},
+            dedupe_key=f"onboard:{installation_id}:{repo['full_name'].lower()}",
+        )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from app.db import engine
+from app.db import bookmarks
 from app.github.clients import GitHubAppNotConfigured
 from app.intake import journal
 from app.runtime import Runtime
@@ -30,7 +30,7 @@ async def run(rt: Runtime) -> dict[str, int]:
     if not rt.credentials.configured:
         return {"redelivered": 0, "requeued": 0}
     started = rt.clock.now()
-    since = await _last_run() or (started - FIRST_LOOKBACK)
+    since = await bookmarks.last_run(SWEEP_NAME) or (started - FIRST_LOOKBACK)
     try:
         attempts = await _attempts_since(rt, since - OVERLAP)
     except GitHubAppNotConfigured:
@@ -40,7 +40,7 @@ async def run(rt: Runtime) -> dict[str, int]:
         await rt.github.app().rest.apps.async_redeliver_webhook_delivery(delivery_id)
         log.info("asked GitHub to redeliver", extra={"guid": guid, "hook_delivery": delivery_id})
     requeued = await journal.requeue_stranded()
-    await _save_run(started)
+    await bookmarks.save_run(SWEEP_NAME, started)
     return {"redelivered": len(missed), "requeued": requeued}
 
 
@@ -94,20 +94,3 @@ def _next_cursor(link: str) -> str | None:
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-async def _last_run() -> datetime | None:
-    async with engine.connection() as connection:
-        return await connection.fetchval(
-            "SELECT last_run_at FROM sweep_state WHERE name = $1", SWEEP_NAME
-        )
-
-
-async def _save_run(at: datetime) -> None:
-    async with engine.connection() as connection:
-        await connection.execute(
-            "INSERT INTO sweep_state (name, last_run_at) VALUES ($1, $2) "
-            "ON CONFLICT (name) DO UPDATE SET last_run_at = EXCLUDED.last_run_at",
-            SWEEP_NAME,
-            at,
-        )

@@ -66,7 +66,9 @@ async def setup_callback(
     except manifest.ManifestConversionFailed as exc:
         return _page(rt, str(exc), status=502)
     rt.credentials.save(credentials)
-    log.info("github app registered", extra={"app_id": credentials.app_id, "slug": credentials.slug})
+    log.info(
+        "github app registered", extra={"app_id": credentials.app_id, "slug": credentials.slug}
+    )
     if credentials.html_url:
         return Redirect(f"{credentials.html_url}/installations/new")
     return _page(rt)

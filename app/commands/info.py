@@ -1,0 +1,68 @@
+"""`help` and `status`: the verbs that only tell."""
+
+from __future__ import annotations
+
+from app.commands.context import CommandContext, Result
+from app.commands.permissions import Permission
+from app.commands.registry import registry
+from app.github import rest
+from app.issues.labels import Plan, Signal, Status, priority_of, status_of
+
+
+@registry.verb("help", permission=Permission.READ, help="List the commands and who may use them.")
+async def help_verb(ctx: CommandContext) -> Result:
+    lines = [
+        "**Dispatch commands** (write them on their own line in an issue or pull request comment):",
+        "",
+        "| command | does | minimum permission |",
+        "|---|---|---|",
+    ]
+    for verb in registry.listing():
+        level = ctx.config.permission_for(verb.name) or verb.permission
+        lines.append(f"| `/dispatch {verb.usage}` | {verb.help} | {level.label} |")
+    lines += ["", f"Your permission on {ctx.repository}: **{ctx.permission.label}**."]
+    return Result.done("\n".join(lines), reaction=None)
+
+
+WAITING = {
+    None: "It has no `status/*` label yet: add `status/backlog` or `status/ready`.",
+    Status.BACKLOG: "It is in the backlog: move it to `status/ready` when it is clear enough.",
+    Status.READY: "It is ready: `/dispatch investigate` starts an investigation.",
+    Status.IN_PROGRESS: "An agent or a person is working on it.",
+    Status.IN_REVIEW: "A pull request is open for it: it waits for review and merge.",
+    Status.VERIFYING: "The fix is merged: Dispatch is watching for the error to come back.",
+    Status.DONE: "It is done.",
+}
+
+
+@registry.verb(
+    "status",
+    permission=Permission.READ,
+    help="Show state, runs and budgets, and why the issue is not moving.",
+)
+async def status_verb(ctx: CommandContext) -> Result:
+    labels = await rest.issue_labels(ctx.client, ctx.repository, ctx.number)
+    status = status_of(labels)
+    priority = priority_of(labels)
+    waiting = WAITING[status]
+    if Signal.BLOCKED in labels:
+        waiting = "An agent is blocked and needs a human: see the run's status comment."
+    elif Plan.PROPOSED in labels:
+        waiting = "A plan is proposed: `/dispatch approve` or `/dispatch reject <reason>`."
+    elif Plan.APPROVED in labels and status in (Status.READY, Status.BACKLOG, None):
+        waiting = "The plan is approved: `/dispatch implement` starts the work."
+    lines = [
+        f"**Status of #{ctx.number}**",
+        "",
+        f"- status: `{status.value if status else 'none'}`",
+        f"- priority: `{priority.value if priority else 'none'}`",
+        f"- labels: {', '.join(f'`{name}`' for name in sorted(labels)) or 'none'}",
+    ]
+    for section in STATUS_SECTIONS:
+        lines += await section(ctx)
+    lines += ["", f"**Waiting for:** {waiting}"]
+    return Result.done("\n".join(lines), reaction=None)
+
+
+# Other rooms add lines to `/dispatch status` (runs, budgets) by appending a section function.
+STATUS_SECTIONS: list = []

@@ -1,0 +1,232 @@
+"""The issue cache: a Postgres copy of each issue's title, body, state and labels, with the
+derived status, priority and agents, kept fresh by webhooks, filled by a backfill, and repaired
+by the reconcile job. It answers queries (the read API, status, claims, search); decisions that
+matter re-read the live labels from GitHub.
+
+A write never replaces a newer copy with an older one (`updated_at` decides), so out-of-order
+webhooks cannot roll the cache back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.db import engine
+from app.github import rest
+from app.issues.labels import agents_of, priority_of, status_of
+from app.runtime import Runtime
+
+CLOSED_WINDOW = timedelta(days=30)
+
+_UPSERT = """
+INSERT INTO issue (installation_id, repository_id, repository, number, node_id, title, body,
+    state, labels, assignees, author, status, priority, agents, created_at, updated_at,
+    closed_at, deleted, cached_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, false, now())
+ON CONFLICT (repository_id, number) DO UPDATE SET
+    installation_id = EXCLUDED.installation_id, repository = EXCLUDED.repository,
+    node_id = EXCLUDED.node_id, title = EXCLUDED.title, body = EXCLUDED.body,
+    state = EXCLUDED.state, labels = EXCLUDED.labels, assignees = EXCLUDED.assignees,
+    author = EXCLUDED.author, status = EXCLUDED.status, priority = EXCLUDED.priority,
+    agents = EXCLUDED.agents, created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+    closed_at = EXCLUDED.closed_at, deleted = false, cached_at = now()
+WHERE issue.updated_at IS NULL OR EXCLUDED.updated_at >= issue.updated_at
+"""
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _row(installation_id: int, repository: dict[str, Any], issue: dict[str, Any]) -> tuple:
+    labels = sorted(label["name"] for label in issue.get("labels") or [])
+    status = status_of(labels)
+    priority = priority_of(labels)
+    return (
+        installation_id,
+        repository["id"],
+        repository["full_name"],
+        issue["number"],
+        issue.get("node_id"),
+        issue.get("title") or "",
+        issue.get("body") or "",
+        issue.get("state") or "open",
+        labels,
+        sorted(a["login"] for a in issue.get("assignees") or []),
+        (issue.get("user") or {}).get("login"),
+        status.value if status else None,
+        priority.value if priority else None,
+        agents_of(labels),
+        _time(issue.get("created_at")),
+        _time(issue.get("updated_at")),
+        _time(issue.get("closed_at")),
+    )
+
+
+async def store(installation_id: int, repository: dict[str, Any], issue: dict[str, Any]) -> None:
+    async with engine.connection() as connection:
+        await connection.execute(_UPSERT, *_row(installation_id, repository, issue))
+
+
+async def store_many(
+    installation_id: int, repository: dict[str, Any], issues: list[dict[str, Any]]
+) -> int:
+    rows = [_row(installation_id, repository, i) for i in issues if "pull_request" not in i]
+    if rows:
+        async with engine.connection() as connection:
+            await connection.executemany(_UPSERT, rows)
+    return len(rows)
+
+
+async def mark_deleted(repository_id: int, number: int) -> None:
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE issue SET deleted = true, state = 'closed', cached_at = now() "
+            "WHERE repository_id = $1 AND number = $2",
+            repository_id,
+            number,
+        )
+
+
+@dataclass(frozen=True)
+class CachedIssue:
+    installation_id: int
+    repository_id: int
+    repository: str
+    number: int
+    title: str
+    body: str
+    state: str
+    labels: list[str]
+    assignees: list[str]
+    author: str | None
+    status: str | None
+    priority: str | None
+    agents: list[str]
+    created_at: datetime | None
+    updated_at: datetime | None
+    closed_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        for key in ("created_at", "updated_at", "closed_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+_COLUMNS = (
+    "installation_id, repository_id, repository, number, title, body, state, labels, assignees, "
+    "author, status, priority, agents, created_at, updated_at, closed_at"
+)
+
+
+async def get(repository: str, number: int) -> CachedIssue | None:
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            f"SELECT {_COLUMNS} FROM issue WHERE lower(repository) = lower($1) AND number = $2 "
+            "AND NOT deleted",
+            repository,
+            number,
+        )
+    return CachedIssue(**dict(row)) if row else None
+
+
+@dataclass(frozen=True)
+class IssueFilter:
+    repositories: list[str] | None = None  # None: all repositories
+    state: str | None = "open"
+    status: str | None = None
+    priority: str | None = None
+    agent: str | None = None
+    owner: str | None = None
+    type: str | None = None
+    customer: str | None = None
+
+
+async def search(
+    flt: IssueFilter, *, limit: int = 50, offset: int = 0
+) -> tuple[int, list[CachedIssue]]:
+    """(total matching, one page), ordered by priority (p0 first), then oldest first."""
+    where = ["NOT deleted"]
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if flt.repositories is not None:
+        where.append(f"lower(repository) = ANY({arg([r.lower() for r in flt.repositories])})")
+    if flt.state:
+        where.append(f"state = {arg(flt.state)}")
+    if flt.status:
+        where.append(f"status = {arg(_prefixed('status/', flt.status))}")
+    if flt.priority:
+        where.append(f"priority = {arg(_prefixed('priority/', flt.priority))}")
+    for prefix, value in (
+        ("agent/", flt.agent),
+        ("owner/", flt.owner),
+        ("type/", flt.type),
+        ("customer/", flt.customer),
+    ):
+        if value:
+            where.append(f"labels @> ARRAY[{arg(_prefixed(prefix, value))}]::text[]")
+    clause = " AND ".join(where)
+    async with engine.connection() as connection:
+        total = await connection.fetchval(f"SELECT count(*) FROM issue WHERE {clause}", *args)
+        rows = await connection.fetch(
+            f"SELECT {_COLUMNS} FROM issue WHERE {clause} "
+            f"ORDER BY coalesce(priority, 'priority/p9'), created_at, number "
+            f"LIMIT {arg(limit)} OFFSET {arg(offset)}",
+            *args,
+        )
+    return total, [CachedIssue(**dict(row)) for row in rows]
+
+
+def _prefixed(prefix: str, value: str) -> str:
+    return value if value.startswith(prefix) else prefix + value
+
+
+async def backfill(
+    rt: Runtime,
+    installation_id: int,
+    repository: str,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Cache every open issue and those closed in the last 30 days. Returns how many."""
+    client = rt.github.installation(installation_id)
+    repo = await _repository(client, repository)
+    total = 0
+    async for page in rest.list_issues(client, repository, state="open"):
+        total += await store_many(installation_id, repo, page)
+        if progress:
+            progress(total)
+    since = (rt.clock.now() - CLOSED_WINDOW).isoformat()
+    async for page in rest.list_issues(client, repository, state="closed", since=since):
+        cutoff = rt.clock.now() - CLOSED_WINDOW
+        recent = [i for i in page if (_time(i.get("closed_at")) or cutoff) >= cutoff]
+        total += await store_many(installation_id, repo, recent)
+        if progress:
+            progress(total)
+    return total
+
+
+async def refresh_since(
+    rt: Runtime, installation_id: int, repository: str, since: datetime
+) -> list[dict[str, Any]]:
+    """Re-read issues updated since `since` (any state) into the cache; returns them."""
+    client = rt.github.installation(installation_id)
+    repo = await _repository(client, repository)
+    seen: list[dict[str, Any]] = []
+    async for page in rest.list_issues(client, repository, state="all", since=since.isoformat()):
+        issues = [i for i in page if "pull_request" not in i]
+        await store_many(installation_id, repo, issues)
+        seen += issues
+    return seen
+
+
+async def _repository(client: Any, repository: str) -> dict[str, Any]:
+    data = await rest.get_repository(client, repository)
+    return {"id": data["id"], "full_name": data["full_name"]}

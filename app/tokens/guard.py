@@ -1,0 +1,30 @@
+"""The `api_token` dependency for routes that take `Authorization: Bearer dsp_...`."""
+
+from __future__ import annotations
+
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+
+from app.tokens import service
+from app.tokens.service import ApiToken
+
+
+async def api_token(request: Request) -> ApiToken:
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        raise NotAuthorizedException("send an API token as `Authorization: Bearer <token>`")
+    token = await service.authenticate(credential.strip())
+    if token is None:
+        raise NotAuthorizedException("the API token is unknown or revoked")
+    return token
+
+
+def require_repository(token: ApiToken, repository: str) -> None:
+    if not token.allows(repository):
+        raise PermissionDeniedException(f"this token is not allowed on {repository}")
+
+
+def require_admin(token: ApiToken) -> None:
+    if token.scope != "admin":
+        raise PermissionDeniedException("this endpoint needs an admin-scoped token")

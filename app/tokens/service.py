@@ -1,0 +1,114 @@
+"""Creating, listing, revoking and checking API tokens.
+
+Tokens are 256-bit random strings, so a plain SHA-256 is the right hash (no password stretching
+needed); the lookup is by hash and the final comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from app.db import engine
+
+PREFIX = "dsp_"
+SCOPES = ("admin", "agent")
+
+
+class TokenError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: int
+    name: str
+    scope: str
+    repositories: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def allows(self, repository: str) -> bool:
+        """An empty repository list means every repository the App is installed on."""
+        if not self.repositories:
+            return True
+        return repository.lower() in {r.lower() for r in self.repositories}
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create(name: str, scope: str, repositories: list[str]) -> str:
+    """Create a token and return it; it is never retrievable again."""
+    if scope not in SCOPES:
+        raise TokenError(f"scope must be one of {', '.join(SCOPES)}")
+    for repo in repositories:
+        if repo.count("/") != 1:
+            raise TokenError(f"{repo!r} is not owner/name")
+    if not name.strip():
+        raise TokenError("a token needs a name")
+    token = PREFIX + secrets.token_urlsafe(32)
+    try:
+        async with engine.connection() as connection:
+            await connection.execute(
+                "INSERT INTO api_token (name, token_hash, scope, repositories) "
+                "VALUES ($1, $2, $3, $4)",
+                name.strip(),
+                digest(token),
+                scope,
+                [r.lower() for r in repositories],
+            )
+    except asyncpg.UniqueViolationError:
+        raise TokenError(f"a token named {name!r} exists; revoke it or pick another name") from None
+    return token
+
+
+async def list_all() -> list[ApiToken]:
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT id, name, scope, repositories, created_at, last_used_at, revoked_at "
+            "FROM api_token ORDER BY name"
+        )
+    return [ApiToken(**dict(row)) for row in rows]
+
+
+async def revoke(name: str) -> bool:
+    async with engine.connection() as connection:
+        found = await connection.fetchval(
+            "UPDATE api_token SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL "
+            "RETURNING id",
+            name,
+        )
+    return found is not None
+
+
+async def authenticate(token: str) -> ApiToken | None:
+    """The live token matching `token`, or None."""
+    if not token.startswith(PREFIX):
+        return None
+    hashed = digest(token)
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            "SELECT id, name, scope, repositories, created_at, last_used_at, revoked_at, "
+            "token_hash FROM api_token WHERE token_hash = $1",
+            hashed,
+        )
+        if row is None or row["revoked_at"] is not None:
+            return None
+        if not hmac.compare_digest(row["token_hash"], hashed):
+            return None
+        await connection.execute(
+            "UPDATE api_token SET last_used_at = now() WHERE id = $1 "
+            "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+            row["id"],
+        )
+    data = dict(row)
+    data.pop("token_hash")
+    return ApiToken(**data)

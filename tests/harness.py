@@ -1,0 +1,134 @@
+"""Running Dispatch for tests: in-process (uvicorn on a loopback port, sharing the test's event
+loop, clock and engine) or as a real `dispatch serve` subprocess; and draining the job queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from app import jobs
+from app.config import Settings
+from app.queue import Worker
+from app.runtime import Runtime
+from app.server import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def drain(rt: Runtime, *, concurrency: int = 4) -> None:
+    """Run queued jobs until the queue is empty."""
+    worker = Worker(
+        jobs.registry(rt),
+        concurrency=concurrency,
+        heartbeat_seconds=rt.settings.job_heartbeat_seconds,
+    )
+    await asyncio.wait_for(worker.run(drain=True), timeout=60)
+
+
+@contextlib.asynccontextmanager
+async def serve_in_process(rt: Runtime, dsn: str, *, worker: bool = True) -> AsyncIterator[str]:
+    """The real app on a loopback port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(rt, dsn=dsn, run_worker=worker),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_ready(base, task)
+        yield base
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def _wait_ready(base: str, task: asyncio.Task | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if task is not None and task.done():
+                task.result()
+                raise RuntimeError("server exited during start-up")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{base}/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"{base} not ready after {timeout}s")
+
+
+def settings_env(settings: Settings, dsn: str) -> dict[str, str]:
+    """The environment a `dispatch` subprocess needs to match `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "DISPATCH_"))}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    env["DATABASE_URL"] = dsn
+    return env
+
+
+class ServerProcess:
+    """`dispatch serve` (or `dispatch worker`) as a child process."""
+
+    def __init__(self, env: dict[str, str], *, command: str = "serve", args: tuple[str, ...] = ()):
+        self.port = free_port()
+        self.env = env
+        self.command = command
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, log_path: Path) -> ServerProcess:
+        self.log_path = log_path
+        argv = [sys.executable, "-m", "app.cli", self.command, *self.args]
+        if self.command == "serve":
+            argv += ["--port", str(self.port)]
+        self.proc = subprocess.Popen(  # noqa: S603
+            argv, env=self.env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT
+        )
+        return self
+
+    async def wait_ready(self, timeout: float = 40) -> None:
+        if self.command == "serve":
+            await _wait_ready(self.url, timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""

@@ -1,0 +1,97 @@
+"""The worker runs each delivery through its handlers exactly once: failures are retried with
+backoff and end as `failed` with the error; a failed attempt leaves no writes behind."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from app.audit import log as audit
+from app.events import router
+from app.intake import journal
+from app.db import engine
+from tests.harness import drain
+
+
+@pytest.fixture
+def handler():
+    """Registers a handler for the made-up event `test_event` and removes it afterwards."""
+    registered = []
+
+    def register(function):
+        router.on("test_event", "poke")(function)
+        registered.append(function)
+        return function
+
+    yield register
+    for function in registered:
+        router._handlers[("test_event", "poke")].remove(function)
+
+
+async def journal_poke() -> str:
+    guid = str(uuid.uuid4())
+    await journal.record(
+        journal.Inbound(guid, "test_event", "poke", None, "o/r", '{"action": "poke"}'),
+        handled=True,
+    )
+    return guid
+
+
+async def audit_count() -> int:
+    async with engine.connection() as connection:
+        return await connection.fetchval("SELECT count(*) FROM audit_log")
+
+
+async def test_failing_handler_is_retried_then_marked_failed(rt, handler):
+    calls = []
+
+    @handler
+    async def always_fails(event, rt):
+        calls.append(event.delivery)
+        raise RuntimeError("the answer is 42")
+
+    guid = await journal_poke()
+    await drain(rt)
+
+    row = await journal.get(guid)
+    assert row.state == "failed"
+    assert row.attempts == rt.settings.delivery_max_attempts
+    assert "RuntimeError: the answer is 42" in row.last_error
+    assert len(calls) == rt.settings.delivery_max_attempts
+    assert [r.guid for r in await journal.recent(failed_only=True)] == [guid]
+
+
+async def test_a_failed_attempt_leaves_no_writes(rt, handler):
+    attempts = []
+
+    @handler
+    async def fails_once_after_writing(event, rt):
+        await audit.record(actor="t", action="poke", target="x", delivery=event.delivery)
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("transient")
+
+    guid = await journal_poke()
+    await drain(rt)
+
+    row = await journal.get(guid)
+    assert (row.state, row.attempts, row.last_error) == ("processed", 2, None)
+    assert await audit_count() == 1
+
+
+async def test_replay_runs_a_processed_delivery_again(rt, handler):
+    seen = []
+
+    @handler
+    async def count(event, rt):
+        seen.append(event.delivery)
+
+    guid = await journal_poke()
+    await drain(rt)
+    assert await journal.replay(guid) is True
+    await drain(rt)
+
+    assert seen == [guid, guid]
+    assert (await journal.get(guid)).state == "processed"
+    assert await journal.replay("no-such-guid") is False

@@ -1,0 +1,71 @@
+"""Bad settings stop start-up with a message that names the variable; no traceback, no secret."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from app.config import ConfigError, load_settings
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"github_app_id": "twelve"}, "GITHUB_APP_ID"),
+        ({"dispatch_url": "dispatch.example.com"}, "DISPATCH_URL"),
+        ({"github_api_url": "ftp://x"}, "GITHUB_API_URL"),
+        ({"dispatch_secret_key": "short"}, "DISPATCH_SECRET_KEY"),
+        ({"worker_concurrency": "0"}, "WORKER_CONCURRENCY"),
+        ({"log_level": "LOUD"}, "LOG_LEVEL"),
+        ({"dispatch_alerts_repo": "just-a-name"}, "DISPATCH_ALERTS_REPO"),
+        (
+            {"github_app_id": "1", "github_private_key": "not a key", "github_webhook_secret": "s"},
+            "GITHUB_PRIVATE_KEY",
+        ),
+        ({"github_app_id": "1"}, "GITHUB_WEBHOOK_SECRET"),
+        ({"github_private_key_path": "/nonexistent/key.pem"}, "GITHUB_PRIVATE_KEY_PATH"),
+    ],
+)
+def test_bad_values_name_the_variable(overrides, named):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**overrides)
+    assert named in str(caught.value)
+
+
+def test_private_key_with_escaped_newlines_is_accepted(github):
+    one_line = github.private_key_pem.strip().replace("\n", "\\n")
+    settings = load_settings(
+        github_app_id="7", github_private_key=one_line, github_webhook_secret="s3cret"
+    )
+    assert settings.github_private_key.startswith("-----BEGIN")
+    assert "\n" in settings.github_private_key
+
+
+def test_private_key_from_a_file(tmp_path, github):
+    path = tmp_path / "app.pem"
+    path.write_text(github.private_key_pem)
+    settings = load_settings(
+        github_app_id="7", github_private_key_path=str(path), github_webhook_secret="s3cret"
+    )
+    assert settings.github_private_key == github.private_key_pem
+
+
+def test_cli_reports_config_errors_in_one_line_and_exits_2(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve"],
+        env={"GITHUB_APP_ID": "abc", "PATH": "/usr/bin:/bin", "DISPATCH_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "GITHUB_APP_ID" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_secret_values_are_not_echoed_in_errors():
+    with pytest.raises(ConfigError) as caught:
+        load_settings(dispatch_secret_key="hunter2")
+    assert "hunter2" not in str(caught.value)
