@@ -7,6 +7,7 @@ module without a cycle.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -64,5 +65,16 @@ def registry(rt: Runtime) -> JobRegistry:
     return reg
 
 
+# Modules that register event handlers, in the order their handlers should run for an event
+# (the cache is updated before label rules and commands look at it).
+HANDLER_MODULES = (
+    "app.installations.handlers",
+    "app.issues.handlers",
+    "app.commands.handlers",
+)
+
+
 def load_handlers() -> None:
-    """Import every module that registers event handlers, in the order they should run."""
+    """Import every module that registers event handlers on `app.events.router`."""
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
 
 from app.clock import MovableClock
@@ -139,3 +140,13 @@ async def rt(settings: Settings, database: str, clock: MovableClock) -> AsyncIte
         yield runtime
     finally:
         await runtime.close()
+
+
+@pytest.fixture
+async def client(rt: Runtime, database: str) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP client for the real app served in-process on a loopback port (no worker)."""
+    from tests.harness import serve_in_process
+
+    async with serve_in_process(rt, database, worker=False) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            yield http

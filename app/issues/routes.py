@@ -17,7 +17,7 @@ from app.tokens.service import ApiToken
 async def list_issues(
     token: ApiToken,
     repo: str | None = None,
-    state: Annotated[str, Parameter(pattern="^(open|closed|all)$")] = "open",
+    issue_state: Annotated[str, Parameter(query="state", pattern="^(open|closed|all)$")] = "open",
     status: str | None = None,
     priority: str | None = None,
     agent: str | None = None,
@@ -36,7 +36,7 @@ async def list_issues(
     total, issues = await cache.search(
         cache.IssueFilter(
             repositories=repositories,
-            state=None if state == "all" else state,
+            state=None if issue_state == "all" else issue_state,
             status=status,
             priority=priority,
             agent=agent,

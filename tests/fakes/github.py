@@ -54,7 +54,9 @@ from litestar.background_tasks import BackgroundTask
 from litestar.enums import HttpMethod
 
 API_VERSION = "2026-03-10"
-SUPPORTED_API_VERSIONS = frozenset({"2022-11-28", API_VERSION})
+# What GitHub assumes when a request sends no X-GitHub-Api-Version header.
+DEFAULT_API_VERSION = "2022-11-28"
+SUPPORTED_API_VERSIONS = frozenset({DEFAULT_API_VERSION, API_VERSION})
 DOCS_URL = "https://docs.github.com/rest"
 WEB_URL = "https://github.com"
 REACTION_CONTENTS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
@@ -552,6 +554,8 @@ class FakeGitHub:
         self.calls: list[Call] = []
         self.server_errors: list[str] = []
         self.dispatch_supports_run_details = True
+        # The API version of the request being answered; accessors render the newest.
+        self._version = API_VERSION
 
     def reset(self) -> None:
         """Forget all state (installations, repos, calls, tokens, toggles); keep the server."""
@@ -1124,7 +1128,11 @@ class FakeGitHub:
         with self.lock:
             auth, installation_id = self._authenticate(headers.get("authorization"))
             req = _Req(method, raw_path, query, None, headers, auth, installation_id)
-            answer = self._answer(req, raw)
+            self._version = headers.get("x-github-api-version", DEFAULT_API_VERSION)
+            try:
+                answer = self._answer(req, raw)
+            finally:
+                self._version = API_VERSION
             answer.headers.update(self._common_headers(req))
             self.calls.append(
                 Call(
@@ -1205,7 +1213,9 @@ class FakeGitHub:
             "x-ratelimit-used": str(used),
             "x-ratelimit-resource": "core",
             "x-github-request-id": _request_id(),
-            "x-github-api-version-selected": req.headers.get("x-github-api-version", API_VERSION),
+            "x-github-api-version-selected": req.headers.get(
+                "x-github-api-version", DEFAULT_API_VERSION
+            ),
             "x-github-media-type": "github.v3; format=json",
         }
 
@@ -1482,7 +1492,7 @@ class FakeGitHub:
         urls = {key: template.replace("{api}", api) for key, template in _REPO_URLS.items()}
         open_issues = sum(1 for i in repo.issues.values() if i.state == "open")
         pushed = _iso(repo.created_at)
-        return {
+        data: dict[str, Any] = {
             "id": repo.id,
             "node_id": _node_id("Repository", repo.id),
             "name": repo.name,
@@ -1513,7 +1523,6 @@ class FakeGitHub:
             "has_projects": True,
             "has_wiki": True,
             "has_pages": False,
-            "has_downloads": True,
             "has_discussions": False,
             "archived": False,
             "disabled": False,
@@ -1537,6 +1546,9 @@ class FakeGitHub:
             "open_issues": open_issues,
             "watchers": 0,
         }
+        if self._version != API_VERSION:
+            data["has_downloads"] = True
+        return data
 
     def _label_json(self, repo: _Repo, label: _Label) -> dict[str, Any]:
         return {
@@ -1582,7 +1594,6 @@ class FakeGitHub:
             "labels": self._issue_labels_json(repo, issue),
             "state": issue.state,
             "locked": issue.locked,
-            "assignee": self._user_json(issue.assignees[0]) if issue.assignees else None,
             "assignees": [self._user_json(u) for u in issue.assignees],
             "milestone": None,
             "comments": comments,
@@ -1598,6 +1609,8 @@ class FakeGitHub:
             "performed_via_github_app": None,
             "state_reason": issue.state_reason,
         }
+        if self._version != API_VERSION:
+            data.update(self._legacy_issue_fields(issue))
         if issue.pull is not None:
             pull_url = f"{api}/pulls/{issue.number}"
             html = data["html_url"]
@@ -1610,6 +1623,16 @@ class FakeGitHub:
                 "merged_at": _iso(issue.pull.merged_at),
             }
         return data
+
+    def _legacy_issue_fields(self, issue: _Issue) -> dict[str, Any]:
+        """Fields API 2026-03-10 removed (`assignee`, `merge_commit_sha`, `has_downloads`) are
+        still served to requests asking for 2022-11-28."""
+        legacy: dict[str, Any] = {
+            "assignee": self._user_json(issue.assignees[0]) if issue.assignees else None
+        }
+        if issue.pull is not None:
+            legacy["merge_commit_sha"] = issue.pull.merge_commit_sha
+        return legacy
 
     def _comment_json(self, repo: _Repo, comment: _Comment) -> dict[str, Any]:
         api = f"{self.url}/repos/{repo.full_name}"
@@ -1668,7 +1691,7 @@ class FakeGitHub:
         }
         base_sha = repo.branches.get(pull.base) or repo.branches[repo.default_branch]
         issue_data = self._issue_json(repo, issue)
-        return {
+        data: dict[str, Any] = {
             "url": url,
             "id": pull.id,
             "node_id": _node_id("PullRequest", pull.id),
@@ -1694,8 +1717,6 @@ class FakeGitHub:
             "updated_at": issue_data["updated_at"],
             "closed_at": issue_data["closed_at"],
             "merged_at": _iso(pull.merged_at),
-            "merge_commit_sha": pull.merge_commit_sha,
-            "assignee": issue_data["assignee"],
             "assignees": issue_data["assignees"],
             "requested_reviewers": [],
             "requested_teams": [],
@@ -1718,6 +1739,9 @@ class FakeGitHub:
             "deletions": 0,
             "changed_files": 0,
         }
+        if self._version != API_VERSION:
+            data.update(self._legacy_issue_fields(issue))
+        return data
 
     def _workflow_json(self, repo: _Repo, workflow: _Workflow) -> dict[str, Any]:
         api = f"{self.url}/repos/{repo.full_name}"

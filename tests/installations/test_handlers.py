@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import pytest
-from litestar.testing import AsyncTestClient
-
 from app.db import engine
-from app.server import create_app
 from tests.harness import drain
 from tests.webhooks import example, signed
 
 
 @pytest.fixture
-async def post(rt, database, github):
-    async with AsyncTestClient(create_app(rt, dsn=database, run_worker=False)) as client:
+async def post(rt, client, github):
+    async def send(event: str, payload: dict) -> None:
+        body, headers = signed(github.webhook_secret, event, payload)
+        response = await client.post("/webhooks/github", content=body, headers=headers)
+        assert response.status_code == 202, response.text
+        await drain(rt)
 
-        async def send(event: str, payload: dict) -> None:
-            body, headers = signed(github.webhook_secret, event, payload)
-            response = await client.post("/webhooks/github", content=body, headers=headers)
-            assert response.status_code == 202, response.text
-            await drain(rt)
+    return send
 
-        yield send
+
+@pytest.fixture
+def installed(github):
+    """The fixture's installation and repositories, as the fake GitHub knows them."""
+    installation = github.add_installation("Codertocat", "User")
+    hello = github.add_repo(installation, "Codertocat/Hello-World")
+    space = github.add_repo(installation, "Codertocat/Space")
+    return installation, hello, space
+
+
+def created_payload(installed) -> dict:
+    installation, hello, _ = installed
+    payload = example("installation/created")
+    payload["installation"]["id"] = installation
+    payload["repositories"] = [_short(hello)]
+    return payload
+
+
+def _short(repo: dict) -> dict:
+    return {k: repo[k] for k in ("id", "node_id", "name", "full_name", "private")}
 
 
 async def fetch(query: str, *args):
@@ -29,23 +45,27 @@ async def fetch(query: str, *args):
         return [dict(row) for row in await connection.fetch(query, *args)]
 
 
-async def test_created_records_the_installation_and_its_repositories(post):
-    await post("installation", example("installation/created"))
+async def test_created_records_the_installation_and_its_repositories(post, installed):
+    await post("installation", created_payload(installed))
 
     assert await fetch("SELECT id, account_login, account_type, deleted_at FROM installation") == [
-        {"id": 957387, "account_login": "Codertocat", "account_type": "User", "deleted_at": None}
+        {"id": installed[0], "account_login": "Codertocat", "account_type": "User", "deleted_at": None}
     ]
     assert await fetch("SELECT full_name, removed_at FROM repository") == [
         {"full_name": "Codertocat/Hello-World", "removed_at": None}
     ]
 
 
-async def test_repositories_added_and_removed(post):
-    await post("installation", example("installation/created"))
-    await post("installation_repositories", example("installation_repositories/added"))
+async def test_repositories_added_and_removed(post, installed):
+    created = created_payload(installed)
+    await post("installation", created)
+    added = example("installation_repositories/added")
+    added["installation"] = created["installation"]
+    added["repositories_added"] = [_short(installed[2])]
+    await post("installation_repositories", added)
     removed = example("installation_repositories/removed")
-    removed["installation"] = example("installation/created")["installation"]
-    removed["repositories_removed"] = [{"id": 1296269, "full_name": "Codertocat/Hello-World"}]
+    removed["installation"] = created["installation"]
+    removed["repositories_removed"] = [_short(installed[1])]
     await post("installation_repositories", removed)
 
     rows = await fetch("SELECT full_name, removed_at IS NULL AS active FROM repository ORDER BY 1")
@@ -55,8 +75,8 @@ async def test_repositories_added_and_removed(post):
     ]
 
 
-async def test_suspend_unsuspend_and_delete(post):
-    created = example("installation/created")
+async def test_suspend_unsuspend_and_delete(post, installed):
+    created = created_payload(installed)
     await post("installation", created)
 
     await post("installation", {**created, "action": "suspend"})
@@ -70,10 +90,12 @@ async def test_suspend_unsuspend_and_delete(post):
     assert (await fetch("SELECT removed_at IS NOT NULL AS r FROM repository"))[0]["r"] is True
 
 
-async def test_every_change_is_audited_with_its_delivery(post):
-    await post("installation", example("installation/created"))
+async def test_every_change_is_audited_with_its_delivery(post, installed):
+    await post("installation", created_payload(installed))
 
-    rows = await fetch("SELECT actor, action, target, delivery_guid FROM audit_log")
+    rows = await fetch(
+        "SELECT actor, action, target, delivery_guid FROM audit_log WHERE action LIKE 'installation%'"
+    )
     assert len(rows) == 1
     assert rows[0]["action"] == "installation.created"
     assert rows[0]["actor"] == "Codertocat"

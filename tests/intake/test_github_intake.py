@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from app.db import engine
-from app.server import create_app
+from tests.harness import serve_in_process
 from tests.webhooks import example, signed
-
-
-@pytest.fixture
-async def client(rt, database):
-    async with AsyncTestClient(create_app(rt, dsn=database, run_worker=False)) as client:
-        yield client
 
 
 async def journal_rows() -> list[dict]:
@@ -152,9 +146,9 @@ async def test_unconfigured_app_refuses_with_503(tmp_path, database, github):
     from app.runtime import Runtime
 
     bare = Runtime.build(load_settings(dispatch_data_dir=tmp_path, dispatch_secret_key="k" * 32))
-    async with AsyncTestClient(create_app(bare, dsn=database, run_worker=False)) as client:
-        response = await client.post("/webhooks/github", content=b"{}")
-        health = await client.get("/healthz")
+    async with serve_in_process(bare, database, worker=False) as base, httpx.AsyncClient() as client:
+        response = await client.post(f"{base}/webhooks/github", content=b"{}")
+        health = await client.get(f"{base}/healthz")
 
     assert response.status_code == 503
     assert "setup" in response.json()["error"]
