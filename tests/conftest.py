@@ -150,3 +150,27 @@ async def client(rt: Runtime, database: str) -> AsyncIterator[httpx.AsyncClient]
     async with serve_in_process(rt, database, worker=False) as base:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             yield http
+
+
+@pytest.fixture
+async def deliver(rt: Runtime, client: httpx.AsyncClient, github):  # type: ignore[no-untyped-def]
+    """Sign and post a webhook to the app, then run the queue dry. Returns the response."""
+    from tests.harness import drain
+    from tests.webhooks import signed
+
+    async def send(event: str, payload: dict, *, run: bool = True) -> httpx.Response:
+        body, headers = signed(github.webhook_secret, event, payload)
+        response = await client.post("/webhooks/github", content=body, headers=headers)
+        assert response.status_code in (200, 202), response.text
+        if run:
+            await drain(rt)
+        return response
+
+    return send
+
+
+@pytest.fixture
+def repo(github):  # type: ignore[no-untyped-def]
+    """An installation with one repository on the fake GitHub: (installation id, repo JSON)."""
+    installation = github.add_installation("octo-org", "Organization")
+    return installation, github.add_repo(installation, "octo-org/widgets")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _QUOTE = re.compile(r"^\s{0,3}>")
-_COMMAND = re.compile(r"^\s*/dispatch(?:\s+(?P<verb>\S+))?(?P<args>.*)$", re.IGNORECASE)
+_COMMAND = re.compile(r"^\s*/dispatch(?:\s+(?P<verb>\S+)(?P<args>.*))?\s*$", re.IGNORECASE)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
@@ -53,5 +53,6 @@ def parse(text: str | None) -> list[Command]:
         if match is None:
             continue
         verb = (match.group("verb") or "").lower()
-        commands.append(Command(verb=verb, args=match.group("args").strip(), line=line.strip()))
+        args = (match.group("args") or "").strip()
+        commands.append(Command(verb=verb, args=args, line=line.strip()))
     return commands

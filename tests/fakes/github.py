@@ -566,7 +566,9 @@ class FakeGitHub:
     def url(self) -> str:
         """`http://127.0.0.1:<port>`; the port is reserved on first use, served by `start()`."""
         if self._socket is None:
-            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says
+            # TCP, and without it every answer waits out a 40 ms delayed ACK.
+            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             self._socket.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
 
@@ -846,6 +848,40 @@ class FakeGitHub:
             found.comments[comment.id] = comment
             return comment.id
 
+    def add_label_to_issue(
+        self, repo: str | Mapping[str, Any], number: int, *names: str
+    ) -> list[str]:
+        """A person adds labels on github.com (not a recorded API call); returns the names."""
+        with self.lock:
+            found = self._find_repo(repo)
+            issue = self._issue_of(found, number)
+            self._add_issue_labels(found, issue, names)
+            issue.updated_at = _now()
+            return list(issue.labels)
+
+    def remove_label_from_issue(
+        self, repo: str | Mapping[str, Any], number: int, name: str
+    ) -> list[str]:
+        """A person removes a label on github.com; returns the remaining names."""
+        with self.lock:
+            issue = self._issue_of(self._find_repo(repo), number)
+            issue.labels = [n for n in issue.labels if n.lower() != name.lower()]
+            issue.updated_at = _now()
+            return list(issue.labels)
+
+    def update_issue(
+        self, repo: str | Mapping[str, Any], number: int, **changes: Any
+    ) -> dict[str, Any]:
+        """A person edits an issue on github.com: `title`, `body`, `state`, `state_reason`,
+        `labels`, `assignees` (closing sets `closed_at`), like `PATCH` but not recorded."""
+        unknown = set(changes) - {"title", "body", "state", "state_reason", "labels", "assignees"}
+        if unknown:
+            raise TypeError(f"update_issue() cannot change {sorted(unknown)}")
+        with self.lock:
+            found = self._find_repo(repo)
+            _edit_issue(self, found, self._issue_of(found, number), changes)
+            return self.issue(found.full_name, number)
+
     def set_permission(self, repo: str | Mapping[str, Any], login: str, role: str) -> None:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
@@ -961,11 +997,11 @@ class FakeGitHub:
     # ---------------------------------------------------------------- accessors
 
     def issue(self, repo: str | Mapping[str, Any], number: int) -> dict[str, Any]:
-        """The issue as GitHub renders it, except `labels` is the list of label names."""
+        """The issue exactly as the API renders it (label objects; `label_names()` for names),
+        so it can stand in for the `issue` of a webhook payload."""
         with self.lock:
             found = self._find_repo(repo)
-            issue = self._issue_of(found, number)
-            return {**self._issue_json(found, issue), "labels": list(issue.labels)}
+            return self._issue_json(found, self._issue_of(found, number))
 
     def label_names(self, repo: str | Mapping[str, Any], number: int) -> list[str]:
         with self.lock:
@@ -989,7 +1025,8 @@ class FakeGitHub:
         """Reaction contents on an issue comment (or review comment), oldest first."""
         with self.lock:
             found = self._find_repo(repo)
-            kind = "review" if found.comments[comment_id].review else "comment"
+            comment = found.comments.get(comment_id)
+            kind = "review" if comment is not None and comment.review else "comment"
             return [r.content for r in found.reactions.get((kind, comment_id), [])]
 
     def issue_reactions(self, repo: str | Mapping[str, Any], number: int) -> list[str]:
@@ -1023,8 +1060,9 @@ class FakeGitHub:
             return [self._delivery_json(d, detail=True) for d in self._deliveries_newest_first()]
 
     def calls_to(self, method: str | None, path_pattern: str | re.Pattern[str]) -> list[Call]:
-        """Calls with `method` (None: any) whose path starts with `path_pattern` or fully matches
-        it as a regex. The raw (percent-encoded) and decoded path are both tried."""
+        """Calls with `method` (None: any) whose path starts with `path_pattern` or contains a
+        match of it as a regex (`re.search`: anchor with `^`/`$` as needed). The raw
+        (percent-encoded) and the decoded path are both tried."""
         with self.lock:
             calls = list(self.calls)
         return [
@@ -1169,7 +1207,7 @@ class FakeGitHub:
             return _Answer(error.status, error.body(), dict(error.headers))
         except Exception:
             self.server_errors.append(traceback.format_exc())
-            return _Answer(500, {"message": "Server Error", "status": "500"})
+            return _Answer(500, GitHubError(500, "Server Error").body())
 
     def _injected_fault(self, req: _Req) -> _Answer | None:
         if _is_token_endpoint(req.method, req.raw_path):
@@ -1903,11 +1941,11 @@ class FakeGitHub:
 
 def _path_matches(pattern: str | re.Pattern[str], path: str) -> bool:
     if isinstance(pattern, re.Pattern):
-        return pattern.fullmatch(path) is not None
+        return pattern.search(path) is not None
     if path.startswith(pattern):
         return True
     try:
-        return re.fullmatch(pattern, path) is not None
+        return re.search(pattern, path) is not None
     except re.error:
         return False
 
@@ -2201,8 +2239,13 @@ def _apply_state(issue: _Issue, state: Any, reason: Any) -> None:
 
 @_route("PATCH", "/repos/{owner}/{repo}/issues/{number:int}")
 def _update_issue(gh: FakeGitHub, req: _Req) -> _Answer:
-    repo, data = req.the_repo, req.json_object()
+    repo = req.the_repo
     issue = gh._issue_of(repo, req.params["number"])
+    _edit_issue(gh, repo, issue, req.json_object())
+    return _Answer(200, gh._issue_json(repo, issue))
+
+
+def _edit_issue(gh: FakeGitHub, repo: _Repo, issue: _Issue, data: Mapping[str, Any]) -> None:
     if "title" in data:
         if not str(data["title"] or "").strip():
             raise _validation_failed("Issue", "missing_field", "title")
@@ -2216,7 +2259,6 @@ def _update_issue(gh: FakeGitHub, req: _Req) -> _Answer:
     if "assignees" in data:
         issue.assignees = [gh._user(login) for login in data["assignees"] or []]
     issue.updated_at = _now()
-    return _Answer(200, gh._issue_json(repo, issue))
 
 
 # ================================================================================ labels

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -197,6 +198,24 @@ async def test_labels_added_and_removed_by_url_encoded_name(
     await github.rest.issues.async_set_labels(OWNER, NAME, 1, data={"labels": ["type/bug"]})
     assert fake.label_names(REPO, 1) == ["type/bug"]
     assert len(fake.calls_to("PUT", "/repos/octo-org/widgets/issues/1/labels")) == 1
+
+
+async def test_edits_made_on_github_com_are_not_api_calls(fake: FakeGitHub, github: GitHub) -> None:
+    repo = fake.add_repo(fake.add_installation("octo-org"), "octo-org/gadgets")
+    issue = fake.add_issue(repo, "Crash", labels=["type/bug"])
+    fake.add_label_to_issue(repo, issue["number"], "status/ready")
+    fake.remove_label_from_issue(repo, issue["number"], "type/bug")
+    closed = fake.update_issue(repo, issue["number"], state="closed", title="Crash (Safari)")
+    assert [label["name"] for label in closed["labels"]] == ["status/ready"]
+    assert closed["closed_at"] is not None
+    assert closed["title"] == "Crash (Safari)"
+    assert fake.calls == []
+
+    fake.add_issue(REPO, "t", labels=["status/backlog"])
+    await github.rest.issues.async_remove_label(OWNER, NAME, 1, "status%2Fbacklog")
+    assert fake.calls_to("DELETE", r"/issues/\d+/labels/status%2Fbacklog")
+    assert fake.calls_to(None, re.compile(r"/labels/status/backlog$"))
+    assert not fake.calls_to("PUT", r"/labels")
 
 
 async def test_repo_labels_and_duplicate_is_validation_failed(

@@ -1,0 +1,177 @@
+"""Commands in comments: 👀 on receipt, an answer every time, permission from GitHub, bots and
+Dispatch's own comments ignored."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.db import engine
+from tests.webhooks import for_repo
+
+
+@pytest.fixture
+def issue(github, repo):
+    return github.add_issue(repo[1], "Checkout is slow", "It takes 10 s", labels=["status/ready"])
+
+
+def comment_payload(github, repo, issue, body, user="alice", user_type="User", action="created"):
+    installation, repository = repo
+    comment = github.add_comment(repository, issue["number"], body, user=user)
+    payload = for_repo("issue_comment/created", installation, repository, action=action)
+    payload["issue"] = {**payload["issue"], "number": issue["number"], "labels": []}
+    payload["comment"] = {
+        **payload["comment"],
+        "id": comment["id"],
+        "body": body,
+        "user": {**payload["comment"]["user"], "login": user, "type": user_type},
+    }
+    payload["sender"] = {**payload["sender"], "login": user, "type": user_type}
+    return payload, comment["id"]
+
+
+def bot_comments(github, repo, issue):
+    return [
+        c["body"]
+        for c in github.comments(repo[1], issue["number"])
+        if c["user"]["login"] == f"{github.app_slug}[bot]"
+    ]
+
+
+async def test_help_reacts_and_answers_with_every_verb(github, repo, issue, deliver):
+    github.set_permission(repo[1], "alice", "write")
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch help")
+
+    await deliver("issue_comment", payload)
+
+    assert "eyes" in github.reactions(repo[1], comment_id)
+    [answer] = bot_comments(github, repo, issue)
+    assert "`/dispatch help`" in answer and "`/dispatch status`" in answer
+    assert "| read |" in answer
+    assert "Your permission on octo-org/widgets: **write**" in answer
+
+
+async def test_status_says_what_the_issue_waits_for(github, repo, issue, deliver):
+    payload, _ = comment_payload(github, repo, issue, "/dispatch status")
+
+    await deliver("issue_comment", payload)
+
+    [answer] = bot_comments(github, repo, issue)
+    assert "`status/ready`" in answer
+    assert "`/dispatch investigate` starts an investigation" in answer
+
+
+async def test_commands_in_code_or_quotes_do_nothing(github, repo, issue, deliver):
+    body = "```\n/dispatch help\n```\n> /dispatch status\nuse `/dispatch help`"
+    payload, comment_id = comment_payload(github, repo, issue, body)
+
+    await deliver("issue_comment", payload)
+
+    assert github.reactions(repo[1], comment_id) == []
+    assert bot_comments(github, repo, issue) == []
+
+
+async def test_unknown_verb_gets_the_closest_one(github, repo, issue, deliver):
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch stauts")
+
+    await deliver("issue_comment", payload)
+
+    assert {"eyes", "confused"} <= set(github.reactions(repo[1], comment_id))
+    [answer] = bot_comments(github, repo, issue)
+    assert answer.startswith("> /dispatch stauts")
+    assert "Did you mean `/dispatch status`?" in answer
+
+
+async def test_insufficient_permission_is_refused_with_the_level_needed(github, repo, issue, deliver):
+    github.add_file(repo[1], ".github/dispatch.yml", "permissions:\n  status: write\n")
+    github.set_permission(repo[1], "bob", "read")
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch status", user="bob")
+
+    await deliver("issue_comment", payload)
+
+    assert "confused" in github.reactions(repo[1], comment_id)
+    [answer] = bot_comments(github, repo, issue)
+    assert "needs **write** permission" in answer and "@bob has **read**" in answer
+
+
+async def test_invalid_repo_config_is_reported_to_the_commenter(github, repo, issue, deliver):
+    github.add_file(repo[1], ".github/dispatch.yml", "permissions:\n  status: superuser\n")
+    payload, _ = comment_payload(github, repo, issue, "/dispatch help")
+
+    await deliver("issue_comment", payload)
+
+    [answer] = bot_comments(github, repo, issue)
+    assert "Commands are paused" in answer and "superuser" in answer
+    async with engine.connection() as connection:
+        outcome = await connection.fetchval(
+            "SELECT outcome FROM audit_log WHERE action = 'command.help'"
+        )
+    assert outcome == "refused"
+
+
+async def test_own_comments_and_unlisted_bots_are_ignored(github, repo, issue, deliver):
+    own, own_id = comment_payload(
+        github, repo, issue, "/dispatch help", user=f"{github.app_slug}[bot]", user_type="Bot"
+    )
+    other, other_id = comment_payload(
+        github, repo, issue, "/dispatch help", user="renovate[bot]", user_type="Bot"
+    )
+
+    await deliver("issue_comment", own)
+    await deliver("issue_comment", other)
+
+    assert github.reactions(repo[1], own_id) == []
+    assert github.reactions(repo[1], other_id) == []
+    assert bot_comments(github, repo, issue) == [own["comment"]["body"]]
+
+
+async def test_allow_listed_bot_runs_commands(github, repo, issue, deliver):
+    github.add_file(repo[1], ".github/dispatch.yml", "allowed_bots: ['renovate[bot]']\n")
+    payload, comment_id = comment_payload(
+        github, repo, issue, "/dispatch help", user="renovate[bot]", user_type="Bot"
+    )
+
+    await deliver("issue_comment", payload)
+
+    assert "eyes" in github.reactions(repo[1], comment_id)
+
+
+async def test_edited_comments_do_not_run_again(github, repo, issue, deliver):
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch help", action="edited")
+
+    await deliver("issue_comment", payload)
+
+    assert github.reactions(repo[1], comment_id) == []
+
+
+async def test_several_commands_are_answered_in_order(github, repo, issue, deliver):
+    payload, _ = comment_payload(github, repo, issue, "/dispatch help\n/dispatch status")
+
+    await deliver("issue_comment", payload)
+
+    answers = bot_comments(github, repo, issue)
+    assert len(answers) == 2
+    assert "Dispatch commands" in answers[0] and "Status of" in answers[1]
+
+
+async def test_replayed_delivery_does_not_answer_twice(rt, github, repo, issue, deliver):
+    from app.intake import journal
+    from tests.harness import drain
+
+    payload, _ = comment_payload(github, repo, issue, "/dispatch help")
+    response = await deliver("issue_comment", payload)
+    assert await journal.replay(response.json()["delivery"])
+    await drain(rt)
+
+    assert len(bot_comments(github, repo, issue)) == 1
+
+
+async def test_issue_body_runs_commands_on_open(github, repo, deliver):
+    installation, repository = repo
+    issue = github.add_issue(repository, "New", "Please\n/dispatch help")
+    payload = for_repo("issues/opened", installation, repository)
+    payload["issue"] = {**payload["issue"], **issue}
+
+    await deliver("issues", payload)
+
+    assert "eyes" in github.issue_reactions(repository, issue["number"])
+    assert any("Dispatch commands" in c["body"] for c in github.comments(repository, issue["number"]))
