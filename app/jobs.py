@@ -19,9 +19,13 @@ SWEEP_DELIVERIES = "deliveries.sweep"
 RUN_COMMAND = "commands.run"
 ONBOARD_REPOSITORY = "repositories.onboard"
 RECONCILE_ISSUES = "issues.reconcile"
+DISPATCH_RUN = "runs.dispatch"
+RUN_EFFECTS = "runs.effects"
+WATCH_RUNS = "runs.watchdog"
 
 
 def registry(rt: Runtime) -> JobRegistry:
+    from app.agents import dispatcher, lifecycle
     from app.commands import runner
     from app.intake import processing, sweep
     from app.issues import onboarding, reconcile
@@ -49,6 +53,15 @@ def registry(rt: Runtime) -> JobRegistry:
     async def onboard_repository(payload: dict[str, Any]) -> None:
         await onboarding.onboard(rt, payload["installation_id"], payload["repository"])
 
+    async def dispatch_run(payload: dict[str, Any]) -> None:
+        await dispatcher.dispatch(payload["run"], rt)
+
+    async def run_effects(payload: dict[str, Any]) -> None:
+        await lifecycle.effects(rt, payload)
+
+    async def watch_runs() -> None:
+        await lifecycle.watchdog(rt)
+
     async def sweep_deliveries() -> None:
         await sweep.run(rt)
 
@@ -59,6 +72,9 @@ def registry(rt: Runtime) -> JobRegistry:
     reg.job(PROCESS_DELIVERY, process_delivery, RetryPolicy(attempts=1))
     reg.job(RUN_COMMAND, run_command, retry(command_failed))
     reg.job(ONBOARD_REPOSITORY, onboard_repository, retry())
+    reg.job(DISPATCH_RUN, dispatch_run, retry())
+    reg.job(RUN_EFFECTS, run_effects, retry())
+    reg.schedule(WATCH_RUNS, settings.watchdog_schedule, watch_runs)
     reg.schedule(SWEEP_DELIVERIES, settings.delivery_sweep_schedule, sweep_deliveries)
     reg.schedule(RECONCILE_ISSUES, settings.reconcile_schedule, reconcile_issues)
     load_handlers()
@@ -70,6 +86,7 @@ def registry(rt: Runtime) -> JobRegistry:
 HANDLER_MODULES = (
     "app.installations.handlers",
     "app.issues.handlers",
+    "app.agents.handlers",
     "app.commands.handlers",
 )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.agents.oidc import OIDCVerifier
 from app.clock import Clock, SystemClock
 from app.commands.permissions import PermissionCache
 from app.config import Settings
@@ -20,6 +21,7 @@ class Runtime:
     credentials: CredentialStore
     github: GitHubClients
     signer: Signer
+    oidc: OIDCVerifier
     clock: Clock = field(default_factory=SystemClock)
     permissions: PermissionCache = field(default_factory=PermissionCache)
 
@@ -31,6 +33,7 @@ class Runtime:
             credentials=credentials,
             github=GitHubClients(settings, credentials),
             signer=Signer(load_secret_key(settings)),
+            oidc=OIDCVerifier(settings.dispatch_oidc_issuer, settings.oidc_audience),
             clock=clock or SystemClock(),
         )
 

@@ -18,6 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.template import TemplateConfig
 
 from app import __version__, jobs
+from app.agents import routes as agent_routes
 from app.audit import routes as audit_routes
 from app.db import engine, migrate
 from app.health import routes as health_routes
@@ -26,11 +27,16 @@ from app.issues import routes as issue_routes
 from app.queue import Worker
 from app.runtime import Runtime
 from app.setup import routes as setup_routes
+from app.stream import routes as stream_routes
+from app.stream.bus import StreamBus
 from app.web.errors import http_exception_handler, internal_error_handler
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_DIRS = [Path(__file__).parent / "setup" / "templates"]
+TEMPLATE_DIRS = [
+    Path(__file__).parent / "setup" / "templates",
+    Path(__file__).parent / "stream" / "templates",
+]
 
 
 def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
@@ -41,6 +47,8 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         # Reconnect so every pooled connection has the codecs of the freshly migrated schema.
         await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
         app.state.migrated = True
+        bus = app.state.bus = StreamBus(dsn)
+        await bus.start()
         worker_task: asyncio.Task[None] | None = None
         if run_worker:
             worker = Worker(
@@ -58,6 +66,7 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
                 app.state.worker.stop()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(worker_task, timeout=10)
+            await bus.stop()
             await rt.close()
             await engine.disconnect()
 
@@ -68,6 +77,8 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *health_routes.routes,
         *issue_routes.routes,
         *audit_routes.routes,
+        *agent_routes.routes,
+        *stream_routes.routes,
     ]
     return Litestar(
         route_handlers=routes,

@@ -103,6 +103,7 @@ class CommandContext:
     config: RepoConfig
     permission: Permission
     client: GitHub
+    command_id: int | None = None
 
     @property
     def repository(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.commands import info, runner  # noqa: F401  (info registers help and status)
+from app.commands import info, review, runner, status_runs, work  # noqa: F401  (verbs register)
 from app.events import Event, router
 from app.runtime import Runtime
 

@@ -101,7 +101,7 @@ async def execute(command_id: int, rt: Runtime) -> None:
         comment, command = _from_row(row)
         client = rt.github.installation(comment.installation_id)
         await rest.react(client, comment.repository, comment.target, "eyes")
-        result = await _run(rt, client, comment, command)
+        result = await _run(rt, client, comment, command, command_id)
         reply = await _answer(rt, client, comment, command, result)
         state = "done" if result.ok else "refused"
         await connection.execute(
@@ -164,7 +164,9 @@ def _from_row(row: Any) -> tuple[GenericComment, Command]:
     return comment, Command(verb=row["verb"], args=row["args"], line=row["line"])
 
 
-async def _run(rt: Runtime, client: Any, comment: GenericComment, command: Command) -> Result:
+async def _run(
+    rt: Runtime, client: Any, comment: GenericComment, command: Command, command_id: int
+) -> Result:
     loaded = await repo_config.load(rt, comment.installation_id, comment.repository)
     if loaded.error:
         return Result.refuse(
@@ -194,6 +196,7 @@ async def _run(rt: Runtime, client: Any, comment: GenericComment, command: Comma
         config=loaded.config,
         permission=level,
         client=client,
+        command_id=command_id,
     )
     return await verb.handler(context)
 

@@ -10,6 +10,7 @@ that newer event. Changes made by Dispatch itself do not trigger these rules aga
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from githubkit import GitHub
 
@@ -96,7 +97,18 @@ async def move_to(
     return changed
 
 
+# Rooms that give some closed issues another status than `done` (remediation: a fix being
+# verified) register a function here: (repository id, issue number) → status or None.
+CLOSED_STATUS_RULES: list[Callable[[int, int], Awaitable[Status | None]]] = []
+
+
 async def on_closed(event: Event, rt: Runtime) -> None:
+    repository_id = event.payload["repository"]["id"]
+    number = event.payload["issue"]["number"]
+    for rule in CLOSED_STATUS_RULES:
+        if (status := await rule(repository_id, number)) is not None:
+            await _move_on_event(event, rt, status, "issue closed while its fix is verified")
+            return
     await _move_on_event(event, rt, Status.DONE, "issue closed")
 
 

@@ -1,0 +1,79 @@
+"""Who may report for a run: the run's own GitHub Actions job (its OIDC token: our audience,
+GitHub's issuer, the repository and workflow run Dispatch dispatched), or a harness holding an
+agent API token for the run's repository. Anything else is refused before anything is written."""
+
+from __future__ import annotations
+
+from githubkit.exception import RequestFailed
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
+
+from app.agents import runs
+from app.agents.dispatcher import run_name
+from app.agents.oidc import TokenRejected
+from app.agents.runs import Run
+from app.github.clients import api_headers
+from app.runtime import Runtime
+from app.tokens import service as tokens
+
+
+async def authorize(request: Request, rt: Runtime, run_id: int) -> Run:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        raise NotAuthorizedException(
+            "send the run's GitHub Actions OIDC token (or an agent API token) as a Bearer token"
+        )
+    if credential.startswith(tokens.PREFIX):
+        return await _by_api_token(credential, run_id)
+    try:
+        claims = await rt.oidc.verify(credential)
+    except TokenRejected as exc:
+        raise NotAuthorizedException(str(exc)) from None
+    run = await _run(run_id)
+    if str(claims["repository_id"]) != str(run.repository_id):
+        raise PermissionDeniedException("this token belongs to another repository")
+    workflow_run_id = int(str(claims["run_id"]))
+    if run.workflow_run_id is None:
+        run = await _bind(rt, run, workflow_run_id)
+    elif workflow_run_id != run.workflow_run_id:
+        raise PermissionDeniedException(
+            f"this token belongs to another workflow run, not run #{run.id}'s"
+        )
+    return run
+
+
+async def _by_api_token(credential: str, run_id: int) -> Run:
+    token = await tokens.authenticate(credential)
+    if token is None:
+        raise NotAuthorizedException("the API token is unknown or revoked")
+    run = await _run(run_id)
+    if token.scope not in ("agent", "admin") or not token.allows(run.repository):
+        raise PermissionDeniedException(f"this token is not allowed on {run.repository}")
+    return run
+
+
+async def _run(run_id: int) -> Run:
+    run = await runs.get(run_id)
+    if run is None:
+        raise NotFoundException(f"no run {run_id}")
+    return run
+
+
+async def _bind(rt: Runtime, run: Run, workflow_run_id: int) -> Run:
+    """GitHub did not return the workflow run's id at dispatch (older API); accept the token's
+    run only if GitHub confirms it is ours (its run-name is `dispatch-run-<id>`)."""
+    client = rt.github.installation(run.installation_id)
+    owner, name = run.repository.split("/", 1)
+    try:
+        response = await client.arequest(
+            "GET", f"/repos/{owner}/{name}/actions/runs/{workflow_run_id}", headers=api_headers()
+        )
+    except RequestFailed:
+        raise PermissionDeniedException("this token's workflow run is unknown to GitHub") from None
+    data = response.json()
+    if data.get("display_title") != run_name(run.id):
+        raise PermissionDeniedException("this token's workflow run was not dispatched for this run")
+    return await runs.update(
+        run.id, workflow_run_id=workflow_run_id, workflow_run_url=data.get("html_url")
+    )

@@ -1,0 +1,261 @@
+"""Spawn gates: may this run start now? Checked in this order, each decision stored with its
+reason (and when the refusal clears):
+
+    kill switch → one active run per issue → cooldown per fingerprint → minimum event count →
+    spawn delay → concurrency per mode → daily spawn budget per mode → daily cost budget
+
+The budget row of (installation, mode, UTC day) is locked for the whole check and incremented in
+the same transaction, and runs become `dispatched` inside it, so fifty concurrent requests
+against a budget of ten dispatch exactly ten, across any number of workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.agents.runs import Run
+from app.config import Settings
+from app.db import engine
+from app.issues.repo_config import RepoConfig
+
+
+@dataclass(frozen=True)
+class Limits:
+    kill_switch: bool
+    concurrency: int
+    daily_spawns: int
+    daily_cost_usd: float
+    cost_cap_usd: float
+    cooldown_hours: float
+    min_events: int
+    spawn_delay_minutes: float
+
+
+def limits_for(settings: Settings, config: RepoConfig, mode: str) -> Limits:
+    """Environment defaults, overridden by the repository's `budgets`."""
+    budgets = config.budgets
+    return Limits(
+        kill_switch=settings.spawn_kill_switch,
+        concurrency=budgets.max_concurrent.get(mode, settings.spawn_concurrency(mode)),  # type: ignore[call-overload]
+        daily_spawns=budgets.daily_spawns.get(mode, settings.spawn_budget(mode)),  # type: ignore[call-overload]
+        daily_cost_usd=_first(budgets.daily_cost_usd, settings.daily_cost_limit_usd),
+        cost_cap_usd=_first(budgets.max_cost_per_run_usd, settings.max_agent_cost_per_run),
+        cooldown_hours=_first(budgets.cooldown_hours, settings.spawn_cooldown_hours),
+        min_events=settings.min_event_count_to_spawn,
+        spawn_delay_minutes=settings.spawn_delay_minutes,
+    )
+
+
+def _first(override: float | None, default: float) -> float:
+    return default if override is None else override
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    gate: str
+    reason: str
+    clears_at: datetime | None = None
+
+    @classmethod
+    def allow(cls) -> Decision:
+        return cls(True, "all", "every gate passed")
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    """What the alert-only gates look at (remediation runs carry a fingerprint)."""
+
+    event_count: int
+    first_seen: datetime
+
+
+def _next_utc_midnight(now: datetime) -> datetime:
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def decide(
+    run: Run, limits: Limits, now: datetime, alert: AlertFacts | None = None
+) -> Decision:
+    """Run the gates for `run` inside the caller's transaction; on success the day's budget is
+    taken. The caller marks the run dispatched in the same transaction."""
+    async with engine.connection() as connection:
+        engaged = await connection.fetchrow(
+            "SELECT scope, reason FROM kill_switch WHERE engaged AND scope = ANY($1) "
+            "ORDER BY scope = 'global' DESC LIMIT 1",
+            ["global", f"installation:{run.installation_id}"],
+        )
+        if limits.kill_switch or engaged is not None:
+            why = (engaged["reason"] if engaged else None) or "no reason given"
+            where = " for this installation" if engaged and engaged["scope"] != "global" else ""
+            return Decision(
+                False,
+                "kill_switch",
+                f"the kill switch is on{where} ({why}); it clears when an operator turns it off",
+            )
+        others = await connection.fetchval(
+            "SELECT id FROM run WHERE repository_id = $1 AND issue_number = $2 AND id <> $3 "
+            "AND state IN ('queued', 'dispatched', 'running') LIMIT 1",
+            run.repository_id,
+            run.issue_number,
+            run.id,
+        )
+        if others is not None:
+            return Decision(False, "one_active_run", f"run #{others} is still active on this issue")
+        if run.fingerprint is not None:
+            until = await connection.fetchval(
+                "SELECT until FROM cooldown WHERE fingerprint = $1 AND until > $2",
+                run.fingerprint,
+                now,
+            )
+            if until is not None:
+                return Decision(False, "cooldown", "this error is in its cooldown", until)
+            if alert is not None and alert.event_count < limits.min_events:
+                return Decision(
+                    False,
+                    "min_events",
+                    f"{alert.event_count} of the {limits.min_events} events needed to spawn",
+                )
+            if alert is not None and limits.spawn_delay_minutes > 0:
+                ready_at = alert.first_seen + timedelta(minutes=limits.spawn_delay_minutes)
+                if ready_at > now:
+                    return Decision(False, "spawn_delay", "waiting out the spawn delay", ready_at)
+
+        day = now.date()
+        await connection.execute(
+            "INSERT INTO spawn_budget (installation_id, mode, day) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            run.installation_id,
+            run.mode.value,
+            day,
+        )
+        spawned = await connection.fetchval(
+            "SELECT spawned FROM spawn_budget WHERE installation_id = $1 AND mode = $2 "
+            "AND day = $3 FOR UPDATE",
+            run.installation_id,
+            run.mode.value,
+            day,
+        )
+        active = await connection.fetchval(
+            "SELECT count(*) FROM run WHERE installation_id = $1 AND mode = $2 "
+            "AND state IN ('dispatched', 'running') AND id <> $3",
+            run.installation_id,
+            run.mode.value,
+            run.id,
+        )
+        if active >= limits.concurrency:
+            return Decision(
+                False,
+                "concurrency",
+                f"{active} {run.mode.value} runs are already active (the limit is "
+                f"{limits.concurrency}); it clears when one of them finishes",
+            )
+        if spawned >= limits.daily_spawns:
+            midnight = _next_utc_midnight(now)
+            return Decision(
+                False,
+                "daily_spawn_budget",
+                f"today's {run.mode.value} budget is spent ({spawned} of {limits.daily_spawns})",
+                midnight,
+            )
+        spent = await connection.fetchval(
+            "SELECT coalesce(sum(cost_usd), 0) FROM run WHERE installation_id = $1 "
+            "AND finished_at >= $2",
+            run.installation_id,
+            datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo),
+        )
+        if spent >= limits.daily_cost_usd:
+            return Decision(
+                False,
+                "daily_cost_budget",
+                f"today's agent spend is ${spent:.2f} of ${limits.daily_cost_usd:.2f}",
+                _next_utc_midnight(now),
+            )
+        await connection.execute(
+            "UPDATE spawn_budget SET spawned = spawned + 1 WHERE installation_id = $1 "
+            "AND mode = $2 AND day = $3",
+            run.installation_id,
+            run.mode.value,
+            day,
+        )
+    return Decision.allow()
+
+
+async def record(run: Run, decision: Decision) -> None:
+    async with engine.connection() as connection:
+        await connection.execute(
+            "INSERT INTO spawn_decision (run_id, installation_id, mode, gate, allowed, reason, "
+            "clears_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            run.id,
+            run.installation_id,
+            run.mode.value,
+            decision.gate,
+            decision.allowed,
+            decision.reason,
+            decision.clears_at,
+        )
+
+
+async def refund(run: Run, day: datetime) -> None:
+    """Give back the budget a run took when nothing was spawned after all."""
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE spawn_budget SET spawned = greatest(spawned - 1, 0) WHERE installation_id = $1 "
+            "AND mode = $2 AND day = $3",
+            run.installation_id,
+            run.mode.value,
+            day.date(),
+        )
+
+
+@dataclass(frozen=True)
+class BudgetLeft:
+    mode: str
+    spawned: int
+    budget: int
+    active: int
+    concurrency: int
+
+
+async def budgets_left(
+    installation_id: int, limits_by_mode: dict[str, Limits], now: datetime
+) -> list[BudgetLeft]:
+    async with engine.connection() as connection:
+        spawned = dict(
+            await connection.fetch(
+                "SELECT mode, spawned FROM spawn_budget WHERE installation_id = $1 AND day = $2",
+                installation_id,
+                now.date(),
+            )
+        )
+        active = dict(
+            await connection.fetch(
+                "SELECT mode, count(*) FROM run WHERE installation_id = $1 "
+                "AND state IN ('dispatched', 'running') GROUP BY mode",
+                installation_id,
+            )
+        )
+    return [
+        BudgetLeft(
+            mode, spawned.get(mode, 0), limits.daily_spawns, active.get(mode, 0), limits.concurrency
+        )
+        for mode, limits in limits_by_mode.items()
+    ]
+
+
+async def set_kill_switch(
+    engaged: bool, *, installation_id: int | None, reason: str | None, by: str
+) -> None:
+    scope = "global" if installation_id is None else f"installation:{installation_id}"
+    async with engine.connection() as connection:
+        await connection.execute(
+            "INSERT INTO kill_switch (scope, engaged, reason, set_by, at) "
+            "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (scope) DO UPDATE SET "
+            "engaged = EXCLUDED.engaged, reason = EXCLUDED.reason, set_by = EXCLUDED.set_by, "
+            "at = now()",
+            scope,
+            engaged,
+            reason,
+            by,
+        )

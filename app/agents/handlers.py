@@ -1,0 +1,138 @@
+"""Webhooks about runs and their pull requests: `workflow_run` binds and closes runs the agent
+never closed, `workflow_job` keeps them alive, and a pull request that fixes an issue moves it to
+`status/in-review` (opened) or `status/done` (merged)."""
+
+from __future__ import annotations
+
+import re
+
+from app.agents import lifecycle, runs
+from app.agents.dispatcher import run_name
+from app.agents.runs import RunState
+from app.events import Event, router
+from app.issues import state
+from app.issues.labels import Status
+from app.runtime import Runtime
+
+_RUN_NAME = re.compile(r"^dispatch-run-(\d+)$")
+_FIXES = re.compile(r"\b(?:fix(?:e[sd])?|close[sd]?|resolve[sd]?)\s*:?\s+#(\d+)\b", re.IGNORECASE)
+_RUN_BRANCH = re.compile(r"^dispatch/run-(\d+)(?:-|$)")
+
+
+async def _run_of(workflow_run: dict) -> runs.Run | None:
+    run = await runs.by_workflow_run(workflow_run["id"])
+    if run is not None:
+        return run
+    match = _RUN_NAME.match(workflow_run.get("display_title") or "")
+    if match is None:
+        return None
+    run = await runs.get(int(match.group(1)))
+    if run is None or run.workflow_run_id is not None:
+        return None
+    # Servers without run details at dispatch: this is where the run learns its workflow run.
+    if workflow_run.get("display_title") != run_name(run.id):
+        return None
+    return await runs.update(
+        run.id, workflow_run_id=workflow_run["id"], workflow_run_url=workflow_run.get("html_url")
+    )
+
+
+@router.on("workflow_run")
+async def workflow_run_changed(event: Event, rt: Runtime) -> None:
+    workflow_run = event.payload["workflow_run"]
+    run = await _run_of(workflow_run)
+    if run is None or run.state.finished or event.action != "completed":
+        return
+    conclusion = workflow_run.get("conclusion") or "unknown"
+    if conclusion == "cancelled":
+        final, outcome = RunState.CANCELLED, "failed"
+    elif conclusion == "timed_out":
+        final, outcome = RunState.TIMED_OUT, "failed"
+    else:
+        final, outcome = RunState.FAILED, "failed"
+    await lifecycle.finish(
+        rt,
+        run,
+        final,
+        outcome=outcome,
+        summary=f"the workflow run ended ({conclusion}) without the agent reporting completion",
+    )
+
+
+@router.on("workflow_job", "in_progress", "completed")
+async def workflow_job_changed(event: Event, rt: Runtime) -> None:
+    job = event.payload["workflow_job"]
+    run = await runs.by_workflow_run(job["run_id"])
+    if run is not None and run.state.active:
+        await lifecycle.seen(rt, run)
+
+
+def fixed_issues(pull_request: dict) -> set[int]:
+    """Issue numbers a PR fixes: closing keywords in its body, or the run branch it came from."""
+    numbers = {int(n) for n in _FIXES.findall(pull_request.get("body") or "")}
+    return numbers
+
+
+@router.on("pull_request", "opened", "reopened", "edited", "ready_for_review")
+async def pull_request_opened(event: Event, rt: Runtime) -> None:
+    if event.installation_id is None:
+        return
+    pull_request = event.payload["pull_request"]
+    numbers = fixed_issues(pull_request)
+    branch = (pull_request.get("head") or {}).get("ref") or ""
+    if (match := _RUN_BRANCH.match(branch)) is not None:
+        run = await runs.get(int(match.group(1)))
+        if run is not None and run.repository.lower() == (event.repository or "").lower():
+            numbers.add(run.issue_number)
+            if run.pr_number is None:
+                await runs.update(
+                    run.id, pr_number=pull_request["number"], pr_url=pull_request.get("html_url")
+                )
+    client = rt.github.installation(event.installation_id)
+    for number in sorted(numbers - {pull_request["number"]}):
+        await state.move_to(
+            client,
+            rt,
+            event.repository or "",
+            number,
+            Status.IN_REVIEW,
+            actor=await rt.github.bot_login(),
+            reason=f"pull request #{pull_request['number']} opened for it",
+            delivery=event.delivery,
+            installation_id=event.installation_id,
+        )
+
+
+@router.on("pull_request", "closed")
+async def pull_request_merged(event: Event, rt: Runtime) -> None:
+    pull_request = event.payload["pull_request"]
+    if event.installation_id is None or not pull_request.get("merged"):
+        return
+    numbers = fixed_issues(pull_request)
+    branch = (pull_request.get("head") or {}).get("ref") or ""
+    if (match := _RUN_BRANCH.match(branch)) is not None:
+        run = await runs.get(int(match.group(1)))
+        if run is not None and run.repository.lower() == (event.repository or "").lower():
+            numbers.add(run.issue_number)
+    client = rt.github.installation(event.installation_id)
+    for number in sorted(numbers - {pull_request["number"]}):
+        if await _needs_verification(rt, event, number):
+            continue
+        await state.move_to(
+            client,
+            rt,
+            event.repository or "",
+            number,
+            Status.DONE,
+            actor=await rt.github.bot_login(),
+            reason=f"pull request #{pull_request['number']} merged",
+            delivery=event.delivery,
+            installation_id=event.installation_id,
+        )
+
+
+async def _needs_verification(rt: Runtime, event: Event, number: int) -> bool:
+    """Alert issues are verified after their fix merges instead of going straight to done."""
+    from app.remediation import fixes
+
+    return await fixes.start_if_alert_issue(rt, event, number)

@@ -1,0 +1,228 @@
+"""What happens to a run after dispatch: agent events, the end of the workflow run, the
+watchdog. Database state changes happen at once (the agent's request, the webhook); what they
+mean on GitHub (comments, labels) follows in a `runs.effects` job, retried until done."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from githubkit.exception import RequestFailed
+
+from app import jobs, queue
+from app.agents import plans, runs, status_comment
+from app.agents.events import (
+    AgentEvent,
+    Blocker,
+    Completed,
+    PlanProposed,
+    Progress,
+    PullRequestOpened,
+    Started,
+)
+from app.agents.runs import Mode, Run, RunState
+from app.audit import log as audit
+from app.db import engine
+from app.github import rest
+from app.github.clients import api_headers
+from app.issues import repo_config, state
+from app.issues.labels import AGENT_PREFIX, Signal, Status
+from app.runtime import Runtime
+from app.stream import chunks
+
+log = logging.getLogger(__name__)
+
+OUTCOME_STATES = {
+    "completed": RunState.SUCCEEDED,
+    "no_changes_needed": RunState.SUCCEEDED,
+    "investigation_complete": RunState.SUCCEEDED,
+    "blocked": RunState.BLOCKED,
+    "needs_human_decision": RunState.BLOCKED,
+    "failed": RunState.FAILED,
+}
+
+
+class RunFinished(Exception):
+    """The run already ended; late reports are refused (409)."""
+
+
+async def apply(rt: Runtime, run: Run, event: AgentEvent) -> Run:
+    """Record an agent's event on its run and queue its effects on GitHub."""
+    if run.state.finished:
+        raise RunFinished(f"run #{run.id} is already {run.state.value}")
+    now = rt.clock.now()
+    body = msgspec.to_builtins(event)
+    kind = body.pop("type")
+    async with engine.transaction():
+        fields: dict[str, Any] = {"last_seen_at": now}
+        if isinstance(event, Started):
+            fields.update(state=RunState.RUNNING, started_at=run.started_at or now)
+        elif isinstance(event, Progress | PlanProposed) and run.state is RunState.DISPATCHED:
+            fields.update(state=RunState.RUNNING, started_at=now)
+        elif isinstance(event, Blocker):
+            fields.update(blocker_reason=event.reason, blocker_category=event.category)
+        elif isinstance(event, PullRequestOpened):
+            fields.update(pr_number=event.number, pr_url=event.url)
+        elif isinstance(event, Completed):
+            fields.update(
+                state=OUTCOME_STATES[event.outcome],
+                outcome=event.outcome,
+                summary=event.summary[:4000],
+                cost_usd=event.cost_usd,
+                turns=event.turns,
+                finished_at=now,
+            )
+        run = await runs.update(run.id, **fields)
+        await runs.record_event(run.id, kind, body)
+        if isinstance(event, Completed):
+            await _on_finish(rt, run)
+        if not isinstance(event, Progress):
+            await queue.enqueue(
+                jobs.RUN_EFFECTS, {"run": run.id, "event": kind, **_effect_args(event)}
+            )
+    return run
+
+
+def _effect_args(event: AgentEvent) -> dict[str, Any]:
+    if isinstance(event, PlanProposed):
+        return {"plan": event.body}
+    return {}
+
+
+async def finish(
+    rt: Runtime, run: Run, state_: RunState, *, outcome: str, summary: str
+) -> Run | None:
+    """End a run the agent never closed (workflow ended, cancelled, silent). Idempotent."""
+    async with engine.transaction():
+        current = await runs.get(run.id, lock=True)
+        if current is None or current.state.finished:
+            return None
+        run = await runs.update(
+            run.id, state=state_, outcome=outcome, summary=summary, finished_at=rt.clock.now()
+        )
+        await _on_finish(rt, run)
+        await queue.enqueue(jobs.RUN_EFFECTS, {"run": run.id, "event": "finished"})
+    return run
+
+
+async def _on_finish(rt: Runtime, run: Run) -> None:
+    """In the finishing transaction: the cooldown starts and stream viewers hear the end."""
+    if run.fingerprint:
+        loaded = await repo_config.load(rt, run.installation_id, run.repository)
+        from app.agents.gates import limits_for
+
+        hours = limits_for(rt.settings, loaded.config, run.mode.value).cooldown_hours
+        async with engine.connection() as connection:
+            await connection.execute(
+                "INSERT INTO cooldown (fingerprint, until) VALUES ($1, $2) "
+                "ON CONFLICT (fingerprint) DO UPDATE SET "
+                "until = greatest(cooldown.until, EXCLUDED.until)",
+                run.fingerprint,
+                rt.clock.now() + timedelta(hours=hours),
+            )
+    await chunks.announce_end(run.id, run.state.value)
+    await audit.record(
+        actor=run.requested_by or "dispatch",
+        action="run.finish",
+        target=f"{run.repository}#{run.issue_number}",
+        repository=run.repository,
+        issue_number=run.issue_number,
+        installation_id=run.installation_id,
+        after={
+            "run": run.id,
+            "state": run.state.value,
+            "outcome": run.outcome,
+            "cost_usd": run.cost_usd,
+        },
+    )
+
+
+async def effects(rt: Runtime, payload: dict[str, Any]) -> None:
+    """The GitHub side of one event: plan comment and labels, blocked label, status comment,
+    and on finish the labels of the run's end. Each step is idempotent."""
+    run = await runs.get(payload["run"])
+    if run is None:
+        return
+    client = rt.github.installation(run.installation_id)
+    kind = payload["event"]
+    if kind == "plan":
+        await plans.propose(rt, run, payload["plan"])
+    elif kind == "blocker":
+        await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
+    if run.state.finished:
+        await _finish_labels(rt, client, run)
+    await status_comment.publish(rt, run)
+
+
+async def _finish_labels(rt: Runtime, client: Any, run: Run) -> None:
+    await rest.remove_label(client, run.repository, run.issue_number, f"{AGENT_PREFIX}{run.agent}")
+    if run.state is RunState.BLOCKED:
+        await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
+        return
+    if run.state is RunState.SUCCEEDED and run.mode is Mode.IMPLEMENT and run.pr_number:
+        target = Status.IN_REVIEW
+    else:
+        # Back in the queue: the plan awaits review, or a person decides what comes next.
+        target = Status.READY
+    await state.move_to(
+        client,
+        rt,
+        run.repository,
+        run.issue_number,
+        target,
+        actor=await rt.github.bot_login(),
+        reason=f"run #{run.id} {run.state.value}",
+        installation_id=run.installation_id,
+    )
+
+
+async def watchdog(rt: Runtime) -> int:
+    """Mark runs nobody has heard from for RUN_SILENCE_TIMEOUT_MINUTES as timed out and cancel
+    their workflow runs."""
+    silence = rt.settings.run_silence_timeout_minutes
+    cutoff = rt.clock.now() - timedelta(minutes=silence)
+    count = 0
+    for run in await runs.silent_since(cutoff):
+        finished = await finish(
+            rt,
+            run,
+            RunState.TIMED_OUT,
+            outcome="failed",
+            summary=f"no report from the agent for {silence:g} minutes",
+        )
+        if finished is not None:
+            count += 1
+            await cancel_workflow_run(rt, finished)
+    return count
+
+
+async def cancel_workflow_run(rt: Runtime, run: Run) -> bool:
+    if run.workflow_run_id is None:
+        return False
+    client = rt.github.installation(run.installation_id)
+    owner, name = run.repository.split("/", 1)
+    try:
+        await client.arequest(
+            "POST",
+            f"/repos/{owner}/{name}/actions/runs/{run.workflow_run_id}/cancel",
+            headers=api_headers(),
+        )
+    except RequestFailed as exc:
+        if exc.response.status_code == 409:  # already finished
+            return False
+        raise
+    return True
+
+
+async def seen(rt: Runtime, run: Run) -> None:
+    """The agent is alive (it just sent output): keep the watchdog away."""
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE run SET last_seen_at = $2, state = CASE WHEN state = 'dispatched' "
+            "THEN 'running' ELSE state END, started_at = coalesce(started_at, $2) "
+            "WHERE id = $1 AND state IN ('dispatched', 'running')",
+            run.id,
+            rt.clock.now(),
+        )

@@ -1,0 +1,127 @@
+"""Plans and their review. A `plan` event posts the plan as a comment, adds `plan/proposed`
+and records a revision (a hash of the text). `/dispatch approve` approves exactly that revision;
+a newer plan supersedes it and needs its own approval. `/dispatch reject <reason>` keeps the
+reason for the next investigation's brief."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.agents.runs import Run
+from app.db import engine
+from app.github import rest
+from app.issues.labels import Plan as PlanLabel
+from app.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: int
+    repository: str
+    issue_number: int
+    run_id: int | None
+    revision: str
+    body: str
+    requested_by: str | None
+    state: str
+    decided_by: str | None
+    decided_at: datetime | None
+    feedback: str | None
+    comment_id: int | None
+
+
+_COLUMNS = (
+    "id, repository, issue_number, run_id, revision, body, requested_by, state, decided_by, "
+    "decided_at, feedback, comment_id"
+)
+
+
+def revision_of(body: str) -> str:
+    return hashlib.sha256(body.strip().encode()).hexdigest()[:12]
+
+
+def render(plan_body: str, revision: str, run: Run) -> str:
+    return (
+        f"### 📋 Plan from run #{run.id} · revision `{revision}`\n\n{plan_body.strip()}\n\n---\n"
+        "Review it: `/dispatch approve` approves this revision; "
+        "`/dispatch reject <reason>` sends it back with your reason."
+    )
+
+
+async def propose(rt: Runtime, run: Run, body: str) -> Plan:
+    """Record and post a plan from `run`; earlier undecided plans on the issue are superseded."""
+    revision = revision_of(body)
+    client = rt.github.installation(run.installation_id)
+    posted = await rest.comment(
+        client, run.repository, run.issue_number, render(body, revision, run)
+    )
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE plan SET state = 'superseded' WHERE repository_id = $1 AND issue_number = $2 "
+            "AND state IN ('proposed', 'approved')",
+            run.repository_id,
+            run.issue_number,
+        )
+        row = await connection.fetchrow(
+            f"""
+            INSERT INTO plan (installation_id, repository, repository_id, issue_number, run_id,
+                revision, body, requested_by, comment_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            RETURNING {_COLUMNS}
+            """,
+            run.installation_id,
+            run.repository,
+            run.repository_id,
+            run.issue_number,
+            run.id,
+            revision,
+            body,
+            run.requested_by,
+            posted["id"],
+        )
+    await rest.remove_label(client, run.repository, run.issue_number, PlanLabel.APPROVED)
+    await rest.add_label(client, run.repository, run.issue_number, PlanLabel.PROPOSED)
+    return Plan(**dict(row))
+
+
+async def latest(
+    repository_id: int, issue_number: int, *, states: tuple[str, ...] | None = None
+) -> Plan | None:
+    query = f"SELECT {_COLUMNS} FROM plan WHERE repository_id = $1 AND issue_number = $2"
+    args: list[Any] = [repository_id, issue_number]
+    if states:
+        query += " AND state = ANY($3)"
+        args.append(list(states))
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(query + " ORDER BY id DESC LIMIT 1", *args)
+    return Plan(**dict(row)) if row else None
+
+
+async def get(plan_id: int) -> Plan | None:
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(f"SELECT {_COLUMNS} FROM plan WHERE id = $1", plan_id)
+    return Plan(**dict(row)) if row else None
+
+
+async def decide(plan: Plan, *, approved: bool, by: str, feedback: str | None = None) -> Plan:
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            f"UPDATE plan SET state = $2, decided_by = $3, decided_at = now(), feedback = $4 "
+            f"WHERE id = $1 AND state = 'proposed' RETURNING {_COLUMNS}",
+            plan.id,
+            "approved" if approved else "rejected",
+            by,
+            feedback,
+        )
+    if row is None:
+        raise LookupError("the plan is no longer awaiting review")
+    return Plan(**dict(row))
+
+
+async def latest_feedback(repository_id: int, issue_number: int) -> str | None:
+    """The reason the most recent rejected plan was sent back, if it is the latest decision."""
+    plan = await latest(repository_id, issue_number)
+    return plan.feedback if plan is not None and plan.state == "rejected" else None

@@ -1,0 +1,95 @@
+"""The one status comment per run, found again by its hidden marker and edited in place as the
+run moves: mode, state, elapsed time, cost, a link to the live stream, the result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from app.agents.runs import Mode, Run, RunState
+from app.github import rest
+from app.runtime import Runtime
+from app.stream.links import viewer_url
+
+ICONS = {
+    RunState.QUEUED: "⏳",
+    RunState.DISPATCHED: "🚀",
+    RunState.RUNNING: "⚙️",
+    RunState.SUCCEEDED: "✅",
+    RunState.FAILED: "❌",
+    RunState.CANCELLED: "⏹️",
+    RunState.TIMED_OUT: "⌛",
+    RunState.BLOCKED: "🚧",
+    RunState.REFUSED: "😕",
+}
+
+
+def marker_name(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+def _elapsed(start: datetime | None, end: datetime) -> str:
+    if start is None:
+        return "—"
+    seconds = int((end - start).total_seconds())
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def render(rt: Runtime, run: Run, command_line: str | None = None) -> str:
+    now = rt.clock.now()
+    shown = run.state.value.replace("_", " ")
+    title = f"### {ICONS[run.state]} {run.mode.title} · run #{run.id} · {shown}"
+    if run.state is RunState.REFUSED:
+        quoted = f"> {command_line}\n\n" if command_line else ""
+        who = f"@{run.requested_by} " if run.requested_by else ""
+        return f"{quoted}{title}\n\n{who}Not started: {run.refusal}."
+    rows = [("requested by", f"@{run.requested_by}" if run.requested_by else "Dispatch")]
+    if run.notes:
+        rows.append(("notes", run.notes.replace("\n", " ")[:200]))
+    started = run.started_at or run.dispatched_at
+    end = run.finished_at or now
+    rows.append(("elapsed", _elapsed(started, end)))
+    if run.cost_usd is not None or run.turns is not None:
+        rows.append(("cost", f"${run.cost_usd or 0:.2f} · {run.turns or 0} turns"))
+    elif run.cost_cap_usd is not None:
+        rows.append(("budget", f"up to ${run.cost_cap_usd:.2f}"))
+    rows.append(("live output", f"[watch the stream]({viewer_url(rt, run.id)})"))
+    if run.workflow_run_url:
+        rows.append(("workflow run", f"[GitHub Actions]({run.workflow_run_url})"))
+    if run.pr_url:
+        rows.append(("pull request", f"[#{run.pr_number}]({run.pr_url})"))
+    table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+    parts = [title, table]
+    if run.blocker_reason and run.state in (
+        RunState.RUNNING,
+        RunState.BLOCKED,
+        RunState.DISPATCHED,
+    ):
+        parts.append(f"**Blocked** ({run.blocker_category}): {run.blocker_reason}")
+    if run.summary and run.state.finished:
+        parts.append(f"**Result** ({run.outcome}): {run.summary}")
+    if run.mode is Mode.INVESTIGATE and run.state is RunState.SUCCEEDED:
+        parts.append("Review the plan above: `/dispatch approve` or `/dispatch reject <reason>`.")
+    return "\n\n".join(parts)
+
+
+async def publish(rt: Runtime, run: Run, command_line: str | None = None) -> Run:
+    """Create or edit the run's status comment; remembers its id on the run."""
+    from app.agents import runs
+
+    client = rt.github.installation(run.installation_id)
+    comment_id = await rest.upsert_marked_comment(
+        client,
+        run.repository,
+        run.issue_number,
+        marker_name(run.id),
+        render(rt, run, command_line),
+        bot_login=await rt.github.bot_login(),
+        comment_id=run.status_comment_id,
+    )
+    if comment_id != run.status_comment_id:
+        run = await runs.update(run.id, status_comment_id=comment_id)
+    return run

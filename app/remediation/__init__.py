@@ -1,0 +1,1 @@
+"""Alerts become deduplicated issues; merged fixes are verified."""

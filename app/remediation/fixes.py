@@ -1,0 +1,334 @@
+"""Fix verification: when a pull request that fixes an alert issue merges, a fix attempt starts
+and the issue moves to `status/verifying`. The window (FIX_VERIFICATION_HOURS, 48 by default)
+starts at the first successful deployment whose commit contains the merge commit (GitHub's
+compare API decides), or at the merge if no deployment is reported. A recurrence inside the window
+fails the fix: the issue reopens one priority step higher with `dispatch/fix-failed` and the new
+events, and the spawn gates may dispatch again. At the deadline a scheduled job verifies the fix
+and closes the issue. Time comes from the runtime's clock, so tests can move it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from githubkit.exception import RequestFailed
+
+from app.audit import log as audit
+from app.db import engine
+from app.events import Event
+from app.github import rest
+from app.github.clients import api_headers
+from app.issues import state
+from app.issues.labels import Priority, Signal, Status, priority_of
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FixAttempt:
+    id: int
+    fingerprint: str
+    installation_id: int
+    repository: str
+    issue_number: int
+    pr_number: int
+    merge_commit_sha: str | None
+    merged_at: datetime
+    deployed_at: datetime | None
+    window_start: datetime
+    deadline: datetime
+    state: str
+    recurrences: int
+
+
+_COLUMNS = (
+    "id, fingerprint, installation_id, repository, issue_number, pr_number, merge_commit_sha, "
+    "merged_at, deployed_at, window_start, deadline, state, recurrences"
+)
+
+
+def _time(value: str | None, default: datetime) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else default
+
+
+async def start_if_alert_issue(rt: Runtime, event: Event, number: int) -> bool:
+    """On a merged PR that fixes issue `number`: if it is an alert issue, start watching the
+    fix (`status/verifying`) and return True; otherwise False (the issue simply is done)."""
+    repository = event.payload["repository"]
+    async with engine.connection() as connection:
+        fingerprint = await connection.fetchval(
+            "SELECT fingerprint FROM alert_error WHERE repository_id = $1 AND issue_number = $2",
+            repository["id"],
+            number,
+        )
+    if fingerprint is None:
+        return False
+    pull_request = event.payload["pull_request"]
+    now = rt.clock.now()
+    merged_at = _time(pull_request.get("merged_at"), now)
+    hours = timedelta(hours=rt.settings.fix_verification_hours)
+    async with engine.connection() as connection:
+        # A newer fix for the same error replaces the one being watched.
+        await connection.execute(
+            "UPDATE fix_attempt SET state = 'failed', decided_at = $2 "
+            "WHERE fingerprint = $1 AND state = 'monitoring'",
+            fingerprint,
+            now,
+        )
+        await connection.execute(
+            f"""
+            INSERT INTO fix_attempt (fingerprint, installation_id, repository, issue_number,
+                pr_number, merge_commit_sha, merged_at, window_start, deadline)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
+            RETURNING {_COLUMNS}
+            """,
+            fingerprint,
+            event.installation_id,
+            repository["full_name"],
+            number,
+            pull_request["number"],
+            pull_request.get("merge_commit_sha"),
+            merged_at,
+            merged_at + hours,
+        )
+    client = rt.github.installation(event.installation_id or 0)
+    await state.move_to(
+        client,
+        rt,
+        repository["full_name"],
+        number,
+        Status.VERIFYING,
+        actor=await rt.github.bot_login(),
+        reason=f"fix #{pull_request['number']} merged; watching for a recurrence",
+        delivery=event.delivery,
+        installation_id=event.installation_id,
+    )
+    await rest.remove_label(client, repository["full_name"], number, Signal.FIX_FAILED)
+    await rest.upsert_marked_comment(
+        client,
+        repository["full_name"],
+        number,
+        f"fix:{pull_request['number']}",
+        f"🔍 The fix in #{pull_request['number']} is merged. Dispatch watches for this error for "
+        f"{rt.settings.fix_verification_hours:g} hours from its deployment (or from the merge if "
+        "no deployment is reported); a recurrence reopens this issue.",
+        bot_login=await rt.github.bot_login(),
+    )
+    return True
+
+
+async def watching(repository_id: int, number: int) -> bool:
+    async with engine.connection() as connection:
+        return bool(
+            await connection.fetchval(
+                "SELECT 1 FROM fix_attempt f JOIN alert_error e USING (fingerprint) "
+                "WHERE e.repository_id = $1 AND e.issue_number = $2 AND f.state = 'monitoring'",
+                repository_id,
+                number,
+            )
+        )
+
+
+async def on_deployment(rt: Runtime, event: Event) -> int:
+    """A successful deployment: attempts whose merge commit it contains start their window now."""
+    status = event.payload.get("deployment_status") or {}
+    if status.get("state") != "success" or event.installation_id is None:
+        return 0
+    deployment = event.payload.get("deployment") or {}
+    sha = deployment.get("sha")
+    repository = event.repository or ""
+    deployed_at = _time(status.get("created_at"), rt.clock.now())
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            f"SELECT {_COLUMNS} FROM fix_attempt WHERE lower(repository) = lower($1) "
+            "AND state = 'monitoring' AND deployed_at IS NULL",
+            repository,
+        )
+    client = rt.github.installation(event.installation_id)
+    started = 0
+    for attempt in (FixAttempt(**dict(row)) for row in rows):
+        if not sha or not attempt.merge_commit_sha:
+            continue
+        if not await contains(client, repository, attempt.merge_commit_sha, sha):
+            continue
+        deadline = deployed_at + timedelta(hours=rt.settings.fix_verification_hours)
+        async with engine.connection() as connection:
+            await connection.execute(
+                "UPDATE fix_attempt SET deployed_at = $2, deployment_sha = $3, window_start = $2, "
+                "deadline = $4 WHERE id = $1",
+                attempt.id,
+                deployed_at,
+                sha,
+                deadline,
+            )
+        started += 1
+    return started
+
+
+async def contains(client: Any, repository: str, base: str, head: str) -> bool | None:
+    """Does `head` contain commit `base`? None when GitHub does not know one of them."""
+    owner, name = repository.split("/", 1)
+    try:
+        response = await client.arequest(
+            "GET", f"/repos/{owner}/{name}/compare/{base}...{head}", headers=api_headers()
+        )
+    except RequestFailed as exc:
+        if exc.response.status_code == 404:
+            return None
+        raise
+    return response.json().get("status") in ("ahead", "identical")
+
+
+async def monitoring(fingerprint: str) -> FixAttempt | None:
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            f"SELECT {_COLUMNS} FROM fix_attempt WHERE fingerprint = $1 AND state = 'monitoring'",
+            fingerprint,
+        )
+    return FixAttempt(**dict(row)) if row else None
+
+
+async def recurrence(
+    rt: Runtime, fingerprint: str, at: datetime, release: str | None, events: list[dict[str, Any]]
+) -> bool:
+    """The error fired again. True if that failed the fix being watched."""
+    attempt = await monitoring(fingerprint)
+    if attempt is None or not (attempt.window_start <= at <= attempt.deadline):
+        return False
+    client = rt.github.installation(attempt.installation_id)
+    # Errors from a build older than the fix say nothing about the fix.
+    if (
+        release
+        and attempt.merge_commit_sha
+        and await contains(client, attempt.repository, attempt.merge_commit_sha, release) is False
+    ):
+        log.info("recurrence from an older release ignored", extra={"release": release})
+        return False
+    async with engine.connection() as connection:
+        failed = await connection.fetchval(
+            "UPDATE fix_attempt SET state = 'failed', decided_at = $2, "
+            "recurrences = recurrences + 1 WHERE id = $1 AND state = 'monitoring' RETURNING id",
+            attempt.id,
+            rt.clock.now(),
+        )
+    if failed is None:
+        return False
+    await _reopen_escalated(rt, client, attempt, events)
+    return True
+
+
+async def _reopen_escalated(
+    rt: Runtime, client: Any, attempt: FixAttempt, events: list[dict[str, Any]]
+) -> None:
+    repository, number = attempt.repository, attempt.issue_number
+    actor = await rt.github.bot_login()
+    labels = await rest.issue_labels(client, repository, number)
+    current = priority_of(labels) or Priority.P3
+    raised = current.raised()
+    await rest.update_issue(client, repository, number, state="open")
+    if raised.value not in labels:
+        await rest.add_label(client, repository, number, raised.value)
+    for label in labels:
+        if label.startswith("priority/") and label != raised.value:
+            await rest.remove_label(client, repository, number, label)
+    await rest.add_label(client, repository, number, Signal.FIX_FAILED)
+    await state.move_to(
+        client,
+        rt,
+        repository,
+        number,
+        Status.READY,
+        actor=actor,
+        reason="the error came back after the fix",
+        installation_id=attempt.installation_id,
+    )
+    lines = "\n".join(
+        f"- {e.get('at')}: {e.get('message') or 'event'} (x{e.get('count', 1)})"
+        + (f", release `{e['release']}`" if e.get("release") else "")
+        for e in events[:10]
+    )
+    await rest.comment(
+        client,
+        repository,
+        number,
+        f"❌ **The fix in #{attempt.pr_number} did not hold**: the error came back inside the "
+        f"verification window. Priority raised to `{raised.value}`.\n\n{lines}",
+    )
+    await audit.record(
+        actor=actor,
+        action="fix.failed",
+        target=f"{repository}#{number}",
+        repository=repository,
+        issue_number=number,
+        installation_id=attempt.installation_id,
+        before={"priority": current.value},
+        after={"priority": raised.value, "pr": attempt.pr_number},
+    )
+
+
+async def verify_due(rt: Runtime) -> int:
+    """Close the issues whose fix held until the deadline, one locked attempt at a time, so a
+    GitHub failure leaves that attempt for the next pass."""
+    verified = 0
+    while True:
+        async with engine.transaction(), engine.connection() as connection:
+            row = await connection.fetchrow(
+                f"SELECT {_COLUMNS} FROM fix_attempt WHERE state = 'monitoring' AND deadline <= $1 "
+                "ORDER BY deadline LIMIT 1 FOR UPDATE SKIP LOCKED",
+                rt.clock.now(),
+            )
+            if row is None:
+                return verified
+            attempt = FixAttempt(**dict(row))
+            await _close_verified(rt, attempt)
+            await connection.execute(
+                "UPDATE fix_attempt SET state = 'verified', decided_at = $2 WHERE id = $1",
+                attempt.id,
+                rt.clock.now(),
+            )
+            verified += 1
+
+
+async def _close_verified(rt: Runtime, attempt: FixAttempt) -> None:
+    client = rt.github.installation(attempt.installation_id)
+    actor = await rt.github.bot_login()
+    hours = (attempt.deadline - attempt.window_start).total_seconds() / 3600
+    await rest.upsert_marked_comment(
+        client,
+        attempt.repository,
+        attempt.issue_number,
+        f"verified:{attempt.id}",
+        f"✅ **Fix verified.** The error did not come back in the {hours:g} hours after "
+        f"#{attempt.pr_number} was {'deployed' if attempt.deployed_at else 'merged'}. Closing.",
+        bot_login=actor,
+    )
+    await state.move_to(
+        client,
+        rt,
+        attempt.repository,
+        attempt.issue_number,
+        Status.DONE,
+        actor=actor,
+        reason="fix verified",
+        installation_id=attempt.installation_id,
+    )
+    await rest.update_issue(
+        client, attempt.repository, attempt.issue_number, state="closed", state_reason="completed"
+    )
+    await audit.record(
+        actor=actor,
+        action="fix.verified",
+        target=f"{attempt.repository}#{attempt.issue_number}",
+        repository=attempt.repository,
+        issue_number=attempt.issue_number,
+        installation_id=attempt.installation_id,
+        after={"pr": attempt.pr_number},
+    )
+
+
+async def closed_status(repository_id: int, number: int) -> Status | None:
+    """For the label rules: a closed issue whose fix is being watched is verifying, not done."""
+    return Status.VERIFYING if await watching(repository_id, number) else None

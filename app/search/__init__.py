@@ -1,0 +1,1 @@
+"""Embeddings, similarity queries and duplicate detection."""

@@ -1,0 +1,110 @@
+"""`GET /runs/{id}/stream` (Server-Sent Events: replay from `Last-Event-ID`, then live, with a
+keep-alive every 15 s and an `end` event when the run finishes) and `GET /runs/{id}`, the page
+that renders it. Both need a viewer token for that run; a wrong one is a 404, never a hint."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, get
+from litestar.exceptions import NotFoundException
+from litestar.response import ServerSentEvent, Template
+from litestar.response.sse import ServerSentEventMessage
+
+from app.agents import runs
+from app.runtime import Runtime
+from app.signing import InvalidToken
+from app.stream import chunks, links
+from app.stream.bus import StreamBus
+
+KEEPALIVE_SECONDS = 15.0
+NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def _authorize(rt: Runtime, run_id: int, token: str | None) -> None:
+    try:
+        subject = rt.signer.verify(links.PURPOSE, token or "")
+    except InvalidToken:
+        raise NotFoundException("no such run") from None
+    if subject != links.subject(run_id):
+        raise NotFoundException("no such run")
+
+
+@get("/runs/{run_id:int}/stream", include_in_schema=False)
+async def run_stream(
+    rt: Runtime, request: Request, run_id: int, token: str | None = None
+) -> ServerSentEvent:
+    _authorize(rt, run_id, token)
+    run = await runs.get(run_id)
+    if run is None:
+        raise NotFoundException("no such run")
+    header = request.headers.get("last-event-id", "0")
+    last = int(header) if header.isdigit() else 0
+    bus: StreamBus = request.app.state.bus
+    return ServerSentEvent(
+        _events(bus, run_id, last),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **NO_REFERRER},
+    )
+
+
+async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[ServerSentEventMessage]:
+    queue = bus.subscribe(run_id)
+    try:
+        yield ServerSentEventMessage(retry=2000, comment="stream open")
+        for chunk in await chunks.since(run_id, last):
+            yield _log(chunk.seq, chunk.data)
+            last = chunk.seq
+        run = await runs.get(run_id)
+        if run is not None and run.state.finished:
+            for chunk in await chunks.since(run_id, last):
+                yield _log(chunk.seq, chunk.data)
+            yield ServerSentEventMessage(event="end", data=run.state.value)
+            return
+        while True:
+            try:
+                message = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ServerSentEventMessage(comment="keep-alive")
+                continue
+            if "end" in message or message.get("resync"):
+                for chunk in await chunks.since(run_id, last):
+                    yield _log(chunk.seq, chunk.data)
+                    last = chunk.seq
+                if "end" in message:
+                    yield ServerSentEventMessage(event="end", data=str(message["end"]))
+                    return
+                continue
+            seq = int(message["seq"])
+            if seq <= last:
+                continue  # already sent during replay
+            if seq > last + 1 or "data" not in message:
+                for chunk in await chunks.between(run_id, last, seq):
+                    yield _log(chunk.seq, chunk.data)
+            else:
+                yield _log(seq, message["data"])
+            last = seq
+    finally:
+        bus.unsubscribe(run_id, queue)
+
+
+def _log(seq: int, data: str) -> ServerSentEventMessage:
+    return ServerSentEventMessage(id=seq, event="log", data=data)
+
+
+@get("/runs/{run_id:int}", include_in_schema=False)
+async def run_page(rt: Runtime, run_id: int, token: str | None = None) -> Template:
+    _authorize(rt, run_id, token)
+    run = await runs.get(run_id)
+    if run is None:
+        raise NotFoundException("no such run")
+    context: dict[str, Any] = {
+        "run": run,
+        "stream_url": f"/runs/{run_id}/stream?token={token}",
+        "issue_url": f"{rt.settings.github_web_url}/{run.repository}/issues/{run.issue_number}",
+    }
+    return Template(template_name="run.html", context=context, headers=NO_REFERRER)
+
+
+routes = [run_stream, run_page]
