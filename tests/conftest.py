@@ -110,9 +110,28 @@ def github(github_server):  # type: ignore[no-untyped-def]
     return github_server
 
 
+@pytest.fixture(scope="session")
+def oidc_server() -> Iterator[object]:
+    from tests.fakes.oidc import FakeOIDCIssuer
+
+    issuer = FakeOIDCIssuer()
+    issuer.start()
+    try:
+        yield issuer
+    finally:
+        issuer.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path, github) -> Settings:  # type: ignore[no-untyped-def]
-    return make_settings(tmp_path, github)
+def oidc(oidc_server):  # type: ignore[no-untyped-def]
+    """The session's fake GitHub Actions OIDC issuer, reset for this test."""
+    oidc_server.reset()
+    return oidc_server
+
+
+@pytest.fixture
+def settings(tmp_path: Path, github, oidc) -> Settings:  # type: ignore[no-untyped-def]
+    return make_settings(tmp_path, github, dispatch_oidc_issuer=oidc.url)
 
 
 def make_settings(data_dir: Path, github, **overrides: object) -> Settings:  # type: ignore[no-untyped-def]

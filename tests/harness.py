@@ -108,7 +108,7 @@ class ServerProcess:
         argv = [sys.executable, "-m", "app.cli", self.command, *self.args]
         if self.command == "serve":
             argv += ["--port", str(self.port)]
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             argv, env=self.env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT
         )
         return self

@@ -44,7 +44,9 @@ def test_secrets_are_scrubbed(github):
         logger.info("secret webhook-secret-value leaked")
         logger.info("token ghs_abcdefghijklmnopqrstuvwxyz0123456789")
         logger.info("key %s", pem)
-        logger.info("Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIxMjMifQ.c2lnbmF0dXJlX2hlcmU")
+        logger.info(
+            "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiIxMjMifQ.c2lnbmF0dXJlX2hlcmU"
+        )
 
     text = json.dumps(capture(emit))
     assert "webhook-secret-value" not in text

@@ -50,7 +50,9 @@ def signed(
     return body, headers
 
 
-def for_repo(name: str, installation_id: int, repository: dict[str, Any], **changes: Any) -> dict[str, Any]:
+def for_repo(
+    name: str, installation_id: int, repository: dict[str, Any], **changes: Any
+) -> dict[str, Any]:
     """An example re-addressed to a repository on the fake GitHub."""
     return example(name, installation_id=installation_id, repository=repository, **changes)
 

@@ -81,7 +81,9 @@ async def test_unknown_verb_gets_the_closest_one(github, repo, issue, deliver):
     assert "Did you mean `/dispatch status`?" in answer
 
 
-async def test_insufficient_permission_is_refused_with_the_level_needed(github, repo, issue, deliver):
+async def test_insufficient_permission_is_refused_with_the_level_needed(
+    github, repo, issue, deliver
+):
     github.add_file(repo[1], ".github/dispatch.yml", "permissions:\n  status: write\n")
     github.set_permission(repo[1], "bob", "read")
     payload, comment_id = comment_payload(github, repo, issue, "/dispatch status", user="bob")
@@ -174,4 +176,6 @@ async def test_issue_body_runs_commands_on_open(github, repo, deliver):
     await deliver("issues", payload)
 
     assert "eyes" in github.issue_reactions(repository, issue["number"])
-    assert any("Dispatch commands" in c["body"] for c in github.comments(repository, issue["number"]))
+    assert any(
+        "Dispatch commands" in c["body"] for c in github.comments(repository, issue["number"])
+    )

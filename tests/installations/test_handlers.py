@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from app.db import engine
 from tests.webhooks import example
 
@@ -42,7 +43,12 @@ async def test_created_records_the_installation_and_its_repositories(post, insta
     await post("installation", created_payload(installed))
 
     assert await fetch("SELECT id, account_login, account_type, deleted_at FROM installation") == [
-        {"id": installed[0], "account_login": "Codertocat", "account_type": "User", "deleted_at": None}
+        {
+            "id": installed[0],
+            "account_login": "Codertocat",
+            "account_type": "User",
+            "deleted_at": None,
+        }
     ]
     assert await fetch("SELECT full_name, removed_at FROM repository") == [
         {"full_name": "Codertocat/Hello-World", "removed_at": None}

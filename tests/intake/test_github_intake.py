@@ -146,7 +146,10 @@ async def test_unconfigured_app_refuses_with_503(tmp_path, database, github):
     from app.runtime import Runtime
 
     bare = Runtime.build(load_settings(dispatch_data_dir=tmp_path, dispatch_secret_key="k" * 32))
-    async with serve_in_process(bare, database, worker=False) as base, httpx.AsyncClient() as client:
+    async with (
+        serve_in_process(bare, database, worker=False) as base,
+        httpx.AsyncClient() as client,
+    ):
         response = await client.post(f"{base}/webhooks/github", content=b"{}")
         health = await client.get(f"{base}/healthz")
 

@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from app.audit import log as audit
+from app.db import engine
 from app.events import router
 from app.intake import journal
-from app.db import engine
 from tests.harness import drain
 
 

@@ -27,10 +27,10 @@ async def test_missed_deliveries_are_redelivered_once(rt, github, client):
     github.add_hook_delivery(succeeded, "ping", None, 202, None, now - timedelta(minutes=10), {})
     github.add_hook_delivery(recovered, "ping", None, 502, None, now - timedelta(minutes=9), {})
     github.add_hook_delivery(recovered, "ping", None, 200, None, now - timedelta(minutes=8), {})
-    github.add_hook_delivery(str(uuid.uuid4()), "ping", None, 502, None, now - timedelta(days=2), {})
-    await journal.record(
-        journal.Inbound(journaled, "ping", None, None, None, "{}"), handled=False
+    github.add_hook_delivery(
+        str(uuid.uuid4()), "ping", None, 502, None, now - timedelta(days=2), {}
     )
+    await journal.record(journal.Inbound(journaled, "ping", None, None, None, "{}"), handled=False)
     github.set_webhook_target(f"{client.base_url}/webhooks/github")
 
     first = await sweep.run(rt)
@@ -52,7 +52,9 @@ async def test_missed_deliveries_are_redelivered_once(rt, github, client):
 async def test_paging_follows_the_cursor(rt, github):
     now = datetime.now(UTC)
     for i in range(250):
-        github.add_hook_delivery(str(uuid.uuid4()), "ping", None, 502, None, now - timedelta(seconds=i), {})
+        github.add_hook_delivery(
+            str(uuid.uuid4()), "ping", None, 502, None, now - timedelta(seconds=i), {}
+        )
 
     result = await sweep.run(rt)
 

@@ -45,8 +45,12 @@ async def test_backfill_of_a_thousand_issues_caches_every_one(rt, github, repo):
     now = datetime.now(UTC)
     for i in range(1000):
         github.add_issue(repository, f"issue {i}", labels=["status/ready"] if i % 2 else [])
-    github.add_issue(repository, "closed last week", state="closed", closed_at=now - timedelta(days=7))
-    github.add_issue(repository, "closed long ago", state="closed", closed_at=now - timedelta(days=90))
+    github.add_issue(
+        repository, "closed last week", state="closed", closed_at=now - timedelta(days=7)
+    )
+    github.add_issue(
+        repository, "closed long ago", state="closed", closed_at=now - timedelta(days=90)
+    )
     github.add_issue(repository, "a pull request", is_pull=True)
 
     count = await onboarding.onboard(rt, installation, "octo-org/widgets")

@@ -12,7 +12,11 @@ from tests.webhooks import for_repo, signed
 def labeled(github, repo, issue, label, *, sender="alice", labels_at_event=None):
     installation, repository = repo
     payload = for_repo("issues/labeled", installation, repository)
-    names = labels_at_event if labels_at_event is not None else github.label_names(repository, issue["number"])
+    names = (
+        labels_at_event
+        if labels_at_event is not None
+        else github.label_names(repository, issue["number"])
+    )
     payload["issue"] = {
         **payload["issue"],
         "number": issue["number"],
@@ -40,7 +44,9 @@ async def test_installing_creates_the_missing_labels_and_keeps_existing_ones(git
     github.add_label(repository, "type/bug", color="000000", description="ours, not yours")
     payload = for_repo("installation/created", installation, repository)
     payload["installation"]["id"] = installation
-    payload["repositories"] = [{k: repository[k] for k in ("id", "node_id", "name", "full_name", "private")}]
+    payload["repositories"] = [
+        {k: repository[k] for k in ("id", "node_id", "name", "full_name", "private")}
+    ]
 
     await deliver("installation", payload)
 
@@ -84,7 +90,9 @@ async def test_two_people_two_status_labels_end_with_exactly_one(rt, github, rep
     # Both arrive before either is processed, and are processed concurrently.
     for payload in (first, second):
         body, headers = signed(github.webhook_secret, "issues", payload)
-        assert (await client.post("/webhooks/github", content=body, headers=headers)).status_code == 202
+        assert (
+            await client.post("/webhooks/github", content=body, headers=headers)
+        ).status_code == 202
     await drain(rt, concurrency=4)
 
     statuses = [n for n in github.label_names(repo[1], issue["number"]) if n.startswith("status/")]
@@ -124,7 +132,12 @@ async def test_close_sets_done_and_reopen_sets_ready(github, repo, deliver):
 async def test_dispatchs_own_label_changes_do_not_loop(github, repo, deliver):
     issue = github.add_issue(repo[1], "t", labels=["status/backlog", "status/ready"])
 
-    await deliver("issues", labeled(github, repo, issue, "status/ready", sender=f"{github.app_slug}[bot]"))
+    await deliver(
+        "issues", labeled(github, repo, issue, "status/ready", sender=f"{github.app_slug}[bot]")
+    )
 
-    assert sorted(github.label_names(repo[1], issue["number"])) == ["status/backlog", "status/ready"]
+    assert sorted(github.label_names(repo[1], issue["number"])) == [
+        "status/backlog",
+        "status/ready",
+    ]
     assert not github.calls_to("DELETE", r"/labels/")

@@ -35,7 +35,9 @@ async def test_issues_api_filters_and_orders_by_priority(rt, github, repo, clien
     token = await service.create("ops", "admin", [])
     headers = {"authorization": f"Bearer {token}"}
 
-    ready = await client.get("/api/issues", params={"repo": "octo-org/widgets", "status": "ready"}, headers=headers)
+    ready = await client.get(
+        "/api/issues", params={"repo": "octo-org/widgets", "status": "ready"}, headers=headers
+    )
     assert ready.status_code == 200
     assert [i["title"] for i in ready.json()["issues"]] == ["urgent", "ready bug"]
 
@@ -54,7 +56,9 @@ async def test_issues_api_refuses_without_a_token_and_outside_its_repos(rt, gith
     bad = await client.get("/api/issues", headers={"authorization": "Bearer dsp_nope"})
     assert bad.status_code == 401 and "unknown or revoked" in bad.json()["error"]
     outside = await client.get(
-        "/api/issues", params={"repo": "octo-org/secret"}, headers={"authorization": f"Bearer {scoped}"}
+        "/api/issues",
+        params={"repo": "octo-org/secret"},
+        headers={"authorization": f"Bearer {scoped}"},
     )
     assert outside.status_code == 403
     mine = await client.get("/api/issues", headers={"authorization": f"Bearer {scoped}"})
