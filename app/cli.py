@@ -269,5 +269,30 @@ def sync(repo: str | None) -> None:
     asyncio.run(_with_database(dsn, settings, work))
 
 
+@main.command()
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--installation", type=int, default=None, help="Only this installation id.")
+@click.option("--reason", default=None, help="Shown in every refusal while it is on.")
+def killswitch(state: str, installation: int | None, reason: str | None) -> None:
+    """Stop (on) or allow again (off) every new agent run; the next decision sees it."""
+    import getpass
+
+    from app.agents import gates
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    asyncio.run(
+        _with_database(
+            dsn,
+            settings,
+            lambda: gates.set_kill_switch(
+                state == "on", installation_id=installation, reason=reason, by=getpass.getuser()
+            ),
+        )
+    )
+    scope = f"installation {installation}" if installation else "every installation"
+    click.echo(f"kill switch {state} for {scope}")
+
+
 if __name__ == "__main__":
     main()

@@ -1,9 +1,13 @@
 """Duplicate detection quality and embedding speed of the local model, on the hand-written pairs
 in tests/search/eval_pairs.py (duplicates written differently, and related non-duplicates).
 
-Prints recall@3 (is an issue's duplicate among its 3 nearest neighbours?), precision/recall/F1
-of "cosine >= t means duplicate" for t = 0.50 … 0.95, the threshold that rule picks, the pairs
-it gets wrong, and throughput on one core and on every available core. Offline.
+Prints, offline:
+- recall@3: is an issue's duplicate among its 3 nearest neighbours?
+- precision/recall/F1 of "cosine(a, b) >= t means duplicate" over all pairs, t = 0.50 … 0.95,
+  and the threshold the rule in `choose` picks;
+- the same threshold applied the way Dispatch uses it: flag a new issue when its nearest
+  neighbour in the repository scores at least t;
+- throughput on one core and on every available core.
 
     python bench/duplicates.py
 """
@@ -28,15 +32,7 @@ from app.search.embeddings import (
     available_cores,
     issue_text,
 )
-from tests.search.eval_pairs import (
-    PAIRS,
-    RELATED,
-    RELATED_SAME_SIDE,
-    SAME_SIDE,
-    SYMPTOM_AND_CAUSE,
-    Issue,
-    Pair,
-)
+from tests.search.eval_pairs import PAIRS, SAME_SIDE, SYMPTOM_AND_CAUSE, Issue, Pair
 
 THRESHOLDS = [round(0.50 + 0.01 * step, 2) for step in range(46)]
 MIN_PRECISION = 0.90
@@ -57,30 +53,62 @@ def text(issue: Issue) -> str:
     return issue_text(issue["title"], issue["body"])
 
 
+def embed(model: LocalMiniLM, issues: list[Issue]) -> np.ndarray:
+    return model.embed_array([text(issue) for issue in issues])
+
+
 def pair_scores(model: LocalMiniLM, pairs: list[Pair]) -> np.ndarray:
-    a = model.embed_array([text(pair["a"]) for pair in pairs])
-    b = model.embed_array([text(pair["b"]) for pair in pairs])
+    a = embed(model, [pair["a"] for pair in pairs])
+    b = embed(model, [pair["b"] for pair in pairs])
     return np.einsum("ij,ij->i", a, b)
 
 
-def recall_at_k(
-    model: LocalMiniLM, duplicates: list[Pair], extra: list[Issue], k: int = 3
-) -> float:
-    """Share of duplicate-pair members whose partner is among their k nearest neighbours.
-
-    The pool holds both members of every duplicate pair, plus `extra` issues as distractors.
-    """
-    pool = [p["a"] for p in duplicates] + [p["b"] for p in duplicates] + extra
-    vectors = model.embed_array([text(issue) for issue in pool])
-    similarity = vectors @ vectors.T
-    np.fill_diagonal(similarity, -np.inf)
+def repository(duplicates: list[Pair], others: list[Issue]) -> tuple[list[Issue], dict[int, int]]:
+    """A pool of issues (both members of each duplicate pair, then `others`) and who is whose
+    duplicate, by position."""
+    pool = [p["a"] for p in duplicates] + [p["b"] for p in duplicates] + others
     n = len(duplicates)
-    hits = 0
-    for i in range(n):
-        for query, partner in ((i, n + i), (n + i, i)):
-            nearest = np.argsort(-similarity[query])[:k]
-            hits += partner in nearest
-    return hits / (2 * n)
+    partner = {i: n + i for i in range(n)} | {n + i: i for i in range(n)}
+    return pool, partner
+
+
+def similarities(model: LocalMiniLM, pool: list[Issue]) -> np.ndarray:
+    vectors = embed(model, pool)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)  # an issue is not its own neighbour
+    return similarity
+
+
+def recall_at_k(
+    model: LocalMiniLM, duplicates: list[Pair], others: list[Issue], k: int = 3
+) -> float:
+    """Share of duplicate-pair members whose partner is among their k nearest neighbours."""
+    pool, partner = repository(duplicates, others)
+    similarity = similarities(model, pool)
+    hits = sum(partner[i] in np.argsort(-similarity[i])[:k] for i in partner)
+    return hits / len(partner)
+
+
+def nearest_neighbour_flags(
+    model: LocalMiniLM, duplicates: list[Pair], others: list[Issue], thresholds: list[float]
+) -> list[Row]:
+    """Dispatch's rule on a pool: flag an issue when its nearest neighbour scores >= t.
+
+    A flag is right when that neighbour is the issue's duplicate; recall is over the issues
+    that have one. Every issue in the pool is asked, as if each had just been opened.
+    """
+    pool, partner = repository(duplicates, others)
+    similarity = similarities(model, pool)
+    nearest, score = similarity.argmax(axis=1), similarity.max(axis=1)
+    rows = []
+    for threshold in thresholds:
+        flagged = np.flatnonzero(score >= threshold)
+        right = sum(partner.get(int(i)) == nearest[i] for i in flagged)
+        precision = right / len(flagged) if len(flagged) else 1.0
+        recall = right / len(partner)
+        f1 = 2 * precision * recall / (precision + recall) if right else 0.0
+        rows.append(Row(threshold, precision, recall, f1))
+    return rows
 
 
 def sweep(scores: np.ndarray, truth: np.ndarray) -> list[Row]:
@@ -99,20 +127,20 @@ def choose(rows: list[Row]) -> tuple[Row, str]:
     """The default threshold.
 
     Rule: the lowest threshold whose precision reaches 0.90, if its F1 is within 0.05 of the
-    best F1; otherwise the threshold of the best F1. A false "possible duplicate" costs a
-    maintainer a look and a label removal on every wrong flag, so precision is worth a little
-    recall, but not so much that the check stops finding duplicates.
+    best F1; otherwise the threshold of the best F1. A wrong "possible duplicate" flag costs a
+    maintainer a look and a label removal, so precision is worth a little recall, but not so
+    much that the check stops finding duplicates.
     """
     best = max(rows, key=lambda row: (row.f1, -row.threshold))
     precise = next((row for row in rows if row.precision >= MIN_PRECISION), None)
     if precise is not None and precise.f1 >= best.f1 - F1_TOLERANCE:
         return precise, f"lowest threshold with precision >= {MIN_PRECISION:.2f} (F1 close to best)"
-    return best, "max F1"
+    return best, "max F1; precision >= 0.90 costs too much F1"
 
 
 @contextmanager
 def one_core() -> Iterator[None]:
-    """Pin the process to one core, so tokenization threads cannot borrow others either."""
+    """Pin the process to one core, so the tokenizer's threads cannot borrow others either."""
     if not hasattr(os, "sched_setaffinity"):
         yield
         return
@@ -125,7 +153,7 @@ def one_core() -> Iterator[None]:
 
 
 def throughput(model: LocalMiniLM, texts: list[str], rounds: int = 3) -> float:
-    """Issues per second, best of a few rounds (after a warm-up)."""
+    """Issues per second in batches, best of a few rounds (after a warm-up)."""
     model.embed_array(texts[:8])
     best = float("inf")
     for _ in range(rounds):
@@ -136,7 +164,7 @@ def throughput(model: LocalMiniLM, texts: list[str], rounds: int = 3) -> float:
 
 
 def latency_ms(model: LocalMiniLM, texts: list[str]) -> float:
-    """Median time to embed one issue on its own, as on an `issues.opened` webhook."""
+    """Median time to embed one issue on its own, as for one `issues.opened` webhook."""
     timings = []
     for sample in texts[:60]:
         start = time.perf_counter()
@@ -145,26 +173,78 @@ def latency_ms(model: LocalMiniLM, texts: list[str]) -> float:
     return float(np.median(timings) * 1000)
 
 
-def print_table(rows: list[Row], chosen: Row) -> None:
+def print_rows(rows: list[Row], chosen: float | None = None) -> None:
     print(f"{'threshold':>9} {'precision':>9} {'recall':>7} {'F1':>6}")
     for row in rows:
-        mark = "  <- chosen" if row is chosen else ""
+        mark = "  <- chosen" if row.threshold == chosen else ""
         print(f"{row.threshold:9.2f} {row.precision:9.3f} {row.recall:7.3f} {row.f1:6.3f}{mark}")
 
 
 def print_mistakes(pairs: list[Pair], scores: np.ndarray, threshold: float) -> None:
-    misses = [
-        (s, p) for s, p in zip(scores, pairs, strict=True) if p["duplicate"] and s < threshold
-    ]
-    false_flags = [
-        (s, p) for s, p in zip(scores, pairs, strict=True) if not p["duplicate"] and s >= threshold
-    ]
-    print(f"\nmissed duplicates at {threshold:.2f} ({len(misses)}), lowest first:")
-    for score, pair in sorted(misses, key=lambda item: item[0])[:10]:
+    scored = list(zip(scores, pairs, strict=True))
+    misses = sorted((s, p) for s, p in scored if p["duplicate"] and s < threshold)
+    false_flags = sorted(((s, p) for s, p in scored if not p["duplicate"] and s >= threshold))
+    print(f"\nduplicates missed at {threshold:.2f}: {len(misses)}; the 8 lowest:")
+    for score, pair in misses[:8]:
         print(f"  {score:.2f}  {pair['a']['title']!r} / {pair['b']['title']!r}")
-    print(f"non-duplicates flagged at {threshold:.2f} ({len(false_flags)}), highest first:")
-    for score, pair in sorted(false_flags, key=lambda item: -item[0])[:10]:
+    print(f"non-duplicates flagged at {threshold:.2f}: {len(false_flags)}; the 8 highest:")
+    for score, pair in false_flags[::-1][:8]:
         print(f"  {score:.2f}  {pair['a']['title']!r} / {pair['b']['title']!r}")
+
+
+def quality(model: LocalMiniLM) -> None:
+    duplicates = [pair for pair in PAIRS if pair["duplicate"]]
+    related = [pair for pair in PAIRS if not pair["duplicate"]]
+    # The `a` of a related pair restates the bug of a duplicate pair (that is what makes the
+    # pair a hard negative), so only the `b` sides are independent issues for a pool.
+    others = [pair["b"] for pair in related]
+
+    scores = pair_scores(model, PAIRS)
+    truth = np.array([pair["duplicate"] for pair in PAIRS])
+    print(
+        f"\n{len(duplicates)} duplicate pairs ({len(SYMPTOM_AND_CAUSE)} symptom/cause, "
+        f"{len(SAME_SIDE)} same side): cosine mean {scores[truth].mean():.3f}"
+    )
+    print(f"{len(related)} related non-duplicate pairs: cosine mean {scores[~truth].mean():.3f}")
+
+    print("\n(a) recall@3, partner among the 3 nearest neighbours:")
+    for label, group, extra in (
+        (f"pool of the {2 * len(duplicates)} duplicate-pair issues", duplicates, []),
+        (f"the same + {len(others)} related issues", duplicates, others),
+        (f"symptom/cause pairs alone ({2 * len(SYMPTOM_AND_CAUSE)})", SYMPTOM_AND_CAUSE, []),
+        (f"same-side pairs alone ({2 * len(SAME_SIDE)})", SAME_SIDE, []),
+    ):
+        print(f"  {label:<44} {recall_at_k(model, group, extra):.3f}")
+
+    print("\n(b) score(a, b) >= t means duplicate, over all pairs:")
+    rows = sweep(scores, truth)
+    chosen, rule = choose(rows)
+    print_rows(rows, chosen.threshold)
+    print(f"\nchosen threshold {chosen.threshold:.2f} ({rule}):")
+    print(f"  precision {chosen.precision:.3f}, recall {chosen.recall:.3f}, F1 {chosen.f1:.3f}")
+    print(
+        f"  DEFAULT_DUPLICATE_THRESHOLD (app/search/embeddings.py) is {DEFAULT_DUPLICATE_THRESHOLD}"
+    )
+    print_mistakes(PAIRS, scores, chosen.threshold)
+
+    print(
+        f"\n(c) as Dispatch uses it: flag when the nearest of {2 * len(duplicates) + len(others)} "
+        "issues scores >= t:"
+    )
+    steps = sorted({chosen.threshold, DEFAULT_DUPLICATE_THRESHOLD, 0.55, 0.60, 0.65, 0.70})
+    print_rows(nearest_neighbour_flags(model, duplicates, others, steps), chosen.threshold)
+
+
+def speed(model: LocalMiniLM) -> None:
+    texts = [text(issue) for pair in PAIRS for issue in (pair["a"], pair["b"])]
+    single = LocalMiniLM(threads=1)
+    print(f"\nthroughput over {len(texts)} issues (batches of {model.batch_size}):")
+    with one_core():
+        rate, alone = throughput(single, texts), latency_ms(single, texts)
+    print(f"  1 core:  {rate:6.1f} issues/s; one issue alone {alone:.1f} ms (median)")
+    rate, alone = throughput(model, texts), latency_ms(model, texts)
+    cores = available_cores()
+    print(f"  {cores} cores: {rate:6.1f} issues/s; one issue alone {alone:.1f} ms (median)")
 
 
 def main() -> None:
@@ -172,64 +252,8 @@ def main() -> None:
     start = time.perf_counter()
     model.load()
     print(f"model loaded in {time.perf_counter() - start:.2f} s ({model.threads} threads)")
-
-    duplicates = [pair for pair in PAIRS if pair["duplicate"]]
-    related = [pair for pair in PAIRS if not pair["duplicate"]]
-    scores = pair_scores(model, PAIRS)
-    truth = np.array([pair["duplicate"] for pair in PAIRS])
-    print(
-        f"\n{len(duplicates)} duplicate pairs: cosine mean {scores[truth].mean():.3f}, "
-        f"min {scores[truth].min():.3f}"
-    )
-    print(
-        f"{len(related)} related non-duplicate pairs: cosine mean {scores[~truth].mean():.3f}, "
-        f"max {scores[~truth].max():.3f}\n"
-    )
-
-    rows = sweep(scores, truth)
-    chosen, rule = choose(rows)
-    print_table(rows, chosen)
-    print(
-        f"\nchosen threshold: {chosen.threshold:.2f} ({rule}): precision {chosen.precision:.3f}, "
-        f"recall {chosen.recall:.3f}, F1 {chosen.f1:.3f}"
-    )
-    print(f"DEFAULT_DUPLICATE_THRESHOLD in app/search/embeddings.py: {DEFAULT_DUPLICATE_THRESHOLD}")
-    print_mistakes(PAIRS, scores, chosen.threshold)
-
-    distractors = [p["a"] for p in related] + [p["b"] for p in related]
-    print(
-        f"\nrecall@3 (partner among the 3 nearest; pool = both issues of every duplicate pair, "
-        f"{2 * len(duplicates)} issues):"
-    )
-    print(f"  all duplicate pairs:          {recall_at_k(model, duplicates, []):.3f}")
-    print(
-        f"  + {len(distractors)} related issues as distractors: "
-        f"{recall_at_k(model, duplicates, distractors):.3f}"
-    )
-    for name, group in (("SYMPTOM_AND_CAUSE", SYMPTOM_AND_CAUSE), ("SAME_SIDE", SAME_SIDE)):
-        print(f"  {name} alone ({len(group)} pairs): {recall_at_k(model, group, []):.3f}")
-    print("\nper group at the chosen threshold:")
-    for name, group in (
-        ("SYMPTOM_AND_CAUSE", SYMPTOM_AND_CAUSE),
-        ("SAME_SIDE", SAME_SIDE),
-        ("RELATED", RELATED),
-        ("RELATED_SAME_SIDE", RELATED_SAME_SIDE),
-    ):
-        group_scores = pair_scores(model, group)
-        share = (group_scores >= chosen.threshold).mean()
-        print(f"  {name:18s} cosine mean {group_scores.mean():.3f}, flagged {share:.0%}")
-
-    texts = [text(issue) for pair in PAIRS for issue in (pair["a"], pair["b"])]
-    single = LocalMiniLM(threads=1)
-    with one_core():
-        print(
-            f"\nthroughput, 1 core:  {throughput(single, texts):7.1f} issues/s; "
-            f"one issue alone: {latency_ms(single, texts):.1f} ms (median)"
-        )
-    print(
-        f"throughput, {available_cores()} cores: {throughput(model, texts):7.1f} issues/s; "
-        f"one issue alone: {latency_ms(model, texts):.1f} ms (median)"
-    )
+    quality(model)
+    speed(model)
 
 
 if __name__ == "__main__":

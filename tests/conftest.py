@@ -147,6 +147,10 @@ def make_settings(data_dir: Path, github, **overrides: object) -> Settings:  # t
         "delivery_retry_base_seconds": 0.0,
         "job_heartbeat_seconds": 2.0,
         "github_max_retry_wait_seconds": 2.0,
+        # GitHub's secondary limit (80 content writes a minute) is exercised in
+        # tests/github/test_pacing.py; elsewhere it would only make tests wait.
+        "github_content_per_minute": 100_000,
+        "github_content_per_hour": 100_000,
         "dispatch_embeddings": "off",
     }
     values.update(overrides)

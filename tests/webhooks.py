@@ -55,9 +55,3 @@ def for_repo(
 ) -> dict[str, Any]:
     """An example re-addressed to a repository on the fake GitHub."""
     return example(name, installation_id=installation_id, repository=repository, **changes)
-
-
-def with_issue(payload: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
-    """Put the fake's issue (number, labels, body, user) into an `issues`/`issue_comment` example."""
-    payload["issue"] = {**payload["issue"], **issue}
-    return payload

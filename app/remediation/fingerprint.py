@@ -6,8 +6,12 @@
 placeholders, so "payment failed for cus_Q8x7Lm2 (order 48213)" and "payment failed for
 cus_Zt91KpQ (order 50017)" become the same text.
 
-The rules, applied in this order (an earlier rule's output is never matched by a later one, so
-the order is what keeps them from eating each other):
+Messages are cut to their first 4,096 characters: what identifies an error comes first (a
+stack trace's tail or a dumped payload adds only volatile detail), and the bound keeps the work
+per alert small whatever a sender puts in a label. Then the rules apply in this order, which is
+what keeps them from eating each other: a JWT is gone before its pieces could look like ids, a
+URL's path before its segments could look like hashes, a UUID before its groups could look like
+hex, a timestamp before its digits could look like numbers.
 
  1. JWTs (`eyJ….eyJ….sig`)                                     -> `<jwt>`
  2. URLs: scheme and host kept, path/query/fragment replaced    -> `https://api.stripe.com/<path>`
@@ -44,20 +48,22 @@ import ipaddress
 import re
 from collections.abc import Callable
 
+MAX_MESSAGE_CHARS = 4096
+
 Rule = tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]
 
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 
 # Scheme, optional user info, host[:port]; then whatever path/query/fragment follows.
 _URL = re.compile(
-    r"\b(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://(?:[^/\s@?#]+@)?"
+    r"\b(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]{0,15})://(?:[^/\s@?#]{1,128}@)?"
     r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^/\s?#:'\"<>()]+)(?P<port>:\d{1,5})?"
     r"(?P<rest>[/?#][^\s'\"<>]*)?"
 )
 # Trailing characters that end a sentence rather than a URL ("see https://x.io/a).").
 _URL_TAIL = ".,;:!?)]}"
 
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}\b")
 _UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
@@ -81,7 +87,7 @@ _PREFIXED_ID = re.compile(r"\b[a-z]{2,5}_(?P<tail>[A-Za-z0-9]{6,})\b")
 
 _CURRENCY_CODES = "USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|SEK|NOK|DKK|PLN|CZK|INR|BRL|MXN|CNY|HKD|SGD|ZAR"
 # Thousands separators either way round ("1,234.56", "1.234,56"); no trailing comma eaten.
-_FIGURE = r"(?:\d{1,3}(?:[,.]\d{3})+|\d+)(?:[.,]\d{1,2})?"
+_FIGURE = r"(?:\d{1,3}(?:[,.]\d{3}){1,6}|\d{1,18})(?:[.,]\d{1,2})?"
 _MONEY = re.compile(
     rf"[$€£¥]\s?{_FIGURE}"
     rf"|\b{_FIGURE}\s?(?:{_CURRENCY_CODES})\b"
@@ -159,7 +165,7 @@ _RULES: tuple[Rule, ...] = (
 
 def normalize(message: str) -> str:
     """The message with its volatile values replaced by placeholders (see the module docstring)."""
-    text = message
+    text = message[:MAX_MESSAGE_CHARS]
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     text = _PLACEHOLDER_RUN.sub(lambda m: f"<{m.group(1)}>…", text)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.remediation.fingerprint import fingerprint, normalize
+from app.remediation.fingerprint import MAX_MESSAGE_CHARS, fingerprint, normalize
 
 ALERTS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "alerts"
 
@@ -184,3 +184,26 @@ def test_different_errors_get_different_fingerprints(
     a: tuple[str, str, str], b: tuple[str, str, str]
 ) -> None:
     assert fingerprint(*a) != fingerprint(*b)
+
+
+def test_long_messages_are_cut_before_normalizing() -> None:
+    head = "Unhandled error while rendering the invoice template: " + "frame " * 800
+
+    assert len(head) > MAX_MESSAGE_CHARS
+    assert normalize(head + "tail one") == normalize(head + "tail two")
+    assert len(normalize(head)) <= MAX_MESSAGE_CHARS
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ",".join(["123"] * 3000),
+        ".".join(["ab"] * 3000),
+        "-".join(["abcd"] * 2000),
+        "@".join(["a.b"] * 2000),
+    ],
+)
+def test_pathological_payloads_still_normalize(payload: str) -> None:
+    # Unbounded repetitions would backtrack quadratically on runs like these; the rules bound
+    # theirs, so a hostile or broken alert cannot stall the worker.
+    assert normalize(payload)

@@ -10,6 +10,10 @@ Every pair is `{"a": issue, "b": issue, "duplicate": bool, "topic": str}` with
 - `RELATED` and `RELATED_SAME_SIDE` (not duplicates): the same component with a different bug,
   the same symptom with a different cause, a feature request next to a bug in the same area.
 
+In the related groups the `a` side restates the bug of a duplicate pair nearby (that is what
+makes the pair a hard negative: the same area as a known bug, and another bug), so only the `b`
+sides are independent issues when building a pool of distinct issues.
+
 `PAIRS` is all of them. Used by `bench/duplicates.py` (threshold, recall@3) and
 `tests/search/test_embeddings.py`.
 """
