@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     delivery_sweep_schedule: str = "*/10 * * * *"
     reconcile_schedule: str = "17 * * * *"
     watchdog_schedule: str = "* * * * *"
+    fix_verification_schedule: str = "*/5 * * * *"
+    embedding_backfill_schedule: str = "41 * * * *"
 
     # --- webhook intake for alert sources
     grafana_webhook_token: str | None = None
@@ -128,6 +130,13 @@ class Settings(BaseSettings):
             raise ValueError("must be owner/name")
         return value
 
+    @field_validator("dispatch_alerts_repo_map")
+    @classmethod
+    def _repo_map(cls, value: str | None) -> str | None:
+        if value is not None:
+            _parse_repo_map(value)
+        return value
+
     @model_validator(mode="after")
     def _app_is_whole(self) -> Settings:
         if self.github_private_key_path is not None and self.github_private_key is None:
@@ -159,11 +168,29 @@ class Settings(BaseSettings):
     def oidc_audience(self) -> str:
         return self.dispatch_oidc_audience or self.dispatch_url
 
+    def alerts_repo_for(self, source: str) -> str | None:
+        """Where alerts from `source` become issues: the per-source map, else the default."""
+        mapping = _parse_repo_map(self.dispatch_alerts_repo_map or "")
+        return mapping.get(source.lower()) or self.dispatch_alerts_repo
+
     def spawn_concurrency(self, mode: str) -> int:
         return int(getattr(self, f"max_concurrent_spawns_{mode}"))
 
     def spawn_budget(self, mode: str) -> int:
         return int(getattr(self, f"daily_spawn_budget_{mode}"))
+
+
+def _parse_repo_map(text: str) -> dict[str, str]:
+    """`source=owner/name` pairs separated by commas or newlines."""
+    mapping: dict[str, str] = {}
+    for item in text.replace("\n", ",").split(","):
+        if not item.strip():
+            continue
+        source, sep, repo = item.partition("=")
+        if not sep or not source.strip() or repo.strip().count("/") != 1:
+            raise ValueError(f"entries look like billing=owner/name; {item.strip()!r} does not")
+        mapping[source.strip().lower()] = repo.strip()
+    return mapping
 
 
 def _check_pem(pem: str) -> None:

@@ -22,6 +22,12 @@ RECONCILE_ISSUES = "issues.reconcile"
 DISPATCH_RUN = "runs.dispatch"
 RUN_EFFECTS = "runs.effects"
 WATCH_RUNS = "runs.watchdog"
+OPEN_ALERT_ISSUE = "alerts.open_issue"
+ALERT_SUMMARY = "alerts.summary"
+CONSIDER_SPAWN = "alerts.consider_spawn"
+VERIFY_FIXES = "fixes.verify_due"
+EMBED_ISSUE = "search.embed_issue"
+BACKFILL_EMBEDDINGS = "search.backfill"
 
 
 def registry(rt: Runtime) -> JobRegistry:
@@ -30,6 +36,8 @@ def registry(rt: Runtime) -> JobRegistry:
     from app.intake import processing, sweep
     from app.issues import onboarding, reconcile
     from app.queue import JobRegistry, RetryPolicy
+    from app.remediation import fixes, pipeline
+    from app.search import indexing
 
     settings = rt.settings
     reg = JobRegistry()
@@ -62,6 +70,24 @@ def registry(rt: Runtime) -> JobRegistry:
     async def watch_runs() -> None:
         await lifecycle.watchdog(rt)
 
+    async def open_alert_issue(payload: dict[str, Any]) -> None:
+        await pipeline.open_issue(rt, payload["fingerprint"])
+
+    async def alert_summary(payload: dict[str, Any]) -> None:
+        await pipeline.update_summary(rt, payload["fingerprint"])
+
+    async def consider_spawn(payload: dict[str, Any]) -> None:
+        await pipeline.consider_spawn(rt, payload["fingerprint"])
+
+    async def verify_fixes() -> None:
+        await fixes.verify_due(rt)
+
+    async def embed_issue(payload: dict[str, Any]) -> None:
+        await indexing.embed_issue(rt, payload)
+
+    async def backfill_embeddings() -> None:
+        await indexing.backfill(rt)
+
     async def sweep_deliveries() -> None:
         await sweep.run(rt)
 
@@ -75,6 +101,12 @@ def registry(rt: Runtime) -> JobRegistry:
     reg.job(DISPATCH_RUN, dispatch_run, retry())
     reg.job(RUN_EFFECTS, run_effects, retry())
     reg.schedule(WATCH_RUNS, settings.watchdog_schedule, watch_runs)
+    reg.job(OPEN_ALERT_ISSUE, open_alert_issue, retry())
+    reg.job(ALERT_SUMMARY, alert_summary, retry())
+    reg.job(CONSIDER_SPAWN, consider_spawn, retry())
+    reg.schedule(VERIFY_FIXES, settings.fix_verification_schedule, verify_fixes)
+    reg.job(EMBED_ISSUE, embed_issue, retry())
+    reg.schedule(BACKFILL_EMBEDDINGS, settings.embedding_backfill_schedule, backfill_embeddings)
     reg.schedule(SWEEP_DELIVERIES, settings.delivery_sweep_schedule, sweep_deliveries)
     reg.schedule(RECONCILE_ISSUES, settings.reconcile_schedule, reconcile_issues)
     load_handlers()
@@ -87,6 +119,8 @@ HANDLER_MODULES = (
     "app.installations.handlers",
     "app.issues.handlers",
     "app.agents.handlers",
+    "app.remediation.handlers",
+    "app.search.handlers",
     "app.commands.handlers",
 )
 

@@ -12,6 +12,7 @@ from app.commands.permissions import PermissionCache
 from app.config import Settings
 from app.github.clients import GitHubClients
 from app.github.credentials import CredentialStore
+from app.search.embeddings import EmbeddingProvider, provider_from_settings
 from app.signing import Signer, load_secret_key
 
 
@@ -24,6 +25,7 @@ class Runtime:
     oidc: OIDCVerifier
     clock: Clock = field(default_factory=SystemClock)
     permissions: PermissionCache = field(default_factory=PermissionCache)
+    embeddings: EmbeddingProvider | None = None
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -35,6 +37,7 @@ class Runtime:
             signer=Signer(load_secret_key(settings)),
             oidc=OIDCVerifier(settings.dispatch_oidc_issuer, settings.oidc_audience),
             clock=clock or SystemClock(),
+            embeddings=provider_from_settings(settings),
         )
 
     async def close(self) -> None:

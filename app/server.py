@@ -22,6 +22,7 @@ from app.agents import routes as agent_routes
 from app.audit import routes as audit_routes
 from app.db import engine, migrate
 from app.health import routes as health_routes
+from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
 from app.queue import Worker
@@ -73,6 +74,7 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
     jobs.load_handlers()
     routes = [
         *intake_routes.routes,
+        *alert_routes.routes,
         *setup_routes.routes,
         *health_routes.routes,
         *issue_routes.routes,

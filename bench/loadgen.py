@@ -19,6 +19,10 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    # request index -> status, for checking what was acknowledged against what was stored
+    by_index: dict[int, int] = field(default_factory=dict)
+    # request index -> latency (s)
+    latency_by_index: dict[int, float] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -29,10 +33,18 @@ class Result:
         return self.count / self.elapsed if self.elapsed else 0.0
 
     def pct(self, q: float) -> float:
+        """The q-th percentile latency in ms (nearest rank)."""
         if not self.latencies:
             return float("nan")
         ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] * 1000
+        rank = max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1)
+        return ordered[min(len(ordered) - 1, rank)] * 1000
+
+    def record(self, i: int, status: int, latency: float) -> None:
+        self.latencies.append(latency)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        self.by_index[i] = status
+        self.latency_by_index[i] = latency
 
     def summary(self) -> str:
         return (
@@ -88,8 +100,7 @@ async def closed_loop(
                 raw = make(i)
                 start = time.perf_counter()
                 status = await conn.request(raw)
-                result.latencies.append(time.perf_counter() - start)
-                result.statuses[status] = result.statuses.get(status, 0) + 1
+                result.record(i, status, time.perf_counter() - start)
         finally:
             conn.close()
 
@@ -113,13 +124,13 @@ async def open_loop(
     tasks = []
 
     async def one(i: int, scheduled: float) -> None:
+        raw = make(i)
         conn = await idle.get()
         try:
-            status = await conn.request(make(i))
+            status = await conn.request(raw)
         finally:
             idle.put_nowait(conn)
-        result.latencies.append(time.perf_counter() - scheduled)
-        result.statuses[status] = result.statuses.get(status, 0) + 1
+        result.record(i, status, time.perf_counter() - scheduled)
 
     start = time.perf_counter()
     for i in range(total):

@@ -80,49 +80,101 @@ async def decide(
 ) -> Decision:
     """Run the gates for `run` inside the caller's transaction; on success the day's budget is
     taken. The caller marks the run dispatched in the same transaction."""
+    checks = (
+        lambda: _kill_switch(run.installation_id, limits),
+        lambda: _active_run(run.repository_id, run.issue_number, run.id),
+        lambda: _alert_gates(run.fingerprint, limits, now, alert),
+    )
+    for check in checks:
+        if (refusal := await check()) is not None:
+            return refusal
+    return await _take_budget(run, limits, now)
+
+
+async def precheck_alert(
+    installation_id: int,
+    repository_id: int,
+    issue_number: int,
+    fingerprint: str,
+    limits: Limits,
+    now: datetime,
+    alert: AlertFacts,
+) -> Decision | None:
+    """The gates an alert can fail before a run is worth creating (kill switch, active run,
+    cooldown, minimum events, spawn delay); None if they all pass."""
+    checks = (
+        lambda: _kill_switch(installation_id, limits),
+        lambda: _active_run(repository_id, issue_number, None),
+        lambda: _alert_gates(fingerprint, limits, now, alert),
+    )
+    for check in checks:
+        if (refusal := await check()) is not None:
+            return refusal
+    return None
+
+
+async def _kill_switch(installation_id: int, limits: Limits) -> Decision | None:
     async with engine.connection() as connection:
         engaged = await connection.fetchrow(
             "SELECT scope, reason FROM kill_switch WHERE engaged AND scope = ANY($1) "
             "ORDER BY scope = 'global' DESC LIMIT 1",
-            ["global", f"installation:{run.installation_id}"],
+            ["global", f"installation:{installation_id}"],
         )
-        if limits.kill_switch or engaged is not None:
-            why = (engaged["reason"] if engaged else None) or "no reason given"
-            where = " for this installation" if engaged and engaged["scope"] != "global" else ""
-            return Decision(
-                False,
-                "kill_switch",
-                f"the kill switch is on{where} ({why}); it clears when an operator turns it off",
-            )
-        others = await connection.fetchval(
-            "SELECT id FROM run WHERE repository_id = $1 AND issue_number = $2 AND id <> $3 "
-            "AND state IN ('queued', 'dispatched', 'running') LIMIT 1",
-            run.repository_id,
-            run.issue_number,
-            run.id,
-        )
-        if others is not None:
-            return Decision(False, "one_active_run", f"run #{others} is still active on this issue")
-        if run.fingerprint is not None:
-            until = await connection.fetchval(
-                "SELECT until FROM cooldown WHERE fingerprint = $1 AND until > $2",
-                run.fingerprint,
-                now,
-            )
-            if until is not None:
-                return Decision(False, "cooldown", "this error is in its cooldown", until)
-            if alert is not None and alert.event_count < limits.min_events:
-                return Decision(
-                    False,
-                    "min_events",
-                    f"{alert.event_count} of the {limits.min_events} events needed to spawn",
-                )
-            if alert is not None and limits.spawn_delay_minutes > 0:
-                ready_at = alert.first_seen + timedelta(minutes=limits.spawn_delay_minutes)
-                if ready_at > now:
-                    return Decision(False, "spawn_delay", "waiting out the spawn delay", ready_at)
+    if not limits.kill_switch and engaged is None:
+        return None
+    why = (engaged["reason"] if engaged else None) or "no reason given"
+    where = " for this installation" if engaged and engaged["scope"] != "global" else ""
+    return Decision(
+        False,
+        "kill_switch",
+        f"the kill switch is on{where} ({why}); it clears when an operator turns it off",
+    )
 
-        day = now.date()
+
+async def _active_run(repository_id: int, issue_number: int, run_id: int | None) -> Decision | None:
+    async with engine.connection() as connection:
+        other = await connection.fetchval(
+            "SELECT id FROM run WHERE repository_id = $1 AND issue_number = $2 "
+            "AND ($3::bigint IS NULL OR id <> $3) "
+            "AND state IN ('queued', 'dispatched', 'running') LIMIT 1",
+            repository_id,
+            issue_number,
+            run_id,
+        )
+    if other is None:
+        return None
+    return Decision(False, "one_active_run", f"run #{other} is still active on this issue")
+
+
+async def _alert_gates(
+    fingerprint: str | None, limits: Limits, now: datetime, alert: AlertFacts | None
+) -> Decision | None:
+    if fingerprint is None:
+        return None
+    async with engine.connection() as connection:
+        until = await connection.fetchval(
+            "SELECT until FROM cooldown WHERE fingerprint = $1 AND until > $2", fingerprint, now
+        )
+    if until is not None:
+        return Decision(False, "cooldown", "this error is in its cooldown", until)
+    if alert is None:
+        return None
+    if alert.event_count < limits.min_events:
+        return Decision(
+            False,
+            "min_events",
+            f"{alert.event_count} of the {limits.min_events} events needed to spawn",
+        )
+    if limits.spawn_delay_minutes > 0:
+        ready_at = alert.first_seen + timedelta(minutes=limits.spawn_delay_minutes)
+        if ready_at > now:
+            return Decision(False, "spawn_delay", "waiting out the spawn delay", ready_at)
+    return None
+
+
+async def _take_budget(run: Run, limits: Limits, now: datetime) -> Decision:
+    day = now.date()
+    async with engine.connection() as connection:
         await connection.execute(
             "INSERT INTO spawn_budget (installation_id, mode, day) VALUES ($1, $2, $3) "
             "ON CONFLICT DO NOTHING",
@@ -152,12 +204,11 @@ async def decide(
                 f"{limits.concurrency}); it clears when one of them finishes",
             )
         if spawned >= limits.daily_spawns:
-            midnight = _next_utc_midnight(now)
             return Decision(
                 False,
                 "daily_spawn_budget",
                 f"today's {run.mode.value} budget is spent ({spawned} of {limits.daily_spawns})",
-                midnight,
+                _next_utc_midnight(now),
             )
         spent = await connection.fetchval(
             "SELECT coalesce(sum(cost_usd), 0) FROM run WHERE installation_id = $1 "
@@ -182,14 +233,20 @@ async def decide(
     return Decision.allow()
 
 
-async def record(run: Run, decision: Decision) -> None:
+async def record(
+    run: Run | None,
+    decision: Decision,
+    *,
+    installation_id: int | None = None,
+    mode: str | None = None,
+) -> None:
     async with engine.connection() as connection:
         await connection.execute(
             "INSERT INTO spawn_decision (run_id, installation_id, mode, gate, allowed, reason, "
             "clears_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            run.id,
-            run.installation_id,
-            run.mode.value,
+            run.id if run else None,
+            run.installation_id if run else installation_id,
+            run.mode.value if run else mode,
             decision.gate,
             decision.allowed,
             decision.reason,

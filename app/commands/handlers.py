@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.commands import info, review, runner, status_runs, work  # noqa: F401  (verbs register)
+from app.commands import info, review, runner, similar, status_runs, work  # noqa: F401
 from app.events import Event, router
 from app.runtime import Runtime
 

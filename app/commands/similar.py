@@ -1,0 +1,25 @@
+"""`/dispatch similar`: the five issues closest to this one."""
+
+from __future__ import annotations
+
+from app.commands.context import CommandContext, Result
+from app.commands.permissions import Permission
+from app.commands.registry import registry
+from app.search import duplicates, indexing
+
+
+@registry.verb("similar", permission=Permission.READ, help="List the five most similar issues.")
+async def similar(ctx: CommandContext) -> Result:
+    if ctx.rt.embeddings is None:
+        return Result.refuse("similarity search is off on this Dispatch (DISPATCH_EMBEDDINGS=off).")
+    if not await indexing.ensure_embedded(ctx.rt, ctx.comment.repository_id, ctx.number):
+        return Result.refuse("this issue is not in Dispatch's cache yet; try again in a minute.")
+    found = await duplicates.nearest(ctx.comment.repository_id, ctx.number, limit=5)
+    if not found:
+        return Result.done("No similar issues found in this repository.", reaction=None)
+    cutoff = await duplicates.threshold(ctx.rt, ctx.comment.installation_id, ctx.repository)
+    lines = ["**Similar issues**", ""]
+    for n in found:
+        flag = " — likely duplicate" if n.score >= cutoff and n.state == "open" else ""
+        lines.append(f"- #{n.number} {n.title} ({n.state}, similarity {n.score:.2f}){flag}")
+    return Result.done("\n".join(lines), reaction=None)
