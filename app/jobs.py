@@ -28,6 +28,7 @@ CONSIDER_SPAWN = "alerts.consider_spawn"
 VERIFY_FIXES = "fixes.verify_due"
 EMBED_ISSUE = "search.embed_issue"
 BACKFILL_EMBEDDINGS = "search.backfill"
+EMBED_REPOSITORY = "search.embed_repository"
 
 
 def registry(rt: Runtime) -> JobRegistry:
@@ -88,6 +89,9 @@ def registry(rt: Runtime) -> JobRegistry:
     async def backfill_embeddings() -> None:
         await indexing.backfill(rt)
 
+    async def embed_repository(payload: dict[str, Any]) -> None:
+        await indexing.backfill(rt, payload["repository_id"])
+
     async def sweep_deliveries() -> None:
         await sweep.run(rt)
 
@@ -107,6 +111,7 @@ def registry(rt: Runtime) -> JobRegistry:
     reg.schedule(VERIFY_FIXES, settings.fix_verification_schedule, verify_fixes)
     reg.job(EMBED_ISSUE, embed_issue, retry())
     reg.schedule(BACKFILL_EMBEDDINGS, settings.embedding_backfill_schedule, backfill_embeddings)
+    reg.job(EMBED_REPOSITORY, embed_repository, retry())
     reg.schedule(SWEEP_DELIVERIES, settings.delivery_sweep_schedule, sweep_deliveries)
     reg.schedule(RECONCILE_ISSUES, settings.reconcile_schedule, reconcile_issues)
     load_handlers()

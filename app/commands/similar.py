@@ -14,6 +14,8 @@ async def similar(ctx: CommandContext) -> Result:
         return Result.refuse("similarity search is off on this Dispatch (DISPATCH_EMBEDDINGS=off).")
     if not await indexing.ensure_embedded(ctx.rt, ctx.comment.repository_id, ctx.number):
         return Result.refuse("this issue is not in Dispatch's cache yet; try again in a minute.")
+    # Usually a no-op: issues are embedded when they open and after a repository is onboarded.
+    await indexing.backfill(ctx.rt, ctx.comment.repository_id)
     found = await duplicates.nearest(ctx.comment.repository_id, ctx.number, limit=5)
     if not found:
         return Result.done("No similar issues found in this repository.", reaction=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from app import jobs, queue
 from app.audit import log as audit
 from app.github import rest
 from app.issues import cache, repo_config
@@ -46,5 +47,14 @@ async def onboard(
     await ensure_labels(rt, installation_id, repository)
     await repo_config.refresh(rt, installation_id, repository)
     count = await cache.backfill(rt, installation_id, repository, progress)
+    if rt.embeddings is not None:
+        repository_id = (
+            await rest.get_repository(rt.github.installation(installation_id), repository)
+        )["id"]
+        await queue.enqueue(
+            jobs.EMBED_REPOSITORY,
+            {"repository_id": repository_id},
+            dedupe_key=f"embed-repo:{repository_id}",
+        )
     log.info("repository onboarded", extra={"repository": repository, "issues": count})
     return count

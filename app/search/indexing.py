@@ -101,8 +101,8 @@ async def _reply_if_duplicate(rt: Runtime, issue: dict[str, Any]) -> None:
     )
 
 
-async def backfill(rt: Runtime) -> int:
-    """Embed cached issues that have no embedding yet (or whose text changed)."""
+async def backfill(rt: Runtime, repository_id: int | None = None) -> int:
+    """Embed cached issues that have no embedding yet, everywhere or in one repository."""
     provider = rt.embeddings
     if provider is None:
         return 0
@@ -111,8 +111,9 @@ async def backfill(rt: Runtime) -> int:
         async with engine.connection() as connection:
             rows = await connection.fetch(
                 "SELECT id, title, body FROM issue WHERE embedding IS NULL AND NOT deleted "
-                "ORDER BY id LIMIT $1",
+                "AND ($2::bigint IS NULL OR repository_id = $2) ORDER BY id LIMIT $1",
                 BACKFILL_BATCH,
+                repository_id,
             )
         if not rows:
             return total

@@ -1,0 +1,96 @@
+"""A duplicate report is pointed at its original before anyone spends an agent on it: a real
+`issues.opened` payload, the local embedding model, pgvector's HNSW index, the reply and label
+at the fake GitHub; `/dispatch similar` lists neighbours."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.issues import onboarding
+from app.search import indexing
+from tests.agents.loop import comment
+from tests.conftest import make_settings
+from tests.webhooks import for_repo
+
+
+@pytest.fixture
+def settings(tmp_path, github, oidc):
+    return make_settings(
+        tmp_path, github, dispatch_oidc_issuer=oidc.url, dispatch_embeddings="local"
+    )
+
+
+def bot_comments(github, repository, number):
+    return [
+        c["body"]
+        for c in github.comments(repository, number)
+        if c["user"]["login"] == f"{github.app_slug}[bot]"
+    ]
+
+
+async def test_a_reworded_duplicate_gets_pointed_at_the_original(rt, github, repo, deliver):
+    installation, repository = repo
+    original = github.add_issue(
+        repository,
+        "Password reset email never arrives",
+        "I clicked 'forgot password' three times and no email came, not even in spam.",
+    )
+    github.add_issue(
+        repository, "Dark mode for the dashboard", "Please add a dark theme to the admin dashboard."
+    )
+    github.add_issue(
+        repository,
+        "CSV export misses the last row",
+        "Exporting orders to CSV drops the final order.",
+    )
+    await onboarding.onboard(rt, installation, "octo-org/widgets")
+    assert await indexing.backfill(rt) == 3
+
+    new = github.add_issue(
+        repository,
+        "Can't reset my password",
+        "The reset link email doesn't show up in my inbox at all.",
+    )
+    payload = for_repo("issues/opened", installation, repository)
+    payload["issue"] = {**payload["issue"], **github.issue(repository, new["number"])}
+    await deliver("issues", payload)
+
+    [reply] = bot_comments(github, repository, new["number"])
+    assert f"possible duplicate of #{original['number']}" in reply
+    assert "dispatch/possible-duplicate" in github.label_names(repository, new["number"])
+
+
+async def test_unrelated_new_issue_gets_no_reply(rt, github, repo, deliver):
+    installation, repository = repo
+    github.add_issue(
+        repository, "Password reset email never arrives", "No email after forgot password."
+    )
+    await onboarding.onboard(rt, installation, "octo-org/widgets")
+    await indexing.backfill(rt)
+
+    new = github.add_issue(
+        repository, "Add PayPal as a payment method", "Customers in Germany ask for PayPal."
+    )
+    payload = for_repo("issues/opened", installation, repository)
+    payload["issue"] = {**payload["issue"], **github.issue(repository, new["number"])}
+    await deliver("issues", payload)
+
+    assert bot_comments(github, repository, new["number"]) == []
+
+
+async def test_similar_lists_the_nearest_issues(rt, github, repo, deliver):
+    installation, repository = repo
+    titles = [
+        "Checkout button does nothing on Safari",
+        "Checkout page is blank on iOS",
+        "Logo is blurry",
+    ]
+    issues = [github.add_issue(repository, t, t) for t in titles]
+    await onboarding.onboard(rt, installation, "octo-org/widgets")
+
+    await deliver("issue_comment", comment(github, repo, issues[0]["number"], "/dispatch similar"))
+
+    [answer] = bot_comments(github, repository, issues[0]["number"])
+    lines = [line for line in answer.splitlines() if line.startswith("- #")]
+    assert lines[0].startswith(f"- #{issues[1]['number']} Checkout page is blank on iOS")
+    assert len(lines) == 2
