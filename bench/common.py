@@ -275,6 +275,7 @@ class CpuMeter:
     def __enter__(self) -> CpuMeter:
         self.began = time.perf_counter()
         self.start = {name: self._cpu(name, pid) for name, pid in self.pids.items()}
+        self.machine = machine_busy_seconds()
         return self
 
     def _cpu(self, name: str, pid: int) -> float:
@@ -290,9 +291,19 @@ class CpuMeter:
             name: (self._cpu(name, pid) - self.start[name]) / wall
             for name, pid in self.pids.items()
         }
+        busy = (machine_busy_seconds() - self.machine) / wall
+        # Whatever else ran on the machine meanwhile (other users' jobs, py-spy, the kernel).
+        self.result["other"] = max(0.0, busy - sum(self.result.values()))
 
     def summary(self) -> str:
         return "  ".join(f"{name} {share * 100:.0f}%" for name, share in self.result.items())
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 class PySpy:

@@ -1,0 +1,263 @@
+"""Command latency: an `issue_comment.created` webhook whose comment says `/dispatch help` goes
+into a running `dispatch serve` (worker included); the time until the 👀 reaction for that comment
+reaches the fake GitHub is the latency people feel ("Dispatch saw my command").
+
+N clients (N = 1, 10, 50) each keep one command in flight: post a fresh comment's webhook, wait
+for its 👀 and its reply comment, post the next. Each client has its own issue and its own
+commenter (with read permission), so every command is its own issue comment. Before measuring,
+every client runs one unmeasured command (so each commenter's permission is cached, as it is
+for anyone who commented in the last minute); the very first command after start-up (installation
+token, App lookup, repository config) is reported separately as "cold".
+
+Timestamps: the send time is taken just before the request is written; the fake GitHub (a thread
+of this process) stamps each request when it has read it. The eyes latency is split, with the
+database's clock (same machine), into: send → delivery journaled (`received_at`), journaled →
+delivery job started (`processed_at`, the processing transaction's start), and job started →
+👀 received (handlers, commit, command job picked up, 👀 sent).
+
+GITHUB_CONTENT_PER_MINUTE / GITHUB_CONTENT_PER_HOUR are set to 100000 for this benchmark: the real
+pacing (80 content writes a minute per installation, GitHub's secondary limit) would dominate at
+50 concurrent commands. Writes still go one at a time per installation (app/github/pacing.py).
+
+    python bench/command_latency.py [--quick] [--profile]
+
+Targets: 👀 p50 < 100 ms, p99 < 500 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.intake.signatures import github_signature  # noqa: E402
+from bench import loadgen  # noqa: E402
+from bench.common import (  # noqa: E402
+    CpuMeter,
+    PySpy,
+    TimedFakeGitHub,
+    dispatch_env,
+    environment,
+    leaf_frames,
+    pct,
+    serve,
+    top_frames,
+)
+from tests.agents.loop import comment as comment_payload  # noqa: E402
+
+LEVELS = (1, 10, 50)
+TARGET_P50_MS = 100.0
+TARGET_P99_MS = 500.0
+REPO = "octo-org/widgets"
+REACTION = re.compile(r"/repos/[^/]+/[^/]+/issues/comments/(\d+)/reactions$")
+REPLY = re.compile(r"/repos/[^/]+/[^/]+/issues/(\d+)/comments$")
+
+
+@dataclass
+class Sample:
+    guid: str
+    sent: float  # perf_counter
+    sent_wall: float
+    ack: float = 0.0
+    eyes: float = 0.0
+    reply: float = 0.0
+
+
+@dataclass
+class Watcher:
+    """Turns the fake's calls (on its thread) into futures the clients await."""
+
+    loop: asyncio.AbstractEventLoop
+    eyes: dict[int, asyncio.Future[float]] = field(default_factory=dict)
+    replies: dict[int, asyncio.Future[float]] = field(default_factory=dict)
+
+    def expect(self, comment_id: int, issue: int) -> tuple[asyncio.Future[float], asyncio.Future[float]]:
+        self.eyes[comment_id] = self.loop.create_future()
+        self.replies[issue] = self.loop.create_future()
+        return self.eyes[comment_id], self.replies[issue]
+
+    def on_call(self, arrived: float, method: str, path: str, body: object) -> None:
+        if method != "POST":
+            return
+        if (m := REACTION.search(path)) and isinstance(body, dict) and body.get("content") == "eyes":
+            self.loop.call_soon_threadsafe(self._resolve, self.eyes, int(m.group(1)), arrived)
+        elif m := REPLY.search(path):
+            self.loop.call_soon_threadsafe(self._resolve, self.replies, int(m.group(1)), arrived)
+
+    @staticmethod
+    def _resolve(table: dict[int, asyncio.Future[float]], key: int, arrived: float) -> None:
+        future = table.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(arrived)
+
+
+class Client:
+    """One commenter on one issue with one keep-alive connection to Dispatch."""
+
+    def __init__(self, fake: TimedFakeGitHub, installation: int, repository: dict, port: int,
+                 watcher: Watcher, index: int) -> None:
+        self.fake, self.installation, self.repository = fake, installation, repository
+        self.port, self.watcher = port, watcher
+        self.user = f"commenter{index}"
+        fake.set_permission(REPO, self.user, "read")
+        self.issue = fake.add_issue(REPO, f"Bench issue {index}")["number"]
+        self.connection = loadgen.Connection("127.0.0.1", port)
+
+    async def open(self) -> None:
+        await self.connection.open()
+
+    async def command(self, text: str = "/dispatch help", timeout: float = 60) -> Sample:
+        payload = comment_payload(self.fake, (self.installation, self.repository), self.issue,
+                                  text, user=self.user)
+        body = json.dumps(payload).encode()
+        guid = str(uuid.uuid4())
+        raw = loadgen.build_request(f"127.0.0.1:{self.port}", "/webhooks/github", body, {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/bench",
+            "X-GitHub-Event": "issue_comment",
+            "X-GitHub-Delivery": guid,
+            "X-Hub-Signature-256": github_signature(self.fake.webhook_secret, body),
+        })
+        eyes, reply = self.watcher.expect(payload["comment"]["id"], self.issue)
+        sample = Sample(guid, time.perf_counter(), time.time())
+        status = await self.connection.request(raw)
+        sample.ack = time.perf_counter() - sample.sent
+        if status != 202:
+            raise RuntimeError(f"webhook answered {status}")
+        sample.eyes = await asyncio.wait_for(eyes, timeout) - sample.sent
+        sample.reply = await asyncio.wait_for(reply, timeout) - sample.sent
+        return sample
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+async def level(clients: list[Client], per_client: int) -> tuple[list[Sample], float]:
+    async def run(client: Client) -> list[Sample]:
+        return [await client.command() for _ in range(per_client)]
+
+    start = time.perf_counter()
+    results = await asyncio.gather(*(run(c) for c in clients))
+    return [s for r in results for s in r], time.perf_counter() - start
+
+
+async def breakdown(connection: asyncpg.Connection, samples: list[Sample], offset: float) -> str:
+    """Median of each leg, from the journal's timestamps (database clock)."""
+    rows = {
+        r["guid"]: r
+        for r in await connection.fetch(
+            "SELECT guid, extract(epoch FROM received_at) AS received, "
+            "extract(epoch FROM processed_at) AS started FROM delivery WHERE guid = ANY($1)",
+            [s.guid for s in samples],
+        )
+    }
+    journal, pickup, rest = [], [], []
+    for s in samples:
+        row = rows.get(s.guid)
+        if row is None or row["started"] is None:
+            continue
+        eyes_wall = s.sent_wall + s.eyes
+        journal.append(float(row["received"]) - s.sent_wall)
+        pickup.append(float(row["started"]) - float(row["received"]))
+        rest.append(eyes_wall - float(row["started"]))
+    ms = lambda v: f"{pct(v, 50) * 1000:.1f}/{pct(v, 99) * 1000:.1f}"  # noqa: E731
+    return (f"send→journaled {ms(journal)}  journaled→delivery job {ms(pickup)}  "
+            f"job→👀 {ms(rest)} (ms, p50/p99)")
+
+
+async def main(args: argparse.Namespace) -> int:
+    with environment() as (dsn, fake, scratch):
+        installation = fake.add_installation("octo-org")
+        repository = fake.add_repo(installation, REPO)
+        env = dispatch_env(dsn, fake, scratch, GITHUB_CONTENT_PER_MINUTE="100000",
+                           GITHUB_CONTENT_PER_HOUR="100000")
+        dispatch = serve(env, scratch)
+        watcher = Watcher(asyncio.get_running_loop())
+        fake.on_call = watcher.on_call
+        connection = await asyncpg.connect(dsn)
+        clients = [Client(fake, installation, repository, dispatch.port, watcher, i)
+                   for i in range(max(LEVELS))]
+        for client in clients:
+            await client.open()
+        offset = time.time() - time.perf_counter()
+        ok = True
+        try:
+            cold = await clients[0].command()
+            print(f"cold first command: 👀 {cold.eyes * 1000:.0f} ms, reply {cold.reply * 1000:.0f} ms "
+                  f"(installation token, App lookup, repository config, permission)")
+            print("GITHUB_CONTENT_PER_MINUTE=GITHUB_CONTENT_PER_HOUR=100000 (pacing windows out of "
+                  "the way; writes still one at a time per installation)")
+            print(f"{'conc':>4}  {'n':>4}  {'👀 p50':>8} {'👀 p99':>8} {'👀 max':>8}  {'reply p50':>9} "
+                  f"{'reply p99':>9}  {'ack p50':>7}  {'cmd/s':>6}  cpu")
+            verdicts = []
+            for concurrency in LEVELS:
+                active = clients[:concurrency]
+                await level(active, 1)  # warm-up: each commenter's permission gets cached
+                if args.quick:
+                    per_client = {1: 5, 10: 2, 50: 1}[concurrency]
+                else:
+                    per_client = {1: 40, 10: 12, 50: 5}[concurrency]
+                pids = {"server": dispatch.pid, "postgres": 0, "bench+fake": os.getpid()}
+                spy = (PySpy(dispatch.pid, scratch / f"cmd-{concurrency}.txt")
+                       if args.profile and concurrency == 50 else None)
+                with CpuMeter(pids) as cpu:
+                    if spy:
+                        spy.__enter__()
+                    samples, elapsed = await level(active, per_client)
+                    if spy:
+                        spy.__exit__()
+                eyes = [s.eyes for s in samples]
+                replies = [s.reply for s in samples]
+                acks = [s.ack for s in samples]
+                p50, p99 = pct(eyes, 50) * 1000, pct(eyes, 99) * 1000
+                verdicts.append((concurrency, p50, p99))
+                print(f"{concurrency:>4}  {len(samples):>4}  {p50:6.1f}ms {p99:6.1f}ms "
+                      f"{max(eyes) * 1000:6.1f}ms  {pct(replies, 50) * 1000:7.1f}ms "
+                      f"{pct(replies, 99) * 1000:7.1f}ms  {pct(acks, 50) * 1000:5.1f}ms  "
+                      f"{len(samples) / elapsed:6.1f}  {cpu.summary()}")
+                print(f"      {await breakdown(connection, samples, offset)}")
+                if spy:
+                    print("  py-spy of the server at c=50: app/ functions on the stack")
+                    for frame, share in top_frames(scratch / f"cmd-{concurrency}.txt", limit=14):
+                        print(f"    {share * 100:5.1f}%  {frame}")
+                    print("  leaf frames")
+                    for frame, share in leaf_frames(scratch / f"cmd-{concurrency}.txt", limit=12):
+                        print(f"    {share * 100:5.1f}%  {frame}")
+            failed = await connection.fetchval("SELECT count(*) FROM command WHERE state <> 'done'")
+            print(f"commands not done: {failed}")
+            for concurrency, p50, p99 in verdicts:
+                met = p50 < TARGET_P50_MS and p99 < TARGET_P99_MS
+                ok = ok and met
+                print(f"target at {concurrency:>2} concurrent (p50 < {TARGET_P50_MS:.0f} ms, "
+                      f"p99 < {TARGET_P99_MS:.0f} ms): {'met' if met else 'NOT met'} "
+                      f"(p50 {p50:.0f} ms, p99 {p99:.0f} ms)")
+        finally:
+            fake.on_call = None
+            for client in clients:
+                client.close()
+            await connection.close()
+            dispatch.stop()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--profile", action="store_true", help="py-spy the server at c=50")
+    try:
+        sys.exit(asyncio.run(main(parser.parse_args())))
+    except KeyboardInterrupt:
+        print("interrupted; cleaned up", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,127 @@
+"""The live stream: replay from `Last-Event-ID`, then live chunks, then `end`; a viewer token
+opens exactly one run and a wrong one is a plain 404."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.agents import runs
+from app.agents.runs import Mode
+from app.signing import Signer
+from app.stream import chunks
+from app.stream.links import viewer_token
+from app.tokens import service as tokens
+from tests.agents.loop import SSEReader
+
+
+@pytest.fixture
+async def run(rt, github, repo):
+    _, repository = repo
+    created = await runs.create(
+        installation_id=repo[0],
+        repository=repository["full_name"],
+        repository_id=repository["id"],
+        issue_number=github.add_issue(repository, "t")["number"],
+        mode=Mode.INVESTIGATE,
+        requested_by="alice",
+    )
+    return await runs.update(created.id, state="running", workflow_run_id=7001)
+
+
+async def test_replay_from_last_event_id_then_live_then_end(rt, client, run):
+    for seq in range(1, 6):
+        await chunks.append(run.id, seq, f"line {seq}\n")
+    agent = await tokens.create("agent", "agent", [])
+    url = f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}"
+
+    viewer = SSEReader(url)
+    viewer.task = asyncio.create_task(_read_with_last_id(viewer, "2"))
+    await asyncio.wait_for(viewer.opened.wait(), 10)
+    await asyncio.sleep(0.2)
+    posted = await client.post(
+        f"/api/runs/{run.id}/log",
+        json={"seq": 6, "data": "live!\n"},
+        headers={"authorization": f"Bearer {agent}"},
+    )
+    assert posted.json()["stored"] is True
+    done = {
+        "type": "completed",
+        "outcome": "completed",
+        "summary": "ok",
+        "cost_usd": 0.1,
+        "turns": 1,
+    }
+    await client.post(
+        f"/api/runs/{run.id}/events", json=done, headers={"authorization": f"Bearer {agent}"}
+    )
+    await asyncio.wait_for(viewer.ended.wait(), 10)
+
+    assert viewer.logs() == [(3, "line 3\n"), (4, "line 4\n"), (5, "line 5\n"), (6, "live!\n")]
+    assert viewer.events[-1] == ("end", "", "succeeded")
+
+
+async def _read_with_last_id(reader: SSEReader, last: str) -> None:
+    import httpx
+
+    async with (
+        httpx.AsyncClient(timeout=None) as http,
+        http.stream("GET", reader.url, headers={"Last-Event-ID": last}) as response,
+    ):
+        assert response.status_code == 200
+        reader.opened.set()
+        event, ident, data = "message", "", []
+        async for line in response.aiter_lines():
+            if line == "":
+                if data:
+                    reader.events.append((event, ident, "\n".join(data)))
+                    if event == "end":
+                        reader.ended.set()
+                        return
+                event, ident, data = "message", "", []
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("id:"):
+                ident = line[3:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+
+
+async def test_a_finished_run_replays_and_ends_at_once(rt, client, run):
+    await chunks.append(run.id, 1, "only line\n")
+    await runs.update(run.id, state="failed")
+
+    viewer = SSEReader(
+        f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}"
+    ).start()
+    await asyncio.wait_for(viewer.ended.wait(), 10)
+
+    assert viewer.logs() == [(1, "only line\n")]
+    assert viewer.events[-1][2] == "failed"
+
+
+async def test_tokens_open_one_run_only(rt, client, run):
+    other_run = run.id + 1000
+    cases = [
+        None,
+        "garbage",
+        viewer_token(rt, other_run),
+        Signer(b"another key" * 4).sign("stream", f"run:{run.id}", 60),
+        rt.signer.sign("stream", f"run:{run.id}", -10),
+        rt.signer.sign("setup-state", f"run:{run.id}", 60),
+    ]
+    for token in cases:
+        params = {"token": token} if token else {}
+        stream = await client.get(f"/runs/{run.id}/stream", params=params)
+        page = await client.get(f"/runs/{run.id}", params=params)
+        assert stream.status_code == 404 and page.status_code == 404
+        assert "run" in stream.json()["error"]
+
+
+async def test_the_viewer_page_sends_no_referrer(rt, client, run):
+    page = await client.get(f"/runs/{run.id}", params={"token": viewer_token(rt, run.id)})
+
+    assert page.status_code == 200
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "EventSource" in page.text and f"/runs/{run.id}/stream?token=" in page.text
