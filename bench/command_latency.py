@@ -53,6 +53,7 @@ from bench.common import (  # noqa: E402
     pct,
     serve,
     top_frames,
+    wait_for_quiet,
 )
 from tests.agents.loop import comment as comment_payload  # noqa: E402
 
@@ -61,7 +62,7 @@ TARGET_P50_MS = 100.0
 TARGET_P99_MS = 500.0
 REPO = "octo-org/widgets"
 REACTION = re.compile(r"/repos/[^/]+/[^/]+/issues/comments/(\d+)/reactions$")
-REPLY = re.compile(r"/repos/[^/]+/[^/]+/issues/(\d+)/comments$")
+REPLY = re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments$")
 
 
 @dataclass
@@ -80,23 +81,27 @@ class Watcher:
 
     loop: asyncio.AbstractEventLoop
     eyes: dict[int, asyncio.Future[float]] = field(default_factory=dict)
-    replies: dict[int, asyncio.Future[float]] = field(default_factory=dict)
+    replies: dict[tuple[str, int], asyncio.Future[float]] = field(default_factory=dict)
+    writes: list[float] = field(default_factory=list)
 
-    def expect(self, comment_id: int, issue: int) -> tuple[asyncio.Future[float], asyncio.Future[float]]:
+    def expect(self, comment_id: int, repo: str, issue: int
+               ) -> tuple[asyncio.Future[float], asyncio.Future[float]]:
         self.eyes[comment_id] = self.loop.create_future()
-        self.replies[issue] = self.loop.create_future()
-        return self.eyes[comment_id], self.replies[issue]
+        self.replies[(repo.lower(), issue)] = self.loop.create_future()
+        return self.eyes[comment_id], self.replies[(repo.lower(), issue)]
 
     def on_call(self, arrived: float, method: str, path: str, body: object) -> None:
         if method != "POST":
             return
+        self.writes.append(arrived)
         if (m := REACTION.search(path)) and isinstance(body, dict) and body.get("content") == "eyes":
             self.loop.call_soon_threadsafe(self._resolve, self.eyes, int(m.group(1)), arrived)
         elif m := REPLY.search(path):
-            self.loop.call_soon_threadsafe(self._resolve, self.replies, int(m.group(1)), arrived)
+            key = (m.group(1).lower(), int(m.group(2)))
+            self.loop.call_soon_threadsafe(self._resolve, self.replies, key, arrived)
 
     @staticmethod
-    def _resolve(table: dict[int, asyncio.Future[float]], key: int, arrived: float) -> None:
+    def _resolve(table: dict, key: object, arrived: float) -> None:  # type: ignore[type-arg]
         future = table.pop(key, None)
         if future is not None and not future.done():
             future.set_result(arrived)
@@ -110,8 +115,9 @@ class Client:
         self.fake, self.installation, self.repository = fake, installation, repository
         self.port, self.watcher = port, watcher
         self.user = f"commenter{index}"
-        fake.set_permission(REPO, self.user, "read")
-        self.issue = fake.add_issue(REPO, f"Bench issue {index}")["number"]
+        name = repository["full_name"]
+        fake.set_permission(name, self.user, "read")
+        self.issue = fake.add_issue(name, f"Bench issue {index}")["number"]
         self.connection = loadgen.Connection("127.0.0.1", port)
 
     async def open(self) -> None:
@@ -129,7 +135,8 @@ class Client:
             "X-GitHub-Delivery": guid,
             "X-Hub-Signature-256": github_signature(self.fake.webhook_secret, body),
         })
-        eyes, reply = self.watcher.expect(payload["comment"]["id"], self.issue)
+        eyes, reply = self.watcher.expect(payload["comment"]["id"], self.repository["full_name"],
+                                          self.issue)
         sample = Sample(guid, time.perf_counter(), time.time())
         status = await self.connection.request(raw)
         sample.ack = time.perf_counter() - sample.sent
@@ -177,16 +184,20 @@ async def breakdown(connection: asyncpg.Connection, samples: list[Sample], offse
 
 
 async def main(args: argparse.Namespace) -> int:
+    wait_for_quiet()
     with environment() as (dsn, fake, scratch):
-        installation = fake.add_installation("octo-org")
-        repository = fake.add_repo(installation, REPO)
+        targets = []
+        for k in range(args.installations):
+            installation = fake.add_installation(f"octo-org{k}" if k else "octo-org")
+            name = f"octo-org{k}/widgets" if k else REPO
+            targets.append((installation, fake.add_repo(installation, name)))
         env = dispatch_env(dsn, fake, scratch, GITHUB_CONTENT_PER_MINUTE="100000",
                            GITHUB_CONTENT_PER_HOUR="100000")
         dispatch = serve(env, scratch)
         watcher = Watcher(asyncio.get_running_loop())
         fake.on_call = watcher.on_call
         connection = await asyncpg.connect(dsn)
-        clients = [Client(fake, installation, repository, dispatch.port, watcher, i)
+        clients = [Client(fake, *targets[i % len(targets)], dispatch.port, watcher, i)
                    for i in range(max(LEVELS))]
         for client in clients:
             await client.open()
@@ -211,12 +222,15 @@ async def main(args: argparse.Namespace) -> int:
                 pids = {"server": dispatch.pid, "postgres": 0, "bench+fake": os.getpid()}
                 spy = (PySpy(dispatch.pid, scratch / f"cmd-{concurrency}.txt")
                        if args.profile and concurrency == 50 else None)
+                first_write = len(watcher.writes)
                 with CpuMeter(pids) as cpu:
                     if spy:
                         spy.__enter__()
                     samples, elapsed = await level(active, per_client)
                     if spy:
                         spy.__exit__()
+                writes = watcher.writes[first_write:]
+                gaps = [b - a for a, b in zip(writes, writes[1:], strict=False)]
                 eyes = [s.eyes for s in samples]
                 replies = [s.reply for s in samples]
                 acks = [s.ack for s in samples]
@@ -227,6 +241,8 @@ async def main(args: argparse.Namespace) -> int:
                       f"{pct(replies, 99) * 1000:7.1f}ms  {pct(acks, 50) * 1000:5.1f}ms  "
                       f"{len(samples) / elapsed:6.1f}  {cpu.summary()}")
                 print(f"      {await breakdown(connection, samples, offset)}")
+                print(f"      GitHub writes (👀 + reply) {len(writes) / elapsed:.0f}/s, gap between "
+                      f"consecutive writes p50 {pct(gaps, 50) * 1000:.2f} ms")
                 if spy:
                     print("  py-spy of the server at c=50: app/ functions on the stack")
                     for frame, share in top_frames(scratch / f"cmd-{concurrency}.txt", limit=14):
@@ -256,6 +272,8 @@ if __name__ == "__main__":
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--profile", action="store_true", help="py-spy the server at c=50")
+    parser.add_argument("--installations", type=int, default=1,
+                        help="spread the commenters over this many installations (diagnosis)")
     try:
         sys.exit(asyncio.run(main(parser.parse_args())))
     except KeyboardInterrupt:

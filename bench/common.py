@@ -74,11 +74,13 @@ class Child:
     def __init__(
         self, argv: list[str], env: dict[str, str], port: int | None, log: Path
     ) -> None:
+        """stdout and stderr go to `log`; stdin is a pipe (`self.proc.stdin`)."""
         self.port = port
         self.log = log
         self.proc = subprocess.Popen(  # noqa: S603
             argv,
             env=env,
+            stdin=subprocess.PIPE,
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -104,6 +106,9 @@ class Child:
     def stop(self, timeout: float = 15) -> None:
         with contextlib.suppress(ValueError):
             _children.remove(self)
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -339,7 +344,7 @@ class PySpy:
                 self.proc.kill()
 
 
-def top_frames(collapsed: Path, *, contains: str = "/app/", limit: int = 15) -> list[tuple[str, float]]:
+def top_frames(collapsed: Path, *, contains: str = "(app/", limit: int = 15) -> list[tuple[str, float]]:
     """From py-spy's collapsed stacks: the share of samples in which each function (whose file
     path contains `contains`) is on the stack, and the share where each leaf frame is on top."""
     if not collapsed.exists():
@@ -385,3 +390,20 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
+
+
+def wait_for_quiet(max_wait: float = 300, threshold: float = 0.15, window: float = 2.0) -> float:
+    """Wait (up to `max_wait` s) until the machine's CPU use over `window` s is below
+    `threshold` of one core, so other jobs on a shared box do not skew the figures; returns
+    the last measured share (printed as a warning when still busy)."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(window)
+        busy = (machine_busy_seconds() - before) / window
+        if busy < threshold:
+            return busy
+        if time.monotonic() > deadline:
+            print(f"warning: the machine is busy with other work ({busy * 100:.0f}% of a core); "
+                  "figures will be skewed", flush=True)
+            return busy

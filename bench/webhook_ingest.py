@@ -47,6 +47,7 @@ from bench.common import (  # noqa: E402
     leaf_frames,
     serve,
     top_frames,
+    wait_for_quiet,
 )
 from tests.harness import free_port  # noqa: E402
 from tests.webhooks import example  # noqa: E402
@@ -112,6 +113,7 @@ def fmt(result: loadgen.Result) -> str:
 
 
 async def main(args: argparse.Namespace) -> int:
+    wait_for_quiet()
     total = args.total
     with environment() as (dsn, fake, scratch):
         installation = fake.add_installation("Codertocat", "User")
@@ -255,7 +257,7 @@ async def main(args: argparse.Namespace) -> int:
 
 def report_profile(path: Path, label: str) -> None:
     print(f"  py-spy, {label}: functions of app/ on the stack (share of samples)")
-    for frame, share in top_frames(path, contains="/app/", limit=12):
+    for frame, share in top_frames(path, limit=12):
         print(f"    {share * 100:5.1f}%  {frame}")
     print("  leaf frames (self time)")
     for frame, share in leaf_frames(path, limit=12):

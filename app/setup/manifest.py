@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from githubkit.exception import RequestFailed
+from githubkit.exception import RequestError, RequestFailed
 
 from app.github.clients import GitHubClients, api_headers
 from app.github.credentials import AppCredentials
@@ -31,10 +31,14 @@ class ManifestConversionFailed(Exception):
     pass
 
 
+class MalformedCode(ManifestConversionFailed):
+    """The callback's code cannot be one GitHub issued; GitHub is not asked about it."""
+
+
 async def convert(github: GitHubClients, code: str) -> AppCredentials:
     """Trade the one-time code GitHub sends to the redirect URL for the App's credentials."""
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", code):
-        raise ManifestConversionFailed("the code is malformed")
+        raise MalformedCode("the code is malformed; start again from /setup")
     try:
         response = await github.anonymous().arequest(
             "POST", f"/app-manifests/{code}/conversions", headers=api_headers()
@@ -43,6 +47,11 @@ async def convert(github: GitHubClients, code: str) -> AppCredentials:
         raise ManifestConversionFailed(
             f"GitHub refused the code ({exc.response.status_code}); it is single-use and "
             "expires after an hour, so start again from /setup"
+        ) from None
+    except RequestError as exc:
+        raise ManifestConversionFailed(
+            f"could not reach GitHub at {github.settings.github_api_url} "
+            f"({type(exc.__cause__ or exc).__name__}); check GITHUB_API_URL and try again"
         ) from None
     data = response.json()
     return AppCredentials(

@@ -63,6 +63,8 @@ async def setup_callback(
         return _page(rt, "This link is not from this setup page (or it expired); start again.", 400)
     try:
         credentials = await manifest.convert(rt.github, code)
+    except manifest.MalformedCode as exc:
+        return _page(rt, str(exc), status=400)
     except manifest.ManifestConversionFailed as exc:
         return _page(rt, str(exc), status=502)
     rt.credentials.save(credentials)

@@ -325,6 +325,7 @@ def test_replay_basic_query_streams_logs_and_posts_the_plan(stub, tmp_path):
         "is_error": False,
         "subtype": "success",
         "exit_code": 0,
+        "blocker": None,
     }
 
 
@@ -558,3 +559,37 @@ def test_a_refused_event_prints_the_error_and_fails(stub, tmp_path):
     done = reporter(stub, tmp_path, "event", "progress")
     assert done.returncode == 1
     assert "message is required" in done.stderr
+
+
+def test_an_agent_that_says_it_is_blocked_reports_a_blocker(stub, tmp_path):
+    lines = (FIXTURES / "basic_query.ndjson").read_text().splitlines()
+    result = json.loads(lines[-1])
+    result["result"] = "I read the code.\nDISPATCH-BLOCKED missing_env: STRIPE_KEY is not set in CI"
+    recording = tmp_path / "blocked.ndjson"
+    recording.write_text("\n".join([*lines[:-1], json.dumps(result)]) + "\n")
+
+    done = reporter(
+        stub,
+        tmp_path,
+        "replay",
+        str(recording),
+        "--result-out",
+        "result.json",
+        "--interval",
+        "0",
+        env={"DISPATCH_MODE": "investigate"},
+    )
+    assert done.returncode == 0, done.stderr
+    completed = reporter(
+        stub, tmp_path, "complete", "--result", "result.json", env={"DISPATCH_MODE": "investigate"}
+    )
+    assert completed.returncode == 0, completed.stderr
+
+    events = stub.events()
+    assert {
+        "type": "blocker",
+        "category": "missing_env",
+        "reason": "STRIPE_KEY is not set in CI",
+    } in events
+    assert not any(e["type"] == "plan" for e in events)  # a blocked investigation has no plan
+    assert events[-1]["type"] == "completed" and events[-1]["outcome"] == "blocked"

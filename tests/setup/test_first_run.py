@@ -1,0 +1,304 @@
+"""First run: a server with no GitHub App offers `/setup`, registers the App through GitHub's
+manifest flow against the fake GitHub, stores the credentials (0600) and uses them at once."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import stat
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import yaml
+
+from app.config import load_settings
+from app.github.credentials import CREDENTIALS_FILE
+from app.logs import JsonFormatter
+from app.runtime import Runtime
+from tests.harness import serve_in_process
+from tests.webhooks import example, signed
+
+DISPATCH_URL = "https://dispatch.example.org"
+GITHUB_WEB_URL = "https://github.example"
+APP_YML = Path(__file__).resolve().parents[2] / "app.yml"
+CONVERSIONS = r"^/app-manifests/[^/]+/conversions$"
+
+
+@dataclass
+class Server:
+    http: httpx.AsyncClient
+    rt: Runtime
+    data_dir: Path
+
+
+@pytest.fixture
+def server_log() -> Iterator[io.StringIO]:
+    """Everything the server logs during the test, down to DEBUG, as it would write it; the raw
+    records are kept too, so a secret caught only by the scrubber still shows up."""
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(JsonFormatter())
+    handler.setLevel(logging.DEBUG)
+    raw = _RawRecords()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.addHandler(raw)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield output
+    finally:
+        root.removeHandler(handler)
+        root.removeHandler(raw)
+        root.setLevel(level)
+        output.write("\n".join(raw.lines))
+
+
+class _RawRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        self.lines += [repr(v) for k, v in vars(record).items() if k not in _PLAIN_RECORD]
+
+
+_PLAIN_RECORD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+
+@contextlib.asynccontextmanager
+async def unconfigured(data_dir: Path, dsn: str, api_url: str) -> AsyncIterator[Server]:
+    """Dispatch served in-process with no GitHub App configured at all."""
+    settings = load_settings(
+        dispatch_data_dir=data_dir,
+        dispatch_url=DISPATCH_URL,
+        dispatch_secret_key="k" * 32,
+        github_api_url=api_url,
+        github_web_url=GITHUB_WEB_URL,
+    )
+    rt = Runtime.build(settings)
+    try:
+        async with serve_in_process(rt, dsn, worker=False) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+                yield Server(http, rt, data_dir)
+    finally:
+        await rt.close()
+
+
+@pytest.fixture
+async def server(tmp_path, database, github, server_log) -> AsyncIterator[Server]:  # type: ignore[no-untyped-def]
+    async with unconfigured(tmp_path, database, github.url) as running:
+        yield running
+    # Checked once the server has shut down, so its last lines are in.
+    assert_no_private_key(server_log.getvalue(), github.private_key_pem)
+
+
+def assert_no_private_key(log: str, pem: str) -> None:
+    # Line by line: JSON log lines escape the PEM's newlines, so the whole PEM never matches.
+    key_lines = [line for line in pem.splitlines() if "-----" not in line]
+    leaked = [line for line in key_lines if line in log]
+    assert not leaked, f"{len(leaked)} lines of the private key are in the server log"
+
+
+class _Page(HTMLParser):
+    """The forms and inputs of a page, attribute values unescaped."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.forms: list[dict[str, str | None]] = []
+        self.inputs: dict[str, dict[str, str | None]] = {}
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "form":
+            self.forms.append(dict(attrs))
+        elif tag == "input":
+            values = dict(attrs)
+            self.inputs[values.get("name") or ""] = values
+
+
+async def registration_form(http: httpx.AsyncClient) -> tuple[str, dict]:
+    """The form's target URL and the manifest it would post."""
+    response = await http.get("/setup")
+    assert response.status_code == 200
+    page = _Page(response.text)
+    assert len(page.forms) == 1
+    assert page.forms[0]["method"] == "post"
+    manifest = page.inputs["manifest"]
+    assert manifest["type"] == "hidden"
+    return str(page.forms[0]["action"]), json.loads(str(manifest["value"]))
+
+
+def state_of(action: str) -> str:
+    return parse_qs(urlsplit(action).query)["state"][0]
+
+
+async def callback(http: httpx.AsyncClient, **params: str) -> httpx.Response:
+    return await http.get("/setup/callback", params=params, follow_redirects=False)
+
+
+def credentials_file(server: Server) -> Path:
+    return server.data_dir / CREDENTIALS_FILE
+
+
+async def test_unconfigured_server_offers_registration_from_the_manifest(server):
+    health = await server.http.get("/healthz")
+    action, manifest = await registration_form(server.http)
+
+    assert health.json()["github_app"] == "unconfigured"
+    target = urlsplit(action)
+    assert f"{target.scheme}://{target.netloc}{target.path}" == (
+        f"{GITHUB_WEB_URL}/settings/apps/new"
+    )
+    server.rt.signer.verify("setup-state", state_of(action))
+    assert manifest["hook_attributes"]["url"] == f"{DISPATCH_URL}/webhooks/github"
+    assert manifest["hook_attributes"]["active"] is True
+    assert manifest["redirect_url"] == f"{DISPATCH_URL}/setup/callback"
+    assert manifest["public"] is False
+    assert manifest["default_permissions"] == {
+        "issues": "write",
+        "pull_requests": "write",
+        "actions": "write",
+        "contents": "read",
+        "metadata": "read",
+        "deployments": "read",
+        "checks": "read",
+    }
+    assert manifest["default_events"] == yaml.safe_load(APP_YML.read_text())["default_events"]
+    assert len(manifest["default_events"]) == 10
+
+
+async def test_callback_registers_the_app_and_the_server_uses_it_at_once(server, github):
+    action, _ = await registration_form(server.http)
+
+    response = await callback(server.http, code=github.manifest_code(), state=state_of(action))
+
+    assert response.status_code in (302, 303, 307)
+    assert response.headers["location"] == (
+        f"https://github.com/apps/{github.app_slug}/installations/new"
+    )
+    assert len(github.calls_to("POST", CONVERSIONS)) == 1
+    path = credentials_file(server)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == {
+        "app_id": github.app_id,
+        "slug": github.app_slug,
+        "private_key": github.private_key_pem,
+        "webhook_secret": github.webhook_secret,
+        "client_id": github.client_id,
+        "client_secret": github.client_secret,
+        "html_url": f"https://github.com/apps/{github.app_slug}",
+    }
+
+    # No restart: the same server now knows the App.
+    health = await server.http.get("/healthz")
+    payload = example("issues/opened", installation_id=1)
+    body, headers = signed(github.webhook_secret, "issues", payload)
+    accepted = await server.http.post("/webhooks/github", content=body, headers=headers)
+    body, headers = signed("some-other-secret", "issues", payload)
+    forged = await server.http.post("/webhooks/github", content=body, headers=headers)
+
+    assert health.json()["github_app"] == "configured"
+    assert accepted.status_code == 202
+    assert forged.status_code == 401
+
+
+async def test_once_registered_setup_registers_nothing_more(server, github):
+    action, _ = await registration_form(server.http)
+    state = state_of(action)
+    await callback(server.http, code=github.manifest_code(), state=state)
+    saved = credentials_file(server).read_text()
+
+    page = await server.http.get("/setup")
+    again = await callback(server.http, code=github.manifest_code(), state=state)
+
+    assert page.status_code == 200
+    assert "is configured" in page.text
+    assert _Page(page.text).forms == []
+    assert "manifest" not in _Page(page.text).inputs
+    assert again.status_code == 409
+    assert "no longer registers anything" in again.text
+    assert len(github.calls_to("POST", CONVERSIONS)) == 1
+    assert credentials_file(server).read_text() == saved
+
+
+@pytest.mark.parametrize(
+    ("state", "explanation"),
+    [
+        (None, "not from this setup page"),
+        ("", "not from this setup page"),
+        ("forged.token", "not from this setup page"),
+        ("stream-link", "not from this setup page"),
+    ],
+)
+async def test_callback_without_a_valid_state_is_refused(server, github, state, explanation):
+    code = github.manifest_code()
+    if state == "stream-link":  # authentic, but minted for something else
+        state = server.rt.signer.sign("stream", "run-1", 3600)
+    params = {"code": code} if state is None else {"code": code, "state": state}
+
+    response = await callback(server.http, **params)
+
+    assert response.status_code == 400
+    assert explanation in response.text
+    assert github.calls_to("POST", CONVERSIONS) == []
+    assert not credentials_file(server).exists()
+    assert (await server.http.get("/healthz")).json()["github_app"] == "unconfigured"
+
+
+async def test_callback_without_a_code_is_refused(server, github):
+    action, _ = await registration_form(server.http)
+
+    response = await callback(server.http, state=state_of(action))
+
+    assert response.status_code == 400
+    assert "did not send a code" in response.text
+    assert github.calls_to("POST", CONVERSIONS) == []
+    assert not credentials_file(server).exists()
+
+
+async def test_code_github_refuses_is_a_502_that_says_why(server, github):
+    action, _ = await registration_form(server.http)
+
+    response = await callback(server.http, code="expired0code", state=state_of(action))
+
+    assert response.status_code == 502
+    assert "GitHub refused the code (404)" in response.text
+    assert "start again from /setup" in response.text
+    assert len(github.calls_to("POST", CONVERSIONS)) == 1
+    assert not credentials_file(server).exists()
+    # The page still offers registration, so the user can start over right there.
+    assert "manifest" in _Page(response.text).inputs
+
+
+async def test_malformed_code_is_refused_without_asking_github(server, github):
+    action, _ = await registration_form(server.http)
+
+    response = await callback(server.http, code="../x", state=state_of(action))
+
+    assert response.status_code == 400
+    assert "the code is malformed" in response.text
+    assert github.calls == []
+    assert not credentials_file(server).exists()
+
+
+async def test_unreachable_github_is_a_502_that_says_why(tmp_path, database, github):
+    from tests.harness import free_port
+
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    async with unconfigured(tmp_path, database, nowhere) as server:
+        action, _ = await registration_form(server.http)
+
+        response = await callback(server.http, code=github.manifest_code(), state=state_of(action))
+
+    assert response.status_code == 502
+    assert f"could not reach GitHub at {nowhere}" in response.text
+    assert not credentials_file(server).exists()
