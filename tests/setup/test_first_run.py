@@ -4,7 +4,6 @@ manifest flow against the fake GitHub, stores the credentials (0600) and uses th
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import stat
@@ -38,40 +37,40 @@ class Server:
     data_dir: Path
 
 
-@pytest.fixture
-def server_log() -> Iterator[io.StringIO]:
-    """Everything the server logs during the test, down to DEBUG, as it would write it; the raw
-    records are kept too, so a secret caught only by the scrubber still shows up."""
-    output = io.StringIO()
-    handler = logging.StreamHandler(output)
-    handler.setFormatter(JsonFormatter())
-    handler.setLevel(logging.DEBUG)
-    raw = _RawRecords()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.addHandler(raw)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield output
-    finally:
-        root.removeHandler(handler)
-        root.removeHandler(raw)
-        root.setLevel(level)
-        output.write("\n".join(raw.lines))
+class ServerLog(logging.Handler):
+    """Everything the server logs, down to DEBUG: each line as the server writes it (JSON,
+    scrubbed) and, besides, the record's raw message and fields, so a secret that only the
+    scrubber keeps out of the output still counts as logged."""
 
-
-class _RawRecords(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
+        self.formatter = JsonFormatter()
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
         self.lines.append(record.getMessage())
         self.lines += [repr(v) for k, v in vars(record).items() if k not in _PLAIN_RECORD]
 
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
 
 _PLAIN_RECORD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+
+@pytest.fixture
+def server_log() -> Iterator[ServerLog]:
+    handler = ServerLog()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @contextlib.asynccontextmanager
@@ -98,7 +97,7 @@ async def server(tmp_path, database, github, server_log) -> AsyncIterator[Server
     async with unconfigured(tmp_path, database, github.url) as running:
         yield running
     # Checked once the server has shut down, so its last lines are in.
-    assert_no_private_key(server_log.getvalue(), github.private_key_pem)
+    assert_no_private_key(server_log.text(), github.private_key_pem)
 
 
 def assert_no_private_key(log: str, pem: str) -> None:
