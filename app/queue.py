@@ -89,11 +89,11 @@ class Worker:
     async def run(self, *, drain: bool = False, schedules: bool = True) -> None:
         self._connection = await asyncpg.connect(engine.dsn())
         pgq = self._pgq = PgQueuer(AsyncpgDriver(self._connection))
-        for name, (function, retry) in self.registry.jobs.items():
-            pgq.entrypoint(name)(_job_runner(name, function, retry))
+        for name, (job, retry) in self.registry.jobs.items():
+            pgq.entrypoint(name)(_job_runner(name, job, retry))
         if schedules and not drain:
-            for name, (cron, function) in self.registry.schedules.items():
-                pgq.schedule(name, cron)(_schedule_runner(name, function))
+            for name, (cron, scheduled) in self.registry.schedules.items():
+                pgq.schedule(name, cron)(_schedule_runner(name, scheduled))
         self.running.set()
         try:
             if drain:
@@ -131,6 +131,10 @@ def _job_runner(name: str, function: JobFunction, retry: RetryPolicy):  # type: 
             attempt = job.attempts + 1
             if attempt < retry.attempts:
                 delay = timedelta(seconds=retry.base_seconds * 2 ** (attempt - 1))
+                # A rate limit says when it lifts (githubkit's `retry_after`): never retry sooner.
+                asked = getattr(exc, "retry_after", None)
+                if isinstance(asked, timedelta) and asked > delay:
+                    delay = asked
                 log.warning(
                     "job failed, will retry",
                     extra={

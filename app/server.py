@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
@@ -34,7 +36,7 @@ from app.web.errors import http_exception_handler, internal_error_handler
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_DIRS = [
+TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
     Path(__file__).parent / "setup" / "templates",
     Path(__file__).parent / "stream" / "templates",
 ]

@@ -30,14 +30,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def drain(rt: Runtime, *, concurrency: int = 4) -> None:
-    """Run queued jobs until the queue is empty."""
+async def drain(rt: Runtime, *, concurrency: int = 4, timeout: float = 60) -> None:
+    """Run jobs until none is due: jobs deferred into the future (a summary edit in a minute, a
+    retry with backoff) are left for later, as a real worker would leave them."""
+    from app.db import engine
+
     worker = Worker(
         jobs.registry(rt),
         concurrency=concurrency,
         heartbeat_seconds=rt.settings.job_heartbeat_seconds,
     )
-    await asyncio.wait_for(worker.run(drain=True), timeout=60)
+    task = asyncio.create_task(worker.run(schedules=False))
+    deadline = time.monotonic() + timeout
+    idle_polls = 0
+    try:
+        while idle_polls < 3:
+            if task.done():
+                task.result()
+                raise RuntimeError("the worker stopped while draining")
+            if time.monotonic() > deadline:
+                raise TimeoutError("jobs still due after the drain timeout")
+            await asyncio.sleep(0.03)
+            async with engine.connection() as connection:
+                due = await connection.fetchval(
+                    "SELECT count(*) FROM pgqueuer WHERE status = 'picked' "
+                    "OR (status = 'queued' AND execute_after <= now())"
+                )
+            idle_polls = idle_polls + 1 if due == 0 and worker.running.is_set() else 0
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, timeout=15)
 
 
 @contextlib.asynccontextmanager

@@ -49,7 +49,7 @@ class Mode(StrEnum):
     AUTO_INVESTIGATE = "auto_investigate"
 
     @property
-    def title(self) -> str:
+    def heading(self) -> str:
         return {
             "investigate": "Investigation",
             "implement": "Implementation",

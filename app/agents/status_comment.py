@@ -41,7 +41,7 @@ def _elapsed(start: datetime | None, end: datetime) -> str:
 def render(rt: Runtime, run: Run, command_line: str | None = None) -> str:
     now = rt.clock.now()
     shown = run.state.value.replace("_", " ")
-    title = f"### {ICONS[run.state]} {run.mode.title} · run #{run.id} · {shown}"
+    title = f"### {ICONS[run.state]} {run.mode.heading} · run #{run.id} · {shown}"
     if run.state is RunState.REFUSED:
         quoted = f"> {command_line}\n\n" if command_line else ""
         who = f"@{run.requested_by} " if run.requested_by else ""

@@ -1,8 +1,10 @@
-"""Piccolo table classes, one per table created by `migrations/`.
+"""Piccolo table classes for the tables queried through Piccolo's query builder.
 
-The migrations are the schema's source of truth (raw SQL: partial indexes, HNSW, constraints);
-these classes mirror them for queries, and `tests/db/test_schema.py` checks that they agree.
-Each table's meaning belongs to the area named in its docstring.
+The migrations are the schema's source of truth (raw SQL: partial indexes, HNSW, constraints).
+Tables whose queries need SQL Piccolo does not express well (row locks, `ON CONFLICT ... RETURNING`,
+vector distances: runs, plans, budgets, alerts, fix attempts) are reached with SQL in their area
+instead of through a class here. `tests/db/test_schema.py` checks that these classes agree with the
+migrated database. Each table's meaning belongs to the area named in its docstring.
 """
 
 from __future__ import annotations

@@ -20,14 +20,19 @@ from githubkit.throttling import BaseThrottler, LocalThrottler
 
 _WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 # Endpoints that create content in GitHub's sense: comments, reactions, labels, issues, reviews.
-_CONTENT_MARKERS = ("/issues", "/comments", "/reactions", "/labels", "/pulls", "/reviews")
+_CONTENT_SEGMENTS = frozenset({"issues", "comments", "reactions", "labels", "pulls", "reviews"})
 
 
 def creates_content(request: httpx.Request) -> bool:
     if request.method not in _WRITE_METHODS:
         return False
-    path = request.url.path
-    return any(marker in path for marker in _CONTENT_MARKERS)
+    segments = request.url.path.split("/")
+    # In /repos/{owner}/{repo}/... the owner and repository are names, not endpoints: a
+    # repository called `issues` or `labels` must not make its workflow dispatches content.
+    if "repos" in segments:
+        start = segments.index("repos")
+        segments = segments[:start] + segments[start + 3 :]
+    return any(segment in _CONTENT_SEGMENTS for segment in segments)
 
 
 class SlidingWindow:

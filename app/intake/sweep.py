@@ -55,7 +55,7 @@ async def _attempts_since(rt: Runtime, since: datetime) -> list[dict[str, Any]]:
             )
         else:
             response = await client.rest.apps.async_list_webhook_deliveries(per_page=100)
-        page = response.json()
+        page: list[dict[str, Any]] = response.raw_response.json()
         attempts += page
         oldest = min((_parse(a["delivered_at"]) for a in page), default=None)
         cursor = _next_cursor(response.headers.get("link", ""))

@@ -21,7 +21,7 @@ from app.config import load_settings
 from app.github.credentials import CREDENTIALS_FILE
 from app.logs import JsonFormatter
 from app.runtime import Runtime
-from tests.harness import serve_in_process
+from tests.harness import free_port, serve_in_process
 from tests.webhooks import example, signed
 
 DISPATCH_URL = "https://dispatch.example.org"
@@ -104,7 +104,8 @@ def assert_no_private_key(log: str, pem: str) -> None:
     # Line by line: JSON log lines escape the PEM's newlines, so the whole PEM never matches.
     key_lines = [line for line in pem.splitlines() if "-----" not in line]
     leaked = [line for line in key_lines if line in log]
-    assert not leaked, f"{len(leaked)} lines of the private key are in the server log"
+    if leaked:  # not an assert: pytest would print the key lines it compared
+        pytest.fail(f"{len(leaked)} lines of the private key are in the server log")
 
 
 class _Page(HTMLParser):
@@ -230,24 +231,25 @@ async def test_once_registered_setup_registers_nothing_more(server, github):
 
 
 @pytest.mark.parametrize(
-    ("state", "explanation"),
+    "make_state",
     [
-        (None, "not from this setup page"),
-        ("", "not from this setup page"),
-        ("forged.token", "not from this setup page"),
-        ("stream-link", "not from this setup page"),
+        None,
+        lambda rt: "",
+        lambda rt: "forged.token",
+        lambda rt: rt.signer.sign("stream", "run-1", 3600),  # authentic, minted for streams
+        lambda rt: rt.signer.sign("setup-state", "register", -1),  # expired
     ],
+    ids=["missing", "empty", "forged", "other-purpose", "expired"],
 )
-async def test_callback_without_a_valid_state_is_refused(server, github, state, explanation):
-    code = github.manifest_code()
-    if state == "stream-link":  # authentic, but minted for something else
-        state = server.rt.signer.sign("stream", "run-1", 3600)
-    params = {"code": code} if state is None else {"code": code, "state": state}
+async def test_callback_without_a_valid_state_is_refused(server, github, make_state):
+    params = {"code": github.manifest_code()}
+    if make_state is not None:
+        params["state"] = make_state(server.rt)
 
     response = await callback(server.http, **params)
 
     assert response.status_code == 400
-    assert explanation in response.text
+    assert "not from this setup page (or it expired)" in response.text
     assert github.calls_to("POST", CONVERSIONS) == []
     assert not credentials_file(server).exists()
     assert (await server.http.get("/healthz")).json()["github_app"] == "unconfigured"
@@ -290,8 +292,6 @@ async def test_malformed_code_is_refused_without_asking_github(server, github):
 
 
 async def test_unreachable_github_is_a_502_that_says_why(tmp_path, database, github):
-    from tests.harness import free_port
-
     nowhere = f"http://127.0.0.1:{free_port()}"
     async with unconfigured(tmp_path, database, nowhere) as server:
         action, _ = await registration_form(server.http)
