@@ -185,8 +185,76 @@ async def breakdown(connection: asyncpg.Connection, samples: list[Sample], offse
             f"job→👀 {ms(rest)} (ms, p50/p99)")
 
 
+async def pacing_burst(args: argparse.Namespace) -> int:
+    """With the real content pacing, a burst of commands larger than the minute's budget makes
+    command jobs wait for the window inside their database transaction. This measures what that
+    does to unrelated webhooks: their acknowledgement latency while the burst waits, and how
+    many pooled connections sit idle in a transaction."""
+    from tests.webhooks import example
+
+    with environment() as (dsn, fake, scratch):
+        installation = fake.add_installation("octo-org")
+        repository = fake.add_repo(installation, REPO)
+        per_minute = args.per_minute
+        env = dispatch_env(dsn, fake, scratch, GITHUB_CONTENT_PER_MINUTE=str(per_minute))
+        dispatch = serve(env, scratch)
+        watcher = Watcher(asyncio.get_running_loop())
+        fake.on_call = watcher.on_call
+        clients = [Client(fake, installation, repository, dispatch.port, watcher, i)
+                   for i in range(args.pacing_burst)]
+        for client in clients:
+            await client.open()
+        probe = loadgen.Connection("127.0.0.1", dispatch.port)
+        await probe.open()
+        connection = await asyncpg.connect(dsn)
+        try:
+            print(f"GITHUB_CONTENT_PER_MINUTE={per_minute}; burst of {len(clients)} commands "
+                  f"(2 content writes each) at once")
+            burst = [asyncio.create_task(c.command(timeout=120)) for c in clients]
+            await asyncio.sleep(3)
+            body = json.dumps(example("issues/labeled", installation_id=installation)).encode()
+            acks = []
+            for _ in range(args.probes):
+                raw = loadgen.build_request(f"127.0.0.1:{dispatch.port}", "/webhooks/github", body, {
+                    "Content-Type": "application/json",
+                    "X-GitHub-Event": "issues",
+                    "X-GitHub-Delivery": str(uuid.uuid4()),
+                    "X-Hub-Signature-256": github_signature(fake.webhook_secret, body),
+                })
+                started = time.perf_counter()
+                try:
+                    await asyncio.wait_for(probe.request(raw), 15)
+                    acks.append(time.perf_counter() - started)
+                except TimeoutError:
+                    acks.append(float("inf"))
+                    print("  a probe webhook got no answer in 15 s; giving up the probes")
+                    break
+                idle_tx = await connection.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")
+                print(f"  probe webhook ack {acks[-1] * 1000:8.1f} ms; connections idle in a "
+                      f"transaction: {idle_tx}")
+                await asyncio.sleep(0.5)
+            done = sum(1 for t in burst if t.done())
+            eyes = len([1 for c in clients]) - len(watcher.eyes)
+            print(f"after the probes: {eyes} of {len(clients)} commands got their 👀, "
+                  f"{done} answered; probe acks p50 {pct(acks, 50) * 1000:.0f} ms, "
+                  f"max {max(acks) * 1000:.0f} ms (GitHub gives up after 10 s)")
+            for task in burst:
+                task.cancel()
+        finally:
+            fake.on_call = None
+            for client in clients:
+                client.close()
+            probe.close()
+            await connection.close()
+            dispatch.stop()
+    return 0
+
+
 async def main(args: argparse.Namespace) -> int:
     wait_for_quiet()
+    if args.pacing_burst:
+        return await pacing_burst(args)
     with environment(pg_stats=args.pg_stats) as (dsn, fake, scratch):
         targets = []
         for k in range(args.installations):
@@ -296,6 +364,12 @@ if __name__ == "__main__":
                         help="extra environment for dispatch serve (diagnosis)")
     parser.add_argument("--pg-stats", action="store_true",
                         help="load pg_stat_statements and print the top statements per level")
+    parser.add_argument("--pacing-burst", type=int, default=0, metavar="N",
+                        help="instead: a burst of N commands under real pacing, probing the "
+                             "webhook ack latency meanwhile")
+    parser.add_argument("--per-minute", type=int, default=80,
+                        help="GITHUB_CONTENT_PER_MINUTE for --pacing-burst")
+    parser.add_argument("--probes", type=int, default=10)
     parser.add_argument("--installations", type=int, default=1,
                         help="spread the commenters over this many installations (diagnosis)")
     try:

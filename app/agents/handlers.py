@@ -67,10 +67,40 @@ async def workflow_job_changed(event: Event, rt: Runtime) -> None:
         await lifecycle.seen(rt, run)
 
 
-def fixed_issues(pull_request: dict) -> set[int]:
-    """Issue numbers a PR fixes: closing keywords in its body, or the run branch it came from."""
+async def fixed_issues(event: Event) -> tuple[set[int], runs.Run | None]:
+    """Issues a PR fixes: closing keywords in its body, and the issue of the run whose branch it
+    comes from (that run is returned too)."""
+    pull_request = event.payload["pull_request"]
     numbers = {int(n) for n in _FIXES.findall(pull_request.get("body") or "")}
-    return numbers
+    run = None
+    branch = (pull_request.get("head") or {}).get("ref") or ""
+    if (match := _RUN_BRANCH.match(branch)) is not None:
+        candidate = await runs.get(int(match.group(1)))
+        if (
+            candidate is not None
+            and candidate.repository.lower() == (event.repository or "").lower()
+        ):
+            run = candidate
+            numbers.add(run.issue_number)
+    return numbers - {pull_request["number"]}, run
+
+
+async def _move_all(
+    event: Event, rt: Runtime, numbers: set[int], status: Status, reason: str
+) -> None:
+    client = rt.github.installation(event.installation_id or 0)
+    for number in sorted(numbers):
+        await state.move_to(
+            client,
+            rt,
+            event.repository or "",
+            number,
+            status,
+            actor=await rt.github.bot_login(),
+            reason=reason,
+            delivery=event.delivery,
+            installation_id=event.installation_id,
+        )
 
 
 @router.on("pull_request", "opened", "reopened", "edited", "ready_for_review")
@@ -78,29 +108,13 @@ async def pull_request_opened(event: Event, rt: Runtime) -> None:
     if event.installation_id is None:
         return
     pull_request = event.payload["pull_request"]
-    numbers = fixed_issues(pull_request)
-    branch = (pull_request.get("head") or {}).get("ref") or ""
-    if (match := _RUN_BRANCH.match(branch)) is not None:
-        run = await runs.get(int(match.group(1)))
-        if run is not None and run.repository.lower() == (event.repository or "").lower():
-            numbers.add(run.issue_number)
-            if run.pr_number is None:
-                await runs.update(
-                    run.id, pr_number=pull_request["number"], pr_url=pull_request.get("html_url")
-                )
-    client = rt.github.installation(event.installation_id)
-    for number in sorted(numbers - {pull_request["number"]}):
-        await state.move_to(
-            client,
-            rt,
-            event.repository or "",
-            number,
-            Status.IN_REVIEW,
-            actor=await rt.github.bot_login(),
-            reason=f"pull request #{pull_request['number']} opened for it",
-            delivery=event.delivery,
-            installation_id=event.installation_id,
+    numbers, run = await fixed_issues(event)
+    if run is not None and run.pr_number is None:
+        await runs.update(
+            run.id, pr_number=pull_request["number"], pr_url=pull_request.get("html_url")
         )
+    reason = f"pull request #{pull_request['number']} opened for it"
+    await _move_all(event, rt, numbers, Status.IN_REVIEW, reason)
 
 
 @router.on("pull_request", "closed")
@@ -108,27 +122,9 @@ async def pull_request_merged(event: Event, rt: Runtime) -> None:
     pull_request = event.payload["pull_request"]
     if event.installation_id is None or not pull_request.get("merged"):
         return
-    numbers = fixed_issues(pull_request)
-    branch = (pull_request.get("head") or {}).get("ref") or ""
-    if (match := _RUN_BRANCH.match(branch)) is not None:
-        run = await runs.get(int(match.group(1)))
-        if run is not None and run.repository.lower() == (event.repository or "").lower():
-            numbers.add(run.issue_number)
-    client = rt.github.installation(event.installation_id)
-    for number in sorted(numbers - {pull_request["number"]}):
-        if await _needs_verification(rt, event, number):
-            continue
-        await state.move_to(
-            client,
-            rt,
-            event.repository or "",
-            number,
-            Status.DONE,
-            actor=await rt.github.bot_login(),
-            reason=f"pull request #{pull_request['number']} merged",
-            delivery=event.delivery,
-            installation_id=event.installation_id,
-        )
+    numbers, _ = await fixed_issues(event)
+    done = {number for number in numbers if not await _needs_verification(rt, event, number)}
+    await _move_all(event, rt, done, Status.DONE, f"pull request #{pull_request['number']} merged")
 
 
 async def _needs_verification(rt: Runtime, event: Event, number: int) -> bool:

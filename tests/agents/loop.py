@@ -89,6 +89,7 @@ class SSEReader:
     """Collects one stream's events in the background."""
 
     url: str
+    headers: dict[str, str] = field(default_factory=dict)
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (event, id, data)
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -100,7 +101,7 @@ class SSEReader:
 
     async def _read(self) -> None:
         async with httpx.AsyncClient(timeout=None) as client:
-            async with client.stream("GET", self.url) as response:
+            async with client.stream("GET", self.url, headers=self.headers) as response:
                 assert response.status_code == 200, await response.aread()
                 self.opened.set()
                 event, ident, data = "message", "", []
@@ -125,3 +126,20 @@ class SSEReader:
     async def stop(self) -> None:
         if self.task and not self.task.done():
             self.task.cancel()
+
+
+async def create_run(github, repo, *, state: str, workflow_run_id: int):
+    """A run of `investigate` on a new issue, put straight into `state` (no GitHub involved)."""
+    from app.agents import runs
+    from app.agents.runs import Mode
+
+    installation, repository = repo
+    created = await runs.create(
+        installation_id=installation,
+        repository=repository["full_name"],
+        repository_id=repository["id"],
+        issue_number=github.add_issue(repository, "t")["number"],
+        mode=Mode.INVESTIGATE,
+        requested_by="alice",
+    )
+    return await runs.update(created.id, state=state, workflow_run_id=workflow_run_id)

@@ -7,24 +7,14 @@ from __future__ import annotations
 import pytest
 
 from app.agents import runs
-from app.agents.runs import Mode
 from app.db import engine
 from app.tokens import service as tokens
-from tests.agents.loop import AUDIENCE
+from tests.agents.loop import AUDIENCE, create_run
 
 
 @pytest.fixture
 async def dispatched(rt, github, repo):
-    _, repository = repo
-    run = await runs.create(
-        installation_id=repo[0],
-        repository=repository["full_name"],
-        repository_id=repository["id"],
-        issue_number=github.add_issue(repository, "t")["number"],
-        mode=Mode.INVESTIGATE,
-        requested_by="alice",
-    )
-    return await runs.update(run.id, state="dispatched", workflow_run_id=555001)
+    return await create_run(github, repo, state="dispatched", workflow_run_id=555001)
 
 
 def claims_for(repository, **overrides):

@@ -32,14 +32,6 @@ def project(github, repo):
     return repo, issue
 
 
-def bot_comments(github, repository, number):
-    return [
-        c["body"]
-        for c in github.comments(repository, number)
-        if c["user"]["login"] == f"{github.app_slug}[bot]"
-    ]
-
-
 async def test_investigate_plan_approve_implement(
     rt, settings, database, github, oidc, client, deliver, project, tmp_path
 ):
@@ -64,7 +56,7 @@ async def test_investigate_plan_approve_implement(
     assert run.state.value == "dispatched" and run.workflow_run_id == dispatch["run_id"]
     labels = github.label_names(repository, number)
     assert "status/in-progress" in labels and "agent/claude" in labels
-    [status] = bot_comments(github, repository, number)
+    [status] = github.bot_comments(repository, number)
     assert f"<!-- dispatch:run:{run.id} -->" in status and "watch the stream" in status
 
     # 2. A viewer connects to a *second* server process.
@@ -104,7 +96,7 @@ async def test_investigate_plan_approve_implement(
     assert viewer.events[-1][0] == "end"
 
     await _drain(rt)
-    plan_comments = [c for c in bot_comments(github, repository, number) if "📋 Plan from run" in c]
+    plan_comments = [c for c in github.bot_comments(repository, number) if "📋 Plan from run" in c]
     assert len(plan_comments) == 1
     assert "plan/proposed" in github.label_names(repository, number)
     finished = await runs.get(run.id)
@@ -141,7 +133,7 @@ async def test_investigate_plan_approve_implement(
     labels = github.label_names(repository, number)
     assert "status/in-review" in labels and "agent/claude" not in labels
     status = next(
-        c for c in bot_comments(github, repository, number) if f"dispatch:run:{implement.id}" in c
+        c for c in github.bot_comments(repository, number) if f"dispatch:run:{implement.id}" in c
     )
     assert "succeeded" in status and "[#77]" in status and "$0.14" in status
 
@@ -169,7 +161,7 @@ async def test_approval_binds_to_the_revision_and_self_approval_is_refused(
     await deliver(
         "issue_comment", comment(github, (installation, repository), number, "/dispatch approve")
     )
-    refusal = bot_comments(github, repository, number)[-1]
+    refusal = github.bot_comments(repository, number)[-1]
     assert refusal.startswith("> /dispatch approve") and "someone else approves it" in refusal
 
     # A newer plan supersedes the first; approval is for what is on the table now.

@@ -35,14 +35,6 @@ def project(github, repo):
     return repo
 
 
-def bot_comments(github, repository, number):
-    return [
-        c["body"]
-        for c in github.comments(repository, number)
-        if c["user"]["login"] == f"{github.app_slug}[bot]"
-    ]
-
-
 async def test_fifty_concurrent_investigations_against_a_budget_of_ten(rt, github, client, project):
     installation, repository = project
     issues = [github.add_issue(repository, f"bug {i}", labels=["status/ready"]) for i in range(50)]
@@ -68,7 +60,7 @@ async def test_fifty_concurrent_investigations_against_a_budget_of_ten(rt, githu
     refused = [
         body
         for issue in issues
-        for body in bot_comments(github, repository, issue["number"])
+        for body in github.bot_comments(repository, issue["number"])
         if "Not started" in body
     ]
     assert len(refused) == 40
@@ -88,7 +80,7 @@ async def test_kill_switch_refuses_the_next_command_until_turned_off(
     await deliver(
         "issue_comment", comment(github, project, first["number"], "/dispatch investigate")
     )
-    [refusal] = [b for b in bot_comments(github, repository, first["number"]) if "Not started" in b]
+    [refusal] = [b for b in github.bot_comments(repository, first["number"]) if "Not started" in b]
     assert "kill switch is on (incident 42)" in refusal
     assert github.dispatches(repository) == []
 
@@ -109,7 +101,7 @@ async def test_one_active_run_per_issue(rt, github, deliver, project):
         "issue_comment", comment(github, project, issue["number"], "/dispatch research why?")
     )
 
-    answer = bot_comments(github, repository, issue["number"])[-1]
+    answer = github.bot_comments(repository, issue["number"])[-1]
     assert "is already dispatched on this issue" in answer
     assert len(await runs.for_issue("octo-org/widgets", issue["number"])) == 1
 
@@ -123,7 +115,7 @@ async def test_missing_workflow_fails_the_run_and_says_what_to_copy(rt, github, 
 
     [run] = await runs.for_issue("octo-org/widgets", issue["number"])
     assert run.state.value == "failed"
-    status = bot_comments(github, repository, issue["number"])[-1]
+    status = github.bot_comments(repository, issue["number"])[-1]
     assert "workflows/dispatch-agent.yml" in status and "GitHub answered 404" in status
     async with engine.connection() as connection:
         assert await connection.fetchval("SELECT spawned FROM spawn_budget") == 0  # refunded

@@ -42,14 +42,6 @@ def workflow_run_payload(project, run, action, conclusion=None):
     return payload
 
 
-def bot_comments(github, repository, number):
-    return [
-        c["body"]
-        for c in github.comments(repository, number)
-        if c["user"]["login"] == f"{github.app_slug}[bot]"
-    ]
-
-
 async def test_workflow_run_that_ends_without_a_report_fails_the_run(github, project, deliver):
     number, run = await start(github, project, deliver)
 
@@ -60,7 +52,7 @@ async def test_workflow_run_that_ends_without_a_report_fails_the_run(github, pro
     assert "without the agent reporting completion" in ended.summary
     labels = github.label_names(project[1], number)
     assert "agent/claude" not in labels and "status/ready" in labels
-    status = next(c for c in bot_comments(github, project[1], number) if f"run:{run.id}" in c)
+    status = next(c for c in github.bot_comments(project[1], number) if f"run:{run.id}" in c)
     assert "failed" in status
 
 
@@ -101,7 +93,7 @@ async def test_cancel_stops_the_run_and_its_actions_run(github, project, deliver
 
     assert (await runs.get(run.id)).state.value == "cancelled"
     assert github.calls_to("POST", rf"/actions/runs/{run.workflow_run_id}/cancel$")
-    assert any(f"Cancelled run #{run.id}" in c for c in bot_comments(github, project[1], number))
+    assert any(f"Cancelled run #{run.id}" in c for c in github.bot_comments(project[1], number))
 
 
 async def test_blocker_is_labelled_and_explained(rt, github, project, deliver, client, oidc):
@@ -125,7 +117,7 @@ async def test_blocker_is_labelled_and_explained(rt, github, project, deliver, c
 
     assert response.status_code == 202
     assert "dispatch/blocked" in github.label_names(project[1], number)
-    status = next(c for c in bot_comments(github, project[1], number) if f"run:{run.id}" in c)
+    status = next(c for c in github.bot_comments(project[1], number) if f"run:{run.id}" in c)
     assert "STRIPE_KEY is not set in CI" in status and "missing_env" in status
 
 

@@ -29,14 +29,6 @@ def comment_payload(github, repo, issue, body, user="alice", user_type="User", a
     return payload, comment["id"]
 
 
-def bot_comments(github, repo, issue):
-    return [
-        c["body"]
-        for c in github.comments(repo[1], issue["number"])
-        if c["user"]["login"] == f"{github.app_slug}[bot]"
-    ]
-
-
 async def test_help_reacts_and_answers_with_every_verb(github, repo, issue, deliver):
     github.set_permission(repo[1], "alice", "write")
     payload, comment_id = comment_payload(github, repo, issue, "/dispatch help")
@@ -44,7 +36,7 @@ async def test_help_reacts_and_answers_with_every_verb(github, repo, issue, deli
     await deliver("issue_comment", payload)
 
     assert "eyes" in github.reactions(repo[1], comment_id)
-    [answer] = bot_comments(github, repo, issue)
+    [answer] = github.bot_comments(repo[1], issue["number"])
     assert "`/dispatch help`" in answer and "`/dispatch status`" in answer
     assert "| read |" in answer
     assert "Your permission on octo-org/widgets: **write**" in answer
@@ -55,7 +47,7 @@ async def test_status_says_what_the_issue_waits_for(github, repo, issue, deliver
 
     await deliver("issue_comment", payload)
 
-    [answer] = bot_comments(github, repo, issue)
+    [answer] = github.bot_comments(repo[1], issue["number"])
     assert "`status/ready`" in answer
     assert "`/dispatch investigate` starts an investigation" in answer
 
@@ -67,7 +59,7 @@ async def test_commands_in_code_or_quotes_do_nothing(github, repo, issue, delive
     await deliver("issue_comment", payload)
 
     assert github.reactions(repo[1], comment_id) == []
-    assert bot_comments(github, repo, issue) == []
+    assert github.bot_comments(repo[1], issue["number"]) == []
 
 
 async def test_unknown_verb_gets_the_closest_one(github, repo, issue, deliver):
@@ -76,7 +68,7 @@ async def test_unknown_verb_gets_the_closest_one(github, repo, issue, deliver):
     await deliver("issue_comment", payload)
 
     assert {"eyes", "confused"} <= set(github.reactions(repo[1], comment_id))
-    [answer] = bot_comments(github, repo, issue)
+    [answer] = github.bot_comments(repo[1], issue["number"])
     assert answer.startswith("> /dispatch stauts")
     assert "Did you mean `/dispatch status`?" in answer
 
@@ -91,7 +83,7 @@ async def test_insufficient_permission_is_refused_with_the_level_needed(
     await deliver("issue_comment", payload)
 
     assert "confused" in github.reactions(repo[1], comment_id)
-    [answer] = bot_comments(github, repo, issue)
+    [answer] = github.bot_comments(repo[1], issue["number"])
     assert "needs **write** permission" in answer and "@bob has **read**" in answer
 
 
@@ -101,7 +93,7 @@ async def test_invalid_repo_config_is_reported_to_the_commenter(github, repo, is
 
     await deliver("issue_comment", payload)
 
-    [answer] = bot_comments(github, repo, issue)
+    [answer] = github.bot_comments(repo[1], issue["number"])
     assert "Commands are paused" in answer and "superuser" in answer
     async with engine.connection() as connection:
         outcome = await connection.fetchval(
@@ -123,7 +115,7 @@ async def test_own_comments_and_unlisted_bots_are_ignored(github, repo, issue, d
 
     assert github.reactions(repo[1], own_id) == []
     assert github.reactions(repo[1], other_id) == []
-    assert bot_comments(github, repo, issue) == [own["comment"]["body"]]
+    assert github.bot_comments(repo[1], issue["number"]) == [own["comment"]["body"]]
 
 
 async def test_allow_listed_bot_runs_commands(github, repo, issue, deliver):
@@ -150,7 +142,7 @@ async def test_several_commands_are_answered_in_order(github, repo, issue, deliv
 
     await deliver("issue_comment", payload)
 
-    answers = bot_comments(github, repo, issue)
+    answers = github.bot_comments(repo[1], issue["number"])
     assert len(answers) == 2
     assert "Dispatch commands" in answers[0] and "Status of" in answers[1]
 
@@ -164,7 +156,7 @@ async def test_replayed_delivery_does_not_answer_twice(rt, github, repo, issue, 
     assert await journal.replay(response.json()["delivery"])
     await drain(rt)
 
-    assert len(bot_comments(github, repo, issue)) == 1
+    assert len(github.bot_comments(repo[1], issue["number"])) == 1
 
 
 async def test_issue_body_runs_commands_on_open(github, repo, deliver):

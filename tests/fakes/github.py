@@ -23,7 +23,6 @@ id), and reused ids would hand one fake's token to another.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -32,7 +31,6 @@ import json
 import math
 import re
 import secrets
-import socket
 import string
 import threading
 import time
@@ -46,12 +44,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import httpx
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar, Request, Response, route
 from litestar.background_tasks import BackgroundTask
 from litestar.enums import HttpMethod
+
+from tests.fakes.serving import LoopbackServer
 
 API_VERSION = "2026-03-10"
 # What GitHub assumes when a request sends no X-GitHub-Api-Version header.
@@ -500,7 +499,9 @@ def _is_token_endpoint(method: str, raw_path: str) -> bool:
 # --------------------------------------------------------------------------------------- the fake
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackServer):
+    server_name = "fake-github"
+
     """GitHub's REST API for one GitHub App, with the state tests seed and assert on.
 
     Toggles: `dispatch_supports_run_details` (False: workflow dispatches always answer 204, like
@@ -530,9 +531,7 @@ class FakeGitHub:
         self.bot = _User(f"{app_slug}[bot]", _next_id(), "Bot")
         self._app_owner = _User("dispatch-dev", _next_id(), "Organization")
         self._app_created = _now()
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._asgi = self._build_asgi()
         self._clear_state()
 
@@ -561,62 +560,6 @@ class FakeGitHub:
         """Forget all state (installations, repos, calls, tokens, toggles); keep the server."""
         with self.lock:
             self._clear_state()
-
-    @property
-    def url(self) -> str:
-        """`http://127.0.0.1:<port>`; the port is reserved on first use, served by `start()`."""
-        if self._socket is None:
-            # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says
-            # TCP, and without it every answer waits out a 40 ms delayed ACK.
-            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            self._socket.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-
-    def start(self) -> FakeGitHub:
-        if self._server is not None:
-            return self
-        self.url  # noqa: B018 - reserves the port
-        assert self._socket is not None
-        config = uvicorn.Config(
-            self._asgi,
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        sock = self._socket
-        thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])),
-            name=f"fake-github{self.url[16:]}",
-            daemon=True,
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake GitHub server did not start")
-            time.sleep(0.002)
-        self._server, self._thread = server, thread
-        return self
-
-    def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._server = self._thread = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # ---------------------------------------------------------------- toggles
 
@@ -1007,6 +950,12 @@ class FakeGitHub:
         with self.lock:
             return list(self._issue_of(self._find_repo(repo), number).labels)
 
+    def bot_comments(self, repo: str | Mapping[str, Any], number: int) -> list[str]:
+        """Bodies of the comments the App posted on an issue, oldest first."""
+        return [
+            c["body"] for c in self.comments(repo, number) if c["user"]["login"] == self.bot.login
+        ]
+
     def comments(self, repo: str | Mapping[str, Any], number: int) -> list[dict[str, Any]]:
         with self.lock:
             found = self._find_repo(repo)
@@ -1116,6 +1065,9 @@ class FakeGitHub:
         return response
 
     # ---------------------------------------------------------------- HTTP plumbing
+
+    def asgi_app(self) -> Any:
+        return self._asgi
 
     def _build_asgi(self) -> Litestar:
         methods = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH]

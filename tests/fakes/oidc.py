@@ -30,14 +30,12 @@ The key behind `forged_token` is never in the pool. Every request and every call
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import itertools
 import json
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -48,11 +46,12 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 import jwt
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from tests.fakes.serving import LoopbackServer
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 REQUEST_TOKEN_PATH = "/actions-token"
@@ -225,7 +224,9 @@ class _Response:
 # ---------------------------------------------------------------- the fake
 
 
-class FakeOIDCIssuer:
+class FakeOIDCIssuer(LoopbackServer):
+    server_name = "fake-oidc"
+
     """GitHub Actions' OIDC issuer on `http://127.0.0.1:<port>`; `url` is also the `iss`.
 
     `now` supplies the epoch seconds used for `iat` when a token does not give `issued_at`.
@@ -234,9 +235,7 @@ class FakeOIDCIssuer:
     def __init__(self, *, now: Callable[[], float] = time.time) -> None:
         self.lock = threading.RLock()
         self._now = now
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._initial_key = SigningKey.make(pooled_key(0))
         self._clear_state()
 
@@ -258,74 +257,6 @@ class FakeOIDCIssuer:
         """Back to the first key only; forget counters, injected failures and request tokens."""
         with self.lock:
             self._clear_state()
-
-    @property
-    def url(self) -> str:
-        """`http://127.0.0.1:<port>` (the issuer); the port is reserved on first use."""
-        if self._socket is None:
-            # IPPROTO_TCP explicitly, so asyncio sets TCP_NODELAY (no 40 ms delayed-ACK stalls).
-            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            self._socket.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-
-    @property
-    def issuer(self) -> str:
-        return self.url
-
-    @property
-    def jwks_url(self) -> str:
-        return f"{self.url}/.well-known/jwks"
-
-    @property
-    def discovery_url(self) -> str:
-        return f"{self.url}/.well-known/openid-configuration"
-
-    def start(self) -> FakeOIDCIssuer:
-        if self._server is not None:
-            return self
-        self.url  # noqa: B018 - reserves the port
-        assert self._socket is not None
-        config = uvicorn.Config(
-            self._asgi,
-            interface="asgi3",
-            lifespan="off",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        sock = self._socket
-        thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])),
-            name=f"fake-oidc{self.url[16:]}",
-            daemon=True,
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake OIDC issuer did not start")
-            time.sleep(0.002)
-        self._server, self._thread = server, thread
-        return self
-
-    def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._server = self._thread = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-
-    def __enter__(self) -> FakeOIDCIssuer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------ keys
 
@@ -544,6 +475,21 @@ class FakeOIDCIssuer:
             self._request_tokens.pop(request_token, None)
 
     # ------------------------------------------------------------ HTTP
+
+    def asgi_app(self) -> Any:
+        return self._asgi
+
+    @property
+    def issuer(self) -> str:
+        return self.url
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.url}/.well-known/jwks"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.url}/.well-known/openid-configuration"
 
     async def _asgi(self, scope: ASGIScope, receive: ASGIReceive, send: ASGISend) -> None:
         if scope["type"] != "http":

@@ -7,44 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from app.agents import runs
 from app.db import engine
-from app.installations import service as installations
 from app.intake.signatures import sentry_signature
 from app.remediation import fixes
 from tests.agents.loop import Reporter
-from tests.conftest import make_settings
 from tests.harness import drain
+from tests.remediation.conftest import ALERTS, SENTRY_SECRET, TOKEN
 from tests.webhooks import for_repo
-
-ALERTS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "alerts"
-TOKEN = "grafana-test-token"
-SENTRY_SECRET = "sentry-test-secret"
-
-
-@pytest.fixture
-def settings(tmp_path, github, oidc):
-    return make_settings(
-        tmp_path,
-        github,
-        dispatch_oidc_issuer=oidc.url,
-        dispatch_alerts_repo="octo-org/widgets",
-        grafana_webhook_token=TOKEN,
-        sentry_client_secret=SENTRY_SECRET,
-    )
-
-
-@pytest.fixture
-async def installed(rt, github, repo):
-    installation, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
-    await installations.upsert_installation({"id": installation, "account": {"login": "octo-org"}})
-    await installations.add_repositories(installation, [repository])
-    return repo
 
 
 def grafana(name="grafana-firing", *, only=None, msg=None):
@@ -61,14 +34,6 @@ async def post_grafana(client, payload, token=TOKEN):
     return await client.post(
         "/webhooks/grafana", json=payload, headers={"authorization": f"Bearer {token}"}
     )
-
-
-def bot_comments(github, repository, number):
-    return [
-        c["body"]
-        for c in github.comments(repository, number)
-        if c["user"]["login"] == f"{github.app_slug}[bot]"
-    ]
 
 
 async def alert_issue(fingerprint_like: str) -> tuple[str, int]:
@@ -163,7 +128,7 @@ async def test_alert_to_verified_fix(rt, github, client, deliver, oidc, installe
 
     issue = github.issue(repository, number)
     assert issue["state"] == "closed"
-    assert any("Fix verified" in body for body in bot_comments(github, repository, number))
+    assert any("Fix verified" in body for body in github.bot_comments(repository, number))
     assert "status/done" in github.label_names(repository, number)
 
 
@@ -188,7 +153,7 @@ async def test_recurrence_inside_the_window_reopens_and_escalates(
     assert issue["state"] == "open"
     assert "priority/p0" in labels and "priority/p1" not in labels
     assert "dispatch/fix-failed" in labels
-    failure = next(b for b in bot_comments(github, repository, number) if "did not hold" in b)
+    failure = next(b for b in github.bot_comments(repository, number) if "did not hold" in b)
     assert "cus_ZZ91kk2" in failure
     attempt_state = await _attempt_state(fingerprint)
     assert attempt_state == "failed"

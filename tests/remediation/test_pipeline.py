@@ -6,38 +6,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from app.db import engine
-from app.installations import service as installations
 from app.remediation import fixes, pipeline
-from tests.conftest import make_settings
 from tests.harness import drain
-
-ALERTS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "alerts"
-TOKEN = "grafana-test-token"
-
-
-def settings_with(tmp_path, github, oidc, **extra):
-    return make_settings(
-        tmp_path,
-        github,
-        dispatch_oidc_issuer=oidc.url,
-        dispatch_alerts_repo="octo-org/widgets",
-        grafana_webhook_token=TOKEN,
-        **extra,
-    )
-
-
-@pytest.fixture
-async def installed(rt, github, repo):
-    installation, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
-    await installations.upsert_installation({"id": installation, "account": {"login": "octo-org"}})
-    await installations.add_repositories(installation, [repository])
-    return repo
+from tests.remediation.conftest import ALERTS, TOKEN, alert_settings
 
 
 def billing_alert(count=7, release=None, order=48213):
@@ -68,7 +43,7 @@ async def the_error():
 class TestSummary:
     @pytest.fixture
     def settings(self, tmp_path, github, oidc):
-        return settings_with(tmp_path, github, oidc)
+        return alert_settings(tmp_path, github, oidc)
 
     async def test_repeats_add_to_one_issue_and_its_summary_comment(
         self, rt, github, client, installed, clock
@@ -103,7 +78,7 @@ class TestSummary:
 class TestMinimumEvents:
     @pytest.fixture
     def settings(self, tmp_path, github, oidc):
-        return settings_with(tmp_path, github, oidc, min_event_count_to_spawn=10)
+        return alert_settings(tmp_path, github, oidc, min_event_count_to_spawn=10)
 
     async def test_an_agent_waits_for_enough_events(self, rt, github, client, installed):
         _, repository = installed
@@ -124,7 +99,7 @@ class TestMinimumEvents:
 class TestSpawnDelay:
     @pytest.fixture
     def settings(self, tmp_path, github, oidc):
-        return settings_with(tmp_path, github, oidc, spawn_delay_minutes=30)
+        return alert_settings(tmp_path, github, oidc, spawn_delay_minutes=30)
 
     async def test_the_delay_is_a_scheduled_job_not_the_next_alert(
         self, rt, github, client, installed, clock
@@ -150,7 +125,7 @@ class TestSpawnDelay:
 class TestOlderReleases:
     @pytest.fixture
     def settings(self, tmp_path, github, oidc):
-        return settings_with(tmp_path, github, oidc)
+        return alert_settings(tmp_path, github, oidc)
 
     async def test_an_error_from_a_build_before_the_fix_is_not_a_recurrence(
         self, rt, github, client, installed, clock

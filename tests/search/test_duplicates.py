@@ -20,14 +20,6 @@ def settings(tmp_path, github, oidc):
     )
 
 
-def bot_comments(github, repository, number):
-    return [
-        c["body"]
-        for c in github.comments(repository, number)
-        if c["user"]["login"] == f"{github.app_slug}[bot]"
-    ]
-
-
 async def test_a_reworded_duplicate_gets_pointed_at_the_original(rt, github, repo, deliver):
     installation, repository = repo
     original = github.add_issue(
@@ -55,7 +47,7 @@ async def test_a_reworded_duplicate_gets_pointed_at_the_original(rt, github, rep
     payload["issue"] = {**payload["issue"], **github.issue(repository, new["number"])}
     await deliver("issues", payload)
 
-    [reply] = bot_comments(github, repository, new["number"])
+    [reply] = github.bot_comments(repository, new["number"])
     assert f"possible duplicate of #{original['number']}" in reply
     assert "dispatch/possible-duplicate" in github.label_names(repository, new["number"])
 
@@ -75,7 +67,7 @@ async def test_unrelated_new_issue_gets_no_reply(rt, github, repo, deliver):
     payload["issue"] = {**payload["issue"], **github.issue(repository, new["number"])}
     await deliver("issues", payload)
 
-    assert bot_comments(github, repository, new["number"]) == []
+    assert github.bot_comments(repository, new["number"]) == []
 
 
 async def test_similar_lists_the_nearest_issues(rt, github, repo, deliver):
@@ -90,7 +82,7 @@ async def test_similar_lists_the_nearest_issues(rt, github, repo, deliver):
 
     await deliver("issue_comment", comment(github, repo, issues[0]["number"], "/dispatch similar"))
 
-    [answer] = bot_comments(github, repository, issues[0]["number"])
+    [answer] = github.bot_comments(repository, issues[0]["number"])
     lines = [line for line in answer.splitlines() if line.startswith("- #")]
     assert lines[0].startswith(f"- #{issues[1]['number']} Checkout page is blank on iOS")
     assert len(lines) == 2

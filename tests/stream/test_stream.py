@@ -8,26 +8,16 @@ import asyncio
 import pytest
 
 from app.agents import runs
-from app.agents.runs import Mode
 from app.signing import Signer
 from app.stream import chunks
 from app.stream.links import viewer_token
 from app.tokens import service as tokens
-from tests.agents.loop import SSEReader
+from tests.agents.loop import SSEReader, create_run
 
 
 @pytest.fixture
 async def run(rt, github, repo):
-    _, repository = repo
-    created = await runs.create(
-        installation_id=repo[0],
-        repository=repository["full_name"],
-        repository_id=repository["id"],
-        issue_number=github.add_issue(repository, "t")["number"],
-        mode=Mode.INVESTIGATE,
-        requested_by="alice",
-    )
-    return await runs.update(created.id, state="running", workflow_run_id=7001)
+    return await create_run(github, repo, state="running", workflow_run_id=7001)
 
 
 async def test_replay_from_last_event_id_then_live_then_end(rt, client, run):
@@ -36,8 +26,7 @@ async def test_replay_from_last_event_id_then_live_then_end(rt, client, run):
     agent = await tokens.create("agent", "agent", [])
     url = f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}"
 
-    viewer = SSEReader(url)
-    viewer.task = asyncio.create_task(_read_with_last_id(viewer, "2"))
+    viewer = SSEReader(url, headers={"Last-Event-ID": "2"}).start()
     await asyncio.wait_for(viewer.opened.wait(), 10)
     await asyncio.sleep(0.2)
     posted = await client.post(
@@ -60,32 +49,6 @@ async def test_replay_from_last_event_id_then_live_then_end(rt, client, run):
 
     assert viewer.logs() == [(3, "line 3\n"), (4, "line 4\n"), (5, "line 5\n"), (6, "live!\n")]
     assert viewer.events[-1] == ("end", "", "succeeded")
-
-
-async def _read_with_last_id(reader: SSEReader, last: str) -> None:
-    import httpx
-
-    async with (
-        httpx.AsyncClient(timeout=None) as http,
-        http.stream("GET", reader.url, headers={"Last-Event-ID": last}) as response,
-    ):
-        assert response.status_code == 200
-        reader.opened.set()
-        event, ident, data = "message", "", []
-        async for line in response.aiter_lines():
-            if line == "":
-                if data:
-                    reader.events.append((event, ident, "\n".join(data)))
-                    if event == "end":
-                        reader.ended.set()
-                        return
-                event, ident, data = "message", "", []
-            elif line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("id:"):
-                ident = line[3:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].removeprefix(" "))
 
 
 async def test_a_finished_run_replays_and_ends_at_once(rt, client, run):
