@@ -225,6 +225,22 @@ async def load(connection: asyncpg.Connection, corpus: Corpus, repo_ids: np.ndar
     )
     copy_s = time.perf_counter() - start
     await connection.execute("VACUUM ANALYZE issue")
+    built = await build(connection, None, definition)
+    built.copy_s = copy_s
+    return built
+
+
+async def build(
+    connection: asyncpg.Connection, memory: str | None, definition: str | None = None
+) -> Load:
+    """(Re)build the HNSW index, with `maintenance_work_mem` set to `memory` if given."""
+    if definition is None:
+        definition = await connection.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'issue_embedding_hnsw'"
+        )
+        await connection.execute("DROP INDEX issue_embedding_hnsw")
+    if memory is not None:
+        await connection.execute(f"SET maintenance_work_mem = '{memory}'")
     notices: list[str] = []
 
     def listener(_connection: object, message: asyncpg.PostgresLogMessage) -> None:
@@ -241,17 +257,27 @@ async def load(connection: asyncpg.Connection, corpus: Corpus, repo_ids: np.ndar
     await connection.execute("ANALYZE issue")
     index_mb = await connection.fetchval("SELECT pg_relation_size('issue_embedding_hnsw')") / 2**20
     table_mb = await connection.fetchval("SELECT pg_total_relation_size('issue')") / 2**20
-    return Load(copy_s, build_s, index_mb, table_mb, notices, ", ".join(settings))
+    if memory is not None:
+        await connection.execute("RESET maintenance_work_mem")
+    return Load(0.0, build_s, index_mb, table_mb, notices, ", ".join(settings))
 
 
 async def nearest(
-    connection: asyncpg.Connection, sql: str, repo: int, number: int, *, exact: bool = False
+    connection: asyncpg.Connection,
+    sql: str,
+    repo: int,
+    number: int,
+    *,
+    exact: bool = False,
+    ef_search: int | None = None,
 ) -> list[asyncpg.Record]:
     """Nearest five, as the app runs it: in a transaction, iterative scan on."""
     async with connection.transaction():
         await connection.execute(ITERATIVE_SCAN)
         if exact:
             await connection.execute("SET LOCAL enable_indexscan = off")
+        if ef_search is not None:
+            await connection.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
         return await connection.fetch(sql, repo, number, 5, False)
 
 
@@ -281,17 +307,21 @@ class Timing:
     p99: float
     mean: float
     short: int  # queries that returned fewer than five neighbours
+    cpu: str = ""  # CPU use while timing (this client, PostgreSQL, anything else)
 
 
 async def time_queries(
-    connection: asyncpg.Connection, sql: str, targets: list[tuple[int, int]]
+    connection: asyncpg.Connection,
+    sql: str,
+    targets: list[tuple[int, int]],
+    ef_search: int | None = None,
 ) -> tuple[Timing, list[list[int]]]:
     for repo, number in targets[:50]:  # warm-up: index and heap pages into the cache
-        await nearest(connection, sql, repo, number)
+        await nearest(connection, sql, repo, number, ef_search=ef_search)
     latencies, answers = [], []
     for repo, number in targets:
         start = time.perf_counter()
-        rows = await nearest(connection, sql, repo, number)
+        rows = await nearest(connection, sql, repo, number, ef_search=ef_search)
         latencies.append((time.perf_counter() - start) * 1000)
         answers.append([row["number"] for row in rows])
     short = sum(len(answer) < 5 for answer in answers)
@@ -348,20 +378,40 @@ async def write_cost(connection: asyncpg.Connection, corpus: Corpus, count: int)
 
 
 @dataclass
+class Row:
+    query: str
+    timing: Timing
+    recall: float
+    plan: str
+
+
+@dataclass
 class Layout:
     name: str
     load: Load
-    app_plan: str
-    index_plan: str
-    app: Timing
-    index: Timing
-    index_recall: float
+    rows: list[Row]
     ef_search: str
+    repo_sizes: tuple[int, int]
     write: Timing | None = None
+    rebuild: Load | None = None
+
+    @property
+    def app(self) -> Timing:
+        return self.rows[0].timing
+
+    @property
+    def index(self) -> Timing:
+        return self.rows[1].timing
 
 
 async def measure_layout(
-    admin_dsn: str, name: str, corpus: Corpus, repositories: int, queries: int, writes: int
+    admin_dsn: str,
+    name: str,
+    corpus: Corpus,
+    repositories: int,
+    queries: int,
+    writes: int,
+    rebuild: bool,
 ) -> Layout:
     rng = np.random.default_rng(SEED + repositories)
     repo_ids = layout(corpus, repositories, rng)
@@ -375,16 +425,32 @@ async def measure_layout(
         picks = rng.choice(len(all_targets), size=queries, replace=False)
         targets = [all_targets[i] for i in picks]
         ef_search = await connection.fetchval("SHOW hnsw.ef_search")
+        sizes = await connection.fetchrow(
+            "SELECT min(n), max(n) FROM (SELECT count(*) n FROM issue GROUP BY repository_id) s"
+        )
 
         app_lines = await plan(connection, APP_SQL, *targets[0])
         index_lines = await plan(connection, SUBQUERY_SQL, *targets[0])
-        print(f"  [{name}] timing {queries} queries, app SQL ...", flush=True)
-        app_timing, app_answers = await time_queries(connection, APP_SQL, targets)
-        print(f"  [{name}] timing {queries} queries, subquery SQL ...", flush=True)
-        index_timing, index_answers = await time_queries(connection, SUBQUERY_SQL, targets)
         sample = min(RECALL_SAMPLE, queries)
-        index_recall = await recall(connection, targets[:sample], index_answers[:sample])
-        # The app's answers must agree with the app's function (same SQL, same data).
+        rows: list[Row] = []
+        for label, sql, ef, lines in (
+            ("app (CTE join)", APP_SQL, None, app_lines),
+            ("subquery", SUBQUERY_SQL, None, index_lines),
+            ("subquery, ef_search 100", SUBQUERY_SQL, 100, index_lines),
+        ):
+            print(f"  [{name}] timing {queries} queries, {label} ...", flush=True)
+            with CpuMeter({"client": os.getpid(), "postgres": 0}) as cpu:
+                timing, answers = await time_queries(connection, sql, targets, ef)
+            timing.cpu = cpu.summary()
+            if sql is APP_SQL:
+                app_answers = answers
+                found = 1.0  # exact by construction (checked below)
+            else:
+                found = await recall(connection, targets[:sample], answers[:sample])
+            rows.append(Row(label, timing, found, plan_summary(lines)))
+        # The app's answers must be the exact ones, and the app's own function must agree.
+        if await recall(connection, targets[:20], app_answers[:20]) < 1.0:
+            print("  warning: the app's query did not return the exact nearest five")
         await engine.connect(dsn, pool_size=2)
         try:
             for (repo, number), answer in list(zip(targets, app_answers, strict=True))[:5]:
@@ -394,10 +460,10 @@ async def measure_layout(
                     print(f"  warning: nearest() answered {got}, the copied SQL {answer}")
         finally:
             await engine.disconnect()
-        result = Layout(
-            name, loaded, plan_summary(app_lines), plan_summary(index_lines), app_timing,
-            index_timing, index_recall, ef_search,
-        )  # fmt: skip
+        result = Layout(name, loaded, rows, ef_search, (sizes[0], sizes[1]))
+        if rebuild:
+            print(f"  [{name}] rebuilding the index with maintenance_work_mem 1GB ...", flush=True)
+            result.rebuild = await build(connection, "1GB")
         if writes:
             result.write = await write_cost(connection, corpus, writes)
         if os.environ.get("BENCH_SHOW_PLANS"):
