@@ -6,7 +6,9 @@ WEBHOOKS = Counter(
     "dispatch_webhooks_total", "Inbound webhooks by source and outcome", ["source", "outcome"]
 )
 DELIVERIES = Counter(
-    "dispatch_deliveries_processed_total", "Deliveries run through handlers", ["outcome"]
+    "dispatch_deliveries_processed_total",
+    "Delivery attempts by outcome: processed, retry (an attempt failed), failed (for good)",
+    ["outcome"],
 )
 HANDLER_SECONDS = Histogram(
     "dispatch_delivery_seconds",

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
+from app.health.metrics import WEBHOOKS
 from app.intake import journal
 from app.intake.signatures import verify_bearer, verify_sentry
 from app.runtime import Runtime
@@ -40,6 +41,7 @@ async def grafana_webhook(request: Request, rt: Runtime) -> Response[dict[str, A
     if not token:
         return error(503, "the Grafana webhook is not configured: set GRAFANA_WEBHOOK_TOKEN")
     if not verify_bearer(token, request.headers.get("authorization")):
+        WEBHOOKS.labels("grafana", "bad_token").inc()
         return error(401, "missing or wrong bearer token")
     if (refusal := _no_repository(rt)) is not None:
         return refusal
@@ -62,6 +64,7 @@ async def grafana_webhook(request: Request, rt: Runtime) -> Response[dict[str, A
         ),
         handled=True,
     )
+    WEBHOOKS.labels("grafana", "accepted").inc()
     return Response({"delivery": guid, "alerts": len(payload["alerts"])}, status_code=202)
 
 
@@ -72,6 +75,7 @@ async def sentry_webhook(request: Request, rt: Runtime) -> Response[dict[str, An
         return error(503, "the Sentry webhook is not configured: set SENTRY_CLIENT_SECRET")
     body = await request.body()
     if not verify_sentry(secret, body, request.headers.get("sentry-hook-signature")):
+        WEBHOOKS.labels("sentry", "bad_signature").inc()
         return error(401, "missing or invalid Sentry-Hook-Signature")
     resource = request.headers.get("sentry-hook-resource")
     if not resource:
@@ -96,6 +100,7 @@ async def sentry_webhook(request: Request, rt: Runtime) -> Response[dict[str, An
         ),
         handled=handled,
     )
+    WEBHOOKS.labels("sentry", "accepted" if stored else "duplicate").inc()
     if not stored:
         return Response({"delivery": guid, "duplicate": True}, status_code=200)
     return Response({"delivery": guid, "duplicate": False, "handled": handled}, status_code=202)

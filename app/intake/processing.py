@@ -14,6 +14,7 @@ exponential backoff; after `DELIVERY_MAX_ATTEMPTS` the delivery is marked failed
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from pgqueuer.errors import RetryRequested
 
 from app.db import engine
 from app.events import Event, router
+from app.health.metrics import DELIVERIES, HANDLER_SECONDS
 from app.intake.journal import DeliveryState
 from app.logs import delivery_context, scrub
 from app.runtime import Runtime
@@ -53,9 +55,11 @@ async def process(guid: str, rt: Runtime) -> None:
             )
             attempt = row["attempts"] + 1
             savepoint = await tx.savepoint()
+            started = time.perf_counter()
             try:
                 handled = await router.dispatch(event, rt)
             except Exception as exc:
+                DELIVERIES.labels("retry").inc()
                 await savepoint.rollback_to()
                 error = scrub(f"{type(exc).__name__}: {exc}")
                 detail = scrub("".join(traceback.format_exception(exc))[-4000:])
@@ -69,6 +73,7 @@ async def process(guid: str, rt: Runtime) -> None:
                     DeliveryState.FAILED if final else DeliveryState.QUEUED,
                 )
                 if final:
+                    DELIVERIES.labels("failed").inc()
                     log.error(
                         "delivery failed for good",
                         extra={"event": event.name, "attempt": attempt, "error": error},
@@ -86,6 +91,8 @@ async def process(guid: str, rt: Runtime) -> None:
                         },
                     )
             else:
+                HANDLER_SECONDS.observe(time.perf_counter() - started)
+                DELIVERIES.labels("processed").inc()
                 await connection.execute(
                     "UPDATE delivery SET attempts = $2, state = 'processed', last_error = NULL, "
                     "processed_at = now() WHERE guid = $1",

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from app.events import router as event_router
+from app.health.metrics import WEBHOOKS
 from app.intake import journal
 from app.intake.signatures import verify_github
 from app.runtime import Runtime
@@ -26,6 +27,7 @@ async def github_webhook(request: Request, rt: Runtime) -> Response[dict[str, An
     if not verify_github(
         credentials.webhook_secret, body, request.headers.get("x-hub-signature-256")
     ):
+        WEBHOOKS.labels("github", "bad_signature").inc()
         return error(401, "missing or invalid X-Hub-Signature-256")
     event = request.headers.get("x-github-event")
     guid = request.headers.get("x-github-delivery")
@@ -52,6 +54,7 @@ async def github_webhook(request: Request, rt: Runtime) -> Response[dict[str, An
         ),
         handled=event_router.handles(event, action),
     )
+    WEBHOOKS.labels("github", "accepted" if stored else "duplicate").inc()
     if not stored:
         return Response({"delivery": guid, "duplicate": True}, status_code=200)
     if event == "ping":
