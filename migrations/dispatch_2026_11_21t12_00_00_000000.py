@@ -23,6 +23,7 @@ CREATE TABLE alert_error (
     installation_id bigint,
     repository_id bigint,
     issue_number integer,
+    issue_requested_at timestamptz,
     event_count bigint NOT NULL DEFAULT 0,
     first_seen timestamptz NOT NULL,
     last_seen timestamptz NOT NULL,

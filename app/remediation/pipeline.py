@@ -164,7 +164,8 @@ async def _recent_events(fingerprint: str, limit: int = 10) -> list[dict[str, An
 
 
 async def open_issue(rt: Runtime, fingerprint: str) -> int | None:
-    """Open the one issue of a new error (or find the one a crashed attempt opened)."""
+    """Open the one issue of a new error. An attempt that died after GitHub created the issue
+    but before its number was stored is recognised on the retry (the issue carries a marker)."""
     async with engine.transaction(), engine.connection() as connection:
         row = await connection.fetchrow(
             "SELECT * FROM alert_error WHERE fingerprint = $1 FOR UPDATE", fingerprint
@@ -172,24 +173,32 @@ async def open_issue(rt: Runtime, fingerprint: str) -> int | None:
         if row is None or row["issue_number"] is not None:
             return None
         error = dict(row)
-        client = rt.github.installation(error["installation_id"])
-        issue = await _find_opened(client, error) or await rest.create_issue(
-            client,
-            error["repository"],
-            alerts.title_for(_occurrence(error)),
-            issue_body(error),
-            [
-                Kind.BUG.value,
-                alerts.priority_for(error["severity"], error["event_count"]),
-                Status.READY.value,
-            ],
+        await connection.execute(
+            "UPDATE alert_error SET issue_requested_at = $2 WHERE fingerprint = $1",
+            fingerprint,
+            rt.clock.now(),
         )
+    client = rt.github.installation(error["installation_id"])
+    # Only a retry needs to look (listing issues costs API calls in a burst of new errors).
+    found = await _find_opened(client, error) if error["issue_requested_at"] else None
+    issue = found or await rest.create_issue(
+        client,
+        error["repository"],
+        alerts.title_for(_occurrence(error)),
+        issue_body(error),
+        [
+            Kind.BUG.value,
+            alerts.priority_for(error["severity"], error["event_count"]),
+            Status.READY.value,
+        ],
+    )
+    repository = await rest.get_repository(client, error["repository"])
+    async with engine.transaction(), engine.connection() as connection:
         await connection.execute(
             "UPDATE alert_error SET issue_number = $2 WHERE fingerprint = $1",
             fingerprint,
             issue["number"],
         )
-        repository = await rest.get_repository(client, error["repository"])
         await cache.store(error["installation_id"], repository, issue)
         await queue.enqueue(
             jobs.CONSIDER_SPAWN, {"fingerprint": fingerprint}, dedupe_key=f"spawn:{fingerprint}"
