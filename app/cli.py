@@ -102,6 +102,10 @@ def worker() -> None:
     rt = Runtime.build(settings)
 
     async def work() -> None:
+        import gc
+
+        gc.collect()
+        gc.freeze()  # start-up objects stay for the process's life; keep full collections short
         runner = Worker(
             jobs.registry(rt),
             concurrency=settings.worker_concurrency,

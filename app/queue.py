@@ -49,14 +49,27 @@ async def enqueue(
     *,
     delay: timedelta | None = None,
     dedupe_key: str | None = None,
+    connection: asyncpg.Connection | None = None,
 ) -> bool:
-    """Queue job `name` on the current transaction's connection. False when `dedupe_key` is
-    already queued or running (the existing job will do the work)."""
+    """Queue job `name` on the current transaction's connection (or the one given). False when
+    `dedupe_key` is already queued or running (the existing job will do the work)."""
     body = msgspec.json.encode(payload or {})
-    async with engine.connection() as connection:
-        ids = await Queries(AsyncpgDriver(connection)).enqueue(
-            name, body, execute_after=delay, dedupe_key=dedupe_key, on_conflict="skip"
-        )
+    if connection is not None:
+        return await _enqueue(connection, name, body, delay, dedupe_key)
+    async with engine.connection() as current:
+        return await _enqueue(current, name, body, delay, dedupe_key)
+
+
+async def _enqueue(
+    connection: asyncpg.Connection,
+    name: str,
+    body: bytes,
+    delay: timedelta | None,
+    dedupe_key: str | None,
+) -> bool:
+    ids = await Queries(AsyncpgDriver(connection)).enqueue(
+        name, body, execute_after=delay, dedupe_key=dedupe_key, on_conflict="skip"
+    )
     return ids[0] is not None
 
 

@@ -222,7 +222,9 @@ async def seen(rt: Runtime, run: Run) -> None:
         await connection.execute(
             "UPDATE run SET last_seen_at = $2, state = CASE WHEN state = 'dispatched' "
             "THEN 'running' ELSE state END, started_at = coalesce(started_at, $2) "
-            "WHERE id = $1 AND state IN ('dispatched', 'running')",
+            "WHERE id = $1 AND (state = 'dispatched' OR (state = 'running' AND "
+            # Log chunks arrive every few seconds; the watchdog needs minutes, not every one.
+            "(last_seen_at IS NULL OR last_seen_at < $2::timestamptz - interval '15 seconds')))",
             run.id,
             rt.clock.now(),
         )

@@ -56,19 +56,42 @@ def _json_loads(value: str) -> Any:
     return msgspec.json.decode(value)
 
 
+# Webhook intake gets connections of its own: jobs that hold theirs while GitHub answers (or
+# while the content pacer waits) must never keep a delivery from being acknowledged.
+INTAKE_POOL_SIZE = 4
+INTAKE_ACQUIRE_TIMEOUT = 5.0
+_intake_pool: asyncpg.Pool | None = None
+
+
 async def connect(dsn: str, *, pool_size: int = 20) -> None:
-    """Point the engine at `dsn` and open its pool."""
-    if DB.pool is not None:
-        await DB.close_connection_pool()
+    """Point the engine at `dsn` and open its pools."""
+    global _intake_pool
+    await disconnect()
     DB.config = {"dsn": dsn}
     DB.pool = await asyncpg.create_pool(
         dsn=dsn, min_size=1, max_size=pool_size, init=_init_connection
     )
+    _intake_pool = await asyncpg.create_pool(
+        dsn=dsn, min_size=1, max_size=INTAKE_POOL_SIZE, init=_init_connection
+    )
 
 
 async def disconnect() -> None:
+    global _intake_pool
     if DB.pool is not None:
         await DB.close_connection_pool()
+    if _intake_pool is not None:
+        await _intake_pool.close()
+        _intake_pool = None
+
+
+@asynccontextmanager
+async def intake_connection() -> AsyncIterator[asyncpg.Connection]:
+    """A connection from the intake pool (raises TimeoutError if none frees up in time)."""
+    if _intake_pool is None:
+        raise RuntimeError("the database is not connected; call app.db.engine.connect() first")
+    async with _intake_pool.acquire(timeout=INTAKE_ACQUIRE_TIMEOUT) as pooled:
+        yield pooled
 
 
 def transaction() -> PostgresTransaction:

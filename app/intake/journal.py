@@ -48,7 +48,7 @@ async def record(inbound: Inbound, *, handled: bool) -> bool:
     if "\\u0000" in body:
         # jsonb refuses NUL inside strings, which pasted issue text can carry.
         body = body.replace("\\u0000", "\\ufffd")
-    async with engine.transaction(), engine.connection() as connection:
+    async with engine.intake_connection() as connection, connection.transaction():
         inserted = await connection.fetchval(
             _INSERT,
             inbound.guid,
@@ -64,7 +64,10 @@ async def record(inbound: Inbound, *, handled: bool) -> bool:
             return False
         if handled:
             await queue.enqueue(
-                jobs.PROCESS_DELIVERY, {"guid": inbound.guid}, dedupe_key=f"delivery:{inbound.guid}"
+                jobs.PROCESS_DELIVERY,
+                {"guid": inbound.guid},
+                dedupe_key=f"delivery:{inbound.guid}",
+                connection=connection,
             )
     return True
 

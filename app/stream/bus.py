@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from app.stream import chunks
 from app.stream.chunks import CHANNEL
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class StreamBus:
         self._subscribers: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._connection: asyncpg.Connection | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._fetches: set[asyncio.Task[None]] = set()
         self._closing = False
 
     async def start(self) -> None:
@@ -68,8 +70,31 @@ class StreamBus:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         message = msgspec.json.decode(payload)
-        for queue in list(self._subscribers.get(message.get("run"), ())):
+        run_id = message.get("run")
+        if run_id not in self._subscribers:
+            return
+        if "seq" in message and "data" not in message:
+            # Too big to ride in the notification: read it once here for every viewer.
+            task = asyncio.create_task(self._fetch_and_fan_out(message))
+            self._fetches.add(task)
+            task.add_done_callback(self._fetches.discard)
+            return
+        self._fan_out(message)
+
+    def _fan_out(self, message: dict[str, Any]) -> None:
+        for queue in list(self._subscribers.get(int(message.get("run") or 0), ())):
             _offer(queue, message)
+
+    async def _fetch_and_fan_out(self, message: dict[str, Any]) -> None:
+        seq = int(message["seq"])
+        try:
+            found = await chunks.between(int(message["run"]), seq - 1, seq)
+        except Exception:
+            log.warning("stream bus could not read a chunk", exc_info=True)
+            self._fan_out(RESYNC | {"run": message["run"]})
+            return
+        if found:
+            self._fan_out({**message, "data": found[0].data})
 
     async def _keep_connected(self) -> None:
         while not self._closing:
@@ -83,9 +108,8 @@ class StreamBus:
                 log.warning("stream bus reconnect failed", extra={"error": str(exc)})
                 continue
             # Notifications sent while we were away are gone: everyone re-reads from the table.
-            for queues in self._subscribers.values():
-                for queue in queues:
-                    _offer(queue, RESYNC)
+            for run_id in list(self._subscribers):
+                self._fan_out(RESYNC | {"run": run_id})
 
 
 def _offer(queue: asyncio.Queue[dict[str, Any]], message: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ that renders it. Both need a viewer token for that run; a wrong one is a 404, ne
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from app.stream import chunks, links
 from app.stream.bus import StreamBus
 
 KEEPALIVE_SECONDS = 15.0
+GAP_WAIT = 2.0
 NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
@@ -50,7 +52,12 @@ async def run_stream(
 
 
 async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[ServerSentEventMessage]:
+    """Replay from `last`, then follow. Chunks are sent in seq order without gaps: one that
+    arrives ahead of a missing one waits in `ahead` (a retried post may commit late) until the
+    gap fills, or until GAP_WAIT says the missing seq will not come."""
     queue = bus.subscribe(run_id)
+    ahead: dict[int, str] = {}
+    gap_since: float | None = None
     try:
         yield ServerSentEventMessage(retry=2000, comment="stream open")
         for chunk in await chunks.since(run_id, last):
@@ -63,30 +70,50 @@ async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[Serve
             yield ServerSentEventMessage(event="end", data=run.state.value)
             return
         while True:
-            try:
-                message = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
-            except TimeoutError:
+            message = await _next(queue, GAP_WAIT if ahead else KEEPALIVE_SECONDS)
+            if message is None and not ahead:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
-            if "end" in message or message.get("resync"):
+            if message is not None and ("end" in message or message.get("resync")):
+                # Everything committed before this point is in the table.
                 for chunk in await chunks.since(run_id, last):
                     yield _log(chunk.seq, chunk.data)
                     last = chunk.seq
+                ahead = {seq: data for seq, data in ahead.items() if seq > last}
                 if "end" in message:
                     yield ServerSentEventMessage(event="end", data=str(message["end"]))
                     return
+            elif message is not None:
+                seq = int(message["seq"])
+                if seq > last and "data" in message:
+                    ahead[seq] = message["data"]
+            while last + 1 in ahead:
+                last += 1
+                yield _log(last, ahead.pop(last))
+            if not ahead:
+                gap_since = None
                 continue
-            seq = int(message["seq"])
-            if seq <= last:
-                continue  # already sent during replay
-            if seq > last + 1 or "data" not in message:
-                for chunk in await chunks.between(run_id, last, seq):
-                    yield _log(chunk.seq, chunk.data)
-            else:
-                yield _log(seq, message["data"])
-            last = seq
+            gap_since = gap_since or time.monotonic()
+            if time.monotonic() - gap_since < GAP_WAIT:
+                continue
+            # The missing chunks may be committed with their notifications overtaken: read them.
+            for chunk in await chunks.between(run_id, last, max(ahead)):
+                ahead.setdefault(chunk.seq, chunk.data)
+            for seq in sorted(ahead):  # what is still missing after that never came: skip it
+                yield _log(seq, ahead.pop(seq))
+                last = seq
+            gap_since = None
     finally:
         bus.unsubscribe(run_id, queue)
+
+
+async def _next(queue: asyncio.Queue[dict[str, Any]], wait: float) -> dict[str, Any] | None:
+    # asyncio.timeout instead of wait_for: no task per message per viewer (less garbage).
+    try:
+        async with asyncio.timeout(wait):
+            return await queue.get()
+    except TimeoutError:
+        return None
 
 
 def _log(seq: int, data: str) -> ServerSentEventMessage:

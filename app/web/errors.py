@@ -28,6 +28,16 @@ def http_exception_handler(_: Request, exc: HTTPException) -> Response[dict[str,
     return error(exc.status_code, str(message), **extra)
 
 
+def busy_handler(request: Request, exc: TimeoutError) -> Response[dict[str, Any]]:
+    log.warning("no database connection in time", extra={"path": request.url.path})
+    return Response(
+        {"error": "busy: no database connection was free in time; retry", "status": 503},
+        status_code=503,
+        media_type=MediaType.JSON,
+        headers={"Retry-After": "5"},
+    )
+
+
 def internal_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", extra={"path": request.url.path})
     return error(500, "internal error; the details are in the server log")

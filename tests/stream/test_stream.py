@@ -88,3 +88,21 @@ async def test_the_viewer_page_sends_no_referrer(rt, client, run):
     assert page.status_code == 200
     assert page.headers["referrer-policy"] == "no-referrer"
     assert "EventSource" in page.text and f"/runs/{run.id}/stream?token=" in page.text
+
+
+async def test_a_chunk_that_commits_late_is_not_lost(rt, client, run):
+    viewer = SSEReader(f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}").start()
+    await asyncio.wait_for(viewer.opened.wait(), 10)
+    await asyncio.sleep(0.2)
+
+    await chunks.append(run.id, 1, "one\n")
+    await chunks.append(run.id, 3, "three\n")  # a retried post of 2 is still in flight
+    await asyncio.sleep(0.3)
+    await chunks.append(run.id, 2, "two\n")
+    await chunks.append(run.id, 4, "x" * 9000)  # too big for the notification
+    await runs.update(run.id, state="succeeded")
+    await chunks.announce_end(run.id, "succeeded")
+    await asyncio.wait_for(viewer.ended.wait(), 10)
+
+    assert [seq for seq, _ in viewer.logs()] == [1, 2, 3, 4]
+    assert viewer.logs()[3][1] == "x" * 9000
