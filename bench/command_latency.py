@@ -41,23 +41,27 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.intake.signatures import github_signature  # noqa: E402
-from bench import loadgen  # noqa: E402
-from bench.common import (  # noqa: E402
+import itertools
+
+from app.intake.signatures import github_signature
+from bench import loadgen
+from bench.common import (
+    Child,
     CpuMeter,
     PySpy,
     TimedFakeGitHub,
     dispatch_env,
     environment,
-    pg_top_statements,
+    install_signal_handlers,
     leaf_frames,
     pct,
+    pg_top_statements,
     serve,
     top_frames,
     wait_for_quiet,
     wait_until,
 )
-from tests.agents.loop import comment as comment_payload  # noqa: E402
+from tests.agents.loop import comment as comment_payload
 
 LEVELS = (1, 10, 50)
 TARGET_P50_MS = 100.0
@@ -86,8 +90,9 @@ class Watcher:
     replies: dict[tuple[str, int], asyncio.Future[float]] = field(default_factory=dict)
     writes: list[float] = field(default_factory=list)
 
-    def expect(self, comment_id: int, repo: str, issue: int
-               ) -> tuple[asyncio.Future[float], asyncio.Future[float]]:
+    def expect(
+        self, comment_id: int, repo: str, issue: int
+    ) -> tuple[asyncio.Future[float], asyncio.Future[float]]:
         self.eyes[comment_id] = self.loop.create_future()
         self.replies[(repo.lower(), issue)] = self.loop.create_future()
         return self.eyes[comment_id], self.replies[(repo.lower(), issue)]
@@ -96,7 +101,11 @@ class Watcher:
         if method != "POST":
             return
         self.writes.append(arrived)
-        if (m := REACTION.search(path)) and isinstance(body, dict) and body.get("content") == "eyes":
+        if (
+            (m := REACTION.search(path))
+            and isinstance(body, dict)
+            and body.get("content") == "eyes"
+        ):
             self.loop.call_soon_threadsafe(self._resolve, self.eyes, int(m.group(1)), arrived)
         elif m := REPLY.search(path):
             key = (m.group(1).lower(), int(m.group(2)))
@@ -112,8 +121,15 @@ class Watcher:
 class Client:
     """One commenter on one issue with one keep-alive connection to Dispatch."""
 
-    def __init__(self, fake: TimedFakeGitHub, installation: int, repository: dict, port: int,
-                 watcher: Watcher, index: int) -> None:
+    def __init__(
+        self,
+        fake: TimedFakeGitHub,
+        installation: int,
+        repository: dict,
+        port: int,
+        watcher: Watcher,
+        index: int,
+    ) -> None:
         self.fake, self.installation, self.repository = fake, installation, repository
         self.port, self.watcher = port, watcher
         self.user = f"commenter{index}"
@@ -126,19 +142,26 @@ class Client:
         await self.connection.open()
 
     async def command(self, text: str = "/dispatch help", timeout: float = 60) -> Sample:
-        payload = comment_payload(self.fake, (self.installation, self.repository), self.issue,
-                                  text, user=self.user)
+        payload = comment_payload(
+            self.fake, (self.installation, self.repository), self.issue, text, user=self.user
+        )
         body = json.dumps(payload).encode()
         guid = str(uuid.uuid4())
-        raw = loadgen.build_request(f"127.0.0.1:{self.port}", "/webhooks/github", body, {
-            "Content-Type": "application/json",
-            "User-Agent": "GitHub-Hookshot/bench",
-            "X-GitHub-Event": "issue_comment",
-            "X-GitHub-Delivery": guid,
-            "X-Hub-Signature-256": github_signature(self.fake.webhook_secret, body),
-        })
-        eyes, reply = self.watcher.expect(payload["comment"]["id"], self.repository["full_name"],
-                                          self.issue)
+        raw = loadgen.build_request(
+            f"127.0.0.1:{self.port}",
+            "/webhooks/github",
+            body,
+            {
+                "Content-Type": "application/json",
+                "User-Agent": "GitHub-Hookshot/bench",
+                "X-GitHub-Event": "issue_comment",
+                "X-GitHub-Delivery": guid,
+                "X-Hub-Signature-256": github_signature(self.fake.webhook_secret, body),
+            },
+        )
+        eyes, reply = self.watcher.expect(
+            payload["comment"]["id"], self.repository["full_name"], self.issue
+        )
         sample = Sample(guid, time.perf_counter(), time.time())
         status = await self.connection.request(raw)
         sample.ack = time.perf_counter() - sample.sent
@@ -181,8 +204,10 @@ async def breakdown(connection: asyncpg.Connection, samples: list[Sample], offse
         pickup.append(float(row["started"]) - float(row["received"]))
         rest.append(eyes_wall - float(row["started"]))
     ms = lambda v: f"{pct(v, 50) * 1000:.1f}/{pct(v, 99) * 1000:.1f}"  # noqa: E731
-    return (f"send→journaled {ms(journal)}  journaled→delivery job {ms(pickup)}  "
-            f"job→👀 {ms(rest)} (ms, p50/p99)")
+    return (
+        f"send→journaled {ms(journal)}  journaled→delivery job {ms(pickup)}  "
+        f"job→👀 {ms(rest)} (ms, p50/p99)"
+    )
 
 
 async def pacing_burst(args: argparse.Namespace) -> int:
@@ -200,27 +225,44 @@ async def pacing_burst(args: argparse.Namespace) -> int:
         dispatch = serve(env, scratch)
         watcher = Watcher(asyncio.get_running_loop())
         fake.on_call = watcher.on_call
-        clients = [Client(fake, installation, repository, dispatch.port, watcher, i)
-                   for i in range(args.pacing_burst)]
+        clients = [
+            Client(fake, installation, repository, dispatch.port, watcher, i)
+            for i in range(args.pacing_burst)
+        ]
         for client in clients:
             await client.open()
         probe = loadgen.Connection("127.0.0.1", dispatch.port)
         await probe.open()
         connection = await asyncpg.connect(dsn)
         try:
-            print(f"GITHUB_CONTENT_PER_MINUTE={per_minute}; burst of {len(clients)} commands "
-                  f"(2 content writes each) at once")
+            print(
+                f"GITHUB_CONTENT_PER_MINUTE={per_minute}; burst of {len(clients)} commands "
+                f"(2 content writes each) at once"
+            )
             burst = [asyncio.create_task(c.command(timeout=120)) for c in clients]
             await asyncio.sleep(3)
+            rows = await connection.fetch(
+                "SELECT state, left(regexp_replace(query, '\\s+', ' ', 'g'), 70) AS query, "
+                "count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid() GROUP BY 1, 2 ORDER BY 3 DESC"
+            )
+            print("  server connections 3 s into the burst (state, last statement, count):")
+            for row in rows:
+                print(f"    {row['count']:3d}  {row['state']:<20} {row['query']}")
             body = json.dumps(example("issues/labeled", installation_id=installation)).encode()
             acks = []
             for _ in range(args.probes):
-                raw = loadgen.build_request(f"127.0.0.1:{dispatch.port}", "/webhooks/github", body, {
-                    "Content-Type": "application/json",
-                    "X-GitHub-Event": "issues",
-                    "X-GitHub-Delivery": str(uuid.uuid4()),
-                    "X-Hub-Signature-256": github_signature(fake.webhook_secret, body),
-                })
+                raw = loadgen.build_request(
+                    f"127.0.0.1:{dispatch.port}",
+                    "/webhooks/github",
+                    body,
+                    {
+                        "Content-Type": "application/json",
+                        "X-GitHub-Event": "issues",
+                        "X-GitHub-Delivery": str(uuid.uuid4()),
+                        "X-Hub-Signature-256": github_signature(fake.webhook_secret, body),
+                    },
+                )
                 started = time.perf_counter()
                 try:
                     await asyncio.wait_for(probe.request(raw), 15)
@@ -230,15 +272,20 @@ async def pacing_burst(args: argparse.Namespace) -> int:
                     print("  a probe webhook got no answer in 15 s; giving up the probes")
                     break
                 idle_tx = await connection.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")
-                print(f"  probe webhook ack {acks[-1] * 1000:8.1f} ms; connections idle in a "
-                      f"transaction: {idle_tx}")
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+                )
+                print(
+                    f"  probe webhook ack {acks[-1] * 1000:8.1f} ms; connections idle in a "
+                    f"transaction: {idle_tx}"
+                )
                 await asyncio.sleep(0.5)
             done = sum(1 for t in burst if t.done())
             eyes = len([1 for c in clients]) - len(watcher.eyes)
-            print(f"after the probes: {eyes} of {len(clients)} commands got their 👀, "
-                  f"{done} answered; probe acks p50 {pct(acks, 50) * 1000:.0f} ms, "
-                  f"max {max(acks) * 1000:.0f} ms (GitHub gives up after 10 s)")
+            print(
+                f"after the probes: {eyes} of {len(clients)} commands got their 👀, "
+                f"{done} answered; probe acks p50 {pct(acks, 50) * 1000:.0f} ms, "
+                f"max {max(acks) * 1000:.0f} ms (GitHub gives up after 10 s)"
+            )
             for task in burst:
                 task.cancel()
         finally:
@@ -252,7 +299,6 @@ async def pacing_burst(args: argparse.Namespace) -> int:
 
 
 async def main(args: argparse.Namespace) -> int:
-    wait_for_quiet()
     if args.pacing_burst:
         return await pacing_burst(args)
     with environment(pg_stats=args.pg_stats) as (dsn, fake, scratch):
@@ -262,28 +308,52 @@ async def main(args: argparse.Namespace) -> int:
             name = f"octo-org{k}/widgets" if k else REPO
             targets.append((installation, fake.add_repo(installation, name)))
         extra = dict(item.split("=", 1) for item in args.env)
-        env = dispatch_env(dsn, fake, scratch, GITHUB_CONTENT_PER_MINUTE="100000",
-                           GITHUB_CONTENT_PER_HOUR="100000", **extra)
+        env = dispatch_env(
+            dsn,
+            fake,
+            scratch,
+            GITHUB_CONTENT_PER_MINUTE="100000",
+            GITHUB_CONTENT_PER_HOUR="100000",
+            **extra,
+        )
         if extra:
             print(f"extra environment: {extra}")
         dispatch = serve(env, scratch)
+        workers = [
+            Child(
+                [sys.executable, "-m", "app.cli", "worker"], env, None, scratch / f"worker-{k}.log"
+            )
+            for k in range(args.workers)
+        ]
+        if workers:
+            await asyncio.sleep(3)  # they migrate (a no-op) and start listening
+            print(f"plus {len(workers)} `dispatch worker` process(es)")
         watcher = Watcher(asyncio.get_running_loop())
         fake.on_call = watcher.on_call
         connection = await asyncpg.connect(dsn)
-        clients = [Client(fake, *targets[i % len(targets)], dispatch.port, watcher, i)
-                   for i in range(max(LEVELS))]
+        clients = [
+            Client(fake, *targets[i % len(targets)], dispatch.port, watcher, i)
+            for i in range(max(LEVELS))
+        ]
         for client in clients:
             await client.open()
         offset = time.time() - time.perf_counter()
         ok = True
         try:
             cold = await clients[0].command()
-            print(f"cold first command: 👀 {cold.eyes * 1000:.0f} ms, reply {cold.reply * 1000:.0f} ms "
-                  f"(installation token, App lookup, repository config, permission)")
-            print("GITHUB_CONTENT_PER_MINUTE=GITHUB_CONTENT_PER_HOUR=100000 (pacing windows out of "
-                  "the way; writes still one at a time per installation)")
-            print(f"{'conc':>4}  {'n':>4}  {'👀 p50':>8} {'👀 p99':>8} {'👀 max':>8}  {'reply p50':>9} "
-                  f"{'reply p99':>9}  {'ack p50':>7}  {'cmd/s':>6}  cpu")
+            print(
+                f"cold first command: 👀 {cold.eyes * 1000:.0f} ms, "
+                f"reply {cold.reply * 1000:.0f} ms "
+                f"(installation token, App lookup, repository config, permission)"
+            )
+            print(
+                "GITHUB_CONTENT_PER_MINUTE=GITHUB_CONTENT_PER_HOUR=100000 (pacing windows out of "
+                "the way; writes still one at a time per installation)"
+            )
+            print(
+                f"{'conc':>4}  {'n':>4}  {'👀 p50':>8} {'👀 p99':>8} {'👀 max':>8}  "
+                f"{'reply p50':>9} {'reply p99':>9}  {'ack p50':>7}  {'cmd/s':>6}  cpu"
+            )
             verdicts = []
             for concurrency in args.levels:
                 active = clients[:concurrency]
@@ -291,10 +361,14 @@ async def main(args: argparse.Namespace) -> int:
                 if args.quick:
                     per_client = {1: 5, 10: 2, 50: 1}[concurrency]
                 else:
-                    per_client = {1: 40, 10: 12, 50: 5}[concurrency]
+                    per_client = {1: 100, 10: 30, 50: 10}[concurrency]
                 pids = {"server": dispatch.pid, "postgres": 0, "bench+fake": os.getpid()}
-                spy = (PySpy(dispatch.pid, scratch / f"cmd-{concurrency}.txt")
-                       if args.profile and concurrency == 50 else None)
+                pids.update({f"worker {k + 1}": w.pid for k, w in enumerate(workers)})
+                spy = (
+                    PySpy(dispatch.pid, scratch / f"cmd-{concurrency}.txt")
+                    if args.profile and concurrency == 50
+                    else None
+                )
                 if args.pg_stats:
                     await pg_top_statements(dsn)  # reset
                 first_write = len(watcher.writes)
@@ -305,19 +379,23 @@ async def main(args: argparse.Namespace) -> int:
                     if spy:
                         spy.__exit__()
                 writes = watcher.writes[first_write:]
-                gaps = [b - a for a, b in zip(writes, writes[1:], strict=False)]
+                gaps = [b - a for a, b in itertools.pairwise(writes)]
                 eyes = [s.eyes for s in samples]
                 replies = [s.reply for s in samples]
                 acks = [s.ack for s in samples]
                 p50, p99 = pct(eyes, 50) * 1000, pct(eyes, 99) * 1000
                 verdicts.append((concurrency, p50, p99))
-                print(f"{concurrency:>4}  {len(samples):>4}  {p50:6.1f}ms {p99:6.1f}ms "
-                      f"{max(eyes) * 1000:6.1f}ms  {pct(replies, 50) * 1000:7.1f}ms "
-                      f"{pct(replies, 99) * 1000:7.1f}ms  {pct(acks, 50) * 1000:5.1f}ms  "
-                      f"{len(samples) / elapsed:6.1f}  {cpu.summary()}")
+                print(
+                    f"{concurrency:>4}  {len(samples):>4}  {p50:6.1f}ms {p99:6.1f}ms "
+                    f"{max(eyes) * 1000:6.1f}ms  {pct(replies, 50) * 1000:7.1f}ms "
+                    f"{pct(replies, 99) * 1000:7.1f}ms  {pct(acks, 50) * 1000:5.1f}ms  "
+                    f"{len(samples) / elapsed:6.1f}  {cpu.summary()}"
+                )
                 print(f"      {await breakdown(connection, samples, offset)}")
-                print(f"      GitHub writes (👀 + reply) {len(writes) / elapsed:.0f}/s, gap between "
-                      f"consecutive writes p50 {pct(gaps, 50) * 1000:.2f} ms")
+                print(
+                    f"      GitHub writes (👀 + reply) {len(writes) / elapsed:.0f}/s, gap between "
+                    f"consecutive writes p50 {pct(gaps, 50) * 1000:.2f} ms"
+                )
                 if args.pg_stats:
                     print("      database time by statement during this level:")
                     for line in await pg_top_statements(dsn, limit=12):
@@ -329,21 +407,27 @@ async def main(args: argparse.Namespace) -> int:
                     print("  leaf frames")
                     for frame, share in leaf_frames(scratch / f"cmd-{concurrency}.txt", limit=12):
                         print(f"    {share * 100:5.1f}%  {frame}")
+
             # The command row is marked done in the transaction that sent the reply: give the
             # last ones a moment to commit.
             async def settled() -> bool:
                 return not await connection.fetchval(
-                    "SELECT count(*) FROM command WHERE state = 'pending'")
+                    "SELECT count(*) FROM command WHERE state = 'pending'"
+                )
 
             await wait_until(settled, timeout=30, every=0.05)
-            states = dict(await connection.fetch("SELECT state, count(*) FROM command GROUP BY state"))
+            states = dict(
+                await connection.fetch("SELECT state, count(*) FROM command GROUP BY state")
+            )
             print(f"commands by state: {states}")
             for concurrency, p50, p99 in verdicts:
                 met = p50 < TARGET_P50_MS and p99 < TARGET_P99_MS
                 ok = ok and met
-                print(f"target at {concurrency:>2} concurrent (p50 < {TARGET_P50_MS:.0f} ms, "
-                      f"p99 < {TARGET_P99_MS:.0f} ms): {'met' if met else 'NOT met'} "
-                      f"(p50 {p50:.0f} ms, p99 {p99:.0f} ms)")
+                print(
+                    f"target at {concurrency:>2} concurrent (p50 < {TARGET_P50_MS:.0f} ms, "
+                    f"p99 < {TARGET_P99_MS:.0f} ms): {'met' if met else 'NOT met'} "
+                    f"(p50 {p50:.0f} ms, p99 {p99:.0f} ms)"
+                )
         finally:
             fake.on_call = None
             for client in clients:
@@ -354,25 +438,55 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--profile", action="store_true", help="py-spy the server at c=50")
-    parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS),
-                        choices=LEVELS, help="concurrency levels to run")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment for dispatch serve (diagnosis)")
-    parser.add_argument("--pg-stats", action="store_true",
-                        help="load pg_stat_statements and print the top statements per level")
-    parser.add_argument("--pacing-burst", type=int, default=0, metavar="N",
-                        help="instead: a burst of N commands under real pacing, probing the "
-                             "webhook ack latency meanwhile")
-    parser.add_argument("--per-minute", type=int, default=80,
-                        help="GITHUB_CONTENT_PER_MINUTE for --pacing-burst")
+    parser.add_argument(
+        "--levels",
+        type=int,
+        nargs="+",
+        default=list(LEVELS),
+        choices=LEVELS,
+        help="concurrency levels to run",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for dispatch serve (diagnosis)",
+    )
+    parser.add_argument(
+        "--pg-stats",
+        action="store_true",
+        help="load pg_stat_statements and print the top statements per level",
+    )
+    parser.add_argument(
+        "--pacing-burst",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: a burst of N commands under real pacing, probing the "
+        "webhook ack latency meanwhile",
+    )
+    parser.add_argument(
+        "--per-minute", type=int, default=80, help="GITHUB_CONTENT_PER_MINUTE for --pacing-burst"
+    )
     parser.add_argument("--probes", type=int, default=10)
-    parser.add_argument("--installations", type=int, default=1,
-                        help="spread the commenters over this many installations (diagnosis)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="extra `dispatch worker` processes (diagnosis)"
+    )
+    parser.add_argument(
+        "--installations",
+        type=int,
+        default=1,
+        help="spread the commenters over this many installations (diagnosis)",
+    )
+    install_signal_handlers()
     try:
+        wait_for_quiet()
         sys.exit(asyncio.run(main(parser.parse_args())))
     except KeyboardInterrupt:
         print("interrupted; cleaned up", file=sys.stderr)

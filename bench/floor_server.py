@@ -19,7 +19,9 @@ async def floor(request: Request) -> Response[dict[str, object]]:
     body = await request.body()
     if not verify_github(SECRET, body, request.headers.get("x-hub-signature-256")):
         return Response({"error": "bad signature"}, status_code=401)
-    return Response({"delivery": request.headers.get("x-github-delivery"), "duplicate": False}, status_code=202)
+    return Response(
+        {"delivery": request.headers.get("x-github-delivery"), "duplicate": False}, status_code=202
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ class Result:
         if not self.latencies:
             return float("nan")
         ordered = sorted(self.latencies)
-        rank = max(0, int(round(q / 100 * len(ordered) + 0.5)) - 1)
+        rank = max(0, round(q / 100 * len(ordered) + 0.5) - 1)
         return ordered[min(len(ordered) - 1, rank)] * 1000
 
     def record(self, i: int, status: int, latency: float) -> None:

@@ -36,48 +36,72 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.intake.signatures import github_signature  # noqa: E402
-from bench import loadgen  # noqa: E402
-from bench.common import (  # noqa: E402
+from app.intake.signatures import github_signature
+from bench import loadgen
+from bench.common import (
     Child,
     CpuMeter,
     PySpy,
     dispatch_env,
     environment,
+    install_signal_handlers,
     leaf_frames,
+    pg_top_statements,
     serve,
     top_frames,
     wait_for_quiet,
 )
-from tests.harness import free_port  # noqa: E402
-from tests.webhooks import example  # noqa: E402
+from tests.harness import free_port
+from tests.webhooks import example
 
 CONCURRENCIES = (1, 10, 50, 100)
 TARGET_RATE = 500.0
 TARGET_P99_MS = 25.0
 
 
-def payloads(installation_id: int) -> list[tuple[str, bytes]]:
-    comment = example("issue_comment/created", installation_id=installation_id)
-    labeled = example("issues/labeled", installation_id=installation_id)
-    return [
-        ("issue_comment", json.dumps(comment).encode()),
-        ("issues", json.dumps(labeled).encode()),
-    ]
+ISSUES = 1000  # distinct issues the deliveries are about (and comments, one per issue)
+
+
+def payloads(installation_id: int) -> list[tuple[str, list[bytes]]]:
+    """For each event kind, ISSUES bodies that differ in the issue (and comment) they are about,
+    so the worker's issue-cache upserts do not all queue on one row."""
+    kinds: list[tuple[str, list[bytes]]] = []
+    for event, name in (("issue_comment", "issue_comment/created"), ("issues", "issues/labeled")):
+        base = example(name, installation_id=installation_id)
+        bodies = []
+        for n in range(ISSUES):
+            payload = dict(base)
+            payload["issue"] = {**base["issue"], "number": 1000 + n, "id": 900000 + n}
+            if "comment" in base:
+                payload["comment"] = {**base["comment"], "id": 800000 + n}
+            bodies.append(json.dumps(payload).encode())
+        kinds.append((event, bodies))
+    return kinds
+
+
+_signed: dict[int, list[list[str]]] = {}
+
+
+def _signatures(secret: str, kinds: list[tuple[str, list[bytes]]]) -> list[list[str]]:
+    key = id(kinds)
+    if key not in _signed:
+        _signed[key] = [[github_signature(secret, body) for body in bodies] for _, bodies in kinds]
+    return _signed[key]
 
 
 class Deliveries:
     """Builds signed requests and remembers each one's guid by request index."""
 
-    def __init__(self, secret: str, kinds: list[tuple[str, bytes]], port: int) -> None:
-        self.secret, self.kinds, self.port = secret, kinds, port
+    def __init__(self, secret: str, kinds: list[tuple[str, list[bytes]]], port: int) -> None:
+        self.kinds, self.port = kinds, port
         self.guids: dict[int, str] = {}
-        # The signature is over the body only; precompute it per kind (GitHub signs each
-        # delivery, but the bodies here repeat, and the client must stay cheap).
-        self.signatures = [github_signature(secret, body) for _, body in kinds]
+        # Signatures are over the body only: computed once per body, so the client stays cheap.
+        self.signatures = _signatures(secret, kinds)
 
     def make(self, i: int) -> bytes:
-        event, body = self.kinds[i % len(self.kinds)]
+        kind = i % len(self.kinds)
+        event, bodies = self.kinds[kind]
+        which = (i // len(self.kinds)) % len(bodies)
         guid = str(uuid.uuid4())
         self.guids[i] = guid
         headers = {
@@ -85,9 +109,11 @@ class Deliveries:
             "User-Agent": "GitHub-Hookshot/bench",
             "X-GitHub-Event": event,
             "X-GitHub-Delivery": guid,
-            "X-Hub-Signature-256": self.signatures[i % len(self.kinds)],
+            "X-Hub-Signature-256": self.signatures[kind][which],
         }
-        return loadgen.build_request(f"127.0.0.1:{self.port}", "/webhooks/github", body, headers)
+        return loadgen.build_request(
+            f"127.0.0.1:{self.port}", "/webhooks/github", bodies[which], headers
+        )
 
     def acknowledged(self, result: loadgen.Result) -> list[str]:
         return [self.guids[i] for i, status in result.by_index.items() if status == 202]
@@ -113,9 +139,8 @@ def fmt(result: loadgen.Result) -> str:
 
 
 async def main(args: argparse.Namespace) -> int:
-    wait_for_quiet()
     total = args.total
-    with environment() as (dsn, fake, scratch):
+    with environment(pg_stats=args.pg_stats) as (dsn, fake, scratch):
         installation = fake.add_installation("Codertocat", "User")
         fake.add_repo(installation, "Codertocat/Hello-World")
         env = dispatch_env(dsn, fake, scratch)
@@ -141,7 +166,8 @@ async def main(args: argparse.Namespace) -> int:
         ok = True
         try:
             print(
-                f"payloads {[len(b) for _, b in kinds]} bytes; {total} requests per level; "
+                f"payloads {[len(b[0]) for _, b in kinds]} bytes about {ISSUES} issues; "
+                f"{total} requests per level; "
                 f"server {'without' if args.no_worker else 'with'} the worker"
             )
             # Warm-up (not reported, but counted in the loss check).
@@ -177,6 +203,10 @@ async def main(args: argparse.Namespace) -> int:
                         other_statuses[status] = other_statuses.get(status, 0) + count
                 left = 0 if args.no_worker else await backlog(connection)
                 drained = 0.0 if args.no_worker else await drain(connection)
+                if args.pg_stats and concurrency == 50:
+                    stats = await pg_top_statements(dsn, limit=12)
+                if args.pg_stats and concurrency == 10:
+                    await pg_top_statements(dsn)  # reset before c=50
                 base_batch = Deliveries(fake.webhook_secret, kinds, floor.port)
                 base = await loadgen.closed_loop(
                     "127.0.0.1", floor.port, base_batch.make, total, concurrency
@@ -188,6 +218,10 @@ async def main(args: argparse.Namespace) -> int:
                 )
                 if spy:
                     report_profile(scratch / "ingest-c50.txt", "c=50 closed loop")
+                if args.pg_stats and concurrency == 50:
+                    print("  database time by statement, c=50 run and its drain:")
+                    for line in stats:
+                        print(f"    {line}")
 
             steady_batch = Deliveries(fake.webhook_secret, kinds, dispatch.port)
             spy = PySpy(dispatch.pid, scratch / "ingest-steady.txt") if args.profile else None
@@ -215,6 +249,8 @@ async def main(args: argparse.Namespace) -> int:
                 f"p99 {steady.pct(99):.2f} ms, max {max(steady.latencies) * 1000:.1f} ms, "
                 f"statuses {steady.statuses}; backlog at the end {left}; cpu {cpu.summary()}"
             )
+            for line in stalls(steady, args.rate):
+                print(f"  {line}")
             if spy:
                 report_profile(scratch / "ingest-steady.txt", "steady 200/s")
 
@@ -255,6 +291,33 @@ async def main(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def stalls(result: loadgen.Result, rate: float, threshold: float = 0.02) -> list[str]:
+    """Episodes where consecutive requests took longer than `threshold` (by scheduled send
+    time): when they started, how long they lasted, the worst latency."""
+    episodes: list[list[float]] = []
+    for i in sorted(result.latency_by_index):
+        latency = result.latency_by_index[i]
+        at = i / rate
+        if latency <= threshold:
+            continue
+        if episodes and at - episodes[-1][1] <= 2 / rate:
+            episodes[-1][1] = at
+            episodes[-1][2] = max(episodes[-1][2], latency)
+            episodes[-1][3] += 1
+        else:
+            episodes.append([at, at, latency, 1])
+    if not episodes:
+        return [f"no request above {threshold * 1000:.0f} ms"]
+    worst = sorted(episodes, key=lambda e: -e[2])[:5]
+    lines = [f"{len(episodes)} episode(s) with requests above {threshold * 1000:.0f} ms; worst:"]
+    for start, end, top, count in sorted(worst):
+        lines.append(
+            f"  at {start:6.2f} s: {count} request(s) over {end - start + 1 / rate:.3f} s, "
+            f"worst {top * 1000:.0f} ms"
+        )
+    return lines
+
+
 def report_profile(path: Path, label: str) -> None:
     print(f"  py-spy, {label}: functions of app/ on the stack (share of samples)")
     for frame, share in top_frames(path, limit=12):
@@ -265,17 +328,26 @@ def report_profile(path: Path, label: str) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--total", type=int, default=3000, help="requests per concurrency level")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true", help="py-spy the server (c=50, steady)")
     parser.add_argument("--no-worker", action="store_true", help="serve with --no-worker")
+    parser.add_argument(
+        "--pg-stats",
+        action="store_true",
+        help="load pg_stat_statements; print the top statements of the c=50 run",
+    )
     parsed = parser.parse_args()
     if parsed.quick:
         parsed.total, parsed.seconds = 300, 2.0
+    install_signal_handlers()
     try:
+        wait_for_quiet()
         sys.exit(asyncio.run(main(parsed)))
     except KeyboardInterrupt:
         print("interrupted; cleaned up", file=sys.stderr)
