@@ -59,6 +59,8 @@ CREATE TABLE command (
     state text NOT NULL DEFAULT 'pending'
         CHECK (state IN ('pending', 'done', 'refused', 'failed')),
     reply text,
+    reaction text,
+    answered_at timestamptz,
     attempts integer NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,

@@ -6,8 +6,9 @@ must be ignored (Dispatch's own comments, bots not allow-listed), and stores one
 
 `execute()` runs one command in its own job: 👀, the repository config, the verb, the
 commenter's permission, the verb's handler, then the answer (🚀 and a reply, or 😕 and a reply
-that quotes the command and says why). The row is locked while it runs and marked finished in the
-same transaction, so a command is answered once even if workers race or crash.
+that quotes the command and says why). No transaction stays open while GitHub answers: the
+outcome is stored first and the answer is a comment marked with the command's id, so a command
+is answered once even if its job is retried after a crash.
 """
 
 from __future__ import annotations
@@ -89,27 +90,57 @@ async def record(event: Event, rt: Runtime) -> int:
 
 
 async def execute(command_id: int, rt: Runtime) -> None:
-    async with engine.transaction(), engine.connection() as connection:
-        row = await connection.fetchrow(
-            "SELECT * FROM command WHERE id = $1 FOR UPDATE", command_id
-        )
-        if row is None or row["state"] != "pending":
-            return
-        await connection.execute(
-            "UPDATE command SET attempts = attempts + 1 WHERE id = $1", command_id
-        )
-        comment, command = _from_row(row)
-        client = rt.github.installation(comment.installation_id)
+    """Run one command. No database transaction is held while GitHub answers (or while the
+    content pacer waits): the verb's own writes are short transactions, the outcome is stored
+    before the answer is posted, and the answer is an idempotent marked comment, so a retry after
+    a crash answers once."""
+    row = await _load(command_id)
+    if row is None:
+        return
+    comment, command = _from_row(row)
+    client = rt.github.installation(comment.installation_id)
+    if row["state"] == "pending":
+        async with engine.connection() as connection:
+            await connection.execute(
+                "UPDATE command SET attempts = attempts + 1 WHERE id = $1", command_id
+            )
         await rest.react(client, comment.repository, comment.target, "eyes")
         result = await _run(rt, client, comment, command, command_id)
-        reply = await _answer(rt, client, comment, command, result)
-        state = "done" if result.ok else "refused"
-        await connection.execute(
-            "UPDATE command SET state = $2, reply = $3, finished_at = now() WHERE id = $1",
-            command_id,
-            state,
-            reply,
+        if not await _settle(comment, command, command_id, result):
+            return  # another attempt settled it first
+        row = await _load(command_id)
+        if row is None:
+            return
+    if row["answered_at"] is None and row["state"] in ("done", "refused", "failed"):
+        await _answer(rt, client, comment, row)
+
+
+async def _load(command_id: int) -> Any:
+    async with engine.connection() as connection:
+        return await connection.fetchrow("SELECT * FROM command WHERE id = $1", command_id)
+
+
+async def _settle(
+    comment: GenericComment, command: Command, command_id: int, result: Result
+) -> bool:
+    """Store the outcome (and audit it) once; False if the command was settled already."""
+    reaction = result.reaction if result.ok else "confused"
+    body = None
+    if result.reply:
+        body = (
+            result.reply if result.ok else f"> {command.line}\n\n@{comment.author} {result.reply}"
         )
+    async with engine.transaction(), engine.connection() as connection:
+        settled = await connection.fetchval(
+            "UPDATE command SET state = $2, reply = $3, reaction = $4, finished_at = now() "
+            "WHERE id = $1 AND state = 'pending' RETURNING id",
+            command_id,
+            "done" if result.ok else "refused",
+            body,
+            reaction,
+        )
+        if settled is None:
+            return False
         await audit.record(
             actor=comment.author,
             action=f"command.{command.verb or 'empty'}",
@@ -122,29 +153,31 @@ async def execute(command_id: int, rt: Runtime) -> None:
             reason=None if result.ok else result.reply,
             delivery=comment.delivery,
         )
+    return True
 
 
 async def give_up(payload: dict[str, Any], exc: Exception, rt: Runtime) -> None:
     """After the last retry: mark the command failed and say so on the issue (never silence)."""
-    async with engine.transaction(), engine.connection() as connection:
-        row = await connection.fetchrow(
-            "SELECT * FROM command WHERE id = $1 FOR UPDATE", payload["command"]
-        )
-        if row is None or row["state"] != "pending":
-            return
-        comment, command = _from_row(row)
+    row = await _load(payload["command"])
+    if row is None or row["state"] not in ("pending", "done", "refused"):
+        return
+    comment, command = _from_row(row)
+    if row["state"] == "pending":
         reason = (
             "Dispatch hit an error running this command and gave up after retrying "
             f"(`{type(exc).__name__}`). An operator can find it in the server log; "
             "you can try the command again."
         )
-        await connection.execute(
-            "UPDATE command SET state = 'failed', reply = $2, finished_at = now() WHERE id = $1",
-            row["id"],
-            reason,
-        )
+        async with engine.connection() as connection:
+            await connection.execute(
+                "UPDATE command SET state = 'failed', reaction = 'confused', reply = $2, "
+                "finished_at = now() WHERE id = $1 AND state = 'pending'",
+                row["id"],
+                f"> {command.line}\n\n@{comment.author} {reason}",
+            )
+        row = await _load(payload["command"])
     client = rt.github.installation(comment.installation_id)
-    await _answer(rt, client, comment, command, Result.refuse(reason))
+    await _answer(rt, client, comment, row)
 
 
 def _from_row(row: Any) -> tuple[GenericComment, Command]:
@@ -201,16 +234,25 @@ async def _run(
     return await verb.handler(context)
 
 
-async def _answer(
-    rt: Runtime, client: Any, comment: GenericComment, command: Command, result: Result
-) -> str | None:
-    reaction = result.reaction if result.ok else "confused"
-    if reaction:
-        await rest.react(client, comment.repository, comment.target, reaction)
-    if not result.reply:
-        return None
-    body = (
-        f"> {command.line}\n\n@{comment.author} {result.reply}" if not result.ok else result.reply
-    )
-    await rest.comment(client, comment.repository, comment.number, body)
-    return body
+async def _answer(rt: Runtime, client: Any, comment: GenericComment, row: Any) -> None:
+    """Post the stored outcome: the reaction, and the reply as a comment marked with the
+    command's id (a retry edits it instead of posting it twice)."""
+    if row["reaction"]:
+        await rest.react(client, comment.repository, comment.target, row["reaction"])
+    if row["reply"]:
+        marker = f"command:{row['id']}"
+        if row["attempts"] <= 1:
+            await rest.comment(
+                client, comment.repository, comment.number, f"{rest.marker(marker)}\n{row['reply']}"
+            )
+        else:
+            await rest.upsert_marked_comment(
+                client,
+                comment.repository,
+                comment.number,
+                marker,
+                row["reply"],
+                bot_login=await rt.github.bot_login(),
+            )
+    async with engine.connection() as connection:
+        await connection.execute("UPDATE command SET answered_at = now() WHERE id = $1", row["id"])

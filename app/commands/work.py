@@ -11,6 +11,7 @@ from app.agents.runs import Mode, RunState
 from app.commands.context import CommandContext, Result
 from app.commands.permissions import Permission
 from app.commands.registry import registry
+from app.db import engine
 
 RETRYABLE = (
     RunState.FAILED,
@@ -30,24 +31,27 @@ async def start_run(
     retry_of: int | None = None,
 ) -> Result:
     try:
-        run = await runs.create(
-            installation_id=ctx.comment.installation_id,
-            repository=ctx.repository,
-            repository_id=ctx.comment.repository_id,
-            issue_number=ctx.number,
-            mode=mode,
-            requested_by=ctx.comment.author,
-            command_id=ctx.command_id,
-            notes=notes or None,
-            plan_id=plan_id,
-            retry_of=retry_of,
-        )
+        async with engine.transaction():
+            run = await runs.create(
+                installation_id=ctx.comment.installation_id,
+                repository=ctx.repository,
+                repository_id=ctx.comment.repository_id,
+                issue_number=ctx.number,
+                mode=mode,
+                requested_by=ctx.comment.author,
+                command_id=ctx.command_id,
+                notes=notes or None,
+                plan_id=plan_id,
+                retry_of=retry_of,
+            )
+            await queue.enqueue(jobs.DISPATCH_RUN, {"run": run.id}, dedupe_key=f"dispatch:{run.id}")
     except runs.ActiveRunExists as exc:
+        if exc.run.command_id is not None and exc.run.command_id == ctx.command_id:
+            return Result.done(None, reaction=None)  # this command's own run, from an earlier try
         return Result.refuse(
             f"run #{exc.run.id} ({exc.run.mode.value}) is already {exc.run.state.value} on this "
             "issue; `/dispatch cancel` stops it."
         )
-    await queue.enqueue(jobs.DISPATCH_RUN, {"run": run.id}, dedupe_key=f"dispatch:{run.id}")
     warning = await _duplicate_warning(ctx) if mode is Mode.INVESTIGATE else None
     # The dispatch job answers with 🚀 and the status comment, or with the gate's refusal.
     return Result.done(warning, reaction=None) if warning else Result.done(None, reaction=None)

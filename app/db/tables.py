@@ -166,6 +166,8 @@ class CommandRecord(Table, db=DB, tablename="command"):
     target = JSONB()
     state = Text(default="pending")
     reply = Text(null=True, default=None)
+    reaction = Text(null=True, default=None)
+    answered_at = Timestamptz(null=True, default=None)
     attempts = Integer(default=0)
     created_at = Timestamptz(default=TimestamptzNow())
     finished_at = Timestamptz(null=True, default=None)

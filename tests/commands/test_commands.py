@@ -69,7 +69,7 @@ async def test_unknown_verb_gets_the_closest_one(github, repo, issue, deliver):
 
     assert {"eyes", "confused"} <= set(github.reactions(repo[1], comment_id))
     [answer] = github.bot_comments(repo[1], issue["number"])
-    assert answer.startswith("> /dispatch stauts")
+    assert "\n> /dispatch stauts" in answer
     assert "Did you mean `/dispatch status`?" in answer
 
 
@@ -171,3 +171,23 @@ async def test_issue_body_runs_commands_on_open(github, repo, deliver):
     assert any(
         "Dispatch commands" in c["body"] for c in github.comments(repository, issue["number"])
     )
+
+
+async def test_an_answer_is_posted_once_even_if_its_job_runs_again(
+    rt, github, repo, issue, deliver
+):
+    from app.commands import runner
+    from app.db import engine
+
+    payload, _ = comment_payload(github, repo, issue, "/dispatch help")
+    await deliver("issue_comment", payload)
+    async with engine.connection() as connection:
+        # As if the worker died after posting the reply but before recording that it had.
+        command_id = await connection.fetchval(
+            "UPDATE command SET answered_at = NULL, attempts = 2 RETURNING id"
+        )
+
+    await runner.execute(command_id, rt)
+    await runner.execute(command_id, rt)
+
+    assert len(github.bot_comments(repo[1], issue["number"])) == 1

@@ -91,7 +91,9 @@ async def test_the_viewer_page_sends_no_referrer(rt, client, run):
 
 
 async def test_a_chunk_that_commits_late_is_not_lost(rt, client, run):
-    viewer = SSEReader(f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}").start()
+    viewer = SSEReader(
+        f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}"
+    ).start()
     await asyncio.wait_for(viewer.opened.wait(), 10)
     await asyncio.sleep(0.2)
 
