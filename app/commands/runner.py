@@ -94,23 +94,24 @@ async def execute(command_id: int, rt: Runtime) -> None:
     content pacer waits): the verb's own writes are short transactions, the outcome is stored
     before the answer is posted, and the answer is an idempotent marked comment, so a retry after
     a crash answers once."""
-    row = await _load(command_id)
-    if row is None:
+    async with engine.connection() as connection:
+        found = await connection.fetchrow(
+            "UPDATE command SET attempts = attempts + CASE WHEN state = 'pending' THEN 1 ELSE 0 "
+            "END WHERE id = $1 RETURNING *",
+            command_id,
+        )
+    if found is None:
         return
+    row = dict(found)
     comment, command = _from_row(row)
     client = rt.github.installation(comment.installation_id)
     if row["state"] == "pending":
-        async with engine.connection() as connection:
-            await connection.execute(
-                "UPDATE command SET attempts = attempts + 1 WHERE id = $1", command_id
-            )
         await rest.react(client, comment.repository, comment.target, "eyes")
         result = await _run(rt, client, comment, command, command_id)
-        if not await _settle(comment, command, command_id, result):
+        settled = await _settle(comment, command, command_id, result)
+        if settled is None:
             return  # another attempt settled it first
-        row = await _load(command_id)
-        if row is None:
-            return
+        row.update(settled)
     if row["answered_at"] is None and row["state"] in ("done", "refused", "failed"):
         await _answer(rt, client, comment, row)
 
@@ -122,8 +123,8 @@ async def _load(command_id: int) -> Any:
 
 async def _settle(
     comment: GenericComment, command: Command, command_id: int, result: Result
-) -> bool:
-    """Store the outcome (and audit it) once; False if the command was settled already."""
+) -> dict[str, Any] | None:
+    """Store the outcome (and audit it) once; None if the command was settled already."""
     reaction = result.reaction if result.ok else "confused"
     body = None
     if result.reply:
@@ -140,7 +141,7 @@ async def _settle(
             reaction,
         )
         if settled is None:
-            return False
+            return None
         await audit.record(
             actor=comment.author,
             action=f"command.{command.verb or 'empty'}",
@@ -153,7 +154,7 @@ async def _settle(
             reason=None if result.ok else result.reply,
             delivery=comment.delivery,
         )
-    return True
+    return {"state": "done" if result.ok else "refused", "reply": body, "reaction": reaction}
 
 
 async def give_up(payload: dict[str, Any], exc: Exception, rt: Runtime) -> None:
