@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from app.agents import lifecycle, runs
+from app.agents import auto_dispatch, lifecycle, runs
 from app.agents.dispatcher import run_name
 from app.agents.runs import RunState
 from app.events import Event, router
@@ -132,3 +132,10 @@ async def _needs_verification(rt: Runtime, event: Event, number: int) -> bool:
     from app.remediation import fixes
 
     return await fixes.start_if_alert_issue(rt, event, number)
+
+
+@router.on("issues", "labeled", "opened")
+async def auto_dispatch_rules(event: Event, rt: Runtime) -> None:
+    if event.sender and event.sender == await rt.github.bot_login():
+        return  # Dispatch's own label changes never start runs
+    await auto_dispatch.on_labels(event, rt)

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.audit import log as audit
 from app.commands.permissions import Permission
 from app.db import engine
 from app.github import rest
@@ -188,6 +189,16 @@ async def refresh(rt: Runtime, installation_id: int, repository: str) -> LoadedC
     if loaded.error:
         log.warning(
             "invalid repository config", extra={"repository": repository, "error": loaded.error}
+        )
+        await audit.record(
+            actor="dispatch",
+            action="config.invalid",
+            target=f"{repository}:{CONFIG_PATH}",
+            repository=repository,
+            installation_id=installation_id,
+            after={"sha": loaded.sha},
+            outcome=audit.Outcome.REFUSED,
+            reason=loaded.error,
         )
     return loaded
 
