@@ -24,11 +24,11 @@ from app.search.embeddings import (
     EmbeddingError,
     EmbeddingProvider,
     LocalMiniLM,
-    OpenAICompatible,
     issue_text,
     provider_from_settings,
     tokenizer_path,
 )
+from app.search.remote_embeddings import OpenAICompatible
 from tests.search.eval_pairs import PAIRS, SAME_SIDE, Issue
 
 
