@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+AfterCommit = Callable[[], Awaitable[None]]
+
 
 @dataclass(frozen=True)
 class Event:
@@ -32,6 +34,26 @@ class Event:
     payload: dict[str, Any]
     source: str = "github"
     installation_id: int | None = None
+    _after_commit: list[AfterCommit] = field(
+        default_factory=list, init=False, compare=False, repr=False
+    )
+
+    def after_commit(self, action: AfterCommit) -> None:
+        """Run `action` once the delivery's transaction has committed: for GitHub calls that
+        should happen at once but must not hold the transaction open. Best effort (a failure is
+        logged, not retried), so what it does must also be done by a durable job."""
+        self._after_commit.append(action)
+
+    async def run_after_commit(self) -> None:
+        for action in self._after_commit:
+            try:
+                await action()
+            except Exception as exc:
+                name = getattr(getattr(action, "func", action), "__qualname__", "?")  # partials
+                log.warning(
+                    "after-commit action failed", extra={"action": name, "error": repr(exc)}
+                )
+        self._after_commit.clear()
 
     @property
     def repository(self) -> str | None:

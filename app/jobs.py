@@ -30,6 +30,10 @@ EMBED_ISSUE = "search.embed_issue"
 BACKFILL_EMBEDDINGS = "search.backfill"
 EMBED_REPOSITORY = "search.embed_repository"
 
+# Higher runs first when jobs wait. Deliveries are short and acknowledge commands (👀), so they
+# go ahead of the work they create: a burst of commands does not delay the next one's 👀.
+PRIORITIES = {PROCESS_DELIVERY: 10}
+
 
 def registry(rt: Runtime) -> JobRegistry:
     from app.agents import dispatcher, lifecycle

@@ -24,6 +24,7 @@ from pgqueuer.models import Job, Schedule
 from pgqueuer.queries import Queries
 from pgqueuer.types import QueueExecutionMode
 
+from app import jobs
 from app.db import engine
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,9 @@ async def enqueue(
     dedupe_key: str | None = None,
     connection: asyncpg.Connection | None = None,
 ) -> bool:
-    """Queue job `name` on the current transaction's connection (or the one given). False when
-    `dedupe_key` is already queued or running (the existing job will do the work)."""
+    """Queue job `name` on the current transaction's connection (or the one given), at the
+    name's priority (`jobs.PRIORITIES`). False when `dedupe_key` is already queued or running
+    (the existing job will do the work)."""
     body = msgspec.json.encode(payload or {})
     if connection is not None:
         return await _enqueue(connection, name, body, delay, dedupe_key)
@@ -68,7 +70,12 @@ async def _enqueue(
     dedupe_key: str | None,
 ) -> bool:
     ids = await Queries(AsyncpgDriver(connection)).enqueue(
-        name, body, execute_after=delay, dedupe_key=dedupe_key, on_conflict="skip"
+        name,
+        body,
+        priority=jobs.PRIORITIES.get(name, 0),
+        execute_after=delay,
+        dedupe_key=dedupe_key,
+        on_conflict="skip",
     )
     return ids[0] is not None
 

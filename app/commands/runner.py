@@ -2,17 +2,21 @@
 
 `record()` runs inside the delivery's transaction: it parses the generic comment, drops what
 must be ignored (Dispatch's own comments, bots not allow-listed), and stores one `command` row per
-`/dispatch` line with a job to run it; a replayed delivery finds its rows and adds none.
+`/dispatch` line with a job to run it; a replayed delivery finds its rows and adds none. Once the
+delivery has committed, the comment gets its 👀 at once ("Dispatch saw your command"), before the
+command's job is even picked up; delivery jobs go ahead of other jobs in the queue, so the 👀
+does not wait behind a backlog of commands.
 
-`execute()` runs one command in its own job: 👀, the repository config, the verb, the
-commenter's permission, the verb's handler, then the answer (🚀 and a reply, or 😕 and a reply
-that quotes the command and says why). No transaction stays open while GitHub answers: the
-outcome is stored first and the answer is a comment marked with the command's id, so a command
-is answered once even if its job is retried after a crash.
+`execute()` runs one command in its own job: 👀 (if the delivery could not send it), the
+repository config, the verb, the commenter's permission, the verb's handler, then the answer (🚀
+and a reply, or 😕 and a reply that quotes the command and says why). No transaction stays open
+while GitHub answers: the outcome is stored first and the answer is a comment marked with the
+command's id, so a command is answered once even if its job is retried after a crash.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -57,7 +61,7 @@ async def record(event: Event, rt: Runtime) -> int:
                 delivery=comment.delivery,
             )
             return 0
-    stored = 0
+    stored: list[int] = []
     async with engine.connection() as connection:
         for position, command in enumerate(commands):
             command_id = await connection.fetchval(
@@ -85,8 +89,22 @@ async def record(event: Event, rt: Runtime) -> int:
                 await queue.enqueue(
                     jobs.RUN_COMMAND, {"command": command_id}, dedupe_key=f"command:{command_id}"
                 )
-                stored += 1
-    return stored
+                stored.append(command_id)
+    if stored:
+        event.after_commit(functools.partial(_acknowledge, rt, comment, stored))
+    return len(stored)
+
+
+async def _acknowledge(rt: Runtime, comment: GenericComment, command_ids: list[int]) -> None:
+    """👀 on the comment, once for all its commands, and note it so their jobs do not repeat it.
+    If this never happens (a crash right after the commit), each command's job sends it."""
+    client = rt.github.installation(comment.installation_id)
+    await rest.react(client, comment.repository, comment.target, "eyes")
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE command SET acknowledged_at = now() WHERE id = ANY($1::bigint[])",
+            command_ids,
+        )
 
 
 async def execute(command_id: int, rt: Runtime) -> None:
@@ -106,7 +124,8 @@ async def execute(command_id: int, rt: Runtime) -> None:
     comment, command = _from_row(row)
     client = rt.github.installation(comment.installation_id)
     if row["state"] == "pending":
-        await rest.react(client, comment.repository, comment.target, "eyes")
+        if row["acknowledged_at"] is None:
+            await rest.react(client, comment.repository, comment.target, "eyes")
         result = await _run(rt, client, comment, command, command_id)
         settled = await _settle(comment, command, command_id, result)
         if settled is None:

@@ -167,6 +167,7 @@ class CommandRecord(Table, db=DB, tablename="command"):
     state = Text(default="pending")
     reply = Text(null=True, default=None)
     reaction = Text(null=True, default=None)
+    acknowledged_at = Timestamptz(null=True, default=None)
     answered_at = Timestamptz(null=True, default=None)
     attempts = Integer(default=0)
     created_at = Timestamptz(default=TimestamptzNow())

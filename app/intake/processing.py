@@ -5,7 +5,8 @@ two workers at once, and the handlers' database writes commit in the same transa
 it processed: if a worker dies half-way, nothing of the attempt remains and the re-picked job runs
 it again; if it dies after the commit, the re-picked job finds it processed and stops. GitHub
 calls cannot join a transaction, so handlers make them idempotent (targeted label edits, comments
-found by a hidden marker).
+found by a hidden marker), or leave them to a job, or (when they are worth doing at once, like a
+command's 👀) ask the event to run them after the commit.
 
 A failing attempt rolls back to a savepoint, records the error, and asks the queue to retry with
 exponential backoff; after `DELIVERY_MAX_ATTEMPTS` the delivery is marked failed.
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 async def process(guid: str, rt: Runtime) -> None:
     retry_after: timedelta | None = None
+    processed: Event | None = None  # its after-commit actions run once the commit is done
     with delivery_context(guid):
         async with engine.transaction() as tx, engine.connection() as connection:
             row = await connection.fetchrow(
@@ -99,10 +101,13 @@ async def process(guid: str, rt: Runtime) -> None:
                     guid,
                     attempt,
                 )
+                processed = event
                 log.info(
                     "delivery processed",
                     extra={"event": event.name, "action": event.action, "handlers": handled},
                 )
+        if processed is not None:
+            await processed.run_after_commit()
     if retry_after is not None:
         # Raised after the commit, so the attempt count and error are kept.
         raise RetryRequested(delay=retry_after, reason="handler failed")

@@ -191,3 +191,53 @@ async def test_an_answer_is_posted_once_even_if_its_job_runs_again(
     await runner.execute(command_id, rt)
 
     assert len(github.bot_comments(repo[1], issue["number"])) == 1
+
+
+async def test_eyes_go_out_with_the_delivery_before_the_command_runs(
+    rt, github, repo, issue, deliver
+):
+    """The 👀 does not wait for the command's own job (which may sit behind a backlog)."""
+    from app.intake import processing
+    from tests.harness import drain
+
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch help\n/dispatch status")
+    response = await deliver("issue_comment", payload, run=False)
+
+    await processing.process(response.json()["delivery"], rt)
+
+    assert github.reactions(repo[1], comment_id) == ["eyes"]
+    assert github.bot_comments(repo[1], issue["number"]) == []
+    async with engine.connection() as connection:
+        unacknowledged = await connection.fetchval(
+            "SELECT count(*) FROM command WHERE acknowledged_at IS NULL"
+        )
+    assert unacknowledged == 0
+
+    await drain(rt)
+
+    eyes_posts = [
+        c
+        for c in github.calls
+        if c.method == "POST"
+        and c.path.endswith(f"/comments/{comment_id}/reactions")
+        and c.body == {"content": "eyes"}
+    ]
+    assert len(eyes_posts) == 1  # once for both commands, and not again by their jobs
+    assert len(github.bot_comments(repo[1], issue["number"])) == 2
+
+
+async def test_the_command_job_sends_the_eyes_if_the_delivery_could_not(
+    github, repo, issue, deliver, monkeypatch
+):
+    from app.events import Event
+
+    async def crashed(self: Event) -> None:  # as if the worker died right after the commit
+        return None
+
+    monkeypatch.setattr(Event, "run_after_commit", crashed)
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch help")
+
+    await deliver("issue_comment", payload)
+
+    assert github.reactions(repo[1], comment_id) == ["eyes"]
+    assert len(github.bot_comments(repo[1], issue["number"])) == 1
