@@ -13,7 +13,7 @@ Timestamps: the send time is taken just before the request is written; the fake 
 of this process) stamps each request when it has read it. The eyes latency is split, with the
 database's clock (same machine), into: send → delivery journaled (`received_at`), journaled →
 delivery job started (`processed_at`, the processing transaction's start), and job started →
-👀 received (handlers, commit, command job picked up, 👀 sent).
+👀 received (handlers, commit, 👀 sent right after the commit by the delivery's job).
 
 GITHUB_CONTENT_PER_MINUTE / GITHUB_CONTENT_PER_HOUR are set to 100000 for this benchmark: the real
 pacing (80 content writes a minute per installation, GitHub's secondary limit) would dominate at
