@@ -1,8 +1,11 @@
 """Similar and duplicate issues, by cosine similarity of their embeddings (pgvector, HNSW).
 
-A new issue whose nearest open neighbour in the same repository scores above the threshold gets
-a "possible duplicate" reply and `dispatch/possible-duplicate`; `/dispatch similar` lists the
-nearest five; `investigate` warns before spending an agent on a likely duplicate.
+Neighbours are ranked by cosine similarity less their neighbourhood density
+(app/search/density.py); the score shown, and compared with the threshold, is the cosine
+similarity. A new issue whose most likely open neighbour in the same repository scores above the
+threshold gets a "possible duplicate" reply and `dispatch/possible-duplicate`; `/dispatch
+similar` lists the five most likely; `investigate` warns before spending an agent on a likely
+duplicate.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from dataclasses import dataclass
 from app.db import engine
 from app.issues import repo_config
 from app.runtime import Runtime
+from app.search import density
 from app.search.embeddings import DEFAULT_DUPLICATE_THRESHOLD
 
-# How far an index scan may walk to find enough neighbours in one repository (bench/search.py:
-# p99 17 ms at recall 0.91 over 100k issues in 50 repositories).
-MAX_SCAN_TUPLES = 5000
+# Candidates fetched by cosine similarity before they are ranked with their density.
+CANDIDATES = 20
 
 
 @dataclass(frozen=True)
@@ -24,20 +27,16 @@ class Neighbour:
     number: int
     title: str
     state: str
-    score: float
+    score: float  # cosine similarity to the issue asked about
 
 
 async def nearest(
     repository_id: int, number: int, *, limit: int = 5, open_only: bool = False
 ) -> list[Neighbour]:
-    """The issues of the same repository closest to issue `number` (which must be embedded)."""
+    """The issues of the same repository most likely to be the same as issue `number` (which
+    must be embedded): the `CANDIDATES` closest by cosine, ranked by cosine less density."""
     async with engine.transaction(), engine.connection() as connection:
-        # Filtering by repository after the index scan can leave too few rows: let pgvector keep
-        # scanning (bounded) until it has enough. Relaxed order finds better neighbours than
-        # strict order here (bench/search.py); the outer query sorts them. SET LOCAL needs the
-        # transaction.
-        await connection.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        await connection.execute(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}")
+        await density.scan_settings(connection)
         # The target vector is a scalar subquery, not a join: PostgreSQL uses the HNSW index
         # only when the distance is to a value it can evaluate once.
         rows = await connection.fetch(
@@ -47,7 +46,7 @@ async def nearest(
                 WHERE repository_id = $1 AND number = $2 AND embedding IS NOT NULL
             )
             SELECT * FROM (
-                SELECT i.number, i.title, i.state,
+                SELECT i.number, i.title, i.state, i.density,
                        1 - (i.embedding <=> (SELECT embedding FROM target)) AS score
                 FROM issue i
                 WHERE EXISTS (SELECT 1 FROM target)
@@ -60,11 +59,18 @@ async def nearest(
             """,
             repository_id,
             number,
-            limit,
+            max(CANDIDATES, limit),
             open_only,
         )
+    densities = density.fill_missing(row["density"] for row in rows)
+    ranked = sorted(
+        zip(rows, densities, strict=True),
+        key=lambda pair: density.adjusted(float(pair[0]["score"]), pair[1]),
+        reverse=True,
+    )
     return [
-        Neighbour(row["number"], row["title"], row["state"], float(row["score"])) for row in rows
+        Neighbour(row["number"], row["title"], row["state"], float(row["score"]))
+        for row, _ in ranked[:limit]
     ]
 
 

@@ -1,5 +1,6 @@
 """Keeping issue embeddings current: a job per opened or edited issue (never in the webhook's
-request), a backfill job for cached issues without one, and the duplicate check on new issues."""
+request), a backfill job for cached issues without one, their neighbourhood densities
+(app/search/density.py), and the duplicate check on new issues."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from app.events import Event
 from app.github import rest
 from app.issues.labels import Signal
 from app.runtime import Runtime
-from app.search import duplicates
+from app.search import density, duplicates
 from app.search.embeddings import issue_text
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ async def embed_issue(rt: Runtime, payload: dict[str, Any]) -> None:
                 vector,
                 _hash(text),
             )
+        await density.measure_with_neighbours(row["id"])
     if payload.get("check_duplicates"):
         await _reply_if_duplicate(rt, dict(row))
 
@@ -102,7 +104,8 @@ async def _reply_if_duplicate(rt: Runtime, issue: dict[str, Any]) -> None:
 
 
 async def backfill(rt: Runtime, repository_id: int | None = None) -> int:
-    """Embed cached issues that have no embedding yet, everywhere or in one repository."""
+    """Embed cached issues that have no embedding yet, everywhere or in one repository; then
+    measure the density of those that have none."""
     provider = rt.embeddings
     if provider is None:
         return 0
@@ -116,6 +119,8 @@ async def backfill(rt: Runtime, repository_id: int | None = None) -> int:
                 repository_id,
             )
         if not rows:
+            if total:
+                await density.measure_unmeasured(repository_id)
             return total
         texts = [issue_text(row["title"], row["body"]) for row in rows]
         vectors = await provider.embed(texts)
