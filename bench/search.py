@@ -15,7 +15,7 @@ repository owns its own topics, a fifth of the issues land in a random repositor
 repository filter makes an index scan work harder.
 
 The query is the one `app/search/duplicates.py::nearest()` runs for `/dispatch similar`: the
-20 nearest by cosine (`duplicates.CANDIDATES`, any state), which the app then ranks with their
+10 nearest by cosine (`duplicates.CANDIDATES`, any state), which the app then ranks with their
 neighbourhood density in Python, inside a transaction after `SET LOCAL hnsw.iterative_scan =
 relaxed_order` and `hnsw.max_scan_tuples`, timed as the app pays for it (all statements, one
 client, warm cache). The benchmark checks that its copy of the SQL is still the app's, and prints
@@ -511,13 +511,10 @@ async def measure_layout(
             timing.cpu = cpu.summary()
             if sql is APP_SQL:
                 app_answers = answers
-                found = 1.0  # exact by construction (checked below)
-            else:
-                found = await recall(connection, targets[:sample], answers[:sample])
+            found = await recall(connection, targets[:sample], answers[:sample])
             rows.append(Row(label, timing, found, plan_summary(lines)))
-        # The app's answers must be the exact ones, and the app's own function must agree.
-        if await recall(connection, targets[:20], app_answers[:20]) < 1.0:
-            print("  warning: the app's query did not return the exact nearest five")
+        # The app's own function must agree with the copied SQL (no densities are stored here,
+        # so its ranking is by cosine).
         await engine.connect(dsn, pool_size=2)
         try:
             for (repo, number), answer in list(zip(targets, app_answers, strict=True))[:5]:
