@@ -15,7 +15,7 @@ repository owns its own topics, a fifth of the issues land in a random repositor
 repository filter makes an index scan work harder.
 
 The query is the one `app/search/duplicates.py::nearest()` runs for `/dispatch similar`: the
-10 nearest by cosine (`duplicates.CANDIDATES`, any state), which the app then ranks with their
+5 nearest by cosine (`duplicates.CANDIDATES`, any state), which the app then ranks with their
 neighbourhood density in Python, inside a transaction after `SET LOCAL hnsw.iterative_scan =
 relaxed_order` and `hnsw.max_scan_tuples`, timed as the app pays for it (all statements, one
 client, warm cache). The benchmark checks that its copy of the SQL is still the app's, and prints

@@ -5,7 +5,7 @@ reports); in a plain nearest-neighbour list they crowd out the one issue that re
 report: the "hubness" of high-dimensional embeddings. Ranking a candidate by its cosine
 similarity minus its density (the mean similarity to its own `NEIGHBOURS` nearest issues; CSLS,
 Conneau et al. 2018) corrects for it. On tests/search/eval_pairs.py it raises recall@3 from 0.878
-to 0.917 and the flagging F1 at the default threshold from 0.54 to 0.56
+to 0.904 and the flagging F1 at the default threshold from 0.54 to 0.55
 (`python bench/duplicates.py`).
 
 An issue's density is stored with it (`issue.density`), measured within its repository when it

@@ -18,10 +18,11 @@ from app.runtime import Runtime
 from app.search import density
 from app.search.embeddings import DEFAULT_DUPLICATE_THRESHOLD
 
-# Candidates fetched by cosine similarity before they are ranked with their density: 10 gives
-# the same recall@3 as 20 on the evaluation set (bench/duplicates.py), and fewer rows to find
-# keep the filtered index scan short (bench/search.py: p99 30 ms for 20 over 50 repositories).
-CANDIDATES = 10
+# Candidates fetched by cosine similarity before they are ranked with their density. More find
+# more (recall@3 on the evaluation set: 0.904 with 5, 0.917 with 10 or 20; bench/duplicates.py)
+# but cost more where the repository filter makes the index scan walk (bench/search.py, 100k
+# issues over 50 repositories: p99 18-20 ms with 5, 26 ms with 10, 30 ms with 20; target 20).
+CANDIDATES = 5
 
 
 @dataclass(frozen=True)

@@ -144,8 +144,11 @@ def test_duplicates_are_among_the_three_nearest_neighbours(
     # cannot connect: "two people bought our last lamp" / "stock decrement is not atomic").
     assert _recall_at_3(a[duplicates], b[duplicates]) >= 0.85
     assert _recall_at_3(a[same_side], b[same_side]) >= 0.95
-    # Ranked as Dispatch ranks them (cosine less neighbourhood density), measured 0.917.
-    assert _recall_at_3(a[duplicates], b[duplicates], as_dispatch_ranks=True) >= 0.9
+    # Ranked as Dispatch ranks them (cosine less neighbourhood density), measured 0.904 (a
+    # little margin: int8 kernels differ slightly between CPUs).
+    ranked = _recall_at_3(a[duplicates], b[duplicates], as_dispatch_ranks=True)
+    assert ranked >= 0.89
+    assert ranked > _recall_at_3(a[duplicates], b[duplicates])
 
 
 def test_default_threshold_separates_duplicates_from_related_issues(
