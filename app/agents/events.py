@@ -3,7 +3,7 @@ field picks the shape, and a missing or wrong field is refused with its name."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -72,17 +72,19 @@ class InvalidEvent(ValueError):
 
 
 def parse_event(body: bytes) -> AgentEvent:
-    try:
-        return msgspec.json.decode(body, type=AgentEvent)
-    except msgspec.ValidationError as exc:
-        raise InvalidEvent(_explain(str(exc))) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidEvent(f"body is not valid JSON: {exc}") from None
+    event: AgentEvent = _decode(body, AgentEvent)
+    return event
 
 
 def parse_log(body: bytes) -> LogChunk:
+    chunk: LogChunk = _decode(body, LogChunk)
+    return chunk
+
+
+def _decode(body: bytes, kind: Any) -> Any:
+    """`body` as `kind`, or InvalidEvent saying what is wrong (naming the field)."""
     try:
-        return msgspec.json.decode(body, type=LogChunk)
+        return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         raise InvalidEvent(_explain(str(exc))) from None
     except msgspec.DecodeError as exc:
