@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.modes import Mode
+
 # Piccolo's migration runner finds its engine through this module name.
 os.environ.setdefault("PICCOLO_CONF", "app.db.piccolo_conf")
-
-AGENT_MODES = ("investigate", "implement", "qa", "research", "auto_investigate")
 
 
 class ConfigError(Exception):
@@ -173,11 +173,11 @@ class Settings(BaseSettings):
         mapping = _parse_repo_map(self.dispatch_alerts_repo_map or "")
         return mapping.get(source.lower()) or self.dispatch_alerts_repo
 
-    def spawn_concurrency(self, mode: str) -> int:
-        return int(getattr(self, f"max_concurrent_spawns_{mode}"))
+    def spawn_concurrency(self, mode: Mode) -> int:
+        return int(getattr(self, f"max_concurrent_spawns_{Mode(mode).value}"))
 
-    def spawn_budget(self, mode: str) -> int:
-        return int(getattr(self, f"daily_spawn_budget_{mode}"))
+    def spawn_budget(self, mode: Mode) -> int:
+        return int(getattr(self, f"daily_spawn_budget_{Mode(mode).value}"))
 
 
 def _parse_repo_map(text: str) -> dict[str, str]:

@@ -9,10 +9,10 @@ import logging
 
 from app import jobs, queue
 from app.agents import runs
-from app.agents.runs import Mode
 from app.db import engine
 from app.events import Event
 from app.issues import repo_config
+from app.modes import Mode
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)

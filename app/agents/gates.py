@@ -18,6 +18,7 @@ from app.agents.runs import Run
 from app.config import Settings
 from app.db import engine
 from app.issues.repo_config import RepoConfig
+from app.modes import Mode
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,14 @@ class Limits:
     spawn_delay_minutes: float
 
 
-def limits_for(settings: Settings, config: RepoConfig, mode: str) -> Limits:
+def limits_for(settings: Settings, config: RepoConfig, mode: Mode | str) -> Limits:
     """Environment defaults, overridden by the repository's `budgets`."""
     budgets = config.budgets
+    mode = Mode(mode)
     return Limits(
         kill_switch=settings.spawn_kill_switch,
-        concurrency=budgets.max_concurrent.get(mode, settings.spawn_concurrency(mode)),  # type: ignore[call-overload]
-        daily_spawns=budgets.daily_spawns.get(mode, settings.spawn_budget(mode)),  # type: ignore[call-overload]
+        concurrency=budgets.max_concurrent.get(mode, settings.spawn_concurrency(mode)),
+        daily_spawns=budgets.daily_spawns.get(mode, settings.spawn_budget(mode)),
         daily_cost_usd=_first(budgets.daily_cost_usd, settings.daily_cost_limit_usd),
         cost_cap_usd=_first(budgets.max_cost_per_run_usd, settings.max_agent_cost_per_run),
         cooldown_hours=_first(budgets.cooldown_hours, settings.spawn_cooldown_hours),

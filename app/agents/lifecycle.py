@@ -22,13 +22,14 @@ from app.agents.events import (
     PullRequestOpened,
     Started,
 )
-from app.agents.runs import Mode, Run, RunState
+from app.agents.runs import Run, RunState
 from app.audit import log as audit
 from app.db import engine
 from app.github import rest
 from app.github.clients import api_headers
 from app.issues import repo_config, state
 from app.issues.labels import AGENT_PREFIX, Signal, Status
+from app.modes import Mode
 from app.runtime import Runtime
 from app.stream import chunks
 

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from app.db import engine
+from app.modes import Mode
 
 
 class RunState(StrEnum):
@@ -39,24 +40,6 @@ class RunState(StrEnum):
 
 
 ACTIVE = frozenset({RunState.QUEUED, RunState.DISPATCHED, RunState.RUNNING})
-
-
-class Mode(StrEnum):
-    INVESTIGATE = "investigate"
-    IMPLEMENT = "implement"
-    QA = "qa"
-    RESEARCH = "research"
-    AUTO_INVESTIGATE = "auto_investigate"
-
-    @property
-    def heading(self) -> str:
-        return {
-            "investigate": "Investigation",
-            "implement": "Implementation",
-            "qa": "QA",
-            "research": "Research",
-            "auto_investigate": "Automatic investigation",
-        }[self.value]
 
 
 @dataclass(frozen=True)

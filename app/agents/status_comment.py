@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.agents.runs import Mode, Run, RunState
+from app.agents.runs import Run, RunState
 from app.github import rest
+from app.modes import Mode
 from app.runtime import Runtime
 from app.stream.links import viewer_url
 

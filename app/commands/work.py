@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from app import jobs, queue
 from app.agents import lifecycle, plans, runs
-from app.agents.runs import Mode, RunState
+from app.agents.runs import RunState
 from app.commands.context import CommandContext, Result
 from app.commands.permissions import Permission
 from app.commands.registry import registry
 from app.db import engine
+from app.modes import Mode
 
 RETRYABLE = (
     RunState.FAILED,

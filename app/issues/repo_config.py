@@ -33,7 +33,7 @@ Example (every key is optional):
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -42,12 +42,12 @@ from app.audit import log as audit
 from app.commands.permissions import Permission
 from app.db import engine
 from app.github import rest
+from app.modes import Mode
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 CONFIG_PATH = ".github/dispatch.yml"
-Mode = Literal["investigate", "implement", "qa", "research", "auto_investigate"]
 
 
 class _Strict(BaseModel):

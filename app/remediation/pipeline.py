@@ -14,13 +14,13 @@ from typing import Any
 
 from app import jobs, queue
 from app.agents import dispatcher, gates, runs
-from app.agents.runs import Mode
 from app.db import engine
 from app.events import Event
 from app.github import rest
 from app.installations import service as installations
 from app.issues import cache, repo_config
 from app.issues.labels import Kind, Status
+from app.modes import Mode
 from app.remediation import alerts, fixes
 from app.remediation.alerts import Occurrence
 from app.runtime import Runtime

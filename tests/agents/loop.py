@@ -131,7 +131,7 @@ class SSEReader:
 async def create_run(github, repo, *, state: str, workflow_run_id: int):
     """A run of `investigate` on a new issue, put straight into `state` (no GitHub involved)."""
     from app.agents import runs
-    from app.agents.runs import Mode
+    from app.modes import Mode
 
     installation, repository = repo
     created = await runs.create(
