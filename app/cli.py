@@ -1,6 +1,9 @@
-"""The `dispatch` command: serve, worker, migrate, deliveries (and replay).
+"""The `dispatch` command: serve, worker, migrate, deliveries (and replay), tokens, sync, kill
+switch.
 
 Configuration errors print one line naming the variable and exit with status 2; no traceback.
+Each command imports what it needs inside its function, so `dispatch --help` and a mistyped
+command answer at once instead of loading the whole application first.
 """
 
 from __future__ import annotations
@@ -80,12 +83,12 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     """Serve webhooks, the API and pages; run the worker too unless --no-worker."""
     import uvicorn
 
-    from app.runtime import Runtime
     from app.server import create_app
+    from app.worker import build_runtime
 
     settings = _settings()
     dsn = _prepare(settings)
-    app = create_app(Runtime.build(settings), dsn=dsn, run_worker=not no_worker)
+    app = create_app(build_runtime(settings), dsn=dsn, run_worker=not no_worker)
     click.echo(f"dispatch {__version__} listening on http://{host}:{port}", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
 
@@ -93,24 +96,18 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 @main.command()
 def worker() -> None:
     """Run jobs and schedules from the queue (any number of workers, on any machines)."""
-    from app import jobs
-    from app.queue import Worker
-    from app.runtime import Runtime
+    import gc
+
+    from app.worker import build_runtime, build_worker
 
     settings = _settings()
     dsn = _prepare(settings)
-    rt = Runtime.build(settings)
+    rt = build_runtime(settings)
 
     async def work() -> None:
-        import gc
-
         gc.collect()
         gc.freeze()  # start-up objects stay for the process's life; keep full collections short
-        runner = Worker(
-            jobs.registry(rt),
-            concurrency=settings.worker_concurrency,
-            heartbeat_seconds=settings.job_heartbeat_seconds,
-        )
+        runner = build_worker(rt)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, runner.stop)
@@ -158,7 +155,7 @@ def deliveries(ctx: click.Context, failed: bool, limit: int) -> None:
             f"attempts={row.attempts}  {row.repository or ''}"
         )
         click.echo(line.rstrip())
-        if row.last_error and row.state == "failed":
+        if row.last_error and row.state == journal.DeliveryState.FAILED:
             click.echo("    " + row.last_error.strip().splitlines()[-1][:200])
 
 
@@ -240,11 +237,11 @@ def sync(repo: str | None) -> None:
     """Create missing labels and cache issues (open, and closed in the last 30 days)."""
     from app.installations import service as installations
     from app.issues import onboarding
-    from app.runtime import Runtime
+    from app.worker import build_runtime
 
     settings = _settings()
     dsn = _prepare(settings)
-    rt = Runtime.build(settings)
+    rt = build_runtime(settings)
 
     async def work() -> None:
         try:

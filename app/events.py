@@ -1,20 +1,25 @@
-"""The router: `(event, action)` → the handlers registered for it, bedevere-style.
+"""Events and their routing, bedevere-style: each area's handler module has its own router,
+
+    router = Router()
 
     @router.on("issues", "opened", "edited")
     async def cache_issue(event: Event, rt: Runtime) -> None: ...
 
-A handler registered without actions gets every action of its event. The worker calls
-`router.dispatch(event, rt)`; intake asks `router.handles(name, action)` to journal events nobody
-handles as ignored, without queueing them.
+and the composition root (`app/worker.py`) combines them in a visible order,
+`Router(installations.router, issues.router, …)`. A handler registered without actions gets every
+action of its event. The worker calls `router.dispatch(event, rt)`; intake asks
+`router.handles(name, action)` to journal events nobody handles as ignored, without queueing them.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from app.github.repo import Repo
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -61,24 +66,46 @@ class Event:
         return repo.get("full_name") if isinstance(repo, dict) else None
 
     @property
+    def repo(self) -> Repo | None:
+        name = self.repository
+        return Repo.parse(name) if name else None
+
+    @property
     def sender(self) -> str | None:
         sender = self.payload.get("sender")
         return sender.get("login") if isinstance(sender, dict) else None
 
     @property
     def sender_is_bot(self) -> bool:
-        sender = self.payload.get("sender") or {}
-        return sender.get("type") == "Bot" or str(sender.get("login", "")).endswith("[bot]")
+        return is_bot(self.payload.get("sender"))
+
+
+def is_bot(user: Mapping[str, Any] | None) -> bool:
+    """A GitHub account that is an App's bot (by type, or by the `[bot]` suffix of its login)."""
+    if not user:
+        return False
+    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
+
+
+async def is_own_change(event: Event, rt: Runtime) -> bool:
+    """Whether Dispatch itself caused this event (its rules never react to their own edits)."""
+    return await rt.github.is_self(event.sender)
 
 
 Handler = Callable[[Event, "Runtime"], Awaitable[None]]
 
 
-@dataclass
 class Router:
-    _handlers: dict[tuple[str, str | None], list[Handler]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    """`(event, action)` → handlers, in registration order; `Router(a, b)` combines routers,
+    a's handlers first."""
+
+    def __init__(self, *routers: Router) -> None:
+        self._handlers: dict[tuple[str, str | None], list[Handler]] = defaultdict(list)
+        for other in routers:
+            for key, handlers in other._handlers.items():
+                for handler in handlers:
+                    if handler not in self._handlers[key]:
+                        self._handlers[key].append(handler)
 
     def on(self, event: str, *actions: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -105,6 +132,3 @@ class Router:
             log.debug("handler start", extra={"handler": handler.__qualname__})
             await handler(event, rt)
         return len(handlers)
-
-
-router = Router()

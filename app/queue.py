@@ -25,6 +25,7 @@ from pgqueuer.queries import Queries
 from pgqueuer.types import QueueExecutionMode
 
 from app import jobs
+from app.clock import backoff
 from app.db import engine
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ async def _enqueue(
 
 @dataclass
 class JobRegistry:
-    """Job names bound to functions, and cron schedules; filled by `app.jobs`."""
+    """Job names bound to functions, and cron schedules; filled by the composition root."""
 
     jobs: dict[str, tuple[JobFunction, RetryPolicy]] = field(default_factory=dict)
     schedules: dict[str, tuple[str, ScheduledFunction]] = field(default_factory=dict)
@@ -150,7 +151,7 @@ def _job_runner(name: str, function: JobFunction, retry: RetryPolicy):  # type: 
         except Exception as exc:
             attempt = job.attempts + 1
             if attempt < retry.attempts:
-                delay = timedelta(seconds=retry.base_seconds * 2 ** (attempt - 1))
+                delay = backoff(attempt, retry.base_seconds)
                 # A rate limit says when it lifts (githubkit's `retry_after`): never retry sooner.
                 asked = getattr(exc, "retry_after", None)
                 if isinstance(asked, timedelta) and asked > delay:

@@ -1,19 +1,30 @@
 """What one running Dispatch process holds and hands to handlers and jobs: its settings, the App
-credentials, the GitHub clients, the signer, the clock and per-process caches. Built once by
-`server` or `cli`, never global."""
+credentials, the GitHub clients, the signer, the clock and per-process caches. Built once by a
+composition root (`app/worker.py`), never global."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
-from app.agents.oidc import OIDCVerifier
 from app.clock import Clock, SystemClock
-from app.commands.permissions import PermissionCache
 from app.config import Settings
 from app.github.clients import GitHubClients
 from app.github.credentials import CredentialStore
-from app.search.embeddings import EmbeddingProvider, provider_from_settings
+from app.github.oidc import OIDCVerifier
+from app.github.permissions import PermissionCache
 from app.signing import Signer, load_secret_key
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """Turns texts into L2-normalised vectors of `dimensions` floats, one per text, in order
+    (app/search has the implementations)."""
+
+    name: str
+    dimensions: int
+
+    async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
 @dataclass
@@ -28,7 +39,12 @@ class Runtime:
     embeddings: EmbeddingProvider | None = None
 
     @classmethod
-    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+    def build(
+        cls,
+        settings: Settings,
+        clock: Clock | None = None,
+        embeddings: EmbeddingProvider | None = None,
+    ) -> Runtime:
         credentials = CredentialStore(settings)
         return cls(
             settings=settings,
@@ -37,7 +53,7 @@ class Runtime:
             signer=Signer(load_secret_key(settings)),
             oidc=OIDCVerifier(settings.dispatch_oidc_issuer, settings.oidc_audience),
             clock=clock or SystemClock(),
-            embeddings=provider_from_settings(settings),
+            embeddings=embeddings,
         )
 
     async def close(self) -> None:

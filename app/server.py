@@ -1,4 +1,5 @@
-"""The Litestar app factory: collects each area's routes, and a lifespan that connects the
+"""The composition root of the web side: the Litestar app factory collects each area's routes
+in one list, hands handlers the runtime and the event router, and a lifespan connects the
 database, applies migrations and runs the worker (unless `--no-worker`)."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.template import TemplateConfig
 
-from app import __version__, jobs
+from app import __version__
 from app.agents import routes as agent_routes
 from app.audit import routes as audit_routes
 from app.db import engine, migrate
@@ -28,22 +29,23 @@ from app.health import routes as health_routes
 from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
-from app.queue import Worker
 from app.runtime import Runtime
 from app.setup import routes as setup_routes
-from app.stream import routes as stream_routes
 from app.stream.bus import StreamBus
 from app.web.errors import busy_handler, http_exception_handler, internal_error_handler
+from app.worker import build_worker, event_router
 
 log = logging.getLogger(__name__)
 
 TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
     Path(__file__).parent / "setup" / "templates",
-    Path(__file__).parent / "stream" / "templates",
+    Path(__file__).parent / "agents" / "templates",
 ]
 
 
 def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
+    router = event_router()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
@@ -55,11 +57,7 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         await bus.start()
         worker_task: asyncio.Task[None] | None = None
         if run_worker:
-            worker = Worker(
-                jobs.registry(rt),
-                concurrency=rt.settings.worker_concurrency,
-                heartbeat_seconds=rt.settings.job_heartbeat_seconds,
-            )
+            worker = build_worker(rt, router)
             app.state.worker = worker
             worker_task = asyncio.create_task(worker.run(), name="dispatch-worker")
             worker_task.add_done_callback(_report_worker_exit)
@@ -78,7 +76,6 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
             await rt.close()
             await engine.disconnect()
 
-    jobs.load_handlers()
     routes = [
         *intake_routes.routes,
         *alert_routes.routes,
@@ -87,11 +84,13 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *issue_routes.routes,
         *audit_routes.routes,
         *agent_routes.routes,
-        *stream_routes.routes,
     ]
     return Litestar(
         route_handlers=routes,
-        dependencies={"rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False)},
+        dependencies={
+            "rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False),
+            "router": Provide(lambda: router, use_cache=True, sync_to_thread=False),
+        },
         lifespan=[lifespan],
         exception_handlers={
             HTTPException: http_exception_handler,

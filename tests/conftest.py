@@ -164,10 +164,9 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 async def rt(settings: Settings, database: str, clock: MovableClock) -> AsyncIterator[Runtime]:
-    from app import jobs
+    from app.worker import build_runtime
 
-    jobs.load_handlers()
-    runtime = Runtime.build(settings, clock=clock)
+    runtime = build_runtime(settings, clock=clock)
     try:
         yield runtime
     finally:

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from app import jobs
 from app.config import Settings
-from app.queue import Worker
+from app.events import Router
 from app.runtime import Runtime
 from app.server import create_app
+from app.worker import build_worker
 
 
 def free_port() -> int:
@@ -30,16 +30,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def drain(rt: Runtime, *, concurrency: int = 4, timeout: float = 60) -> None:
+async def drain(
+    rt: Runtime, *, concurrency: int = 4, timeout: float = 60, router: Router | None = None
+) -> None:
     """Run jobs until none is due: jobs deferred into the future (a summary edit in a minute, a
     retry with backoff) are left for later, as a real worker would leave them."""
     from app.db import engine
 
-    worker = Worker(
-        jobs.registry(rt),
-        concurrency=concurrency,
-        heartbeat_seconds=rt.settings.job_heartbeat_seconds,
-    )
+    worker = build_worker(rt, router, concurrency=concurrency)
     task = asyncio.create_task(worker.run(schedules=False))
     deadline = time.monotonic() + timeout
     idle_polls = 0

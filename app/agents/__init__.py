@@ -1,2 +1,3 @@
-"""Agent runs: spawn gates and budgets, workflow dispatch, the run lifecycle, plans and their
-review, the agent API and its OIDC authentication."""
+"""Agent runs: the one way to start a run (`spawn.request_run`), spawn gates and budgets,
+workflow dispatch, the run lifecycle, plans and their review, the agent API and the run viewer
+(live output over Server-Sent Events)."""

@@ -4,15 +4,14 @@ agent API token for the run's repository. Anything else is refused before anythi
 
 from __future__ import annotations
 
-from githubkit.exception import RequestFailed
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 
 from app.agents import runs
 from app.agents.dispatcher import run_name
-from app.agents.oidc import TokenRejected
 from app.agents.runs import Run
-from app.github.clients import api_headers
+from app.github import rest
+from app.github.oidc import TokenRejected
 from app.runtime import Runtime
 from app.tokens import service as tokens
 
@@ -64,14 +63,9 @@ async def _bind(rt: Runtime, run: Run, workflow_run_id: int) -> Run:
     """GitHub did not return the workflow run's id at dispatch (older API); accept the token's
     run only if GitHub confirms it is ours (its run-name is `dispatch-run-<id>`)."""
     client = rt.github.installation(run.installation_id)
-    owner, name = run.repository.split("/", 1)
-    try:
-        response = await client.arequest(
-            "GET", f"/repos/{owner}/{name}/actions/runs/{workflow_run_id}", headers=api_headers()
-        )
-    except RequestFailed:
-        raise PermissionDeniedException("this token's workflow run is unknown to GitHub") from None
-    data = response.json()
+    data = await rest.get_workflow_run(client, run.repository, workflow_run_id)
+    if data is None:
+        raise PermissionDeniedException("this token's workflow run is unknown to GitHub")
     if data.get("display_title") != run_name(run.id):
         raise PermissionDeniedException("this token's workflow run was not dispatched for this run")
     return await runs.update(

@@ -1,18 +1,16 @@
 """Auto-dispatch rules from `.github/dispatch.yml`: when an issue comes to carry all the labels of
 a rule (`when: {labels: [status/ready, type/bug]}`), a run of the rule's mode starts — once per
-issue and mode — through the same spawn gates as a command. Whoever added the label is the
-requester."""
+issue and mode — through the one run-starting service, and so the same spawn gates as a command.
+Whoever added the label is the requester."""
 
 from __future__ import annotations
 
 import logging
 
-from app import jobs, queue
-from app.agents import runs
-from app.db import engine
+from app.agents import runs, spawn
+from app.agents.runs import NewRun, Run, Trigger
 from app.events import Event
 from app.issues import repo_config
-from app.modes import Mode
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -29,42 +27,26 @@ async def on_labels(event: Event, rt: Runtime) -> int:
     if loaded.error or not loaded.config.auto_dispatch:
         return 0
     labels = {label["name"] for label in issue.get("labels") or []}
+    repository_id = event.payload["repository"]["id"]
     started = 0
     for rule in loaded.config.auto_dispatch:
         if not set(rule.when.labels) <= labels:
             continue
-        mode = Mode(rule.mode)
-        if await _already_started(event.payload["repository"]["id"], issue["number"], mode):
+        if await runs.started_by(repository_id, issue["number"], rule.mode, Trigger.AUTO_RULE):
             continue
-        try:
-            async with engine.transaction():
-                run = await runs.create(
-                    installation_id=event.installation_id,
-                    repository=event.repository,
-                    repository_id=event.payload["repository"]["id"],
-                    issue_number=issue["number"],
-                    mode=mode,
-                    requested_by=event.sender,
-                    notes=f"auto-dispatched: the issue has {', '.join(rule.when.labels)}",
-                )
-                await queue.enqueue(
-                    jobs.DISPATCH_RUN, {"run": run.id}, dedupe_key=f"dispatch:{run.id}"
-                )
-        except runs.ActiveRunExists:
-            continue
-        log.info("auto-dispatched", extra={"run": run.id, "mode": mode.value})
-        started += 1
-    return started
-
-
-async def _already_started(repository_id: int, number: int, mode: Mode) -> bool:
-    async with engine.connection() as connection:
-        return bool(
-            await connection.fetchval(
-                "SELECT 1 FROM run WHERE repository_id = $1 AND issue_number = $2 AND mode = $3 "
-                "AND notes LIKE 'auto-dispatched:%' LIMIT 1",
-                repository_id,
-                number,
-                mode.value,
+        result = await spawn.request_run(
+            NewRun(
+                installation_id=event.installation_id,
+                repository=event.repository,
+                repository_id=repository_id,
+                issue_number=issue["number"],
+                mode=rule.mode,
+                trigger=Trigger.AUTO_RULE,
+                requested_by=event.sender,
+                notes=f"auto-dispatched: the issue has {', '.join(rule.when.labels)}",
             )
         )
+        if isinstance(result, Run):
+            log.info("auto-dispatched", extra={"run": result.id, "mode": rule.mode.value})
+            started += 1
+    return started

@@ -10,7 +10,6 @@ from typing import Any
 from app.agents import plans
 from app.agents.runs import Run
 from app.github import rest
-from app.remediation import context
 from app.runtime import Runtime
 
 RULES = (
@@ -52,7 +51,7 @@ async def build(rt: Runtime, run: Run) -> dict[str, Any]:
         "plan": {"revision": plan.revision, "body": plan.body} if plan else None,
         "feedback": feedback,
         "notes": run.notes,
-        "error_context": await _error_context(run),
+        "error_context": run.error_context,
         "cost_cap_usd": run.cost_cap_usd or rt.settings.max_agent_cost_per_run,
         "max_turns": run.mode.spec.max_turns,
         "instructions": f"{instructions}\n\n{RULES}",
@@ -60,9 +59,3 @@ async def build(rt: Runtime, run: Run) -> dict[str, Any]:
         "branch": branch,
         "allowed_tools": list(run.mode.spec.tools),
     }
-
-
-async def _error_context(run: Run) -> dict[str, Any] | None:
-    if run.fingerprint is None:
-        return None
-    return await context.error_context(run.fingerprint)

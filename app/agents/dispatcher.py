@@ -11,14 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from githubkit.exception import RequestFailed
-
 from app.agents import gates, runs, status_comment
 from app.agents.runs import Run, RunState
 from app.audit import log as audit
 from app.db import engine
 from app.github import rest
-from app.github.clients import api_headers
 from app.issues import repo_config, state
 from app.issues.labels import AGENT_PREFIX, DYNAMIC_COLORS, Status
 from app.runtime import Runtime
@@ -27,18 +24,14 @@ log = logging.getLogger(__name__)
 
 MISSING_WORKFLOW = (
     "the agent workflow `{workflow}` is missing or cannot be dispatched in {repository} "
-    "(GitHub answered {status}). Copy `workflows/dispatch-agent.yml` from Dispatch into "
+    "(GitHub answered {status}{detail}). Copy `workflows/dispatch-agent.yml` from Dispatch into "
     "`.github/workflows/{workflow}` on the default branch, or point `workflows` in "
     "`.github/dispatch.yml` at the right file"
 )
 
 
-class WorkflowNotDispatchable(Exception):
-    pass
-
-
-async def dispatch(run_id: int, rt: Runtime, alert: gates.AlertFacts | None = None) -> Run | None:
-    run = await _decide(run_id, rt, alert)
+async def dispatch(run_id: int, rt: Runtime) -> Run | None:
+    run = await _decide(run_id, rt)
     if run is None:
         return None
     if run.state is RunState.REFUSED:
@@ -47,14 +40,19 @@ async def dispatch(run_id: int, rt: Runtime, alert: gates.AlertFacts | None = No
     if run.state is RunState.DISPATCHED and run.dispatch_sent_at is None:
         try:
             run = await _send(rt, run)
-        except WorkflowNotDispatchable as exc:
+        except rest.WorkflowNotDispatchable as exc:
             now = rt.clock.now()
             await gates.refund(run, run.dispatched_at or now)
             run = await runs.update(
                 run.id,
                 state=RunState.FAILED,
                 outcome="failed",
-                summary=str(exc),
+                summary=MISSING_WORKFLOW.format(
+                    workflow=run.workflow,
+                    repository=run.repository,
+                    status=exc.status,
+                    detail=f": {exc}" if str(exc) else "",
+                ),
                 finished_at=now,
             )
             await announce(rt, run)
@@ -63,7 +61,7 @@ async def dispatch(run_id: int, rt: Runtime, alert: gates.AlertFacts | None = No
     return run
 
 
-async def _decide(run_id: int, rt: Runtime, alert: gates.AlertFacts | None) -> Run | None:
+async def _decide(run_id: int, rt: Runtime) -> Run | None:
     async with engine.transaction():
         run = await runs.get(run_id, lock=True)
         if run is None or run.state not in (RunState.QUEUED, RunState.DISPATCHED):
@@ -71,9 +69,9 @@ async def _decide(run_id: int, rt: Runtime, alert: gates.AlertFacts | None) -> R
         if run.state is RunState.DISPATCHED:
             return run  # gates already passed; a previous attempt died before or while sending
         loaded = await repo_config.load(rt, run.installation_id, run.repository)
-        limits = gates.limits_for(rt.settings, loaded.config, run.mode.value)
+        limits = gates.limits_for(rt.settings, loaded.config, run.mode)
         now = rt.clock.now()
-        decision = await gates.decide(run, limits, now, alert)
+        decision = await gates.decide(run, limits, now)
         await gates.record(run, decision)
         if not decision.allowed:
             reason = decision.reason
@@ -107,7 +105,9 @@ async def _send(rt: Runtime, run: Run) -> Run:
     client = rt.github.installation(run.installation_id)
     workflow = run.workflow or "dispatch-agent.yml"
     ref = run.ref or (await rest.get_repository(client, run.repository))["default_branch"]
-    await runs.update(run.id, dispatch_attempts=run.dispatch_attempts + 1, ref=ref)
+    await runs.update(
+        run.id, dispatch_attempts=run.dispatch_attempts + 1, ref=ref, workflow=workflow
+    )
     if run.dispatch_attempts > 0:
         existing = await _find_workflow_run(client, run)
         if existing is not None:
@@ -117,57 +117,30 @@ async def _send(rt: Runtime, run: Run) -> Run:
                 workflow_run_id=existing["id"],
                 workflow_run_url=existing.get("html_url"),
             )
-    owner, name = run.repository.split("/", 1)
-    body: dict[str, Any] = {
-        "ref": ref,
-        "inputs": {
-            "run_id": str(run.id),
-            "mode": run.mode.value,
-            "dispatch_url": rt.settings.dispatch_url,
-        },
-        # API 2026-03-10 answers 200 with the new run's id; older servers answer 204.
-        "return_run_details": True,
+    inputs = {
+        "run_id": str(run.id),
+        "mode": run.mode.value,
+        "dispatch_url": rt.settings.dispatch_url,
     }
-    try:
-        response = await client.arequest(
-            "POST",
-            f"/repos/{owner}/{name}/actions/workflows/{workflow}/dispatches",
-            json=body,
-            headers=api_headers(),
-        )
-    except RequestFailed as exc:
-        status = exc.response.status_code
-        if status in (404, 422):
-            raise WorkflowNotDispatchable(
-                MISSING_WORKFLOW.format(workflow=workflow, repository=run.repository, status=status)
-            ) from None
-        raise
-    details = response.json() if response.status_code == 200 and response.content else {}
+    dispatched = await rest.dispatch_workflow(client, run.repository, workflow, ref, inputs)
     log.info(
         "workflow dispatched",
         extra={
             "run": run.id,
-            "workflow_run": details.get("workflow_run_id"),
+            "workflow_run": dispatched.workflow_run_id,
             "repository": run.repository,
         },
     )
     return await runs.update(
         run.id,
         dispatch_sent_at=rt.clock.now(),
-        workflow_run_id=details.get("workflow_run_id"),
-        workflow_run_url=details.get("html_url"),
+        workflow_run_id=dispatched.workflow_run_id,
+        workflow_run_url=dispatched.html_url,
     )
 
 
 async def _find_workflow_run(client: Any, run: Run) -> dict[str, Any] | None:
-    owner, name = run.repository.split("/", 1)
-    response = await client.arequest(
-        "GET",
-        f"/repos/{owner}/{name}/actions/runs",
-        params={"event": "workflow_dispatch", "per_page": 50},
-        headers=api_headers(),
-    )
-    for candidate in response.json().get("workflow_runs", []):
+    for candidate in await rest.workflow_runs(client, run.repository, event="workflow_dispatch"):
         if candidate.get("display_title") == run_name(run.id):
             return candidate
     return None
@@ -181,7 +154,6 @@ async def announce(rt: Runtime, run: Run) -> Run:
     """Tell the issue: labels for a started run, the status comment, and the reaction on the
     command that asked for it. Every step is idempotent."""
     client = rt.github.installation(run.installation_id)
-    command = await _command(run.command_id)
     if run.state is RunState.DISPATCHED:
         actor = await rt.github.bot_login()
         await state.move_to(
@@ -199,25 +171,13 @@ async def announce(rt: Runtime, run: Run) -> Run:
             client, run.repository, label, DYNAMIC_COLORS[AGENT_PREFIX], "Agent working on it"
         )
         await rest.add_label(client, run.repository, run.issue_number, label)
-    run = await status_comment.publish(rt, run, command["line"] if command else None)
-    if command is not None:
+    run = await status_comment.publish(rt, run)
+    if run.reaction_target is not None:
         reaction = {
             RunState.DISPATCHED: "rocket",
             RunState.REFUSED: "confused",
             RunState.FAILED: "confused",
         }.get(run.state)
         if reaction:
-            await rest.react(
-                client, run.repository, rest.ReactionTarget(**command["target"]), reaction
-            )
+            await rest.react(client, run.repository, run.reaction_target, reaction)
     return run
-
-
-async def _command(command_id: int | None) -> dict[str, Any] | None:
-    if command_id is None:
-        return None
-    async with engine.connection() as connection:
-        row = await connection.fetchrow(
-            "SELECT line, target FROM command WHERE id = $1", command_id
-        )
-    return dict(row) if row else None

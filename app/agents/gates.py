@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from app.agents import runs
 from app.agents.runs import Run
+from app.clock import parse_timestamp
 from app.config import Settings
 from app.db import engine
 from app.issues.repo_config import RepoConfig
@@ -33,10 +35,9 @@ class Limits:
     spawn_delay_minutes: float
 
 
-def limits_for(settings: Settings, config: RepoConfig, mode: Mode | str) -> Limits:
+def limits_for(settings: Settings, config: RepoConfig, mode: Mode) -> Limits:
     """Environment defaults, overridden by the repository's `budgets`."""
     budgets = config.budgets
-    mode = Mode(mode)
     return Limits(
         kill_switch=settings.spawn_kill_switch,
         concurrency=budgets.max_concurrent.get(mode, settings.spawn_concurrency(mode)),
@@ -72,16 +73,25 @@ class AlertFacts:
     event_count: int
     first_seen: datetime
 
+    @classmethod
+    def of(cls, run: Run) -> AlertFacts | None:
+        """From the error context an alert run was created with."""
+        context = run.error_context or {}
+        if run.fingerprint is None or "event_count" not in context:
+            return None
+        return cls(
+            int(context["event_count"]), parse_timestamp(context["first_seen"]) or run.created_at
+        )
+
 
 def _next_utc_midnight(now: datetime) -> datetime:
     return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def decide(
-    run: Run, limits: Limits, now: datetime, alert: AlertFacts | None = None
-) -> Decision:
+async def decide(run: Run, limits: Limits, now: datetime) -> Decision:
     """Run the gates for `run` inside the caller's transaction; on success the day's budget is
     taken. The caller marks the run dispatched in the same transaction."""
+    alert = AlertFacts.of(run)
     checks = (
         lambda: _kill_switch(run.installation_id, limits),
         lambda: _active_run(run.repository_id, run.issue_number, run.id),
@@ -134,18 +144,10 @@ async def _kill_switch(installation_id: int, limits: Limits) -> Decision | None:
 
 
 async def _active_run(repository_id: int, issue_number: int, run_id: int | None) -> Decision | None:
-    async with engine.connection() as connection:
-        other = await connection.fetchval(
-            "SELECT id FROM run WHERE repository_id = $1 AND issue_number = $2 "
-            "AND ($3::bigint IS NULL OR id <> $3) "
-            "AND state IN ('queued', 'dispatched', 'running') LIMIT 1",
-            repository_id,
-            issue_number,
-            run_id,
-        )
+    other = await runs.active_for_issue(repository_id, issue_number, other_than=run_id)
     if other is None:
         return None
-    return Decision(False, "one_active_run", f"run #{other} is still active on this issue")
+    return Decision(False, "one_active_run", f"run #{other.id} is still active on this issue")
 
 
 async def _alert_gates(
@@ -191,13 +193,7 @@ async def _take_budget(run: Run, limits: Limits, now: datetime) -> Decision:
             run.mode.value,
             day,
         )
-        active = await connection.fetchval(
-            "SELECT count(*) FROM run WHERE installation_id = $1 AND mode = $2 "
-            "AND state IN ('dispatched', 'running') AND id <> $3",
-            run.installation_id,
-            run.mode.value,
-            run.id,
-        )
+        active = await runs.working_count(run.installation_id, run.mode, other_than=run.id)
         if active >= limits.concurrency:
             return Decision(
                 False,
@@ -212,11 +208,8 @@ async def _take_budget(run: Run, limits: Limits, now: datetime) -> Decision:
                 f"today's {run.mode.value} budget is spent ({spawned} of {limits.daily_spawns})",
                 _next_utc_midnight(now),
             )
-        spent = await connection.fetchval(
-            "SELECT coalesce(sum(cost_usd), 0) FROM run WHERE installation_id = $1 "
-            "AND finished_at >= $2",
-            run.installation_id,
-            datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo),
+        spent = await runs.spent_since(
+            run.installation_id, datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo)
         )
         if spent >= limits.daily_cost_usd:
             return Decision(
@@ -240,19 +233,53 @@ async def record(
     decision: Decision,
     *,
     installation_id: int | None = None,
-    mode: str | None = None,
+    mode: Mode | None = None,
+    fingerprint: str | None = None,
 ) -> None:
     async with engine.connection() as connection:
         await connection.execute(
             "INSERT INTO spawn_decision (run_id, installation_id, mode, gate, allowed, reason, "
-            "clears_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "clears_at, fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             run.id if run else None,
             run.installation_id if run else installation_id,
-            run.mode.value if run else mode,
+            (run.mode if run else Mode(mode or Mode.INVESTIGATE)).value,
             decision.gate,
             decision.allowed,
             decision.reason,
             decision.clears_at,
+            run.fingerprint if run else fingerprint,
+        )
+
+
+# Refusals that clear on their own (a run finishes, a new day starts).
+_BUDGET_GATES = ["concurrency", "daily_spawn_budget", "daily_cost_budget"]
+
+
+async def refused_recently(fingerprint: str, now: datetime) -> bool:
+    """Whether a budget gate refused a run for this error and has not cleared yet: later alerts
+    of the same error then wait instead of adding a refusal each."""
+    async with engine.connection() as connection:
+        return bool(
+            await connection.fetchval(
+                "SELECT 1 FROM spawn_decision WHERE fingerprint = $1 AND NOT allowed "
+                "AND gate = ANY($2) AND coalesce(clears_at, at + interval '10 minutes') > $3 "
+                "LIMIT 1",
+                fingerprint,
+                _BUDGET_GATES,
+                now,
+            )
+        )
+
+
+async def start_cooldown(fingerprint: str, until: datetime) -> None:
+    """No new run on this error before `until` (a later cooldown never shortens an earlier)."""
+    async with engine.connection() as connection:
+        await connection.execute(
+            "INSERT INTO cooldown (fingerprint, until) VALUES ($1, $2) "
+            "ON CONFLICT (fingerprint) DO UPDATE SET "
+            "until = greatest(cooldown.until, EXCLUDED.until)",
+            fingerprint,
+            until,
         )
 
 
@@ -270,7 +297,7 @@ async def refund(run: Run, day: datetime) -> None:
 
 @dataclass(frozen=True)
 class BudgetLeft:
-    mode: str
+    mode: Mode
     spawned: int
     budget: int
     active: int
@@ -278,7 +305,7 @@ class BudgetLeft:
 
 
 async def budgets_left(
-    installation_id: int, limits_by_mode: dict[str, Limits], now: datetime
+    installation_id: int, limits_by_mode: dict[Mode, Limits], now: datetime
 ) -> list[BudgetLeft]:
     async with engine.connection() as connection:
         spawned = dict(
@@ -288,13 +315,7 @@ async def budgets_left(
                 now.date(),
             )
         )
-        active = dict(
-            await connection.fetch(
-                "SELECT mode, count(*) FROM run WHERE installation_id = $1 "
-                "AND state IN ('dispatched', 'running') GROUP BY mode",
-                installation_id,
-            )
-        )
+    active = await runs.working_by_mode(installation_id)
     return [
         BudgetLeft(
             mode, spawned.get(mode, 0), limits.daily_spawns, active.get(mode, 0), limits.concurrency

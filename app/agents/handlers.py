@@ -1,22 +1,23 @@
 """Webhooks about runs and their pull requests: `workflow_run` binds and closes runs the agent
-never closed, `workflow_job` keeps them alive, and a pull request that fixes an issue moves it to
-`status/in-review` (opened) or `status/done` (merged)."""
+never closed, `workflow_job` keeps them alive, a pull request that fixes an issue moves it to
+`status/in-review` (opened) or `status/done` (merged; an issue whose fix is being verified stays
+`status/verifying`), and labels may start auto-dispatch rules."""
 
 from __future__ import annotations
 
 import re
 
-from app.agents import auto_dispatch, lifecycle, runs
+from app.agents import auto_dispatch, lifecycle, pull_requests, runs
 from app.agents.dispatcher import run_name
 from app.agents.runs import RunState
-from app.events import Event, router
+from app.events import Event, Router, is_own_change
 from app.issues import state
 from app.issues.labels import Status
 from app.runtime import Runtime
 
+router = Router()
+
 _RUN_NAME = re.compile(r"^dispatch-run-(\d+)$")
-_FIXES = re.compile(r"\b(?:fix(?:e[sd])?|close[sd]?|resolve[sd]?)\s*:?\s+#(\d+)\b", re.IGNORECASE)
-_RUN_BRANCH = re.compile(r"^dispatch/run-(\d+)(?:-|$)")
 
 
 async def _run_of(workflow_run: dict) -> runs.Run | None:
@@ -67,26 +68,14 @@ async def workflow_job_changed(event: Event, rt: Runtime) -> None:
         await lifecycle.seen(rt, run)
 
 
-async def fixed_issues(event: Event) -> tuple[set[int], runs.Run | None]:
-    """Issues a PR fixes: closing keywords in its body, and the issue of the run whose branch it
-    comes from (that run is returned too)."""
-    pull_request = event.payload["pull_request"]
-    numbers = {int(n) for n in _FIXES.findall(pull_request.get("body") or "")}
-    run = None
-    branch = (pull_request.get("head") or {}).get("ref") or ""
-    if (match := _RUN_BRANCH.match(branch)) is not None:
-        candidate = await runs.get(int(match.group(1)))
-        if (
-            candidate is not None
-            and candidate.repository.lower() == (event.repository or "").lower()
-        ):
-            run = candidate
-            numbers.add(run.issue_number)
-    return numbers - {pull_request["number"]}, run
-
-
 async def _move_all(
-    event: Event, rt: Runtime, numbers: set[int], status: Status, reason: str
+    event: Event,
+    rt: Runtime,
+    numbers: set[int],
+    status: Status,
+    reason: str,
+    *,
+    unless: Status | None = None,
 ) -> None:
     client = rt.github.installation(event.installation_id or 0)
     for number in sorted(numbers):
@@ -100,6 +89,7 @@ async def _move_all(
             reason=reason,
             delivery=event.delivery,
             installation_id=event.installation_id,
+            unless=unless,
         )
 
 
@@ -108,7 +98,7 @@ async def pull_request_opened(event: Event, rt: Runtime) -> None:
     if event.installation_id is None:
         return
     pull_request = event.payload["pull_request"]
-    numbers, run = await fixed_issues(event)
+    numbers, run = await pull_requests.fixed_issues(event)
     if run is not None and run.pr_number is None:
         await runs.update(
             run.id, pr_number=pull_request["number"], pr_url=pull_request.get("html_url")
@@ -122,20 +112,21 @@ async def pull_request_merged(event: Event, rt: Runtime) -> None:
     pull_request = event.payload["pull_request"]
     if event.installation_id is None or not pull_request.get("merged"):
         return
-    numbers, _ = await fixed_issues(event)
-    done = {number for number in numbers if not await _needs_verification(rt, event, number)}
-    await _move_all(event, rt, done, Status.DONE, f"pull request #{pull_request['number']} merged")
-
-
-async def _needs_verification(rt: Runtime, event: Event, number: int) -> bool:
-    """Alert issues are verified after their fix merges instead of going straight to done."""
-    from app.remediation import fixes
-
-    return await fixes.start_if_alert_issue(rt, event, number)
+    numbers, _ = await pull_requests.fixed_issues(event)
+    # The remediation room runs first for this event (app/worker.py) and moves the issues of
+    # production errors to `status/verifying`; those stay there until the fix is verified.
+    await _move_all(
+        event,
+        rt,
+        numbers,
+        Status.DONE,
+        f"pull request #{pull_request['number']} merged",
+        unless=Status.VERIFYING,
+    )
 
 
 @router.on("issues", "labeled", "opened")
 async def auto_dispatch_rules(event: Event, rt: Runtime) -> None:
-    if event.sender and event.sender == await rt.github.bot_login():
+    if await is_own_change(event, rt):
         return  # Dispatch's own label changes never start runs
     await auto_dispatch.on_labels(event, rt)

@@ -9,10 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
-from githubkit.exception import RequestFailed
 
 from app import jobs, queue
-from app.agents import plans, runs, status_comment
+from app.agents import gates, plans, runs, status_comment
 from app.agents.events import (
     AgentEvent,
     Blocker,
@@ -26,7 +25,6 @@ from app.agents.runs import Run, RunState
 from app.audit import log as audit
 from app.db import engine
 from app.github import rest
-from app.github.clients import api_headers
 from app.issues import repo_config, state
 from app.issues.labels import AGENT_PREFIX, Signal, Status
 from app.modes import Mode
@@ -112,17 +110,8 @@ async def _on_finish(rt: Runtime, run: Run) -> None:
     """In the finishing transaction: the cooldown starts and stream viewers hear the end."""
     if run.fingerprint:
         loaded = await repo_config.load(rt, run.installation_id, run.repository)
-        from app.agents.gates import limits_for
-
-        hours = limits_for(rt.settings, loaded.config, run.mode.value).cooldown_hours
-        async with engine.connection() as connection:
-            await connection.execute(
-                "INSERT INTO cooldown (fingerprint, until) VALUES ($1, $2) "
-                "ON CONFLICT (fingerprint) DO UPDATE SET "
-                "until = greatest(cooldown.until, EXCLUDED.until)",
-                run.fingerprint,
-                rt.clock.now() + timedelta(hours=hours),
-            )
+        hours = gates.limits_for(rt.settings, loaded.config, run.mode).cooldown_hours
+        await gates.start_cooldown(run.fingerprint, rt.clock.now() + timedelta(hours=hours))
     await chunks.announce_end(run.id, run.state.value)
     await audit.record(
         actor=run.requested_by or "dispatch",
@@ -203,29 +192,9 @@ async def cancel_workflow_run(rt: Runtime, run: Run) -> bool:
     if run.workflow_run_id is None:
         return False
     client = rt.github.installation(run.installation_id)
-    owner, name = run.repository.split("/", 1)
-    try:
-        await client.arequest(
-            "POST",
-            f"/repos/{owner}/{name}/actions/runs/{run.workflow_run_id}/cancel",
-            headers=api_headers(),
-        )
-    except RequestFailed as exc:
-        if exc.response.status_code == 409:  # already finished
-            return False
-        raise
-    return True
+    return await rest.cancel_workflow_run(client, run.repository, run.workflow_run_id)
 
 
 async def seen(rt: Runtime, run: Run) -> None:
     """The agent is alive (it just sent output): keep the watchdog away."""
-    async with engine.connection() as connection:
-        await connection.execute(
-            "UPDATE run SET last_seen_at = $2, state = CASE WHEN state = 'dispatched' "
-            "THEN 'running' ELSE state END, started_at = coalesce(started_at, $2) "
-            "WHERE id = $1 AND (state = 'dispatched' OR (state = 'running' AND "
-            # Log chunks arrive every few seconds; the watchdog needs minutes, not every one.
-            "(last_seen_at IS NULL OR last_seen_at < $2::timestamptz - interval '15 seconds')))",
-            run.id,
-            rt.clock.now(),
-        )
+    await runs.mark_seen(run.id, rt.clock.now())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from app.agents.runs import Run
@@ -15,6 +16,13 @@ from app.db import engine
 from app.github import rest
 from app.issues.labels import Plan as PlanLabel
 from app.runtime import Runtime
+
+
+class PlanState(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -26,7 +34,7 @@ class Plan:
     revision: str
     body: str
     requested_by: str | None
-    state: str
+    state: PlanState
     decided_by: str | None
     decided_at: datetime | None
     feedback: str | None
@@ -84,7 +92,7 @@ async def propose(rt: Runtime, run: Run, body: str) -> Plan:
         )
     await rest.remove_label(client, run.repository, run.issue_number, PlanLabel.APPROVED)
     await rest.add_label(client, run.repository, run.issue_number, PlanLabel.PROPOSED)
-    return Plan(**dict(row))
+    return _plan(row)
 
 
 async def latest(
@@ -97,13 +105,13 @@ async def latest(
         args.append(list(states))
     async with engine.connection() as connection:
         row = await connection.fetchrow(query + " ORDER BY id DESC LIMIT 1", *args)
-    return Plan(**dict(row)) if row else None
+    return _plan(row) if row else None
 
 
 async def get(plan_id: int) -> Plan | None:
     async with engine.connection() as connection:
         row = await connection.fetchrow(f"SELECT {_COLUMNS} FROM plan WHERE id = $1", plan_id)
-    return Plan(**dict(row)) if row else None
+    return _plan(row) if row else None
 
 
 async def decide(plan: Plan, *, approved: bool, by: str, feedback: str | None = None) -> Plan:
@@ -112,16 +120,22 @@ async def decide(plan: Plan, *, approved: bool, by: str, feedback: str | None = 
             f"UPDATE plan SET state = $2, decided_by = $3, decided_at = now(), feedback = $4 "
             f"WHERE id = $1 AND state = 'proposed' RETURNING {_COLUMNS}",
             plan.id,
-            "approved" if approved else "rejected",
+            (PlanState.APPROVED if approved else PlanState.REJECTED).value,
             by,
             feedback,
         )
     if row is None:
         raise LookupError("the plan is no longer awaiting review")
-    return Plan(**dict(row))
+    return _plan(row)
 
 
 async def latest_feedback(repository_id: int, issue_number: int) -> str | None:
     """The reason the most recent rejected plan was sent back, if it is the latest decision."""
     plan = await latest(repository_id, issue_number)
-    return plan.feedback if plan is not None and plan.state == "rejected" else None
+    return plan.feedback if plan is not None and plan.state is PlanState.REJECTED else None
+
+
+def _plan(row: Any) -> Plan:
+    data = dict(row)
+    data["state"] = PlanState(data["state"])
+    return Plan(**data)

@@ -1,5 +1,6 @@
-"""The agent API (`/api/runs/{id}/brief`, `/events`, `/log`) and `GET /agent/reporter.py`, the
-reporting script the agent workflow fetches so that it always matches this server."""
+"""The agent API (`/api/runs/{id}/brief`, `/events`, `/log`), `GET /agent/reporter.py` (the
+reporting script the agent workflow fetches so that it always matches this server) and the run
+viewer's routes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
 
-from app.agents import auth, brief, lifecycle
+from app.agents import auth, brief, lifecycle, viewer
 from app.agents.events import InvalidEvent, parse_event, parse_log
 from app.runtime import Runtime
 from app.stream import chunks
@@ -67,4 +68,4 @@ async def reporter_script() -> Response[bytes]:
     )
 
 
-routes = [run_brief, run_event, run_log, reporter_script]
+routes = [run_brief, run_event, run_log, reporter_script, *viewer.routes]

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from app.db import engine
+from app.github.rest import ReactionTarget
 from app.modes import Mode
 
 
@@ -40,6 +41,19 @@ class RunState(StrEnum):
 
 
 ACTIVE = frozenset({RunState.QUEUED, RunState.DISPATCHED, RunState.RUNNING})
+_ACTIVE_SQL = "('queued', 'dispatched', 'running')"
+
+
+class Trigger(StrEnum):
+    """What asked for the run."""
+
+    COMMAND = "command"
+    AUTO_RULE = "auto_rule"
+    ALERT = "alert"
+    RETRY = "retry"
+    HARNESS = "harness"
+    MISSION = "mission"
+    MCP = "mcp"
 
 
 @dataclass(frozen=True)
@@ -51,12 +65,16 @@ class Run:
     issue_number: int
     mode: Mode
     state: RunState
+    trigger: Trigger
     agent: str
     requested_by: str | None
     command_id: int | None
+    command_line: str | None
+    reaction_target: ReactionTarget | None
     notes: str | None
     plan_id: int | None
     fingerprint: str | None
+    error_context: dict[str, Any] | None
     retry_of: int | None
     workflow: str | None
     ref: str | None
@@ -86,6 +104,9 @@ class Run:
         data = dict(row)
         data["mode"] = Mode(data["mode"])
         data["state"] = RunState(data["state"])
+        data["trigger"] = Trigger(data["trigger"])
+        target = data["reaction_target"]
+        data["reaction_target"] = ReactionTarget(**target) if target else None
         return cls(**data)
 
 
@@ -95,45 +116,65 @@ class ActiveRunExists(Exception):
         self.run = run
 
 
-async def create(
-    *,
-    installation_id: int,
-    repository: str,
-    repository_id: int,
-    issue_number: int,
-    mode: Mode,
-    requested_by: str | None,
-    command_id: int | None = None,
-    notes: str | None = None,
-    plan_id: int | None = None,
-    fingerprint: str | None = None,
-    retry_of: int | None = None,
-) -> Run:
+@dataclass(frozen=True)
+class NewRun:
+    """Everything a run starts with: where, what, who and why."""
+
+    installation_id: int
+    repository: str
+    repository_id: int
+    issue_number: int
+    mode: Mode
+    trigger: Trigger
+    requested_by: str | None = None
+    command_id: int | None = None
+    command_line: str | None = None
+    reaction_target: ReactionTarget | None = None
+    notes: str | None = None
+    plan_id: int | None = None
+    fingerprint: str | None = None
+    error_context: dict[str, Any] | None = None
+    retry_of: int | None = None
+
+
+async def create(new: NewRun) -> Run:
     """A queued run. Raises ActiveRunExists if the issue already has one."""
+    target = None
+    if new.reaction_target is not None:
+        target = {
+            "kind": new.reaction_target.kind,
+            "number": new.reaction_target.number,
+            "comment_id": new.reaction_target.comment_id,
+        }
     async with engine.connection() as connection:
         try:
             async with connection.transaction():
                 row = await connection.fetchrow(
                     """
                     INSERT INTO run (installation_id, repository, repository_id, issue_number,
-                        mode, requested_by, command_id, notes, plan_id, fingerprint, retry_of)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                        mode, trigger, requested_by, command_id, command_line, reaction_target,
+                        notes, plan_id, fingerprint, error_context, retry_of)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                     RETURNING *
                     """,
-                    installation_id,
-                    repository,
-                    repository_id,
-                    issue_number,
-                    mode.value,
-                    requested_by,
-                    command_id,
-                    notes,
-                    plan_id,
-                    fingerprint,
-                    retry_of,
+                    new.installation_id,
+                    new.repository,
+                    new.repository_id,
+                    new.issue_number,
+                    new.mode.value,
+                    new.trigger.value,
+                    new.requested_by,
+                    new.command_id,
+                    new.command_line,
+                    target,
+                    new.notes,
+                    new.plan_id,
+                    new.fingerprint,
+                    new.error_context,
+                    new.retry_of,
                 )
         except asyncpg.UniqueViolationError:
-            active = await active_for_issue(repository_id, issue_number)
+            active = await active_for_issue(new.repository_id, new.issue_number)
             if active is None:
                 raise
             raise ActiveRunExists(active) from None
@@ -148,13 +189,16 @@ async def get(run_id: int, *, lock: bool = False) -> Run | None:
     return Run.from_row(row) if row else None
 
 
-async def active_for_issue(repository_id: int, issue_number: int) -> Run | None:
+async def active_for_issue(
+    repository_id: int, issue_number: int, *, other_than: int | None = None
+) -> Run | None:
     async with engine.connection() as connection:
         row = await connection.fetchrow(
-            "SELECT * FROM run WHERE repository_id = $1 AND issue_number = $2 "
-            "AND state IN ('queued', 'dispatched', 'running')",
+            f"SELECT * FROM run WHERE repository_id = $1 AND issue_number = $2 "
+            f"AND state IN {_ACTIVE_SQL} AND ($3::bigint IS NULL OR id <> $3)",
             repository_id,
             issue_number,
+            other_than,
         )
     return Run.from_row(row) if row else None
 
@@ -169,6 +213,58 @@ async def for_issue(repository: str, issue_number: int, limit: int = 10) -> list
             limit,
         )
     return [Run.from_row(row) for row in rows]
+
+
+async def started_by(repository_id: int, issue_number: int, mode: Mode, trigger: Trigger) -> bool:
+    """Whether any run of `mode` was ever started on the issue by `trigger`."""
+    async with engine.connection() as connection:
+        return bool(
+            await connection.fetchval(
+                "SELECT 1 FROM run WHERE repository_id = $1 AND issue_number = $2 "
+                "AND mode = $3 AND trigger = $4 LIMIT 1",
+                repository_id,
+                issue_number,
+                mode.value,
+                trigger.value,
+            )
+        )
+
+
+async def working_count(installation_id: int, mode: Mode, *, other_than: int | None = None) -> int:
+    """Runs of `mode` dispatched to GitHub and not finished, in one installation."""
+    async with engine.connection() as connection:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM run WHERE installation_id = $1 AND mode = $2 "
+                "AND state IN ('dispatched', 'running') AND ($3::bigint IS NULL OR id <> $3)",
+                installation_id,
+                mode.value,
+                other_than,
+            )
+        )
+
+
+async def working_by_mode(installation_id: int) -> dict[str, int]:
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT mode, count(*) FROM run WHERE installation_id = $1 "
+            "AND state IN ('dispatched', 'running') GROUP BY mode",
+            installation_id,
+        )
+    return {row["mode"]: int(row["count"]) for row in rows}
+
+
+async def spent_since(installation_id: int, since: datetime) -> float:
+    """Agent spend reported by runs of an installation that finished since `since`."""
+    async with engine.connection() as connection:
+        return float(
+            await connection.fetchval(
+                "SELECT coalesce(sum(cost_usd), 0) FROM run WHERE installation_id = $1 "
+                "AND finished_at >= $2",
+                installation_id,
+                since,
+            )
+        )
 
 
 async def by_workflow_run(workflow_run_id: int) -> Run | None:
@@ -197,6 +293,20 @@ async def record_event(run_id: int, kind: str, body: dict[str, Any]) -> None:
     async with engine.connection() as connection:
         await connection.execute(
             "INSERT INTO run_event (run_id, type, body) VALUES ($1, $2, $3)", run_id, kind, body
+        )
+
+
+async def mark_seen(run_id: int, now: datetime) -> None:
+    """The agent is alive (it just sent output): a dispatched run is now running."""
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE run SET last_seen_at = $2, state = CASE WHEN state = 'dispatched' "
+            "THEN 'running' ELSE state END, started_at = coalesce(started_at, $2) "
+            "WHERE id = $1 AND (state = 'dispatched' OR (state = 'running' AND "
+            # Log chunks arrive every few seconds; the watchdog needs minutes, not every one.
+            "(last_seen_at IS NULL OR last_seen_at < $2::timestamptz - interval '15 seconds')))",
+            run_id,
+            now,
         )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from app.agents import runs
 from app.agents.runs import Run, RunState
 from app.github import rest
-from app.modes import Mode
 from app.runtime import Runtime
 from app.stream.links import viewer_url
 
@@ -39,12 +39,12 @@ def _elapsed(start: datetime | None, end: datetime) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def render(rt: Runtime, run: Run, command_line: str | None = None) -> str:
+def render(rt: Runtime, run: Run) -> str:
     now = rt.clock.now()
     shown = run.state.value.replace("_", " ")
     title = f"### {ICONS[run.state]} {run.mode.heading} · run #{run.id} · {shown}"
     if run.state is RunState.REFUSED:
-        quoted = f"> {command_line}\n\n" if command_line else ""
+        quoted = f"> {run.command_line}\n\n" if run.command_line else ""
         who = f"@{run.requested_by} " if run.requested_by else ""
         return f"{quoted}{title}\n\n{who}Not started: {run.refusal}."
     rows = [("requested by", f"@{run.requested_by}" if run.requested_by else "Dispatch")]
@@ -72,22 +72,20 @@ def render(rt: Runtime, run: Run, command_line: str | None = None) -> str:
         parts.append(f"**Blocked** ({run.blocker_category}): {run.blocker_reason}")
     if run.summary and run.state.finished:
         parts.append(f"**Result** ({run.outcome}): {run.summary}")
-    if run.mode is Mode.INVESTIGATE and run.state is RunState.SUCCEEDED:
+    if run.mode.spec.ends_in_plan and run.state is RunState.SUCCEEDED:
         parts.append("Review the plan above: `/dispatch approve` or `/dispatch reject <reason>`.")
     return "\n\n".join(parts)
 
 
-async def publish(rt: Runtime, run: Run, command_line: str | None = None) -> Run:
+async def publish(rt: Runtime, run: Run) -> Run:
     """Create or edit the run's status comment; remembers its id on the run."""
-    from app.agents import runs
-
     client = rt.github.installation(run.installation_id)
     comment_id = await rest.upsert_marked_comment(
         client,
         run.repository,
         run.issue_number,
         marker_name(run.id),
-        render(rt, run, command_line),
+        render(rt, run),
         bot_login=await rt.github.bot_login(),
         comment_id=run.status_comment_id,
     )

@@ -3,12 +3,35 @@ exactly when the change it describes was committed."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
-from app.db.tables import AuditLog
+from piccolo.columns import JSONB, BigInt, BigSerial, Integer, Text, Timestamptz
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from app.db.engine import DB
 
 
-class Outcome:
+class AuditLog(Table, db=DB):
+    """Every change Dispatch makes or refuses, with who asked and why."""
+
+    id = BigSerial(primary_key=True)
+    at = Timestamptz(default=TimestamptzNow())
+    actor = Text()
+    action = Text()
+    target = Text()
+    installation_id = BigInt(null=True, default=None)
+    repository = Text(null=True, default=None)
+    issue_number = Integer(null=True, default=None)
+    before = JSONB(null=True, default=None)
+    after = JSONB(null=True, default=None)
+    outcome = Text()
+    reason = Text(null=True, default=None)
+    delivery_guid = Text(null=True, default=None)
+
+
+class Outcome(StrEnum):
     DONE = "done"
     REFUSED = "refused"
     FAILED = "failed"
@@ -20,7 +43,7 @@ async def record(
     actor: str,
     action: str,
     target: str,
-    outcome: str = Outcome.DONE,
+    outcome: Outcome = Outcome.DONE,
     installation_id: int | None = None,
     repository: str | None = None,
     issue_number: int | None = None,
@@ -34,9 +57,9 @@ async def record(
             actor=actor,
             action=action,
             target=target,
-            outcome=outcome,
+            outcome=outcome.value,
             installation_id=installation_id,
-            repository=repository,
+            repository=str(repository) if repository is not None else None,
             issue_number=issue_number,
             before=before,
             after=after,
@@ -51,7 +74,13 @@ async def entries(
 ) -> list[dict[str, Any]]:
     query = AuditLog.select().order_by(AuditLog.id, ascending=False).limit(limit)
     if repository is not None:
-        query = query.where(AuditLog.repository.ilike(repository))
+        # An exact (case-insensitive) name, never a pattern: `%` must not match every repository.
+        query = query.where(AuditLog.repository.ilike(_literal(repository)))
     if issue_number is not None:
         query = query.where(AuditLog.issue_number == issue_number)
     return await query.run()
+
+
+def _literal(text: str) -> str:
+    """`text` as an ILIKE pattern that matches only itself."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -10,8 +10,9 @@ from typing import Any
 from githubkit import GitHub
 
 from app.commands.parser import Command
-from app.commands.permissions import Permission
-from app.events import Event
+from app.commands.registry import Registry
+from app.events import Event, is_bot
+from app.github.permissions import Permission
 from app.github.rest import ReactionTarget
 from app.issues.repo_config import RepoConfig
 from app.runtime import Runtime
@@ -67,8 +68,7 @@ class GenericComment:
             number=number,
             is_pull=event.name.startswith("pull_request") or "pull_request" in item,
             author=author.get("login") or "ghost",
-            author_is_bot=author.get("type") == "Bot"
-            or str(author.get("login", "")).endswith("[bot]"),
+            author_is_bot=is_bot(author),
             body=text or "",
             target=ReactionTarget(kind=target, number=number, comment_id=comment_id),
             delivery=event.delivery,
@@ -103,6 +103,7 @@ class CommandContext:
     config: RepoConfig
     permission: Permission
     client: GitHub
+    verbs: Registry
     command_id: int | None = None
 
     @property

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from app.commands import info, review, runner, similar, status_runs, work  # noqa: F401
-from app.events import Event, router
+from app.commands import runner
+from app.events import Event, Router
 from app.runtime import Runtime
+
+router = Router()
 
 
 @router.on("issues", "opened")

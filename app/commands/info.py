@@ -1,12 +1,17 @@
-"""`help` and `status`: the verbs that only tell."""
+"""`help` and `status`: the verbs that only tell (status: labels, runs, budgets left, and what the
+issue waits for)."""
 
 from __future__ import annotations
 
+from app.agents import gates, runs
 from app.commands.context import CommandContext, Result
-from app.commands.permissions import Permission
-from app.commands.registry import registry
+from app.commands.registry import Registry
 from app.github import rest
+from app.github.permissions import Permission
 from app.issues.labels import Plan, Signal, Status, priority_of, status_of
+from app.modes import COMMAND_MODES
+
+registry = Registry()
 
 
 @registry.verb("help", permission=Permission.READ, help="List the commands and who may use them.")
@@ -17,7 +22,7 @@ async def help_verb(ctx: CommandContext) -> Result:
         "| command | does | minimum permission |",
         "|---|---|---|",
     ]
-    for verb in registry.listing():
+    for verb in ctx.verbs.listing():
         level = ctx.config.permission_for(verb.name) or verb.permission
         lines.append(f"| `/dispatch {verb.usage}` | {verb.help} | {level.label} |")
     lines += ["", f"Your permission on {ctx.repository}: **{ctx.permission.label}**."]
@@ -58,11 +63,24 @@ async def status_verb(ctx: CommandContext) -> Result:
         f"- priority: `{priority.value if priority else 'none'}`",
         f"- labels: {', '.join(f'`{name}`' for name in sorted(labels)) or 'none'}",
     ]
-    for section in STATUS_SECTIONS:
-        lines += await section(ctx)
+    lines += await _runs_section(ctx)
     lines += ["", f"**Waiting for:** {waiting}"]
     return Result.done("\n".join(lines), reaction=None)
 
 
-# Other rooms add lines to `/dispatch status` (runs, budgets) by appending a section function.
-STATUS_SECTIONS: list = []
+async def _runs_section(ctx: CommandContext) -> list[str]:
+    recent = await runs.for_issue(ctx.repository, ctx.number, limit=5)
+    lines = ["", "**Runs**" if recent else "**Runs:** none yet"]
+    for run in recent:
+        cost = f", ${run.cost_usd:.2f}" if run.cost_usd is not None else ""
+        extra = f" — {run.refusal}" if run.refusal else ""
+        lines.append(f"- #{run.id} {run.mode.value}: {run.state.value}{cost}{extra}")
+    limits = {mode: gates.limits_for(ctx.rt.settings, ctx.config, mode) for mode in COMMAND_MODES}
+    left = await gates.budgets_left(ctx.comment.installation_id, limits, ctx.rt.clock.now())
+    lines += ["", "**Budgets today** (this installation)"]
+    lines += [
+        f"- {b.mode}: {max(b.budget - b.spawned, 0)} of {b.budget} spawns left, "
+        f"{b.active}/{b.concurrency} running"
+        for b in left
+    ]
+    return lines

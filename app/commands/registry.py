@@ -1,5 +1,7 @@
 """The verb registry, Prow-style: a verb registers its handler, its default minimum permission
-and its help line together, so `/dispatch help` is generated from what actually runs."""
+and its help line together, so `/dispatch help` is generated from what actually runs.
+
+Each verb module has its own registry; `app/commands/verbs.py` combines them in one place."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.commands.permissions import Permission
+from app.github.permissions import Permission
 
 if TYPE_CHECKING:
     from app.commands.context import CommandContext, Result
@@ -26,8 +28,13 @@ class Verb:
 
 
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, *registries: Registry) -> None:
         self.verbs: dict[str, Verb] = {}
+        for other in registries:
+            for name, verb in other.verbs.items():
+                if name in self.verbs:
+                    raise ValueError(f"the verb {name!r} is registered twice")
+                self.verbs[name] = verb
 
     def verb(
         self, name: str, *, permission: Permission, help: str, usage: str = ""
@@ -47,6 +54,3 @@ class Registry:
 
     def listing(self) -> list[Verb]:
         return sorted(self.verbs.values(), key=lambda verb: (verb.permission, verb.name))
-
-
-registry = Registry()

@@ -4,11 +4,14 @@ sends it back, and the reason goes into the next investigation's brief."""
 from __future__ import annotations
 
 from app.agents import plans
+from app.agents.plans import PlanState
 from app.commands.context import CommandContext, Result
-from app.commands.permissions import Permission
-from app.commands.registry import registry
+from app.commands.registry import Registry
 from app.github import rest
+from app.github.permissions import Permission
 from app.issues.labels import Plan as PlanLabel
+
+registry = Registry()
 
 
 @registry.verb(
@@ -16,7 +19,7 @@ from app.issues.labels import Plan as PlanLabel
 )
 async def approve(ctx: CommandContext) -> Result:
     plan = await plans.latest(ctx.comment.repository_id, ctx.number)
-    if plan is None or plan.state != "proposed":
+    if plan is None or plan.state is not PlanState.PROPOSED:
         return Result.refuse("there is no proposed plan waiting for review on this issue.")
     if (
         not ctx.config.plans.allow_self_approval
@@ -50,7 +53,7 @@ async def reject(ctx: CommandContext) -> Result:
             "`/dispatch reject` needs a reason, e.g. `/dispatch reject keep the public API`."
         )
     plan = await plans.latest(ctx.comment.repository_id, ctx.number)
-    if plan is None or plan.state != "proposed":
+    if plan is None or plan.state is not PlanState.PROPOSED:
         return Result.refuse("there is no proposed plan waiting for review on this issue.")
     await plans.decide(plan, approved=False, by=ctx.comment.author, feedback=reason)
     await rest.remove_label(ctx.client, ctx.repository, ctx.number, PlanLabel.PROPOSED)

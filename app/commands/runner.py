@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -26,15 +27,25 @@ from app import jobs, queue
 from app.audit import log as audit
 from app.commands.context import CommandContext, GenericComment, Result
 from app.commands.parser import Command, parse
-from app.commands.registry import registry
+from app.commands.verbs import VERBS
 from app.db import engine
-from app.events import Event
+from app.events import Event, is_bot
 from app.github import rest
 from app.github.rest import ReactionTarget
 from app.issues import repo_config
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+class CommandState(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+SETTLED = (CommandState.DONE, CommandState.REFUSED, CommandState.FAILED)
 
 
 async def record(event: Event, rt: Runtime) -> int:
@@ -44,7 +55,7 @@ async def record(event: Event, rt: Runtime) -> int:
     commands = parse(comment.body)
     if not commands:
         return 0
-    if comment.author.lower() == (await rt.github.bot_login()).lower():
+    if await rt.github.is_self(comment.author):
         return 0
     if comment.author_is_bot:
         loaded = await repo_config.load(rt, comment.installation_id, comment.repository)
@@ -123,7 +134,7 @@ async def execute(command_id: int, rt: Runtime) -> None:
     row = dict(found)
     comment, command = _from_row(row)
     client = rt.github.installation(comment.installation_id)
-    if row["state"] == "pending":
+    if row["state"] == CommandState.PENDING:
         if row["acknowledged_at"] is None:
             await rest.react(client, comment.repository, comment.target, "eyes")
         result = await _run(rt, client, comment, command, command_id)
@@ -131,7 +142,7 @@ async def execute(command_id: int, rt: Runtime) -> None:
         if settled is None:
             return  # another attempt settled it first
         row.update(settled)
-    if row["answered_at"] is None and row["state"] in ("done", "refused", "failed"):
+    if row["answered_at"] is None and row["state"] in SETTLED:
         await _answer(rt, client, comment, row)
 
 
@@ -155,7 +166,7 @@ async def _settle(
             "UPDATE command SET state = $2, reply = $3, reaction = $4, finished_at = now() "
             "WHERE id = $1 AND state = 'pending' RETURNING id",
             command_id,
-            "done" if result.ok else "refused",
+            (CommandState.DONE if result.ok else CommandState.REFUSED).value,
             body,
             reaction,
         )
@@ -173,16 +184,17 @@ async def _settle(
             reason=None if result.ok else result.reply,
             delivery=comment.delivery,
         )
-    return {"state": "done" if result.ok else "refused", "reply": body, "reaction": reaction}
+    state = CommandState.DONE if result.ok else CommandState.REFUSED
+    return {"state": state.value, "reply": body, "reaction": reaction}
 
 
 async def give_up(payload: dict[str, Any], exc: Exception, rt: Runtime) -> None:
     """After the last retry: mark the command failed and say so on the issue (never silence)."""
     row = await _load(payload["command"])
-    if row is None or row["state"] not in ("pending", "done", "refused"):
+    if row is None or row["state"] == CommandState.FAILED:
         return
     comment, command = _from_row(row)
-    if row["state"] == "pending":
+    if row["state"] == CommandState.PENDING:
         reason = (
             "Dispatch hit an error running this command and gave up after retrying "
             f"(`{type(exc).__name__}`). An operator can find it in the server log; "
@@ -209,7 +221,7 @@ def _from_row(row: Any) -> tuple[GenericComment, Command]:
         number=row["issue_number"],
         is_pull=row["is_pull"],
         author=row["author"],
-        author_is_bot=row["author"].endswith("[bot]"),
+        author_is_bot=is_bot({"login": row["author"]}),
         body="",
         target=ReactionTarget(**target),
         delivery=row["delivery_guid"],
@@ -226,11 +238,11 @@ async def _run(
             f"Commands are paused in this repository until `{repo_config.CONFIG_PATH}` is "
             f"fixed:\n\n```\n{loaded.error}\n```"
         )
-    verb = registry.get(command.verb)
+    verb = VERBS.get(command.verb)
     if verb is None:
         if not command.verb:
             return Result.refuse("That command has no verb. See `/dispatch help`.")
-        suggestion = registry.closest(command.verb)
+        suggestion = VERBS.closest(command.verb)
         hint = f" Did you mean `/dispatch {suggestion}`?" if suggestion else ""
         return Result.refuse(
             f"`{command.verb}` is not a Dispatch command.{hint} See `/dispatch help`."
@@ -249,6 +261,7 @@ async def _run(
         config=loaded.config,
         permission=level,
         client=client,
+        verbs=VERBS,
         command_id=command_id,
     )
     return await verb.handler(context)

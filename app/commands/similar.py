@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from app.commands.context import CommandContext, Result
-from app.commands.permissions import Permission
-from app.commands.registry import registry
+from app.commands.registry import Registry
+from app.github.permissions import Permission
 from app.search import duplicates, indexing
+
+registry = Registry()
 
 
 @registry.verb("similar", permission=Permission.READ, help="List the five most similar issues.")

@@ -1,18 +1,20 @@
 """The verbs that start and stop agent runs: investigate, implement, qa, research, cancel,
-retry. A verb creates the run (queued) and queues its dispatch in the command's transaction; the
-dispatch job applies the spawn gates and answers on the issue (🚀 and the run's status comment,
-or 😕 and why not)."""
+retry. A verb asks for a run through the one run-starting service (`agents.spawn`); the dispatch
+job applies the spawn gates and answers on the issue (🚀 and the run's status comment, or 😕 and
+why not)."""
 
 from __future__ import annotations
 
-from app import jobs, queue
-from app.agents import lifecycle, plans, runs
-from app.agents.runs import RunState
+from app.agents import lifecycle, plans, runs, spawn
+from app.agents.plans import PlanState
+from app.agents.runs import NewRun, RunState, Trigger
 from app.commands.context import CommandContext, Result
-from app.commands.permissions import Permission
-from app.commands.registry import registry
-from app.db import engine
+from app.commands.registry import Registry
+from app.github.permissions import Permission
 from app.modes import Mode
+from app.search import duplicates
+
+registry = Registry()
 
 RETRYABLE = (
     RunState.FAILED,
@@ -31,39 +33,35 @@ async def start_run(
     plan_id: int | None = None,
     retry_of: int | None = None,
 ) -> Result:
-    try:
-        async with engine.transaction():
-            run = await runs.create(
-                installation_id=ctx.comment.installation_id,
-                repository=ctx.repository,
-                repository_id=ctx.comment.repository_id,
-                issue_number=ctx.number,
-                mode=mode,
-                requested_by=ctx.comment.author,
-                command_id=ctx.command_id,
-                notes=notes or None,
-                plan_id=plan_id,
-                retry_of=retry_of,
-            )
-            await queue.enqueue(jobs.DISPATCH_RUN, {"run": run.id}, dedupe_key=f"dispatch:{run.id}")
-    except runs.ActiveRunExists as exc:
-        if exc.run.command_id is not None and exc.run.command_id == ctx.command_id:
-            return Result.done(None, reaction=None)  # this command's own run, from an earlier try
-        return Result.refuse(
-            f"run #{exc.run.id} ({exc.run.mode.value}) is already {exc.run.state.value} on this "
-            "issue; `/dispatch cancel` stops it."
+    result = await spawn.request_run(
+        NewRun(
+            installation_id=ctx.comment.installation_id,
+            repository=ctx.repository,
+            repository_id=ctx.comment.repository_id,
+            issue_number=ctx.number,
+            mode=mode,
+            trigger=Trigger.RETRY if retry_of else Trigger.COMMAND,
+            requested_by=ctx.comment.author,
+            command_id=ctx.command_id,
+            command_line=ctx.command.line,
+            reaction_target=ctx.comment.target,
+            notes=notes or None,
+            plan_id=plan_id,
+            retry_of=retry_of,
         )
-    warning = await _duplicate_warning(ctx) if mode is Mode.INVESTIGATE else None
-    # The dispatch job answers with 🚀 and the status comment, or with the gate's refusal.
-    return Result.done(warning, reaction=None) if warning else Result.done(None, reaction=None)
-
-
-async def _duplicate_warning(ctx: CommandContext) -> str | None:
-    from app.search import duplicates
-
-    return await duplicates.warning_for(
-        ctx.rt, ctx.comment.installation_id, ctx.repository, ctx.number
     )
+    if isinstance(result, spawn.Refusal):
+        own = result.active is not None and result.active.command_id is not None
+        if own and result.active is not None and result.active.command_id == ctx.command_id:
+            return Result.done(None, reaction=None)  # this command's own run, from a retry
+        return Result.refuse(result.reason)
+    warning = None
+    if mode is Mode.INVESTIGATE:
+        warning = await duplicates.warning_for(
+            ctx.rt, ctx.comment.installation_id, ctx.repository, ctx.number
+        )
+    # The dispatch job answers with 🚀 and the status comment, or with the gate's refusal.
+    return Result.done(warning, reaction=None)
 
 
 @registry.verb(
@@ -84,8 +82,8 @@ async def investigate(ctx: CommandContext) -> Result:
 )
 async def implement(ctx: CommandContext) -> Result:
     plan = await plans.latest(ctx.comment.repository_id, ctx.number)
-    if ctx.config.plans.require_approval and (plan is None or plan.state != "approved"):
-        if plan is not None and plan.state == "proposed":
+    if ctx.config.plans.require_approval and (plan is None or plan.state is not PlanState.APPROVED):
+        if plan is not None and plan.state is PlanState.PROPOSED:
             return Result.refuse(
                 f"the plan (revision `{plan.revision}`) is waiting for review: "
                 "`/dispatch approve` it first."
@@ -94,7 +92,7 @@ async def implement(ctx: CommandContext) -> Result:
             "there is no approved plan for this issue: `/dispatch investigate`, then "
             "`/dispatch approve` the plan."
         )
-    plan_id = plan.id if plan is not None and plan.state == "approved" else None
+    plan_id = plan.id if plan is not None and plan.state is PlanState.APPROVED else None
     return await start_run(ctx, Mode.IMPLEMENT, notes=ctx.command.args, plan_id=plan_id)
 
 

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import msgspec
 from pgvector.asyncpg import register_vector
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
@@ -42,8 +43,6 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 
 
 def _json_dumps(value: Any) -> str:
-    import msgspec
-
     if isinstance(value, str | bytes):
         # Already-serialized JSON (a webhook body) goes in as is: no decode/encode round trip.
         return value.decode() if isinstance(value, bytes) else value
@@ -51,8 +50,6 @@ def _json_dumps(value: Any) -> str:
 
 
 def _json_loads(value: str) -> Any:
-    import msgspec
-
     return msgspec.json.decode(value)
 
 

@@ -12,6 +12,10 @@ import logging
 from pathlib import Path
 
 import asyncpg
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.apps.migrations.commands.base import BaseMigrationManager
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.apps.migrations.tables import Migration
 
 import app.config  # noqa: F401  (sets PICCOLO_CONF, which Piccolo's migration runner reads)
 from app.db import engine
@@ -27,9 +31,6 @@ _LOCK_KEY = 0x0D15_7A7C  # arbitrary, constant: "dispatch migrations"
 
 async def migrate() -> list[str]:
     """Apply pending migrations; returns the ids applied by this call."""
-    from piccolo.apps.migrations.commands.forwards import run_forwards
-    from piccolo.apps.migrations.tables import Migration
-
     lock = await asyncpg.connect(engine.dsn())
     try:
         await lock.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
@@ -57,9 +58,6 @@ async def _applied(migration_table) -> list[str]:  # type: ignore[no-untyped-def
 
 async def pending() -> list[str]:
     """Migration ids present on disk but not yet applied (for /readyz and `dispatch doctor`)."""
-    from piccolo.apps.migrations.commands.base import BaseMigrationManager
-    from piccolo.apps.migrations.tables import Migration
-
     on_disk = BaseMigrationManager().get_migration_modules(str(MIGRATIONS_DIR))
     done = set(await _applied(Migration))
     return sorted(set(on_disk) - done)
@@ -71,8 +69,6 @@ def sql_migration(migration_id: str, description: str, *statements: str, after=N
     `after` is an optional coroutine function run last on the same connection, for steps that
     are code rather than SQL (installing pgqueuer's schema).
     """
-    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-
     manager = MigrationManager(
         migration_id=migration_id, app_name="dispatch", description=description
     )

@@ -16,11 +16,11 @@ from githubkit.throttling import LocalThrottler
 
 from app import __version__
 from app.config import Settings
+from app.github import rest
 from app.github.credentials import AppCredentials, CredentialStore
 from app.github.pacing import ContentPacer
 from app.github.retry import BoundedRetry
 
-API_VERSION = "2026-03-10"
 USER_AGENT = f"Dispatch/{__version__} (+https://github.com/dispatch-app)"
 
 
@@ -108,8 +108,7 @@ class GitHubClients:
         if creds.slug:
             return f"{creds.slug}[bot]"
         if self._slug is None:
-            response = await self.app().arequest("GET", "/app", headers=api_headers())
-            self._slug = str(response.json()["slug"])
+            self._slug = str((await rest.get_app(self.app()))["slug"])
         return f"{self._slug}[bot]"
 
     def anonymous(self) -> GitHub:
@@ -119,7 +118,6 @@ class GitHubClients:
     async def close(self) -> None:
         await self._transport.inner.aclose()
 
-
-def api_headers() -> dict[str, str]:
-    """Headers for raw `arequest` calls githubkit has no typed method for."""
-    return {"X-GitHub-Api-Version": API_VERSION}
+    async def is_self(self, login: str | None) -> bool:
+        """Whether `login` is this App's bot account (Dispatch never reacts to itself)."""
+        return bool(login) and str(login).lower() == (await self.bot_login()).lower()

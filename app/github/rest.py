@@ -1,9 +1,11 @@
-"""The REST calls Dispatch makes, as small functions over an installation client. They know
-GitHub's paths and quirks (URL-encoded label names, 404 on removing an absent label, 422 when a
-label exists) so that areas read as intent: `add_label(...)`, `upsert_marked_comment(...)`.
+"""Every REST call Dispatch makes, as one intent-named function each (`add_label`,
+`dispatch_workflow`, `collaborator_permission` …). They know GitHub's paths and quirks
+(URL-encoded label names, 404 on removing an absent label, 422 when a label exists, 204 or 200 on
+a workflow dispatch) and map status codes once, so areas read as intent and never build a path.
 
-Label edits are always targeted (add one, remove one), never a whole-set replace, so concurrent
-human edits survive.
+Every path segment that comes from data (owner, name, label, workflow file, ref, file path) is
+quoted, so a name cannot walk the request to another endpoint. Label edits are always targeted
+(add one, remove one), never a whole-set replace, so concurrent human edits survive.
 """
 
 from __future__ import annotations
@@ -12,17 +14,24 @@ import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
 
-from app.github.clients import api_headers
+from app.github.repo import Repo
+
+API_VERSION = "2026-03-10"
+
+RepoLike = Repo | str
 
 
-def _split(repository: str) -> tuple[str, str]:
-    owner, name = repository.split("/", 1)
-    return owner, name
+def api_headers() -> dict[str, str]:
+    return {"X-GitHub-Api-Version": API_VERSION}
+
+
+def _seg(value: str | int) -> str:
+    return quote(str(value), safe="")
 
 
 async def _call(client: GitHub, method: str, path: str, **kwargs: Any) -> Any:
@@ -36,41 +45,110 @@ def status_of(exc: RequestFailed) -> int:
     return exc.response.status_code
 
 
-async def get_repository(client: GitHub, repository: str) -> dict[str, Any]:
-    owner, name = _split(repository)
-    return await _call(client, "GET", f"/repos/{owner}/{name}")
+def _error_codes(exc: RequestFailed) -> set[str]:
+    """The `errors[].code` values of a 422 (`already_exists`, `invalid`, `missing_field` …)."""
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return set()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return {str(e.get("code")) for e in errors or [] if isinstance(e, dict)}
+
+
+# --- the App
+
+
+async def get_app(client: GitHub) -> dict[str, Any]:
+    """The authenticated App (`GET /app`): id, slug, owner, permissions, events."""
+    return await _call(client, "GET", "/app")
+
+
+async def convert_manifest(client: GitHub, code: str) -> dict[str, Any]:
+    """Trade the manifest flow's one-time code for the new App's credentials."""
+    return await _call(client, "POST", f"/app-manifests/{_seg(code)}/conversions")
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    attempts: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+async def webhook_deliveries(client: GitHub, cursor: str | None = None) -> DeliveryPage:
+    """One page (newest first) of the App's webhook delivery attempts."""
+    params: dict[str, Any] = {"per_page": 100}
+    if cursor:
+        params["cursor"] = cursor
+    response = await client.arequest(
+        "GET", "/app/hook/deliveries", params=params, headers=api_headers()
+    )
+    return DeliveryPage(response.json(), _link_cursor(response.headers.get("link", "")))
+
+
+def _link_cursor(link: str) -> str | None:
+    for part in link.split(","):
+        if 'rel="next"' in part:
+            url = part.split(";")[0].strip().strip("<>")
+            cursor = parse_qs(urlsplit(url).query).get("cursor")
+            return cursor[0] if cursor else None
+    return None
+
+
+async def redeliver(client: GitHub, delivery_id: int) -> None:
+    await _call(client, "POST", f"/app/hook/deliveries/{_seg(delivery_id)}/attempts")
+
+
+# --- repositories and permissions
+
+
+async def get_repository(client: GitHub, repository: RepoLike) -> dict[str, Any]:
+    return await _call(client, "GET", Repo.of(repository).api_path)
+
+
+async def collaborator_permission(
+    client: GitHub, repository: RepoLike, login: str
+) -> dict[str, Any] | None:
+    """`{"permission", "role_name", …}` of a user on a repository; None if GitHub does not know
+    the user there (404)."""
+    path = f"{Repo.of(repository).api_path}/collaborators/{_seg(login)}/permission"
+    try:
+        return await _call(client, "GET", path)
+    except RequestFailed as exc:
+        if status_of(exc) == 404:
+            return None
+        raise
 
 
 # --- labels
 
 
-async def issue_labels(client: GitHub, repository: str, number: int) -> list[str]:
-    owner, name = _split(repository)
+async def issue_labels(client: GitHub, repository: RepoLike, number: int) -> list[str]:
     data = await _call(
-        client, "GET", f"/repos/{owner}/{name}/issues/{number}/labels", params={"per_page": 100}
+        client,
+        "GET",
+        f"{Repo.of(repository).api_path}/issues/{number}/labels",
+        params={"per_page": 100},
     )
     return [label["name"] for label in data]
 
 
-async def add_label(client: GitHub, repository: str, number: int, label: str) -> list[str]:
-    owner, name = _split(repository)
+async def add_label(client: GitHub, repository: RepoLike, number: int, label: str) -> list[str]:
     data = await _call(
         client,
         "POST",
-        f"/repos/{owner}/{name}/issues/{number}/labels",
+        f"{Repo.of(repository).api_path}/issues/{number}/labels",
         json={"labels": [label]},
     )
     return [item["name"] for item in data]
 
 
-async def remove_label(client: GitHub, repository: str, number: int, label: str) -> bool:
+async def remove_label(client: GitHub, repository: RepoLike, number: int, label: str) -> bool:
     """Remove one label; False if it was not there (someone else removed it first)."""
-    owner, name = _split(repository)
     try:
         await _call(
             client,
             "DELETE",
-            f"/repos/{owner}/{name}/issues/{number}/labels/{quote(label, safe='')}",
+            f"{Repo.of(repository).api_path}/issues/{number}/labels/{_seg(label)}",
         )
     except RequestFailed as exc:
         if status_of(exc) == 404:
@@ -79,28 +157,27 @@ async def remove_label(client: GitHub, repository: str, number: int, label: str)
     return True
 
 
-async def repo_labels(client: GitHub, repository: str) -> list[dict[str, Any]]:
-    owner, name = _split(repository)
+async def repo_labels(client: GitHub, repository: RepoLike) -> list[dict[str, Any]]:
     labels: list[dict[str, Any]] = []
-    async for page in _pages(client, f"/repos/{owner}/{name}/labels", {}):
+    async for page in _pages(client, f"{Repo.of(repository).api_path}/labels", {}):
         labels += page
     return labels
 
 
 async def create_label(
-    client: GitHub, repository: str, label: str, color: str, description: str
+    client: GitHub, repository: RepoLike, label: str, color: str, description: str
 ) -> bool:
-    """Create a repository label; False if it already exists (never edited)."""
-    owner, name = _split(repository)
+    """Create a repository label; False if it already exists (it is never edited). Any other
+    refusal (an invalid colour, a name too long) is raised."""
     try:
         await _call(
             client,
             "POST",
-            f"/repos/{owner}/{name}/labels",
+            f"{Repo.of(repository).api_path}/labels",
             json={"name": label, "color": color, "description": description},
         )
     except RequestFailed as exc:
-        if status_of(exc) == 422:
+        if status_of(exc) == 422 and "already_exists" in _error_codes(exc):
             return False
         raise
     return True
@@ -109,37 +186,33 @@ async def create_label(
 # --- issues
 
 
-async def get_issue(client: GitHub, repository: str, number: int) -> dict[str, Any]:
-    owner, name = _split(repository)
-    return await _call(client, "GET", f"/repos/{owner}/{name}/issues/{number}")
+async def get_issue(client: GitHub, repository: RepoLike, number: int) -> dict[str, Any]:
+    return await _call(client, "GET", f"{Repo.of(repository).api_path}/issues/{number}")
 
 
-async def update_issue(client: GitHub, repository: str, number: int, **fields: Any) -> None:
-    owner, name = _split(repository)
-    await _call(client, "PATCH", f"/repos/{owner}/{name}/issues/{number}", json=fields)
+async def update_issue(client: GitHub, repository: RepoLike, number: int, **fields: Any) -> None:
+    await _call(client, "PATCH", f"{Repo.of(repository).api_path}/issues/{number}", json=fields)
 
 
 async def create_issue(
-    client: GitHub, repository: str, title: str, body: str, labels: list[str]
+    client: GitHub, repository: RepoLike, title: str, body: str, labels: list[str]
 ) -> dict[str, Any]:
-    owner, name = _split(repository)
     return await _call(
         client,
         "POST",
-        f"/repos/{owner}/{name}/issues",
+        f"{Repo.of(repository).api_path}/issues",
         json={"title": title, "body": body, "labels": labels},
     )
 
 
 async def list_issues(
-    client: GitHub, repository: str, *, state: str = "open", since: str | None = None
+    client: GitHub, repository: RepoLike, *, state: str = "open", since: str | None = None
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Pages of issues (pull requests included, as GitHub lists them), oldest update first."""
-    owner, name = _split(repository)
     params: dict[str, Any] = {"state": state, "sort": "updated", "direction": "asc"}
     if since:
         params["since"] = since
-    async for page in _pages(client, f"/repos/{owner}/{name}/issues", params):
+    async for page in _pages(client, f"{Repo.of(repository).api_path}/issues", params):
         yield page
 
 
@@ -162,24 +235,29 @@ async def _pages(
 # --- comments and reactions
 
 
-async def comment(client: GitHub, repository: str, number: int, body: str) -> dict[str, Any]:
-    owner, name = _split(repository)
+async def comment(client: GitHub, repository: RepoLike, number: int, body: str) -> dict[str, Any]:
     return await _call(
-        client, "POST", f"/repos/{owner}/{name}/issues/{number}/comments", json={"body": body}
+        client,
+        "POST",
+        f"{Repo.of(repository).api_path}/issues/{number}/comments",
+        json={"body": body},
     )
 
 
-async def edit_comment(client: GitHub, repository: str, comment_id: int, body: str) -> None:
-    owner, name = _split(repository)
+async def edit_comment(client: GitHub, repository: RepoLike, comment_id: int, body: str) -> None:
     await _call(
-        client, "PATCH", f"/repos/{owner}/{name}/issues/comments/{comment_id}", json={"body": body}
+        client,
+        "PATCH",
+        f"{Repo.of(repository).api_path}/issues/comments/{comment_id}",
+        json={"body": body},
     )
 
 
-async def comments(client: GitHub, repository: str, number: int) -> list[dict[str, Any]]:
-    owner, name = _split(repository)
+async def comments(client: GitHub, repository: RepoLike, number: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    async for page in _pages(client, f"/repos/{owner}/{name}/issues/{number}/comments", {}):
+    async for page in _pages(
+        client, f"{Repo.of(repository).api_path}/issues/{number}/comments", {}
+    ):
         found += page
     return found
 
@@ -191,7 +269,7 @@ def marker(name: str) -> str:
 
 async def upsert_marked_comment(
     client: GitHub,
-    repository: str,
+    repository: RepoLike,
     number: int,
     name: str,
     body: str,
@@ -230,9 +308,8 @@ class ReactionTarget:
     comment_id: int | None = None
 
 
-async def react(client: GitHub, repository: str, target: ReactionTarget, content: str) -> None:
-    owner, name = _split(repository)
-    base = f"/repos/{owner}/{name}"
+async def react(client: GitHub, repository: RepoLike, target: ReactionTarget, content: str) -> None:
+    base = Repo.of(repository).api_path
     if target.kind == "issue_comment":
         path = f"{base}/issues/comments/{target.comment_id}/reactions"
     elif target.kind == "issue":
@@ -244,7 +321,7 @@ async def react(client: GitHub, repository: str, target: ReactionTarget, content
     await _call(client, "POST", path, json={"content": content})
 
 
-# --- contents
+# --- contents and commits
 
 
 @dataclass(frozen=True)
@@ -254,14 +331,14 @@ class FileContent:
 
 
 async def file_content(
-    client: GitHub, repository: str, path: str, ref: str | None = None
+    client: GitHub, repository: RepoLike, path: str, ref: str | None = None
 ) -> FileContent | None:
-    owner, name = _split(repository)
+    quoted = "/".join(_seg(part) for part in path.split("/"))
     try:
         data = await _call(
             client,
             "GET",
-            f"/repos/{owner}/{name}/contents/{path}",
+            f"{Repo.of(repository).api_path}/contents/{quoted}",
             params={"ref": ref} if ref else None,
         )
     except RequestFailed as exc:
@@ -272,3 +349,96 @@ async def file_content(
         return None
     text = base64.b64decode(data.get("content", "")).decode("utf-8", errors="replace")
     return FileContent(sha=data["sha"], text=text)
+
+
+async def compare_commits(client: GitHub, repository: RepoLike, base: str, head: str) -> str | None:
+    """How `head` relates to `base`: `ahead`, `behind`, `identical` or `diverged`; None when
+    GitHub knows one of them not (404)."""
+    path = f"{Repo.of(repository).api_path}/compare/{_seg(base)}...{_seg(head)}"
+    try:
+        data = await _call(client, "GET", path)
+    except RequestFailed as exc:
+        if status_of(exc) == 404:
+            return None
+        raise
+    return str(data.get("status")) if isinstance(data, dict) else None
+
+
+# --- actions
+
+
+class WorkflowNotDispatchable(Exception):
+    """GitHub refused the dispatch: the workflow file, its inputs or the ref are wrong (404/422)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class DispatchedRun:
+    """What GitHub says about the run a dispatch started (API 2026-03-10); empty on older
+    servers, which answer 204."""
+
+    workflow_run_id: int | None = None
+    html_url: str | None = None
+
+
+async def dispatch_workflow(
+    client: GitHub, repository: RepoLike, workflow: str, ref: str, inputs: dict[str, str]
+) -> DispatchedRun:
+    path = f"{Repo.of(repository).api_path}/actions/workflows/{_seg(workflow)}/dispatches"
+    try:
+        response = await client.arequest(
+            "POST",
+            path,
+            json={"ref": ref, "inputs": inputs, "return_run_details": True},
+            headers=api_headers(),
+        )
+    except RequestFailed as exc:
+        if status_of(exc) in (404, 422):
+            try:
+                message = str(exc.response.json().get("message") or "")
+            except ValueError:
+                message = ""
+            raise WorkflowNotDispatchable(status_of(exc), message) from None
+        raise
+    if response.status_code != 200 or not response.content:
+        return DispatchedRun()
+    details = response.json()
+    run_id = details.get("workflow_run_id")
+    return DispatchedRun(int(run_id) if run_id else None, details.get("html_url"))
+
+
+async def workflow_runs(
+    client: GitHub, repository: RepoLike, *, event: str | None = None, per_page: int = 50
+) -> list[dict[str, Any]]:
+    params: dict[str, Any] = {"per_page": per_page}
+    if event:
+        params["event"] = event
+    data = await _call(client, "GET", f"{Repo.of(repository).api_path}/actions/runs", params=params)
+    return list((data or {}).get("workflow_runs", []))
+
+
+async def get_workflow_run(
+    client: GitHub, repository: RepoLike, workflow_run_id: int
+) -> dict[str, Any] | None:
+    path = f"{Repo.of(repository).api_path}/actions/runs/{_seg(workflow_run_id)}"
+    try:
+        return await _call(client, "GET", path)
+    except RequestFailed as exc:
+        if status_of(exc) == 404:
+            return None
+        raise
+
+
+async def cancel_workflow_run(client: GitHub, repository: RepoLike, workflow_run_id: int) -> bool:
+    """False when the workflow run had already finished (409)."""
+    path = f"{Repo.of(repository).api_path}/actions/runs/{_seg(workflow_run_id)}/cancel"
+    try:
+        await _call(client, "POST", path)
+    except RequestFailed as exc:
+        if status_of(exc) == 409:
+            return False
+        raise
+    return True

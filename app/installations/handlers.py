@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from app import jobs, queue
 from app.audit import log as audit
-from app.events import Event, router
+from app.events import Event, Router
 from app.installations import service
 from app.runtime import Runtime
+
+router = Router()
 
 
 @router.on("installation", "created", "new_permissions_accepted", "unsuspend", "suspend")

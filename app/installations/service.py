@@ -3,9 +3,9 @@ delivery leaves the tables as they were."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from app.clock import parse_timestamp
 from app.db import engine
 
 
@@ -35,7 +35,7 @@ async def upsert_installation(installation: dict[str, Any]) -> None:
             installation.get("repository_selection"),
             installation.get("permissions") or {},
             installation.get("events") or [],
-            _timestamp(installation.get("suspended_at")),
+            parse_timestamp(installation.get("suspended_at")),
         )
 
 
@@ -116,13 +116,3 @@ async def repository_by_name(full_name: str) -> dict[str, Any] | None:
             full_name,
         )
     return dict(row) if row else None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, int | float):
-        from datetime import UTC
-
-        return datetime.fromtimestamp(value, UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from app import jobs, queue
 from app.db import engine
 
 
-class DeliveryState:
+class DeliveryState(StrEnum):
     QUEUED = "queued"
     PROCESSED = "processed"
     FAILED = "failed"
@@ -94,7 +95,7 @@ _COLUMNS = (
 
 
 async def recent(*, failed_only: bool = False, limit: int = 50) -> list[DeliveryRow]:
-    where = "WHERE state = 'failed'" if failed_only else ""
+    where = f"WHERE state = '{DeliveryState.FAILED}'" if failed_only else ""
     async with engine.connection() as connection:
         rows = await connection.fetch(
             f"SELECT {_COLUMNS} FROM delivery {where} ORDER BY received_at DESC LIMIT $1", limit

@@ -21,8 +21,9 @@ from datetime import timedelta
 
 from pgqueuer.errors import RetryRequested
 
+from app.clock import backoff
 from app.db import engine
-from app.events import Event, router
+from app.events import Event, Router
 from app.health.metrics import DELIVERIES, HANDLER_SECONDS
 from app.intake.journal import DeliveryState
 from app.logs import delivery_context, scrub
@@ -31,7 +32,7 @@ from app.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-async def process(guid: str, rt: Runtime) -> None:
+async def process(guid: str, rt: Runtime, router: Router) -> None:
     retry_after: timedelta | None = None
     processed: Event | None = None  # its after-commit actions run once the commit is done
     with delivery_context(guid):
@@ -81,8 +82,7 @@ async def process(guid: str, rt: Runtime) -> None:
                         extra={"event": event.name, "attempt": attempt, "error": error},
                     )
                 else:
-                    base = rt.settings.delivery_retry_base_seconds
-                    retry_after = timedelta(seconds=base * 2 ** (attempt - 1))
+                    retry_after = backoff(attempt, rt.settings.delivery_retry_base_seconds)
                     log.warning(
                         "delivery attempt failed, will retry",
                         extra={

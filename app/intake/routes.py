@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
-from app.events import router as event_router
+from app.events import Router
 from app.health.metrics import WEBHOOKS
 from app.intake import journal
 from app.intake.signatures import verify_github
@@ -19,7 +19,7 @@ MAX_GITHUB_BODY = 25 * 1024 * 1024
 
 
 @post("/webhooks/github", request_max_body_size=MAX_GITHUB_BODY, status_code=202)
-async def github_webhook(request: Request, rt: Runtime) -> Response[dict[str, Any]]:
+async def github_webhook(request: Request, rt: Runtime, router: Router) -> Response[dict[str, Any]]:
     credentials = rt.credentials.current()
     if credentials is None:
         return error(503, "the GitHub App is not configured yet; finish /setup first")
@@ -52,7 +52,7 @@ async def github_webhook(request: Request, rt: Runtime) -> Response[dict[str, An
             repository=repository,
             body=body.decode(),
         ),
-        handled=event_router.handles(event, action),
+        handled=router.handles(event, action),
     )
     WEBHOOKS.labels("github", "accepted" if stored else "duplicate").inc()
     if not stored:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
+from app.clock import parse_timestamp
 from app.db import bookmarks
+from app.github import rest
 from app.github.clients import GitHubAppNotConfigured
 from app.intake import journal
 from app.runtime import Runtime
@@ -37,7 +38,7 @@ async def run(rt: Runtime) -> dict[str, int]:
         return {"redelivered": 0, "requeued": 0}
     missed = await _missed(attempts)
     for guid, delivery_id in missed.items():
-        await rt.github.app().rest.apps.async_redeliver_webhook_delivery(delivery_id)
+        await rest.redeliver(rt.github.app(), delivery_id)
         log.info("asked GitHub to redeliver", extra={"guid": guid, "hook_delivery": delivery_id})
     requeued = await journal.requeue_stranded()
     await bookmarks.save_run(SWEEP_NAME, started)
@@ -49,17 +50,11 @@ async def _attempts_since(rt: Runtime, since: datetime) -> list[dict[str, Any]]:
     attempts: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        if cursor:
-            response = await client.rest.apps.async_list_webhook_deliveries(
-                per_page=100, cursor=cursor
-            )
-        else:
-            response = await client.rest.apps.async_list_webhook_deliveries(per_page=100)
-        page: list[dict[str, Any]] = response.raw_response.json()
-        attempts += page
-        oldest = min((_parse(a["delivered_at"]) for a in page), default=None)
-        cursor = _next_cursor(response.headers.get("link", ""))
-        if not page or cursor is None or (oldest is not None and oldest < since):
+        page = await rest.webhook_deliveries(client, cursor)
+        attempts += page.attempts
+        oldest = min((_parse(a["delivered_at"]) for a in page.attempts), default=None)
+        cursor = page.next_cursor
+        if not page.attempts or cursor is None or (oldest is not None and oldest < since):
             break
     return [a for a in attempts if _parse(a["delivered_at"]) >= since]
 
@@ -83,14 +78,7 @@ async def _missed(attempts: list[dict[str, Any]]) -> dict[str, int]:
     return {guid: latest[guid]["id"] for guid in candidates if guid not in journaled}
 
 
-def _next_cursor(link: str) -> str | None:
-    for part in link.split(","):
-        if 'rel="next"' in part:
-            url = part.split(";")[0].strip().strip("<>")
-            cursor = parse_qs(urlsplit(url).query).get("cursor")
-            return cursor[0] if cursor else None
-    return None
-
-
 def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = parse_timestamp(value)
+    assert parsed is not None  # GitHub always sends delivered_at
+    return parsed

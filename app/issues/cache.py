@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.clock import parse_timestamp
 from app.db import engine
 from app.github import rest
 from app.issues.labels import agents_of, priority_of, status_of
@@ -37,10 +38,6 @@ WHERE issue.updated_at IS NULL OR EXCLUDED.updated_at >= issue.updated_at
 """
 
 
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
 def _row(installation_id: int, repository: dict[str, Any], issue: dict[str, Any]) -> tuple:
     labels = sorted(label["name"] for label in issue.get("labels") or [])
     status = status_of(labels)
@@ -60,9 +57,9 @@ def _row(installation_id: int, repository: dict[str, Any], issue: dict[str, Any]
         status.value if status else None,
         priority.value if priority else None,
         agents_of(labels),
-        _time(issue.get("created_at")),
-        _time(issue.get("updated_at")),
-        _time(issue.get("closed_at")),
+        parse_timestamp(issue.get("created_at")),
+        parse_timestamp(issue.get("updated_at")),
+        parse_timestamp(issue.get("closed_at")),
     )
 
 
@@ -185,6 +182,74 @@ async def search(
     return total, [CachedIssue(**dict(row)) for row in rows]
 
 
+@dataclass(frozen=True)
+class IndexableIssue:
+    """What search needs to embed an issue and keep its listing current."""
+
+    id: int
+    installation_id: int
+    repository_id: int
+    repository: str
+    number: int
+    title: str
+    body: str
+    open: bool
+    deleted: bool
+
+
+_INDEXABLE = (
+    "id, installation_id, repository_id, repository, number, title, body, "
+    "state = 'open' AS open, deleted"
+)
+
+
+async def indexable(repository_id: int, number: int) -> IndexableIssue | None:
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            f"SELECT {_INDEXABLE} FROM issue WHERE repository_id = $1 AND number = $2",
+            repository_id,
+            number,
+        )
+    return IndexableIssue(**dict(row)) if row else None
+
+
+async def changed_since(
+    since: datetime | None, *, after_id: int = 0, repository_id: int | None = None, limit: int = 64
+) -> list[IndexableIssue]:
+    """Issues whose cached copy changed at or after `since` (every issue when None), in id order
+    after `after_id`: how search walks the cache in batches."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            f"SELECT {_INDEXABLE} FROM issue WHERE id > $1 "
+            "AND ($2::timestamptz IS NULL OR cached_at >= $2) "
+            "AND ($3::bigint IS NULL OR repository_id = $3) ORDER BY id LIMIT $4",
+            after_id,
+            since,
+            repository_id,
+            limit,
+        )
+    return [IndexableIssue(**dict(row)) for row in rows]
+
+
+@dataclass(frozen=True)
+class Summary:
+    number: int
+    title: str
+    state: str
+
+
+async def summaries(repository_id: int, numbers: list[int]) -> dict[int, Summary]:
+    """Number, title and state of some issues of one repository (for lists of neighbours)."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT number, title, state FROM issue WHERE repository_id = $1 "
+            "AND number = ANY($2::int[])",
+            repository_id,
+            numbers,
+        )
+    return {row["number"]: Summary(**dict(row)) for row in rows}
+
+
 def _prefixed(prefix: str, value: str) -> str:
     return value if value.startswith(prefix) else prefix + value
 
@@ -206,7 +271,7 @@ async def backfill(
     since = (rt.clock.now() - CLOSED_WINDOW).isoformat()
     async for page in rest.list_issues(client, repository, state="closed", since=since):
         cutoff = rt.clock.now() - CLOSED_WINDOW
-        recent = [i for i in page if (_time(i.get("closed_at")) or cutoff) >= cutoff]
+        recent = [i for i in page if (parse_timestamp(i.get("closed_at")) or cutoff) >= cutoff]
         total += await store_many(installation_id, repo, recent)
         if progress:
             progress(total)

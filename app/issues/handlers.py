@@ -3,9 +3,11 @@ the repository config when a push touches it."""
 
 from __future__ import annotations
 
-from app.events import Event, router
+from app.events import Event, Router
 from app.issues import cache, repo_config, state
 from app.runtime import Runtime
+
+router = Router()
 
 ISSUE_CHANGES = (
     "opened",

@@ -39,9 +39,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.audit import log as audit
-from app.commands.permissions import Permission
 from app.db import engine
 from app.github import rest
+from app.github.permissions import Permission
 from app.modes import Mode
 from app.runtime import Runtime
 

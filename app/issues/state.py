@@ -10,21 +10,16 @@ that newer event. Changes made by Dispatch itself do not trigger these rules aga
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from githubkit import GitHub
 
 from app.audit import log as audit
-from app.events import Event
+from app.events import Event, is_own_change
 from app.github import rest
 from app.issues.labels import Status, family
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-async def is_own_change(event: Event, rt: Runtime) -> bool:
-    return event.sender == await rt.github.bot_login()
 
 
 async def enforce_exclusive(event: Event, rt: Runtime) -> None:
@@ -58,9 +53,13 @@ async def move_to(
     reason: str,
     delivery: str | None = None,
     installation_id: int | None = None,
+    unless: Status | None = None,
 ) -> bool:
-    """Make `status` the issue's only status label. True if anything changed."""
+    """Make `status` the issue's only status label (unless its status is `unless`). True if
+    anything changed."""
     live = await rest.issue_labels(client, repository, number)
+    if unless is not None and unless.value in live:
+        return False
     changed = False
     if status.value not in live:
         await rest.add_label(client, repository, number, status.value)
@@ -97,26 +96,19 @@ async def move_to(
     return changed
 
 
-# Rooms that give some closed issues another status than `done` (remediation: a fix being
-# verified) register a function here: (repository id, issue number) → status or None.
-CLOSED_STATUS_RULES: list[Callable[[int, int], Awaitable[Status | None]]] = []
-
-
 async def on_closed(event: Event, rt: Runtime) -> None:
-    repository_id = event.payload["repository"]["id"]
-    number = event.payload["issue"]["number"]
-    for rule in CLOSED_STATUS_RULES:
-        if (status := await rule(repository_id, number)) is not None:
-            await _move_on_event(event, rt, status, "issue closed while its fix is verified")
-            return
-    await _move_on_event(event, rt, Status.DONE, "issue closed")
+    # An issue closed while its fix is verified (the fix's PR closed it) stays `status/verifying`
+    # until the verification decides; the remediation room moves it on from there.
+    await _move_on_event(event, rt, Status.DONE, "issue closed", unless=Status.VERIFYING)
 
 
 async def on_reopened(event: Event, rt: Runtime) -> None:
     await _move_on_event(event, rt, Status.READY, "issue reopened")
 
 
-async def _move_on_event(event: Event, rt: Runtime, status: Status, reason: str) -> None:
+async def _move_on_event(
+    event: Event, rt: Runtime, status: Status, reason: str, *, unless: Status | None = None
+) -> None:
     if event.installation_id is None or await is_own_change(event, rt):
         return
     client = rt.github.installation(event.installation_id)
@@ -130,6 +122,7 @@ async def _move_on_event(event: Event, rt: Runtime, status: Status, reason: str)
         reason=f"{reason} by {event.sender}",
         delivery=event.delivery,
         installation_id=event.installation_id,
+        unless=unless,
     )
 
 

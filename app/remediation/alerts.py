@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from app.clock import parse_timestamp
 from app.remediation.fingerprint import fingerprint as compute_fingerprint
 from app.remediation.fingerprint import normalize
 
@@ -40,9 +41,11 @@ class Occurrence:
 
 
 def _time(value: Any) -> datetime:
+    """When the alert says it started; now when it says nothing usable (Grafana sends
+    `0001-01-01T00:00:00Z` for "unknown")."""
     if isinstance(value, str) and value and not value.startswith("0001-"):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parse_timestamp(value) or datetime.now(UTC)
         except ValueError:
             pass
     return datetime.now(UTC)

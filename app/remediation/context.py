@@ -1,24 +1,31 @@
-"""The error context an `auto_investigate` run's brief carries: what the error says, where it
-comes from, how often and since when, with its stack and sample lines."""
+"""The error context an `auto_investigate` run carries into its brief: what the error says,
+where it comes from, how often and since when, with its stack and sample lines. Taken when the
+run is requested, so the agent works on the error as it was when the gates let it start."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.db import engine
+FIELDS = (
+    "fingerprint",
+    "source",
+    "feature",
+    "message",
+    "normalized",
+    "severity",
+    "event_count",
+    "first_seen",
+    "last_seen",
+    "stack",
+    "samples",
+    "links",
+    "last_release",
+)
 
 
-async def error_context(fingerprint: str) -> dict[str, Any] | None:
-    async with engine.connection() as connection:
-        row = await connection.fetchrow(
-            "SELECT fingerprint, source, feature, message, normalized, severity, event_count, "
-            "first_seen, last_seen, stack, samples, links, last_release FROM alert_error "
-            "WHERE fingerprint = $1",
-            fingerprint,
-        )
-    if row is None:
-        return None
-    data = dict(row)
-    data["first_seen"] = data["first_seen"].isoformat()
-    data["last_seen"] = data["last_seen"].isoformat()
+def of(error: dict[str, Any]) -> dict[str, Any]:
+    """The context of an `alert_error` row, as JSON."""
+    data = {name: error.get(name) for name in FIELDS}
+    data["first_seen"] = error["first_seen"].isoformat()
+    data["last_seen"] = error["last_seen"].isoformat()
     return data

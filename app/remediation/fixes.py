@@ -11,20 +11,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from githubkit.exception import RequestFailed
-
 from app.audit import log as audit
+from app.clock import parse_timestamp
 from app.db import engine
 from app.events import Event
 from app.github import rest
-from app.github.clients import api_headers
 from app.issues import state
 from app.issues.labels import Priority, Signal, Status, priority_of
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+class FixState(StrEnum):
+    MONITORING = "monitoring"
+    VERIFIED = "verified"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -40,18 +45,20 @@ class FixAttempt:
     deployed_at: datetime | None
     window_start: datetime
     deadline: datetime
-    state: str
+    state: FixState
     recurrences: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> FixAttempt:
+        data = dict(row)
+        data["state"] = FixState(data["state"])
+        return cls(**data)
 
 
 _COLUMNS = (
     "id, fingerprint, installation_id, repository, issue_number, pr_number, merge_commit_sha, "
     "merged_at, deployed_at, window_start, deadline, state, recurrences"
 )
-
-
-def _time(value: str | None, default: datetime) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else default
 
 
 async def start_if_alert_issue(rt: Runtime, event: Event, number: int) -> bool:
@@ -68,7 +75,7 @@ async def start_if_alert_issue(rt: Runtime, event: Event, number: int) -> bool:
         return False
     pull_request = event.payload["pull_request"]
     now = rt.clock.now()
-    merged_at = _time(pull_request.get("merged_at"), now)
+    merged_at = parse_timestamp(pull_request.get("merged_at")) or now
     hours = timedelta(hours=rt.settings.fix_verification_hours)
     async with engine.connection() as connection:
         # A newer fix for the same error replaces the one being watched.
@@ -140,7 +147,7 @@ async def on_deployment(rt: Runtime, event: Event) -> int:
     deployment = event.payload.get("deployment") or {}
     sha = deployment.get("sha")
     repository = event.repository or ""
-    deployed_at = _time(status.get("created_at"), rt.clock.now())
+    deployed_at = parse_timestamp(status.get("created_at")) or rt.clock.now()
     async with engine.connection() as connection:
         rows = await connection.fetch(
             f"SELECT {_COLUMNS} FROM fix_attempt WHERE lower(repository) = lower($1) "
@@ -149,7 +156,7 @@ async def on_deployment(rt: Runtime, event: Event) -> int:
         )
     client = rt.github.installation(event.installation_id)
     started = 0
-    for attempt in (FixAttempt(**dict(row)) for row in rows):
+    for attempt in (FixAttempt.from_row(row) for row in rows):
         if not sha or not attempt.merge_commit_sha:
             continue
         if not await contains(client, repository, attempt.merge_commit_sha, sha):
@@ -170,16 +177,8 @@ async def on_deployment(rt: Runtime, event: Event) -> int:
 
 async def contains(client: Any, repository: str, base: str, head: str) -> bool | None:
     """Does `head` contain commit `base`? None when GitHub does not know one of them."""
-    owner, name = repository.split("/", 1)
-    try:
-        response = await client.arequest(
-            "GET", f"/repos/{owner}/{name}/compare/{base}...{head}", headers=api_headers()
-        )
-    except RequestFailed as exc:
-        if exc.response.status_code == 404:
-            return None
-        raise
-    return response.json().get("status") in ("ahead", "identical")
+    status = await rest.compare_commits(client, repository, base, head)
+    return None if status is None else status in ("ahead", "identical")
 
 
 async def monitoring(fingerprint: str) -> FixAttempt | None:
@@ -188,7 +187,7 @@ async def monitoring(fingerprint: str) -> FixAttempt | None:
             f"SELECT {_COLUMNS} FROM fix_attempt WHERE fingerprint = $1 AND state = 'monitoring'",
             fingerprint,
         )
-    return FixAttempt(**dict(row)) if row else None
+    return FixAttempt.from_row(row) if row else None
 
 
 async def recurrence(
@@ -282,7 +281,7 @@ async def verify_due(rt: Runtime) -> int:
             )
             if row is None:
                 return verified
-            attempt = FixAttempt(**dict(row))
+            attempt = FixAttempt.from_row(row)
             await _close_verified(rt, attempt)
             await connection.execute(
                 "UPDATE fix_attempt SET state = 'verified', decided_at = $2 WHERE id = $1",
@@ -327,8 +326,3 @@ async def _close_verified(rt: Runtime, attempt: FixAttempt) -> None:
         installation_id=attempt.installation_id,
         after={"pr": attempt.pr_number},
     )
-
-
-async def closed_status(repository_id: int, number: int) -> Status | None:
-    """For the label rules: a closed issue whose fix is being watched is verifying, not done."""
-    return Status.VERIFYING if await watching(repository_id, number) else None

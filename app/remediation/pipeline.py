@@ -13,7 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from app import jobs, queue
-from app.agents import dispatcher, gates, runs
+from app.agents import gates, spawn
+from app.agents.runs import NewRun, Trigger
 from app.db import engine
 from app.events import Event
 from app.github import rest
@@ -21,7 +22,7 @@ from app.installations import service as installations
 from app.issues import cache, repo_config
 from app.issues.labels import Kind, Status
 from app.modes import Mode
-from app.remediation import alerts, fixes
+from app.remediation import alerts, context, fixes
 from app.remediation.alerts import Occurrence
 from app.runtime import Runtime
 
@@ -332,7 +333,7 @@ async def consider_spawn(rt: Runtime, fingerprint: str) -> None:
     if issue is not None and issue.state == "closed":
         return
     loaded = await repo_config.load(rt, error["installation_id"], error["repository"])
-    limits = gates.limits_for(rt.settings, loaded.config, Mode.AUTO_INVESTIGATE.value)
+    limits = gates.limits_for(rt.settings, loaded.config, Mode.AUTO_INVESTIGATE)
     now = rt.clock.now()
     facts = gates.AlertFacts(event_count=error["event_count"], first_seen=error["first_seen"])
     refusal = await gates.precheck_alert(
@@ -344,7 +345,7 @@ async def consider_spawn(rt: Runtime, fingerprint: str) -> None:
         now,
         facts,
     )
-    if refusal is None and await _refused_recently(error, now):
+    if refusal is None and await gates.refused_recently(fingerprint, now):
         return  # the budget said no and has not cleared: no new refusal per alert
     if refusal is not None:
         if refusal.gate != "one_active_run":
@@ -352,7 +353,8 @@ async def consider_spawn(rt: Runtime, fingerprint: str) -> None:
                 None,
                 refusal,
                 installation_id=error["installation_id"],
-                mode=Mode.AUTO_INVESTIGATE.value,
+                mode=Mode.AUTO_INVESTIGATE,
+                fingerprint=fingerprint,
             )
         if refusal.gate == "spawn_delay" and refusal.clears_at is not None:
             await queue.enqueue(
@@ -362,30 +364,15 @@ async def consider_spawn(rt: Runtime, fingerprint: str) -> None:
                 dedupe_key=f"spawn-later:{fingerprint}",
             )
         return
-    try:
-        run = await runs.create(
+    await spawn.request_run(
+        NewRun(
             installation_id=error["installation_id"],
             repository=error["repository"],
             repository_id=error["repository_id"],
             issue_number=error["issue_number"],
             mode=Mode.AUTO_INVESTIGATE,
-            requested_by=None,
+            trigger=Trigger.ALERT,
             fingerprint=fingerprint,
+            error_context=context.of(error),
         )
-    except runs.ActiveRunExists:
-        return
-    await dispatcher.dispatch(run.id, rt, alert=facts)
-
-
-async def _refused_recently(error: dict[str, Any], now: Any) -> bool:
-    async with engine.connection() as connection:
-        return bool(
-            await connection.fetchval(
-                "SELECT 1 FROM spawn_decision d JOIN run r ON r.id = d.run_id "
-                "WHERE r.fingerprint = $1 AND NOT d.allowed AND d.gate IN "
-                "('concurrency', 'daily_spawn_budget', 'daily_cost_budget') "
-                "AND coalesce(d.clears_at, d.at + interval '10 minutes') > $2 LIMIT 1",
-                error["fingerprint"],
-                now,
-            )
-        )
+    )

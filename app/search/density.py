@@ -4,15 +4,14 @@ Some issues are near everything (a vague "checkout is broken" is close to half t
 reports); in a plain nearest-neighbour list they crowd out the one issue that really is the same
 report: the "hubness" of high-dimensional embeddings. Ranking a candidate by its cosine
 similarity minus its density (the mean similarity to its own `NEIGHBOURS` nearest issues; CSLS,
-Conneau et al. 2018) corrects for it. On tests/search/eval_pairs.py it raises recall@3 from 0.878
-to 0.904 and the flagging F1 at the default threshold from 0.54 to 0.55
-(`python bench/duplicates.py`).
+Conneau et al. 2018) corrects for it. On tests/search/eval_pairs.py it raises recall@3 from
+0.878 to 0.904 and the flagging F1 at the default threshold from 0.54 to 0.55 (`python
+bench/duplicates.py`).
 
-An issue's density is stored with it (`issue.density`), measured within its repository when it
-is embedded; a new or edited issue also refreshes the density of its nearest neighbours, whose
-neighbourhood it has just joined. A missing density (an issue alone in its repository, or not
-measured yet) counts as the mean of the other candidates'.
-"""
+An issue's density is stored with its embedding (`issue_embedding.density`), measured within its
+repository when it is embedded; a new or edited issue also refreshes the density of its nearest
+neighbours, whose neighbourhood it has just joined. A missing density (an issue alone in its
+repository, or not measured yet) counts as the mean of the other candidates'."""
 
 from __future__ import annotations
 
@@ -68,29 +67,29 @@ async def scan_settings(connection: asyncpg.Connection) -> None:
 # the distance is to a value it can evaluate once.
 _MEASURE = """
 WITH target AS (
-    SELECT repository_id, embedding FROM issue WHERE id = $1 AND embedding IS NOT NULL
+    SELECT repository_id, embedding FROM issue_embedding WHERE issue_id = $1
 )
-UPDATE issue SET density = (
+UPDATE issue_embedding SET density = (
     SELECT avg(near.score) FROM (
         SELECT 1 - (o.embedding <=> (SELECT embedding FROM target)) AS score
-        FROM issue o
-        WHERE o.repository_id = (SELECT repository_id FROM target) AND o.id <> $1
-          AND NOT o.deleted AND o.embedding IS NOT NULL
+        FROM issue_embedding o
+        WHERE o.repository_id = (SELECT repository_id FROM target) AND o.issue_id <> $1
+          AND NOT o.deleted
         ORDER BY o.embedding <=> (SELECT embedding FROM target)
         LIMIT $2
     ) AS near
 )
-WHERE id = $1 AND EXISTS (SELECT 1 FROM target)
+WHERE issue_id = $1 AND EXISTS (SELECT 1 FROM target)
 """
 
 _NEIGHBOURS_OF = """
 WITH target AS (
-    SELECT repository_id, embedding FROM issue WHERE id = $1 AND embedding IS NOT NULL
+    SELECT repository_id, embedding FROM issue_embedding WHERE issue_id = $1
 )
 SELECT * FROM (
-    SELECT o.id FROM issue o
-    WHERE o.repository_id = (SELECT repository_id FROM target) AND o.id <> $1
-      AND NOT o.deleted AND o.embedding IS NOT NULL AND EXISTS (SELECT 1 FROM target)
+    SELECT o.issue_id FROM issue_embedding o
+    WHERE o.repository_id = (SELECT repository_id FROM target) AND o.issue_id <> $1
+      AND NOT o.deleted AND EXISTS (SELECT 1 FROM target)
     ORDER BY o.embedding <=> (SELECT embedding FROM target)
     LIMIT $2
 ) AS near
@@ -111,16 +110,16 @@ async def measure_with_neighbours(issue_id: int) -> None:
     async with engine.transaction(), engine.connection() as connection:
         await scan_settings(connection)
         rows = await connection.fetch(_NEIGHBOURS_OF, issue_id, NEIGHBOURS)
-    await measure([issue_id, *(row["id"] for row in rows)])
+    await measure([issue_id, *(row["issue_id"] for row in rows)])
 
 
 async def measure_unmeasured(repository_id: int | None = None) -> int:
     """Measure every embedded issue that has no density yet (after a backfill)."""
     async with engine.connection() as connection:
         rows = await connection.fetch(
-            "SELECT id FROM issue WHERE density IS NULL AND embedding IS NOT NULL AND NOT deleted "
-            "AND ($1::bigint IS NULL OR repository_id = $1) ORDER BY id",
+            "SELECT issue_id FROM issue_embedding WHERE density IS NULL AND NOT deleted "
+            "AND ($1::bigint IS NULL OR repository_id = $1) ORDER BY issue_id",
             repository_id,
         )
-    await measure(row["id"] for row in rows)
+    await measure(row["issue_id"] for row in rows)
     return len(rows)

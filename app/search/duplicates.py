@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.db import engine
-from app.issues import repo_config
+from app.issues import cache, repo_config
 from app.runtime import Runtime
 from app.search import density
 from app.search.embeddings import DEFAULT_DUPLICATE_THRESHOLD
@@ -45,17 +45,16 @@ async def nearest(
         rows = await connection.fetch(
             """
             WITH target AS (
-                SELECT embedding FROM issue
-                WHERE repository_id = $1 AND number = $2 AND embedding IS NOT NULL
+                SELECT embedding FROM issue_embedding WHERE repository_id = $1 AND number = $2
             )
             SELECT * FROM (
-                SELECT i.number, i.title, i.state, i.density,
-                       1 - (i.embedding <=> (SELECT embedding FROM target)) AS score
-                FROM issue i
+                SELECT e.number, e.density,
+                       1 - (e.embedding <=> (SELECT embedding FROM target)) AS score
+                FROM issue_embedding e
                 WHERE EXISTS (SELECT 1 FROM target)
-                  AND i.repository_id = $1 AND i.number <> $2 AND NOT i.deleted
-                  AND i.embedding IS NOT NULL AND ($4::boolean IS FALSE OR i.state = 'open')
-                ORDER BY i.embedding <=> (SELECT embedding FROM target)
+                  AND e.repository_id = $1 AND e.number <> $2 AND NOT e.deleted
+                  AND ($4::boolean IS FALSE OR e.open)
+                ORDER BY e.embedding <=> (SELECT embedding FROM target)
                 LIMIT $3
             ) AS near
             ORDER BY score DESC
@@ -70,10 +69,17 @@ async def nearest(
         zip(rows, densities, strict=True),
         key=lambda pair: density.adjusted(float(pair[0]["score"]), pair[1]),
         reverse=True,
-    )
+    )[:limit]
+    shown = await cache.summaries(repository_id, [row["number"] for row, _ in ranked])
     return [
-        Neighbour(row["number"], row["title"], row["state"], float(row["score"]))
-        for row, _ in ranked[:limit]
+        Neighbour(
+            row["number"],
+            shown[row["number"]].title,
+            shown[row["number"]].state,
+            float(row["score"]),
+        )
+        for row, _ in ranked
+        if row["number"] in shown
     ]
 
 
@@ -99,15 +105,10 @@ async def warning_for(
     """A line for `investigate` replies when the issue looks like a duplicate."""
     if rt.settings.dispatch_embeddings == "off":
         return None
-    async with engine.connection() as connection:
-        repository_id = await connection.fetchval(
-            "SELECT repository_id FROM issue WHERE lower(repository) = lower($1) AND number = $2",
-            repository,
-            number,
-        )
-    if repository_id is None:
+    issue = await cache.get(repository, number)
+    if issue is None:
         return None
-    found = await likely_duplicates(rt, installation_id, repository, repository_id, number)
+    found = await likely_duplicates(rt, installation_id, repository, issue.repository_id, number)
     if not found:
         return None
     listed = ", ".join(f"#{n.number} ({n.score:.2f})" for n in found)

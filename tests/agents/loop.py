@@ -131,15 +131,19 @@ class SSEReader:
 async def create_run(github, repo, *, state: str, workflow_run_id: int):
     """A run of `investigate` on a new issue, put straight into `state` (no GitHub involved)."""
     from app.agents import runs
+    from app.agents.runs import NewRun, Trigger
     from app.modes import Mode
 
     installation, repository = repo
     created = await runs.create(
-        installation_id=installation,
-        repository=repository["full_name"],
-        repository_id=repository["id"],
-        issue_number=github.add_issue(repository, "t")["number"],
-        mode=Mode.INVESTIGATE,
-        requested_by="alice",
+        NewRun(
+            installation_id=installation,
+            repository=repository["full_name"],
+            repository_id=repository["id"],
+            issue_number=github.add_issue(repository, "t")["number"],
+            mode=Mode.INVESTIGATE,
+            trigger=Trigger.COMMAND,
+            requested_by="alice",
+        )
     )
     return await runs.update(created.id, state=state, workflow_run_id=workflow_run_id)

@@ -198,12 +198,13 @@ async def test_eyes_go_out_with_the_delivery_before_the_command_runs(
 ):
     """The 👀 does not wait for the command's own job (which may sit behind a backlog)."""
     from app.intake import processing
+    from app.worker import event_router
     from tests.harness import drain
 
     payload, comment_id = comment_payload(github, repo, issue, "/dispatch help\n/dispatch status")
     response = await deliver("issue_comment", payload, run=False)
 
-    await processing.process(response.json()["delivery"], rt)
+    await processing.process(response.json()["delivery"], rt, event_router())
 
     assert github.reactions(repo[1], comment_id) == ["eyes"]
     assert github.bot_comments(repo[1], issue["number"]) == []

@@ -143,9 +143,9 @@ async def test_nul_characters_in_issue_text_are_stored(client, github):
 
 async def test_unconfigured_app_refuses_with_503(tmp_path, database, github):
     from app.config import load_settings
-    from app.runtime import Runtime
+    from app.worker import build_runtime
 
-    bare = Runtime.build(load_settings(dispatch_data_dir=tmp_path, dispatch_secret_key="k" * 32))
+    bare = build_runtime(load_settings(dispatch_data_dir=tmp_path, dispatch_secret_key="k" * 32))
     async with (
         serve_in_process(bare, database, worker=False) as base,
         httpx.AsyncClient() as client,

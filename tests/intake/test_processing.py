@@ -9,24 +9,21 @@ import pytest
 
 from app.audit import log as audit
 from app.db import engine
-from app.events import router
+from app.events import Router
 from app.intake import journal
 from tests.harness import drain
 
 
 @pytest.fixture
-def handler():
-    """Registers a handler for the made-up event `test_event` and removes it afterwards."""
-    registered = []
+def router():
+    """The router the worker runs deliveries through in these tests."""
+    return Router()
 
-    def register(function):
-        router.on("test_event", "poke")(function)
-        registered.append(function)
-        return function
 
-    yield register
-    for function in registered:
-        router._handlers[("test_event", "poke")].remove(function)
+@pytest.fixture
+def handler(router):
+    """Registers a handler for the made-up event `test_event`."""
+    return router.on("test_event", "poke")
 
 
 async def journal_poke() -> str:
@@ -43,7 +40,7 @@ async def audit_count() -> int:
         return await connection.fetchval("SELECT count(*) FROM audit_log")
 
 
-async def test_failing_handler_is_retried_then_marked_failed(rt, handler):
+async def test_failing_handler_is_retried_then_marked_failed(rt, handler, router):
     calls = []
 
     @handler
@@ -52,7 +49,7 @@ async def test_failing_handler_is_retried_then_marked_failed(rt, handler):
         raise RuntimeError("the answer is 42")
 
     guid = await journal_poke()
-    await drain(rt)
+    await drain(rt, router=router)
 
     row = await journal.get(guid)
     assert row.state == "failed"
@@ -62,7 +59,7 @@ async def test_failing_handler_is_retried_then_marked_failed(rt, handler):
     assert [r.guid for r in await journal.recent(failed_only=True)] == [guid]
 
 
-async def test_a_failed_attempt_leaves_no_writes(rt, handler):
+async def test_a_failed_attempt_leaves_no_writes(rt, handler, router):
     attempts = []
 
     @handler
@@ -73,14 +70,14 @@ async def test_a_failed_attempt_leaves_no_writes(rt, handler):
             raise RuntimeError("transient")
 
     guid = await journal_poke()
-    await drain(rt)
+    await drain(rt, router=router)
 
     row = await journal.get(guid)
     assert (row.state, row.attempts, row.last_error) == ("processed", 2, None)
     assert await audit_count() == 1
 
 
-async def test_replay_runs_a_processed_delivery_again(rt, handler):
+async def test_replay_runs_a_processed_delivery_again(rt, handler, router):
     seen = []
 
     @handler
@@ -88,9 +85,9 @@ async def test_replay_runs_a_processed_delivery_again(rt, handler):
         seen.append(event.delivery)
 
     guid = await journal_poke()
-    await drain(rt)
+    await drain(rt, router=router)
     assert await journal.replay(guid) is True
-    await drain(rt)
+    await drain(rt, router=router)
 
     assert seen == [guid, guid]
     assert (await journal.get(guid)).state == "processed"

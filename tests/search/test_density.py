@@ -18,22 +18,33 @@ def unit(vector: np.ndarray) -> np.ndarray:
 
 
 async def add(number: int, vector: np.ndarray, *, repository_id: int = REPO_ID) -> int:
+    """An issue in the cache and its embedding (as search stores it)."""
     async with engine.connection() as connection:
-        return await connection.fetchval(
+        issue_id = await connection.fetchval(
             "INSERT INTO issue (installation_id, repository_id, repository, number, title, body, "
-            "state, labels, assignees, agents, embedding) "
-            "VALUES (1, $1, $2, $3, $4, '', 'open', '{}', '{}', '{}', $5) RETURNING id",
+            "state, labels, assignees, agents) "
+            "VALUES (1, $1, $2, $3, $4, '', 'open', '{}', '{}', '{}') RETURNING id",
             repository_id,
             f"octo-org/repo-{repository_id}",
             number,
             f"Issue {number}",
+        )
+        await connection.execute(
+            "INSERT INTO issue_embedding (issue_id, repository_id, number, embedding, "
+            "embedded_hash, model) VALUES ($1, $2, $3, $4, 'hand-made', 'test')",
+            issue_id,
+            repository_id,
+            number,
             vector,
         )
+    return issue_id
 
 
 async def stored_density(issue_id: int) -> float | None:
     async with engine.connection() as connection:
-        return await connection.fetchval("SELECT density FROM issue WHERE id = $1", issue_id)
+        return await connection.fetchval(
+            "SELECT density FROM issue_embedding WHERE issue_id = $1", issue_id
+        )
 
 
 async def test_density_is_the_mean_similarity_to_the_nearest_issues_of_the_repository(database):

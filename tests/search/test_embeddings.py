@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from app.config import ConfigError, load_settings
+from app.runtime import EmbeddingProvider
 from app.search import density
 from app.search.duplicates import CANDIDATES
 from app.search.embeddings import (
@@ -24,12 +25,11 @@ from app.search.embeddings import (
     MAX_TEXT_CHARS,
     TOKENIZER_SHA256,
     EmbeddingError,
-    EmbeddingProvider,
     LocalMiniLM,
     issue_text,
-    provider_from_settings,
     tokenizer_path,
 )
+from app.search.providers import provider_from_settings
 from app.search.remote_embeddings import OpenAICompatible
 from tests.search.eval_pairs import PAIRS, SAME_SIDE, Issue
 

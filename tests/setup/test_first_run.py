@@ -21,6 +21,7 @@ from app.config import load_settings
 from app.github.credentials import CREDENTIALS_FILE
 from app.logs import JsonFormatter
 from app.runtime import Runtime
+from app.worker import build_runtime
 from tests.harness import free_port, serve_in_process
 from tests.webhooks import example, signed
 
@@ -83,7 +84,7 @@ async def unconfigured(data_dir: Path, dsn: str, api_url: str) -> AsyncIterator[
         github_api_url=api_url,
         github_web_url=GITHUB_WEB_URL,
     )
-    rt = Runtime.build(settings)
+    rt = build_runtime(settings)
     try:
         async with serve_in_process(rt, dsn, worker=False) as base:
             async with httpx.AsyncClient(base_url=base, timeout=30) as http:

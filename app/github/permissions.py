@@ -7,9 +7,9 @@ import time
 from enum import IntEnum
 
 from githubkit import GitHub
-from githubkit.exception import RequestFailed
 
-from app.github.clients import api_headers
+from app.github import rest
+from app.github.repo import Repo
 
 CACHE_SECONDS = 60.0
 
@@ -45,25 +45,15 @@ class PermissionCache:
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], tuple[float, Permission]] = {}
 
-    async def level(self, client: GitHub, repository: str, login: str) -> Permission:
-        key = (repository.lower(), login.lower())
+    async def level(self, client: GitHub, repository: Repo | str, login: str) -> Permission:
+        key = (Repo.of(repository).key, login.lower())
         cached = self._entries.get(key)
         now = time.monotonic()
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
-        owner, name = repository.split("/", 1)
-        try:
-            response = await client.arequest(
-                "GET",
-                f"/repos/{owner}/{name}/collaborators/{login}/permission",
-                headers=api_headers(),
-            )
-        except RequestFailed as exc:
-            if exc.response.status_code != 404:
-                raise
-            level = Permission.NONE
-        else:
-            data = response.json()
+        data = await rest.collaborator_permission(client, repository, login)
+        level = Permission.NONE
+        if data is not None:
             level = _ROLE_NAMES.get(str(data.get("role_name", "")).lower()) or _ROLE_NAMES.get(
                 str(data.get("permission", "none")).lower(), Permission.NONE
             )

@@ -1,6 +1,7 @@
-"""`GET /runs/{id}/stream` (Server-Sent Events: replay from `Last-Event-ID`, then live, with a
-keep-alive every 15 s and an `end` event when the run finishes) and `GET /runs/{id}`, the page
-that renders it. Both need a viewer token for that run; a wrong one is a 404, never a hint."""
+"""The run viewer: `GET /runs/{id}/stream` (Server-Sent Events: replay from `Last-Event-ID`, then
+live, with a keep-alive every 15 s and an `end` event when the run finishes) and `GET
+/runs/{id}`, the page that renders it. Both need a viewer token for that run; a wrong one is a
+404, never a hint."""
 
 from __future__ import annotations
 

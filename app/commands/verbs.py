@@ -1,0 +1,9 @@
+"""Every `/dispatch` verb, combined from the verb modules in the order `/dispatch help` lists
+groups of equal permission."""
+
+from __future__ import annotations
+
+from app.commands import info, review, similar, work
+from app.commands.registry import Registry
+
+VERBS = Registry(info.registry, similar.registry, work.registry, review.registry)
