@@ -5,6 +5,7 @@ from __future__ import annotations
 from app import jobs, queue
 from app.audit import log as audit
 from app.events import Event, Router
+from app.github.repo import Repo
 from app.installations import service
 from app.runtime import Runtime
 
@@ -75,5 +76,5 @@ async def _onboard(installation_id: int, repositories: list[dict]) -> None:
         await queue.enqueue(
             jobs.ONBOARD_REPOSITORY,
             {"installation_id": installation_id, "repository": repo["full_name"]},
-            dedupe_key=f"onboard:{installation_id}:{repo['full_name'].lower()}",
+            dedupe_key=f"onboard:{installation_id}:{Repo.parse(repo['full_name']).key}",
         )

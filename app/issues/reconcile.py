@@ -10,6 +10,7 @@ from typing import Any
 
 from app.db import bookmarks
 from app.github import rest
+from app.github.repo import Repo
 from app.installations import service as installations
 from app.issues import cache, state
 from app.issues.labels import Status, family
@@ -27,7 +28,7 @@ async def run(rt: Runtime) -> dict[str, int]:
     started = rt.clock.now()
     totals = {"repositories": 0, "issues": 0, "repaired": 0}
     for repo in await installations.active_repositories():
-        bookmark = f"reconcile:{repo['full_name'].lower()}"
+        bookmark = f"reconcile:{Repo.parse(repo['full_name']).key}"
         since = (await bookmarks.last_run(bookmark) or started - FIRST_LOOKBACK) - OVERLAP
         try:
             issues = await cache.refresh_since(

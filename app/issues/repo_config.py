@@ -42,6 +42,7 @@ from app.audit import log as audit
 from app.db import engine
 from app.github import rest
 from app.github.permissions import Permission
+from app.github.repo import Repo
 from app.modes import Mode
 from app.runtime import Runtime
 
@@ -181,7 +182,7 @@ async def refresh(rt: Runtime, installation_id: int, repository: str) -> LoadedC
             ON CONFLICT (repository) DO UPDATE SET sha = EXCLUDED.sha, config = EXCLUDED.config,
                 error = EXCLUDED.error, fetched_at = now()
             """,
-            repository.lower(),
+            Repo.of(repository).key,
             loaded.sha,
             loaded.config.model_dump(mode="json") if loaded.error is None else {},
             loaded.error,

@@ -15,6 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from app.db import engine
+from app.github.repo import InvalidRepo, Repo
 
 PREFIX = "dsp_"
 SCOPES = ("admin", "agent")
@@ -34,11 +35,15 @@ class ApiToken:
     last_used_at: datetime | None
     revoked_at: datetime | None
 
-    def allows(self, repository: str) -> bool:
+    def allows(self, repository: Repo | str) -> bool:
         """An empty repository list means every repository the App is installed on."""
         if not self.repositories:
             return True
-        return repository.lower() in {r.lower() for r in self.repositories}
+        try:
+            wanted = Repo.of(repository)
+        except InvalidRepo:
+            return False
+        return any(Repo.parse(allowed) == wanted for allowed in self.repositories)
 
 
 def digest(token: str) -> str:
@@ -49,9 +54,10 @@ async def create(name: str, scope: str, repositories: list[str]) -> str:
     """Create a token and return it; it is never retrievable again."""
     if scope not in SCOPES:
         raise TokenError(f"scope must be one of {', '.join(SCOPES)}")
-    for repo in repositories:
-        if repo.count("/") != 1:
-            raise TokenError(f"{repo!r} is not owner/name")
+    try:
+        keys = [Repo.parse(repo).key for repo in repositories]
+    except InvalidRepo as exc:
+        raise TokenError(str(exc)) from None
     if not name.strip():
         raise TokenError("a token needs a name")
     token = PREFIX + secrets.token_urlsafe(32)
@@ -63,7 +69,7 @@ async def create(name: str, scope: str, repositories: list[str]) -> str:
                 name.strip(),
                 digest(token),
                 scope,
-                [r.lower() for r in repositories],
+                keys,
             )
     except asyncpg.UniqueViolationError:
         raise TokenError(f"a token named {name!r} exists; revoke it or pick another name") from None
