@@ -88,9 +88,24 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
     settings = _settings()
     dsn = _prepare(settings)
-    app = create_app(build_runtime(settings), dsn=dsn, run_worker=not no_worker)
+    rt = build_runtime(settings)
+    app = create_app(rt, dsn=dsn, run_worker=not no_worker)
     click.echo(f"dispatch {__version__} listening on http://{host}:{port}", err=True)
+    if not rt.credentials.configured:
+        _announce_setup(settings)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+
+
+def _announce_setup(settings: Settings) -> None:
+    """Print the one-time setup code (never through the logs, which may be shipped elsewhere)."""
+    from app.setup import code
+
+    setup_code = code.ensure(settings.dispatch_data_dir)
+    click.echo(
+        f"No GitHub App is configured yet. Open {settings.dispatch_url}/setup and enter the "
+        f"setup code {setup_code}\n(also in {settings.dispatch_data_dir / code.CODE_FILE})",
+        err=True,
+    )
 
 
 @main.command()
