@@ -7,7 +7,7 @@ from datetime import datetime
 
 from app.agents import runs
 from app.agents.runs import Run, RunState
-from app.github import rest
+from app.github import markdown, rest
 from app.runtime import Runtime
 from app.stream.links import viewer_url
 
@@ -44,7 +44,7 @@ def render(rt: Runtime, run: Run) -> str:
     shown = run.state.value.replace("_", " ")
     title = f"### {ICONS[run.state]} {run.mode.heading} · run #{run.id} · {shown}"
     if run.state is RunState.REFUSED:
-        quoted = f"> {run.command_line}\n\n" if run.command_line else ""
+        quoted = f"{markdown.quoted_command(run.command_line)}\n\n" if run.command_line else ""
         who = f"@{run.requested_by} " if run.requested_by else ""
         return f"{quoted}{title}\n\n{who}Not started: {run.refusal}."
     rows = [("requested by", f"@{run.requested_by}" if run.requested_by else "Dispatch")]

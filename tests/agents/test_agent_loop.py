@@ -162,7 +162,7 @@ async def test_approval_binds_to_the_revision_and_self_approval_is_refused(
         "issue_comment", comment(github, (installation, repository), number, "/dispatch approve")
     )
     refusal = github.bot_comments(repository, number)[-1]
-    assert "\n> /dispatch approve" in refusal and "someone else approves it" in refusal
+    assert "\n> `/dispatch approve`" in refusal and "someone else approves it" in refusal
 
     # A newer plan supersedes the first; approval is for what is on the table now.
     await reporter("event", "plan", "--json", '{"body": "## Summary\\nBetter idea"}')

@@ -65,7 +65,7 @@ async def test_fifty_concurrent_investigations_against_a_budget_of_ten(rt, githu
     ]
     assert len(refused) == 40
     assert all("budget is spent (10 of 10)" in body and "it clears at" in body for body in refused)
-    assert all("\n> /dispatch investigate\n" in body for body in refused)
+    assert all("\n> `/dispatch investigate`\n" in body for body in refused)
 
 
 async def test_kill_switch_refuses_the_next_command_until_turned_off(
