@@ -36,22 +36,25 @@ class Limits:
 
 
 def limits_for(settings: Settings, config: RepoConfig, mode: Mode) -> Limits:
-    """Environment defaults, overridden by the repository's `budgets`."""
+    """The operator's limits (the environment), tightened by the repository's `budgets`: a
+    repository may lower a budget or lengthen a cooldown, never loosen what the operator set."""
     budgets = config.budgets
+    concurrency = settings.spawn_concurrency(mode)
+    daily_spawns = settings.spawn_budget(mode)
     return Limits(
         kill_switch=settings.spawn_kill_switch,
-        concurrency=budgets.max_concurrent.get(mode, settings.spawn_concurrency(mode)),
-        daily_spawns=budgets.daily_spawns.get(mode, settings.spawn_budget(mode)),
-        daily_cost_usd=_first(budgets.daily_cost_usd, settings.daily_cost_limit_usd),
-        cost_cap_usd=_first(budgets.max_cost_per_run_usd, settings.max_agent_cost_per_run),
-        cooldown_hours=_first(budgets.cooldown_hours, settings.spawn_cooldown_hours),
+        concurrency=min(budgets.max_concurrent.get(mode, concurrency), concurrency),
+        daily_spawns=min(budgets.daily_spawns.get(mode, daily_spawns), daily_spawns),
+        daily_cost_usd=_lower(budgets.daily_cost_usd, settings.daily_cost_limit_usd),
+        cost_cap_usd=_lower(budgets.max_cost_per_run_usd, settings.max_agent_cost_per_run),
+        cooldown_hours=max(budgets.cooldown_hours or 0.0, settings.spawn_cooldown_hours),
         min_events=settings.min_event_count_to_spawn,
         spawn_delay_minutes=settings.spawn_delay_minutes,
     )
 
 
-def _first(override: float | None, default: float) -> float:
-    return default if override is None else override
+def _lower(repository: float | None, operator: float) -> float:
+    return operator if repository is None else min(repository, operator)
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,12 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent) -> Run:
                 state=OUTCOME_STATES[event.outcome],
                 outcome=event.outcome,
                 summary=event.summary[:4000],
-                cost_usd=event.cost_usd,
-                turns=event.turns,
+                # Self-reported: never more than the run may spend or turn, so one report
+                # cannot spend an installation's day (the cap was passed to the agent).
+                cost_usd=min(
+                    event.cost_usd, run.cost_cap_usd or rt.settings.max_agent_cost_per_run
+                ),
+                turns=min(event.turns, run.mode.spec.max_turns),
                 finished_at=now,
             )
         run = await runs.update(run.id, **fields)

@@ -98,6 +98,11 @@ class Run:
     started_at: datetime | None
     finished_at: datetime | None
     last_seen_at: datetime | None
+    # The issue as the agent was briefed (the first brief), so a plan binds what it was made from.
+    issue_title: str | None
+    issue_body: str | None
+    # Signs this run's viewer links; cleared when the run ends for public repositories.
+    viewer_key: str | None
 
     @classmethod
     def from_row(cls, row: Any) -> Run:

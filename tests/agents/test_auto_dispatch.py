@@ -26,6 +26,7 @@ async def test_matching_labels_start_one_run(github, repo, deliver):
     _, repository = repo
     github.add_workflow(repository, "dispatch-agent.yml")
     github.add_file(repository, ".github/dispatch.yml", CONFIG)
+    github.set_permission(repository, "maria", "write")
     issue = github.add_issue(repository, "Crash on save", labels=["type/bug"])
 
     await deliver("issues", labeled(github, repo, issue, "type/bug"))
