@@ -33,6 +33,7 @@ Example (every key is optional):
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import yaml
@@ -55,6 +56,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_WORKFLOW_FILE = re.compile(r"^(?:[A-Za-z0-9._-]+\.ya?ml|[0-9]+)$")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def valid_ref(ref: str) -> bool:
+    """git's ref-format rules (`git check-ref-format --branch`), so a ref cannot smuggle a path
+    or a query into an API call."""
+    if not ref or len(ref) > 255 or ref == "@" or ref.startswith(("-", "/")):
+        return False
+    if ref.endswith(("/", ".", ".lock")) or _REF_FORBIDDEN.search(ref):
+        return False
+    return all(part and not part.startswith(".") for part in ref.split("/"))
+
+
 class Workflows(_Strict):
     default: str = "dispatch-agent.yml"
     investigate: str | None = None
@@ -63,6 +78,23 @@ class Workflows(_Strict):
     research: str | None = None
     auto_investigate: str | None = None
     ref: str | None = None
+
+    @field_validator("default", "investigate", "implement", "qa", "research", "auto_investigate")
+    @classmethod
+    def _workflow_file(cls, value: str | None) -> str | None:
+        if value is not None and not _WORKFLOW_FILE.match(value):
+            raise ValueError(
+                "a workflow is a file name in .github/workflows (like dispatch-agent.yml) or a "
+                "workflow id"
+            )
+        return value
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str | None) -> str | None:
+        if value is not None and not valid_ref(value):
+            raise ValueError("not a valid branch name")
+        return value
 
     def for_mode(self, mode: str) -> str:
         return getattr(self, mode, None) or self.default
