@@ -42,6 +42,6 @@ async def test_a_hostile_workflow_name_stays_one_path_segment(rt, github, repo):
             client, repository["full_name"], "../../../repos/octo-org/other/issues", "main", {}
         )
 
-    [call] = github.calls_to("POST", r".")
+    [call] = github.calls_to("POST", r"/actions/workflows/")
     assert call.path.startswith(f"/repos/{repository['full_name']}/actions/workflows/..%2F")
     assert call.path.endswith("%2Fissues/dispatches")
