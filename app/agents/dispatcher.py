@@ -150,6 +150,32 @@ def run_name(run_id: int) -> str:
     return f"dispatch-run-{run_id}"
 
 
+def is_our_workflow_run(
+    run: Run, *, repository_id: int | None, event: str | None, workflow: str | None, title: str
+) -> bool:
+    """Whether a workflow run (as GitHub or its OIDC token describes it) is the one Dispatch
+    dispatched for `run`: its title alone is guessable, so it must also come from the run's
+    repository, from a `workflow_dispatch` of the run's workflow file, after Dispatch sent it."""
+    if run.state not in (RunState.DISPATCHED, RunState.RUNNING) or run.dispatch_sent_at is None:
+        return False
+    if repository_id is None or int(repository_id) != run.repository_id:
+        return False
+    if event != "workflow_dispatch" or title != run_name(run.id):
+        return False
+    expected = run.workflow or "dispatch-agent.yml"
+    return workflow is not None and (workflow == expected or workflow.endswith("/" + expected))
+
+
+def workflow_file(path_or_ref: str | None) -> str | None:
+    """`.github/workflows/x.yml` (a workflow run's path) or `o/r/.github/workflows/x.yml@ref`
+    (an OIDC token's workflow_ref) → `.github/workflows/x.yml`."""
+    if not path_or_ref:
+        return None
+    path = path_or_ref.split("@", 1)[0]
+    marker = ".github/workflows/"
+    return path[path.index(marker) :] if marker in path else None
+
+
 async def announce(rt: Runtime, run: Run) -> Run:
     """Tell the issue: labels for a started run, the status comment, and the reaction on the
     command that asked for it. Every step is idempotent."""

@@ -31,6 +31,7 @@ from app.commands.verbs import VERBS
 from app.db import engine
 from app.events import Event, is_bot
 from app.github import markdown, rest
+from app.github.permissions import Permission
 from app.github.rest import ReactionTarget
 from app.issues import repo_config
 from app.runtime import Runtime
@@ -49,7 +50,8 @@ SETTLED = (CommandState.DONE, CommandState.REFUSED, CommandState.FAILED)
 
 # Only this many commands of one comment run; the rest are ignored (and audited).
 MAX_COMMANDS_PER_COMMENT = 5
-# Commands one person may send in one repository per window, before they are refused.
+# Commands one person without write permission may send in one repository per window, before
+# they are refused.
 RATE_LIMIT = 20
 RATE_WINDOW_MINUTES = 10
 
@@ -298,7 +300,9 @@ def _from_row(row: Any) -> tuple[GenericComment, Command]:
 async def _run(
     rt: Runtime, client: Any, comment: GenericComment, command: Command, command_id: int
 ) -> Result:
-    if await _sent_recently(comment, command_id) >= RATE_LIMIT:
+    level = await rt.permissions.level(client, comment.repository, comment.author)
+    # People who may write are trusted not to flood; everyone else is slowed down.
+    if level < Permission.WRITE and await _sent_recently(comment, command_id) >= RATE_LIMIT:
         return Result.refuse(
             f"you sent more than {RATE_LIMIT} commands in {RATE_WINDOW_MINUTES} minutes here; "
             "wait a few minutes and send it again.",
@@ -319,7 +323,6 @@ async def _run(
         shown = markdown.code_span(markdown.no_mentions(command.verb))
         return Result.refuse(f"{shown} is not a Dispatch command.{hint} See `/dispatch help`.")
     needed = loaded.config.permission_for(verb.name) or verb.permission
-    level = await rt.permissions.level(client, comment.repository, comment.author)
     if level < needed:
         return Result.refuse(
             f"`/dispatch {verb.name}` needs **{needed.label}** permission on "

@@ -36,6 +36,8 @@ def workflow_run_payload(project, run, action, conclusion=None):
         **payload["workflow_run"],
         "id": run.workflow_run_id or 424242,
         "display_title": f"dispatch-run-{run.id}",
+        "event": "workflow_dispatch",
+        "path": ".github/workflows/dispatch-agent.yml",
         "conclusion": conclusion,
         "status": "completed" if action == "completed" else "in_progress",
     }

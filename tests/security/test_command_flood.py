@@ -52,7 +52,7 @@ async def test_quoted_command_text_cannot_break_out_of_its_code_span(github, rep
 
 
 async def test_a_person_sending_too_many_commands_is_slowed_down(github, repo, issue, deliver):
-    github.set_permission(repo[1], "alice", "write")
+    github.set_permission(repo[1], "alice", "read")
     for _ in range(5):
         payload, _ = comment_payload(
             github, repo, issue, "\n".join(["/dispatch status"] * 5), user="alice"
