@@ -107,7 +107,7 @@ async def pull_request_opened(event: Event, rt: Runtime) -> None:
     if event.installation_id is None:
         return
     pull_request = event.payload["pull_request"]
-    numbers, run = await pull_requests.fixed_issues(event)
+    numbers, run = await pull_requests.fixed_issues(event, rt)
     if run is not None and run.pr_number is None:
         await runs.update(
             run.id, pr_number=pull_request["number"], pr_url=pull_request.get("html_url")
@@ -121,7 +121,7 @@ async def pull_request_merged(event: Event, rt: Runtime) -> None:
     pull_request = event.payload["pull_request"]
     if event.installation_id is None or not pull_request.get("merged"):
         return
-    numbers, _ = await pull_requests.fixed_issues(event)
+    numbers, _ = await pull_requests.fixed_issues(event, rt)
     # The remediation room runs first for this event (app/worker.py) and moves the issues of
     # production errors to `status/verifying`; those stay there until the fix is verified.
     await _move_all(

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from app import jobs, queue
-from app.agents import gates, plans, runs, status_comment
+from app.agents import gates, plans, pull_requests, runs, status_comment
 from app.agents.events import (
     AgentEvent,
     Blocker,
@@ -197,6 +197,13 @@ async def cancel_workflow_run(rt: Runtime, run: Run) -> bool:
         return False
     client = rt.github.installation(run.installation_id)
     return await rest.cancel_workflow_run(client, run.repository, run.workflow_run_id)
+
+
+async def is_runs_pull(rt: Runtime, run: Run, number: int) -> bool:
+    """Whether GitHub says pull request `number` comes from the run's own branch."""
+    client = rt.github.installation(run.installation_id)
+    pull = await rest.get_pull(client, run.repository, number)
+    return pull is not None and pull_requests.is_run_branch(run, pull.get("head") or {})
 
 
 async def seen(rt: Runtime, run: Run) -> None:

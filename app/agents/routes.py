@@ -10,7 +10,7 @@ from typing import Any
 from litestar import MediaType, Request, Response, get, post
 
 from app.agents import auth, brief, lifecycle, viewer
-from app.agents.events import InvalidEvent, parse_event, parse_log
+from app.agents.events import InvalidEvent, PullRequestOpened, parse_event, parse_log
 from app.runtime import Runtime
 from app.stream import chunks
 from app.web.errors import error
@@ -38,6 +38,14 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
         event = parse_event(await request.body())
     except InvalidEvent as exc:
         return error(422, str(exc))
+    if isinstance(event, PullRequestOpened) and not await lifecycle.is_runs_pull(
+        rt, run, event.number
+    ):
+        return error(
+            422,
+            f"pull request #{event.number} is not from this run's branch "
+            f"(dispatch/run-{run.id}-…) in {run.repository}, as GitHub sees it",
+        )
     try:
         run = await lifecycle.apply(rt, run, event)
     except lifecycle.RunFinished as exc:

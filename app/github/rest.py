@@ -232,6 +232,15 @@ async def _pages(
         page += 1
 
 
+async def get_pull(client: GitHub, repository: RepoLike, number: int) -> dict[str, Any] | None:
+    try:
+        return await _call(client, "GET", f"{Repo.of(repository).api_path}/pulls/{number}")
+    except RequestFailed as exc:
+        if status_of(exc) == 404:
+            return None
+        raise
+
+
 # --- comments and reactions
 
 

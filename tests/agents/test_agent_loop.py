@@ -124,18 +124,21 @@ async def test_investigate_plan_approve_implement(
     await reporter("brief", "--out", "brief.json", "--prompt-out", "prompt.md")
     assert reporter.brief()["plan"]["body"] in plan_comments[0]
     await reporter("replay", str(STREAM_FIXTURES / "basic_query.ndjson"), "--mode", "implement")
-    await reporter("event", "pr", "--url", "https://github.com/octo-org/widgets/pull/77")
+    pull = github.add_pull(repository, reporter.brief()["branch"], body=f"Fixes #{number}")
+    await reporter(
+        "event", "pr", "--url", f"https://github.com/octo-org/widgets/pull/{pull['number']}"
+    )
     await reporter("complete", "--mode", "implement")
     await _drain(rt)
 
     done = await runs.get(implement.id)
-    assert (done.state.value, done.pr_number) == ("succeeded", 77)
+    assert (done.state.value, done.pr_number) == ("succeeded", pull["number"])
     labels = github.label_names(repository, number)
     assert "status/in-review" in labels and "agent/claude" not in labels
     status = next(
         c for c in github.bot_comments(repository, number) if f"dispatch:run:{implement.id}" in c
     )
-    assert "succeeded" in status and "[#77]" in status and "$0.14" in status
+    assert "succeeded" in status and f"[#{pull['number']}]" in status and "$0.14" in status
 
 
 async def _drain(rt):
