@@ -25,6 +25,7 @@ from app.agents.runs import Run, RunState
 from app.audit import log as audit
 from app.db import engine
 from app.github import rest
+from app.installations import service as installations
 from app.issues import repo_config, state
 from app.issues.labels import AGENT_PREFIX, Signal, Status
 from app.modes import Mode
@@ -117,6 +118,9 @@ async def _on_finish(rt: Runtime, run: Run) -> None:
         hours = gates.limits_for(rt.settings, loaded.config, run.mode).cooldown_hours
         await gates.start_cooldown(run.fingerprint, rt.clock.now() + timedelta(hours=hours))
     await chunks.announce_end(run.id, run.state.value)
+    if await installations.is_public(run.repository_id):
+        # Anyone could read the link in the status comment: it ends with the run.
+        await runs.update(run.id, viewer_key=None)
     await audit.record(
         actor=run.requested_by or "dispatch",
         action="run.finish",

@@ -13,7 +13,7 @@ from typing import Any
 
 from app.agents.runs import Run
 from app.db import engine
-from app.github import rest
+from app.github import markdown, rest
 from app.issues.labels import Plan as PlanLabel
 from app.runtime import Runtime
 
@@ -51,9 +51,21 @@ def revision_of(body: str) -> str:
     return hashlib.sha256(body.strip().encode()).hexdigest()[:12]
 
 
-def render(plan_body: str, revision: str, run: Run) -> str:
+# GitHub refuses comment bodies over 65,536 characters; leave room for the frame around the plan.
+MAX_PLAN_CHARS = 60_000
+
+
+def render(plan_body: str, revision: str, run: Run, allowed_hosts: list[str], full_url: str) -> str:
+    """The plan as a comment: the agent's Markdown made safe (no mentions, remote images or
+    outside links), cut with a link to the whole plan when it is longer than GitHub allows."""
+    body = markdown.agent_markdown(plan_body.strip(), allowed_hosts)
+    body = markdown.cut(
+        body,
+        MAX_PLAN_CHARS,
+        f"_The plan is longer than GitHub shows; [read all of it]({full_url})._",
+    )
     return (
-        f"### 📋 Plan from run #{run.id} · revision `{revision}`\n\n{plan_body.strip()}\n\n---\n"
+        f"### 📋 Plan from run #{run.id} · revision `{revision}`\n\n{body}\n\n---\n"
         "Review it: `/dispatch approve` approves this revision; "
         "`/dispatch reject <reason>` sends it back with your reason."
     )
@@ -63,9 +75,24 @@ async def propose(rt: Runtime, run: Run, body: str) -> Plan:
     """Record and post a plan from `run`; earlier undecided plans on the issue are superseded."""
     revision = revision_of(body)
     client = rt.github.installation(run.installation_id)
-    posted = await rest.comment(
-        client, run.repository, run.issue_number, render(body, revision, run)
+    # Found again by its marker: a retried step edits the comment instead of posting it twice.
+    comment_id = await rest.upsert_marked_comment(
+        client,
+        run.repository,
+        run.issue_number,
+        f"plan:{run.id}:{revision}",
+        render(
+            body,
+            revision,
+            run,
+            markdown.github_hosts(rt.settings.github_web_url),
+            full_plan_url(rt, run.id, revision),
+        ),
+        bot_login=await rt.github.bot_login(),
     )
+    existing = await by_revision(run.id, revision)
+    if existing is not None:
+        return existing
     async with engine.connection() as connection:
         await connection.execute(
             "UPDATE plan SET state = 'superseded' WHERE repository_id = $1 AND issue_number = $2 "
@@ -88,11 +115,29 @@ async def propose(rt: Runtime, run: Run, body: str) -> Plan:
             revision,
             body,
             run.requested_by,
-            posted["id"],
+            comment_id,
         )
     await rest.remove_label(client, run.repository, run.issue_number, PlanLabel.APPROVED)
     await rest.add_label(client, run.repository, run.issue_number, PlanLabel.PROPOSED)
     return _plan(row)
+
+
+PLAN_LINK_PURPOSE = "plan"
+PLAN_LINK_DAYS = 90
+
+
+def full_plan_url(rt: Runtime, run_id: int, revision: str) -> str:
+    """A signed link to a plan's whole text (comments are cut at GitHub's limit)."""
+    token = rt.signer.sign(PLAN_LINK_PURPOSE, f"plan:{run_id}:{revision}", PLAN_LINK_DAYS * 86400)
+    return f"{rt.settings.dispatch_url}/runs/{run_id}/plans/{revision}?token={token}"
+
+
+async def by_revision(run_id: int, revision: str) -> Plan | None:
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            f"SELECT {_COLUMNS} FROM plan WHERE run_id = $1 AND revision = $2", run_id, revision
+        )
+    return _plan(row) if row else None
 
 
 async def latest(

@@ -8,6 +8,7 @@ A unique index keeps one active run per issue across any number of replicas.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -158,8 +159,9 @@ async def create(new: NewRun) -> Run:
                     """
                     INSERT INTO run (installation_id, repository, repository_id, issue_number,
                         mode, trigger, requested_by, command_id, command_line, reaction_target,
-                        notes, plan_id, fingerprint, error_context, retry_of)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                        notes, plan_id, fingerprint, error_context, retry_of, viewer_key)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                        $16)
                     RETURNING *
                     """,
                     new.installation_id,
@@ -177,6 +179,7 @@ async def create(new: NewRun) -> Run:
                     new.fingerprint,
                     new.error_context,
                     new.retry_of,
+                    secrets.token_urlsafe(24),
                 )
         except asyncpg.UniqueViolationError:
             active = await active_for_issue(new.repository_id, new.issue_number)

@@ -6,16 +6,17 @@ live, with a keep-alive every 15 s and an `end` event when the run finishes) and
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.response import ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
-from app.agents import runs
+from app.agents import plans, runs
 from app.runtime import Runtime
 from app.signing import InvalidToken
 from app.stream import chunks, links
@@ -23,26 +24,34 @@ from app.stream.bus import StreamBus
 
 KEEPALIVE_SECONDS = 15.0
 GAP_WAIT = 2.0
-NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+NO_REFERRER = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
 
 
-def _authorize(rt: Runtime, run_id: int, token: str | None) -> None:
-    try:
-        subject = rt.signer.verify(links.PURPOSE, token or "")
-    except InvalidToken:
-        raise NotFoundException("no such run") from None
-    if subject != links.subject(run_id):
+def _page_policy(script_nonce: str) -> str:
+    return (
+        f"default-src 'none'; script-src 'nonce-{script_nonce}'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+async def _authorized_run(rt: Runtime, run_id: int, token: str | None) -> runs.Run:
+    """The run, if `token` opens it; otherwise the same 404 whatever was wrong."""
+    run = await runs.get(run_id)
+    if run is None or not links.opens(rt, token, run_id, run.viewer_key):
         raise NotFoundException("no such run")
+    return run
 
 
 @get("/runs/{run_id:int}/stream", include_in_schema=False)
 async def run_stream(
     rt: Runtime, request: Request, run_id: int, token: str | None = None
 ) -> ServerSentEvent:
-    _authorize(rt, run_id, token)
-    run = await runs.get(run_id)
-    if run is None:
-        raise NotFoundException("no such run")
+    await _authorized_run(rt, run_id, token)
     header = request.headers.get("last-event-id", "0")
     last = int(header) if header.isdigit() else 0
     bus: StreamBus = request.app.state.bus
@@ -123,16 +132,38 @@ def _log(seq: int, data: str) -> ServerSentEventMessage:
 
 @get("/runs/{run_id:int}", include_in_schema=False)
 async def run_page(rt: Runtime, run_id: int, token: str | None = None) -> Template:
-    _authorize(rt, run_id, token)
-    run = await runs.get(run_id)
-    if run is None:
-        raise NotFoundException("no such run")
+    run = await _authorized_run(rt, run_id, token)
+    script_nonce = secrets.token_urlsafe(16)
     context: dict[str, Any] = {
         "run": run,
+        "script_nonce": script_nonce,
         "stream_url": f"/runs/{run_id}/stream?token={token}",
         "issue_url": f"{rt.settings.github_web_url}/{run.repository}/issues/{run.issue_number}",
     }
-    return Template(template_name="run.html", context=context, headers=NO_REFERRER)
+    return Template(
+        template_name="run.html",
+        context=context,
+        headers={**NO_REFERRER, "Content-Security-Policy": _page_policy(script_nonce)},
+    )
 
 
-routes = [run_stream, run_page]
+@get("/runs/{run_id:int}/plans/{revision:str}", include_in_schema=False)
+async def full_plan(rt: Runtime, run_id: int, revision: str, token: str | None = None) -> Response:
+    """A plan's whole text, as the agent wrote it (plain text: nothing in it renders)."""
+    try:
+        allowed = rt.signer.verify(plans.PLAN_LINK_PURPOSE, token or "") == (
+            f"plan:{run_id}:{revision}"
+        )
+    except InvalidToken:
+        allowed = False
+    plan = await plans.by_revision(run_id, revision) if allowed else None
+    if plan is None:
+        raise NotFoundException("no such plan")
+    return Response(
+        plan.body,
+        media_type="text/plain; charset=utf-8",
+        headers={**NO_REFERRER, "Content-Security-Policy": "default-src 'none'; sandbox"},
+    )
+
+
+routes = [run_stream, run_page, full_plan]

@@ -13,20 +13,11 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from app.logs import scrub_credentials
+
 # A zero-width joiner after `@` keeps the text readable and stops GitHub linking a mention.
 _MENTION = re.compile(r"@(?=[A-Za-z0-9_-])")
 _MENTION_SAFE = "@\u200d"
-
-_SECRET_SHAPES = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
-    r"|\bsk-ant-[A-Za-z0-9_\-]{10,}"
-    r"|\bgh[opsur]_[A-Za-z0-9_.\-]{16,}"
-    r"|\bgithub_pat_[A-Za-z0-9_]{20,}"
-    r"|\bdsp_[A-Za-z0-9_\-]{16,}"
-    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{4,}"
-    r"|\bAKIA[0-9A-Z]{16}\b",
-    re.DOTALL,
-)
 
 
 def no_mentions(text: str) -> str:
@@ -35,8 +26,9 @@ def no_mentions(text: str) -> str:
 
 
 def scrub_secrets(text: str) -> str:
-    """Replace anything shaped like a credential (API keys, GitHub tokens, JWTs, private keys)."""
-    return _SECRET_SHAPES.sub("[redacted]", text)
+    """Replace anything shaped like a credential (API keys, GitHub tokens, JWTs, private keys)
+    and every secret this process knows (the log scrubber's rules)."""
+    return scrub_credentials(text)
 
 
 def code_span(text: str) -> str:
@@ -76,6 +68,11 @@ def inline_text(text: str, limit: int = 300) -> str:
         text = text[: limit - 1] + "…"
     escaped = re.sub(r"([\\`*_{}\[\]()<>#+!|~])", r"\\\1", text)
     return no_mentions(escaped)
+
+
+def github_hosts(github_web_url: str) -> list[str]:
+    """Where links in what agents write may point: GitHub itself (and its Enterprise host)."""
+    return sorted({urlsplit(github_web_url).hostname or "github.com", "github.com"})
 
 
 def safe_link(url: str | None, allowed_hosts: Iterable[str]) -> str | None:

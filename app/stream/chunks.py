@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import msgspec
 
 from app.db import engine
+from app.logs import scrub_credentials
 
 CHANNEL = "dispatch_stream"
 # NOTIFY payloads are capped at 8000 bytes; leave room for the envelope.
@@ -23,7 +24,9 @@ class Chunk:
 
 
 async def append(run_id: int, seq: int, data: str) -> bool:
-    """Store one chunk; False if that seq was already stored (a retry)."""
+    """Store one chunk (credentials scrubbed first: the agent may print what it should not);
+    False if that seq was already stored (a retry)."""
+    data = scrub_credentials(data)
     async with engine.transaction(), engine.connection() as connection:
         inserted = await connection.fetchval(
             "INSERT INTO log_chunk (run_id, seq, data) VALUES ($1, $2, $3) "

@@ -65,7 +65,7 @@ async def test_investigate_plan_approve_implement(
     try:
         await other.wait_ready()
         viewer = SSEReader(
-            f"{other.url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}"
+            f"{other.url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
         ).start()
         await asyncio.wait_for(viewer.opened.wait(), 10)
 
