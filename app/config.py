@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     sentry_client_secret: str | None = None
     dispatch_alerts_repo: str | None = None
     dispatch_alerts_repo_map: str | None = None
+    # Links in alerts (dashboards, Sentry issues) are clickable only on these hosts (and their
+    # subdomains), and only over https; others are shown as text.
+    alert_link_hosts: str = "grafana.net,grafana.com,sentry.io"
 
     # --- agents: OIDC and spawn gates
     dispatch_oidc_issuer: str = "https://token.actions.githubusercontent.com"
@@ -172,6 +175,10 @@ class Settings(BaseSettings):
         """Where alerts from `source` become issues: the per-source map, else the default."""
         mapping = _parse_repo_map(self.dispatch_alerts_repo_map or "")
         return mapping.get(source.lower()) or self.dispatch_alerts_repo
+
+    @property
+    def alert_hosts(self) -> list[str]:
+        return [host.strip().lower() for host in self.alert_link_hosts.split(",") if host.strip()]
 
     def spawn_concurrency(self, mode: Mode) -> int:
         return int(getattr(self, f"max_concurrent_spawns_{Mode(mode).value}"))
