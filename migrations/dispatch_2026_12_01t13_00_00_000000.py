@@ -18,6 +18,7 @@ CREATE INDEX command_author_idx ON command (lower(repository), lower(author), cr
 
 ALTER TABLE run ADD COLUMN issue_title text;
 ALTER TABLE run ADD COLUMN issue_body text;
+ALTER TABLE run ADD COLUMN issue_edited boolean NOT NULL DEFAULT false;
 ALTER TABLE run ADD COLUMN viewer_key text;
 -- Links handed out before this migration stop working; new ones are signed with the run's key.
 UPDATE run SET viewer_key = md5(random()::text || id::text)

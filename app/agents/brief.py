@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.agents import plans
+from app import jobs, queue
+from app.agents import plans, runs
 from app.agents.runs import Run
 from app.github import rest
 from app.runtime import Runtime
@@ -29,8 +30,9 @@ async def build(rt: Runtime, run: Run) -> dict[str, Any]:
     client = rt.github.installation(run.installation_id)
     issue = await rest.get_issue(client, run.repository, run.issue_number)
     repository = await rest.get_repository(client, run.repository)
-    branch = branch_for(run, issue.get("title") or "")
     plan = await plans.get(run.plan_id) if run.plan_id else None
+    run, title, body = await _issue_text(run, issue, plan)
+    branch = branch_for(run, title)
     feedback = None
     if run.mode.spec.ends_in_plan:
         feedback = await plans.latest_feedback(run.repository_id, run.issue_number)
@@ -43,8 +45,9 @@ async def build(rt: Runtime, run: Run) -> dict[str, Any]:
         "repository": run.repository,
         "issue": {
             "number": run.issue_number,
-            "title": issue.get("title") or "",
-            "body": issue.get("body") or "",
+            "title": title,
+            "body": body,
+            "edited_since_plan": run.issue_edited,
             "labels": [label["name"] for label in issue.get("labels") or []],
             "url": issue.get("html_url"),
         },
@@ -59,3 +62,22 @@ async def build(rt: Runtime, run: Run) -> dict[str, Any]:
         "branch": branch,
         "allowed_tools": list(run.mode.spec.tools),
     }
+
+
+async def _issue_text(
+    run: Run, issue: dict[str, Any], plan: plans.Plan | None
+) -> tuple[Run, str, str]:
+    """The issue text this run works from, fixed at its first brief. An implementation works
+    from the text its plan was made from (what the approval approved): an edit of the issue
+    after approval cannot change what gets built; the run notes that it happened."""
+    if run.issue_title is not None:
+        return run, run.issue_title, run.issue_body or ""
+    live_title, live_body = issue.get("title") or "", issue.get("body") or ""
+    title, body, edited = live_title, live_body, False
+    if plan is not None and plan.issue_title is not None:
+        title, body = plan.issue_title, plan.issue_body or ""
+        edited = (title, body) != (live_title, live_body)
+    run = await runs.update(run.id, issue_title=title, issue_body=body, issue_edited=edited)
+    if edited:  # the status comment says so
+        await queue.enqueue(jobs.RUN_EFFECTS, {"run": run.id, "event": "issue_edited"})
+    return run, title, body

@@ -39,11 +39,14 @@ class Plan:
     decided_at: datetime | None
     feedback: str | None
     comment_id: int | None
+    # The issue as the investigating agent read it: approving the plan approves this text.
+    issue_title: str | None
+    issue_body: str | None
 
 
 _COLUMNS = (
     "id, repository, issue_number, run_id, revision, body, requested_by, state, decided_by, "
-    "decided_at, feedback, comment_id"
+    "decided_at, feedback, comment_id, issue_title, issue_body"
 )
 
 
@@ -103,8 +106,8 @@ async def propose(rt: Runtime, run: Run, body: str) -> Plan:
         row = await connection.fetchrow(
             f"""
             INSERT INTO plan (installation_id, repository, repository_id, issue_number, run_id,
-                revision, body, requested_by, comment_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                revision, body, requested_by, comment_id, issue_title, issue_body)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             RETURNING {_COLUMNS}
             """,
             run.installation_id,
@@ -116,6 +119,8 @@ async def propose(rt: Runtime, run: Run, body: str) -> Plan:
             body,
             run.requested_by,
             comment_id,
+            run.issue_title,
+            run.issue_body,
         )
     await rest.remove_label(client, run.repository, run.issue_number, PlanLabel.APPROVED)
     await rest.add_label(client, run.repository, run.issue_number, PlanLabel.PROPOSED)

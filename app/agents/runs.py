@@ -102,6 +102,8 @@ class Run:
     # The issue as the agent was briefed (the first brief), so a plan binds what it was made from.
     issue_title: str | None
     issue_body: str | None
+    # The issue was edited after its plan was approved; the agent works from the approved text.
+    issue_edited: bool
     # Signs this run's viewer links; cleared when the run ends for public repositories.
     viewer_key: str | None
 

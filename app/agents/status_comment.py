@@ -86,6 +86,11 @@ def render(rt: Runtime, run: Run, *, public: bool = False) -> str:
             run.summary, markdown.github_hosts(rt.settings.github_web_url)
         )
         parts.append(f"**Result** ({run.outcome}): {summary}")
+    if run.issue_edited:
+        parts.append(
+            "📝 The issue was edited after its plan was approved; the agent works from the text "
+            "the plan was made from. `/dispatch investigate` again to plan for the new text."
+        )
     if run.mode.spec.ends_in_plan and run.state is RunState.SUCCEEDED:
         parts.append("Review the plan above: `/dispatch approve` or `/dispatch reject <reason>`.")
     return "\n\n".join(parts)
