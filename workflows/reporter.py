@@ -8,7 +8,7 @@ standard library (Python >= 3.10); the agent workflow downloads it from `GET /ag
 and checks it against the SHA-256 the workflow file pins.
 
     reporter.py brief    [--from FILE] [--out FILE] [--prompt-out FILE] [--env-out FILE]
-    reporter.py token    --output FILE
+    reporter.py token    --output FILE --seal-key-env NAME
     reporter.py stream   [--result-out FILE] [--interval 3] -- COMMAND...
     reporter.py replay   FILE.ndjson [--result-out FILE] [--interval 3]
     reporter.py verdict  [--result FILE]
@@ -16,26 +16,33 @@ and checks it against the SHA-256 the workflow file pins.
     reporter.py event    TYPE [--message] [--body-file] [--reason] [--category] [--number]
                               [--url] [--json JSON]
 
-Every subcommand takes `--url` (default `$DISPATCH_URL`), `--run-id` (default `$RUN_ID`) and
-`--token-file`. Credentials, first found: `--token-file` (read once, then deleted),
+Every subcommand takes `--url` (default `$DISPATCH_URL`), `--run-id` (default `$RUN_ID`),
+`--token-file` and `--seal-key-env`. Credentials, first found: `--token-file` (read once, then
+deleted; a sealed token is opened with the secret in the variable `--seal-key-env` names),
 `$DISPATCH_TOKEN` (an agent API token or a run's stream token), or the GitHub Actions OIDC token
 for the audience `$DISPATCH_AUDIENCE` (default: the Dispatch URL), fetched again on a 401.
 
 In the agent workflow the agent runs in a job without `id-token: write`: `token` (in an earlier job,
 with OIDC) gets a stream token that can only post log chunks and `started`/`progress` for this run
 while it is active, `stream` runs the agent with it, and `complete` (in the publish job, with OIDC
-again) reports the agent's result, which it reads as untrusted data. `stream` refuses to start a
-command where the OIDC request token is in its environment, since the command could read it from
-`/proc/<reporter>/environ`.
+again) reports the agent's result, which it reads as untrusted data. The stream token travels
+between the jobs sealed with a secret both jobs hold: GitHub prints a step's `env:` values in its
+log before any `::add-mask::` could hide them, and a job output that is masked is dropped.
+`stream` refuses to start a command where the OIDC request token is in its environment, since
+the command could read it from `/proc/<reporter>/environ`.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -594,7 +601,68 @@ def _read_token_file(args: argparse.Namespace) -> str | None:
         raise ReporterError(f"cannot read the token file: {error}") from None
     if not token:
         raise ReporterError(f"the token file {name} is empty")
+    if token.startswith(SEAL_PREFIX):
+        token = unseal(token, _seal_key(args))
     return token
+
+
+# --------------------------------------------------------------------------------------------
+# Sealing: encrypt-then-MAC with keys derived from a shared secret (HMAC-SHA256 as the keystream
+# and as the tag), so that only a job holding the secret can open a token another job sealed.
+
+SEAL_PREFIX = "sealed1."
+
+
+def _seal_keys(secret: str) -> tuple[bytes, bytes]:
+    root = hashlib.sha256(b"dispatch stream token seal v1\0" + secret.encode()).digest()
+    return (
+        hmac.new(root, b"encrypt", hashlib.sha256).digest(),
+        hmac.new(root, b"authenticate", hashlib.sha256).digest(),
+    )
+
+
+def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:
+    blocks = (length + 31) // 32
+    return b"".join(
+        hmac.new(key, nonce + n.to_bytes(8, "big"), hashlib.sha256).digest() for n in range(blocks)
+    )[:length]
+
+
+def seal(plain: str, secret: str) -> str:
+    encrypt, authenticate = _seal_keys(secret)
+    nonce = secrets.token_bytes(16)
+    data = plain.encode()
+    cipher = bytes(a ^ b for a, b in zip(data, _keystream(encrypt, nonce, len(data)), strict=True))
+    tag = hmac.new(authenticate, nonce + cipher, hashlib.sha256).digest()[:16]
+    return SEAL_PREFIX + base64.urlsafe_b64encode(nonce + cipher + tag).decode().rstrip("=")
+
+
+def unseal(sealed: str, secret: str) -> str:
+    encrypt, authenticate = _seal_keys(secret)
+    body = sealed.removeprefix(SEAL_PREFIX)
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError:
+        raw = b""
+    nonce, cipher, tag = raw[:16], raw[16:-16], raw[-16:]
+    expected = hmac.new(authenticate, nonce + cipher, hashlib.sha256).digest()[:16]
+    if len(raw) <= 32 or not hmac.compare_digest(tag, expected):
+        raise ReporterError(
+            "the sealed token does not open with this key: both jobs must get the same secret"
+        )
+    stream = _keystream(encrypt, nonce, len(cipher))
+    return bytes(a ^ b for a, b in zip(cipher, stream, strict=True)).decode()
+
+
+def _seal_key(args: argparse.Namespace) -> str:
+    name = getattr(args, "seal_key_env", None)
+    secret = os.environ.get(name) if name else None
+    if not secret:
+        raise ReporterError(
+            "the token is sealed: pass --seal-key-env with the name of a variable holding the "
+            "secret it was sealed with"
+        )
+    return secret
 
 
 def _mode(args: argparse.Namespace) -> str:
@@ -655,10 +723,11 @@ def cmd_brief(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    """Ask Dispatch for this run's stream token and hand it to later jobs as a step output.
-    It is never printed: a job output is not a secret, so the job that uses it masks it."""
+    """Ask Dispatch for this run's stream token and hand it to later jobs as a step output,
+    sealed: job outputs are not secrets, and the job reading one shows it in its log."""
+    key = _seal_key(args)
     client = _client(args)
-    token = client.stream_token()
+    token = seal(client.stream_token(), key)
     with open(args.output, "a", encoding="utf-8") as output:
         output.write(f"stream_token={token}\n")
     print(f"dispatch-reporter: stream token issued for run {client.run_id}", file=sys.stderr)
@@ -933,6 +1002,12 @@ def _target_options(parser: argparse.ArgumentParser, *, top: bool, url_flag: boo
     parser.add_argument("--run-id", default=default, help="Dispatch run id (default: $RUN_ID)")
     parser.add_argument(
         "--token-file", default=default, help="read the bearer token from this file, then delete it"
+    )
+    parser.add_argument(
+        "--seal-key-env",
+        default=default,
+        metavar="NAME",
+        help="the variable holding the secret a token is sealed with",
     )
 
 

@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.agents.test_workflow import load_reporter
+
 ROOT = Path(__file__).resolve().parents[2]
 REPORTER = ROOT / "workflows" / "reporter.py"
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "claude-stream-json"
@@ -396,13 +398,15 @@ SPY = (
 
 def test_stream_hides_its_token_from_the_agent_and_keeps_its_exit_code(stub, tmp_path):
     token_file = tmp_path / "stream-token"
-    token_file.write_text("dst_streamtoken\n")
+    token_file.write_text(load_reporter().seal("dst_streamtoken", "shared-secret") + "\n")
     done = reporter(
         stub,
         tmp_path,
         "stream",
         "--token-file",
         str(token_file),
+        "--seal-key-env",
+        "SEAL_KEY",
         "--result-out",
         "r.json",
         "--",
@@ -410,7 +414,7 @@ def test_stream_hides_its_token_from_the_agent_and_keeps_its_exit_code(stub, tmp
         "-c",
         SPY,
         str(token_file),
-        env={"DISPATCH_TOKEN": None},
+        env={"DISPATCH_TOKEN": None, "SEAL_KEY": "shared-secret"},
     )
     assert done.returncode == 3
     assert {s.authorization for s in stub.seen} == {"Bearer dst_streamtoken"}
@@ -678,15 +682,45 @@ def test_an_agent_that_says_it_is_blocked_reports_a_blocker(stub, tmp_path):
 # token
 
 
-def test_token_hands_the_stream_token_to_the_step_output_and_never_prints_it(stub, tmp_path):
+def test_token_hands_the_stream_token_on_sealed_and_never_prints_it(stub, tmp_path):
     output = tmp_path / "github_output"
     output.write_text("earlier=1\n")
-    done = reporter(stub, tmp_path, "token", "--output", str(output))
+    args = ("token", "--output", str(output), "--seal-key-env", "SEAL_KEY")
+    done = reporter(stub, tmp_path, *args, env={"SEAL_KEY": "shared-secret"})
     assert done.returncode == 0, done.stderr
-    assert output.read_text() == "earlier=1\nstream_token=dst_streamtoken\n"
-    assert "dst_streamtoken" not in done.stdout + done.stderr
+    earlier, sealed = output.read_text().splitlines()
+    assert earlier == "earlier=1" and sealed.startswith("stream_token=sealed1.")
+    assert "dst_streamtoken" not in sealed + done.stdout + done.stderr
+    module = load_reporter()
+    assert module.unseal(sealed.removeprefix("stream_token="), "shared-secret") == "dst_streamtoken"
+    with pytest.raises(module.ReporterError, match="same secret"):
+        module.unseal(sealed.removeprefix("stream_token="), "another-secret")
     [request] = stub.seen
     assert (request.method, request.path) == ("POST", f"/api/runs/{RUN_ID}/stream-token")
+
+
+def test_token_will_not_hand_the_token_on_unsealed(stub, tmp_path):
+    done = reporter(stub, tmp_path, "token", "--output", str(tmp_path / "out"))
+    assert done.returncode == 1 and "--seal-key-env" in done.stderr
+    assert stub.seen == [] and not (tmp_path / "out").exists()
+
+
+def test_a_token_sealed_with_another_secret_is_refused_before_any_request(stub, tmp_path):
+    token_file = tmp_path / "stream-token"
+    token_file.write_text(load_reporter().seal("dst_streamtoken", "one-secret"))
+    done = reporter(
+        stub,
+        tmp_path,
+        "replay",
+        str(FIXTURES / "basic_query.ndjson"),
+        "--token-file",
+        str(token_file),
+        "--seal-key-env",
+        "SEAL_KEY",
+        env={"SEAL_KEY": "other-secret"},
+    )
+    assert done.returncode == 1 and "same secret" in done.stderr
+    assert stub.seen == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,7 +734,6 @@ def test_the_reporter_and_the_server_speak_the_same_events():
 
     from app.agents import events
     from app.modes import Mode
-    from tests.agents.test_workflow import load_reporter
 
     module = load_reporter()
     server_types = [member.__struct_config__.tag for member in get_args(events.AgentEvent)]

@@ -114,12 +114,26 @@ def test_the_agent_job_reads_no_secret_but_the_anthropic_key():
     assert re.findall(r"secrets\.\w+", text) == ["secrets.ANTHROPIC_API_KEY"]
     [holder] = [s for s in agent["steps"] if "ANTHROPIC_API_KEY" in json.dumps(s.get("env", {}))]
     assert holder["name"] == "Run the agent"
-    # The stream token comes in through one step's env, masked, and leaves it as a file the
-    # reporter deletes before starting the agent.
-    [masking] = [s for s in agent["steps"] if "stream_token" in json.dumps(s.get("env", {}))]
-    assert masking is agent["steps"][0]
-    assert masking["run"].startswith('echo "::add-mask::$STREAM_TOKEN"')
-    assert "--token-file" in holder["run"]
+    # The stream token comes in sealed through the first step's env (printed in the log) and
+    # goes on as a file the reporter opens and deletes before it starts the agent.
+    [carrier] = [s for s in agent["steps"] if "stream_token" in json.dumps(s.get("env", {}))]
+    assert carrier is agent["steps"][0]
+    assert carrier["env"] == {"SEALED_STREAM_TOKEN": "${{ needs.prepare.outputs.stream_token }}"}
+    assert (
+        '--token-file "$RUNNER_TEMP/stream-token" --seal-key-env ANTHROPIC_API_KEY'
+        in (holder["run"])
+    )
+
+
+def test_the_stream_token_leaves_the_prepare_job_sealed():
+    prepare = jobs()["prepare"]
+    assert prepare["outputs"] == {"stream_token": "${{ steps.stream.outputs.stream_token }}"}
+    [step] = [s for s in prepare["steps"] if s.get("id") == "stream"]
+    assert step["env"] == {"ANTHROPIC_API_KEY": "${{ secrets.ANTHROPIC_API_KEY }}"}
+    assert 'token --output "$GITHUB_OUTPUT" --seal-key-env ANTHROPIC_API_KEY' in step["run"]
+    secrets_used = re.findall(r"secrets\.\w+", json.dumps(prepare))
+    assert secrets_used == ["secrets.ANTHROPIC_API_KEY"]
+    assert "secrets." not in json.dumps(jobs()["publish"])
 
 
 def test_only_the_publish_job_writes_and_only_after_checking_the_patch():

@@ -5,8 +5,9 @@ fresh machine, as far as it matters here: its own workspace, `RUNNER_TEMP` and `
 environment variables and command files (`GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`,
 `GITHUB_STEP_SUMMARY`), and every `run:` step goes to `bash --noprofile --norc -eo pipefail`.
 `env:` and `if:` are evaluated at workflow, job and step level (see `expressions.py`), outputs
-flow through `steps.*.outputs` and `needs.*.outputs`, and `::add-mask::` hides values from the
-job's log.
+flow through `steps.*.outputs` and `needs.*.outputs`. The log shows what GitHub's shows: each
+step's header with its `with:` and `env:` values, then its output, with secrets, the job's
+tokens and `::add-mask::` values replaced by `***`.
 
 Permissions decide credentials, as on GitHub: a job gets `ACTIONS_ID_TOKEN_REQUEST_URL`/`_TOKEN`
 (from the fake OIDC issuer, for this repository and workflow run) only with `id-token: write`,
@@ -249,6 +250,7 @@ class Rehearsal:
                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
             }
             result.oidc_request_token = request_token
+        result.masks.extend(v for v in (*self.secrets.values(), token, *credentials.values()) if v)
         context["github"] = self._github_context(token, job_id)
         context["secrets"] = {**self.secrets, "GITHUB_TOKEN": token}
         context["runner"] = {"temp": str(temp), "os": "Linux", "arch": "X64"}
@@ -313,10 +315,12 @@ class Rehearsal:
                 **{k: str(v) for k, v in command_files.items()},
             }
             result.env_of_steps.append(env)
+            header = _header(step, ctx, {**job_env, **added_env, **step_env})
             if "run" in step:
                 status, log = self._run(step, ctx, env, result)
             else:
                 status, log = self._use(step, ctx, env, result)
+            log = header + log
             outputs: dict[str, str] = {}
             log = self._commands(log, outputs, result)
             outputs.update(_key_values(command_files["GITHUB_OUTPUT"].read_text()))
@@ -534,6 +538,25 @@ class Rehearsal:
         target = Path(options.get("path") or job.workspace)
         shutil.copytree(store, target, dirs_exist_ok=True)
         return 0, f"downloaded {name!r} to {target}\n"
+
+
+def _header(step: Mapping[str, Any], ctx: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """What GitHub prints before a step's output: the command or action, `with:` and `env:`."""
+    if "run" in step:
+        script = str(render(step["run"], ctx)).rstrip("\n")
+        lines = [f"Run {script.splitlines()[0] if script else ''}"]
+        lines += [f"  {line}" for line in script.splitlines()]
+        lines.append("  shell: /usr/bin/bash --noprofile --norc -e -o pipefail {0}")
+    else:
+        lines = [f"Run {step['uses']}"]
+        options = render(step.get("with") or {}, ctx)
+        if options:
+            lines.append("  with:")
+            lines += [f"    {key}: {to_text(value)}" for key, value in options.items()]
+    if env:
+        lines.append("  env:")
+        lines += [f"    {key}: {value}" for key, value in env.items()]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _key_values(text: str) -> dict[str, str]:

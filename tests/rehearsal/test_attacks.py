@@ -11,7 +11,8 @@ import json
 
 from app.agents import runs
 from app.db import engine
-from tests.rehearsal.conftest import REPOSITORY
+from tests.agents.test_workflow import load_reporter
+from tests.rehearsal.conftest import ANTHROPIC_KEY, REPOSITORY
 from tests.rehearsal.tools import Agent
 
 PLAN = "## Summary\nx\n## Files\nx\n## Risks\nx\n## Stop conditions\nx\n## Test strategy\nx"
@@ -66,7 +67,8 @@ def secrets_of(rehearsed) -> dict[str, str]:
         for name, job in jobs.items()
         if job.oidc_request_token
     }
-    found["stream token"] = jobs["prepare"].outputs["stream_token"]
+    sealed = jobs["prepare"].outputs["stream_token"]
+    found["stream token"] = load_reporter().unseal(sealed, ANTHROPIC_KEY)
     return {name: value for name, value in found.items() if value}
 
 
@@ -120,9 +122,13 @@ async def test_a_hostile_agent_gets_no_token_and_only_its_patch_is_published(sta
     assert {line.split()[-1] for line in fired} == {"agent"}  # …and only there
     for name, value in secrets.items():
         assert value not in ran, f"a trap ran with the {name}"
-    # No secret in any log either (the stream token is masked where it is used).
+    # No secret in any log either: the stream token shows only sealed (GitHub prints a step's
+    # env in its log, before any mask could hide it).
+    assert rehearsed.run.jobs["prepare"].outputs["stream_token"] in agent_job.log
     for name, value in secrets.items():
         assert value not in rehearsed.run.log, f"the {name} is in the log"
+    assert secrets["stream token"].startswith("dst_")
+    assert ANTHROPIC_KEY not in rehearsed.run.log
 
     # GitHub got the patch and nothing else.
     refs = stage.git_server.refs(REPOSITORY)
