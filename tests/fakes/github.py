@@ -1053,6 +1053,10 @@ class FakeGitHub(LoopbackServer):
         with self.lock:
             return [dict(d) for d in self._find_repo(repo).dispatches]
 
+    def installation_of(self, repo: str | Mapping[str, Any]) -> int:
+        with self.lock:
+            return self._find_repo(repo).installation_id
+
     def pulls(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every pull request of a repository, oldest first, as the API renders it."""
         with self.lock:

@@ -91,6 +91,7 @@ class Stage:
     repository: dict[str, Any]
     git_server: GitServer
     root: Path
+    dispatch_url: str
     rehearsed: set[int] = field(default_factory=set)
 
     @property
@@ -99,6 +100,36 @@ class Stage:
 
     async def command(self, number: int, body: str, user: str = "alice") -> None:
         await self.deliver("issue_comment", comment(self.github, self.repo, number, body, user))
+
+    async def approved(self, title: str) -> int:
+        """A new issue with an approved plan, ready for `/dispatch implement`. The investigation
+        reports its plan straight to the agent API (it is rehearsed in test_modes)."""
+        issue = self.github.add_issue(REPOSITORY, title, "Please fix.", ["status/ready"])
+        number: int = issue["number"]
+        await self.command(number, "/dispatch investigate")
+        dispatch = self.dispatched()
+        self.rehearsed.add(dispatch["run_id"])
+        token = self.oidc.token(
+            self.dispatch_url,
+            repository=REPOSITORY,
+            repository_id=self.repository["id"],
+            run_id=dispatch["run_id"],
+        )
+        url = f"{self.dispatch_url}/api/runs/{dispatch['inputs']['run_id']}/events"
+        async with httpx.AsyncClient(headers={"authorization": f"Bearer {token}"}) as http:
+            for event in (
+                {"type": "plan", "body": f"## Summary\nFix {title}."},
+                {
+                    "type": "completed",
+                    "outcome": "investigation_complete",
+                    "summary": "planned",
+                    "cost_usd": 0.1,
+                    "turns": 1,
+                },
+            ):
+                assert (await http.post(url, json=event)).status_code == 202
+        await self.command(number, "/dispatch approve", user="bob")
+        return number
 
     def dispatched(self) -> dict[str, Any]:
         """The newest workflow dispatch not rehearsed yet."""
@@ -150,7 +181,7 @@ class Stage:
 
 
 @pytest.fixture
-async def stage(rt, github, oidc, repo, deliver, tmp_path) -> AsyncIterator[Stage]:  # type: ignore[no-untyped-def]
+async def stage(rt, github, oidc, repo, deliver, settings, tmp_path) -> AsyncIterator[Stage]:  # type: ignore[no-untyped-def]
     installation, repository = repo
     github.add_workflow(repository, "dispatch-agent.yml")
     github.set_permission(repository, "alice", "write")
@@ -160,7 +191,16 @@ async def stage(rt, github, oidc, repo, deliver, tmp_path) -> AsyncIterator[Stag
     server = GitServer(tmp_path / "git", github).start()
     server.create(REPOSITORY, FILES)
     try:
-        yield Stage(github, oidc, deliver, installation, repository, server, tmp_path / "runs")
+        yield Stage(
+            github,
+            oidc,
+            deliver,
+            installation,
+            repository,
+            server,
+            tmp_path / "runs",
+            settings.dispatch_url,
+        )
     finally:
         server.stop()
 

@@ -208,10 +208,9 @@ class GitServer:
 
     def _installation_of(self, full_name: str) -> int | None:
         try:
-            repository = self.github._find_repo(full_name)
+            installation: int = self.github.installation_of(full_name)
         except KeyError:
             return None
-        installation: int = repository.installation_id
         return installation
 
 

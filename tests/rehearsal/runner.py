@@ -31,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,7 @@ class StepResult:
     conclusion: str
     outputs: dict[str, str] = field(default_factory=dict)
     log: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
@@ -174,6 +176,7 @@ class Rehearsal:
         self.ref = ref
         self.artifacts = root / "artifacts"
         self.artifacts.mkdir(parents=True, exist_ok=True)
+        self._steps_ctx: dict[str, Any] = {}  # the `steps` context of the job running
 
     # ------------------------------------------------------------------ the run
 
@@ -286,7 +289,7 @@ class Rehearsal:
         files.mkdir()
         added_env: dict[str, str] = {}
         added_path: list[str] = []
-        self._steps_ctx: dict[str, Any] = {}
+        self._steps_ctx = {}
         failed = False
         for index, step in enumerate(job.get("steps") or []):
             name = step.get("name") or step.get("uses") or f"step {index + 1}"
@@ -315,6 +318,7 @@ class Rehearsal:
                 **{k: str(v) for k, v in command_files.items()},
             }
             result.env_of_steps.append(env)
+            started = time.monotonic()
             header = _header(step, ctx, {**job_env, **added_env, **step_env})
             if "run" in step:
                 status, log = self._run(step, ctx, env, result)
@@ -336,6 +340,7 @@ class Rehearsal:
             if conclusion == "failure":
                 failed = True
             record = StepResult(name, step_id, outcome, conclusion, outputs, _mask(log, result))
+            record.seconds = time.monotonic() - started
             self._record(result, record)
         if failed:
             result.result = "failure"

@@ -15,8 +15,6 @@ from tests.agents.test_workflow import load_reporter
 from tests.rehearsal.conftest import ANTHROPIC_KEY, REPOSITORY
 from tests.rehearsal.tools import Agent
 
-PLAN = "## Summary\nx\n## Files\nx\n## Risks\nx\n## Stop conditions\nx\n## Test strategy\nx"
-
 
 def attacks(trap: str) -> list[dict[str, str]]:
     """Shell lines of an agent that wants a token; every trap it sets appends to `trap` if it ever
@@ -73,11 +71,7 @@ def secrets_of(rehearsed) -> dict[str, str]:
 
 
 async def implement_run(stage, title: str) -> tuple[int, runs.Run]:
-    issue = stage.github.add_issue(REPOSITORY, title, "Please fix.", ["status/ready"])
-    number = issue["number"]
-    await stage.command(number, "/dispatch investigate")
-    await stage.rehearse(Agent.answering(PLAN))
-    await stage.command(number, "/dispatch approve", user="bob")
+    number = await stage.approved(title)
     await stage.command(number, "/dispatch implement")
     return number, (await runs.for_issue(REPOSITORY, number))[0]
 

@@ -197,9 +197,7 @@ async def test_an_implementation_that_changes_nothing_or_is_blocked_publishes_no
             "blocked",
         ),
     ):
-        number, run = await start(stage, f"Implement {outcome}", "/dispatch investigate")
-        await stage.rehearse(Agent.answering(PLAN))
-        await stage.command(number, "/dispatch approve", user="bob")
+        number = await stage.approved(f"Implement {outcome}")
         await stage.command(number, "/dispatch implement")
         implement = (await runs.for_issue(REPOSITORY, number))[0]
         rehearsed = await stage.rehearse(agent)
