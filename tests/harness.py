@@ -61,9 +61,11 @@ async def drain(
 
 
 @contextlib.asynccontextmanager
-async def serve_in_process(rt: Runtime, dsn: str, *, worker: bool = True) -> AsyncIterator[str]:
-    """The real app on a loopback port; yields its base URL."""
-    port = free_port()
+async def serve_in_process(
+    rt: Runtime, dsn: str, *, worker: bool = True, port: int | None = None
+) -> AsyncIterator[str]:
+    """The real app on a loopback port (a free one unless given); yields its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(rt, dsn=dsn, run_worker=worker),
         host="127.0.0.1",

@@ -490,6 +490,21 @@ def _match(method: str, raw_path: str) -> tuple[_Route, dict[str, Any]] | None:
     return None
 
 
+# The job permission a write needs, by a path part (first match wins).
+_WRITE_SCOPES = (
+    ("/pulls", "pull-requests"),
+    ("/issues", "issues"),
+    ("/labels", "issues"),
+    ("/actions/", "actions"),
+    ("/contents/", "contents"),
+    ("/git/", "contents"),
+)
+
+
+def _credential(header: str | None) -> str:
+    return (header or "").strip().partition(" ")[2].strip()
+
+
 def _is_token_endpoint(method: str, raw_path: str) -> bool:
     return method == "POST" and bool(
         re.fullmatch(r"/app/installations/\d+/access_tokens", raw_path)
@@ -542,6 +557,8 @@ class FakeGitHub(LoopbackServer):
         self._installations: dict[int, _Installation] = {}
         self._repos: dict[str, _Repo] = {}
         self._tokens: dict[str, tuple[int, datetime]] = {}
+        # Workflow jobs' GITHUB_TOKENs: the permissions the job declared, and who acts with it.
+        self._job_tokens: dict[str, tuple[dict[str, str], _User]] = {}
         self._manifest_codes: set[str] = set()
         self._deliveries: dict[int, _Delivery] = {}
         self._redeliveries: list[int] = []
@@ -587,6 +604,35 @@ class FakeGitHub(LoopbackServer):
         """Invalidate every installation token issued so far (the next use answers 401)."""
         with self.lock:
             self._tokens.clear()
+
+    # ---------------------------------------------------------------- Actions job tokens
+
+    def mint_job_token(self, installation_id: int, permissions: Mapping[str, str]) -> str:
+        """A workflow job's `GITHUB_TOKEN`: an installation token limited to the permissions the
+        job declares (`contents`, `pull-requests`, `issues`, `actions` …: read or write); writes
+        outside them answer 403 like GitHub does. It acts as `github-actions[bot]`."""
+        with self.lock:
+            token = _random_token("ghs_", 36)
+            self._tokens[token] = (installation_id, _now() + timedelta(hours=1))
+            self._job_tokens[token] = (dict(permissions), self._user("github-actions[bot]"))
+            return token
+
+    def token_grants(self, token: str) -> tuple[int, dict[str, str]] | None:
+        """(installation id, permissions) of a live token, or None. An App installation token
+        has the installation's permissions (with GitHub's `pull_requests` spelled as a job's)."""
+        with self.lock:
+            issued = self._tokens.get(token)
+            if issued is None or issued[1] <= datetime.now(UTC):
+                return None
+            if token in self._job_tokens:
+                return issued[0], dict(self._job_tokens[token][0])
+            permissions = self._installations[issued[0]].permissions
+            return issued[0], {k.replace("_", "-"): v for k, v in permissions.items()}
+
+    def revoke_token(self, token: str) -> None:
+        """The job ended: its token no longer works."""
+        with self.lock:
+            self._tokens.pop(token, None)
 
     # ---------------------------------------------------------------- seeding
 
@@ -930,6 +976,21 @@ class FakeGitHub(LoopbackServer):
         with self.lock:
             self._webhook_target = url
 
+    def set_branch(
+        self,
+        repo: str | Mapping[str, Any],
+        branch: str,
+        sha: str,
+        parents: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Point `branch` at `sha`, learning commits (`sha -> first parent`) pushed to a real git
+        repository standing for this one (so dispatches, compares and PRs see real shas)."""
+        with self.lock:
+            found = self._find_repo(repo)
+            found.parents.update(parents or {})
+            found.parents.setdefault(sha, None)
+            found.branches[branch] = sha
+
     def set_run_status(
         self, repo: str | Mapping[str, Any], run_id: int, status: str, conclusion: str | None = None
     ) -> None:
@@ -991,6 +1052,16 @@ class FakeGitHub(LoopbackServer):
         """Workflow dispatches: `workflow`, `ref`, `inputs`, `run_id` (the Actions run id)."""
         with self.lock:
             return [dict(d) for d in self._find_repo(repo).dispatches]
+
+    def installation_of(self, repo: str | Mapping[str, Any]) -> int:
+        with self.lock:
+            return self._find_repo(repo).installation_id
+
+    def pulls(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every pull request of a repository, oldest first, as the API renders it."""
+        with self.lock:
+            found = self._find_repo(repo)
+            return [self._pull_json(found, i) for i in found.issues.values() if i.pull]
 
     def runs(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.lock:
@@ -1154,6 +1225,7 @@ class FakeGitHub(LoopbackServer):
                 raise _not_found()
             found, req.params = matched
             self._authorize(found.auth, req)
+            self._check_job_token(req)
             return found.handler(self, req)
         except GitHubError as error:
             return _Answer(error.status, error.body(), dict(error.headers))
@@ -1288,7 +1360,18 @@ class FakeGitHub(LoopbackServer):
         return comment
 
     def _actor(self, req: _Req) -> _User:
+        job = self._job_tokens.get(_credential(req.headers.get("authorization")))
+        if job is not None:
+            return job[1]
         return self.bot if req.auth == "installation" else self._user("ghost")
+
+    def _check_job_token(self, req: _Req) -> None:
+        job = self._job_tokens.get(_credential(req.headers.get("authorization")))
+        if job is None or req.method in ("GET", "HEAD"):
+            return
+        scope = next((s for part, s in _WRITE_SCOPES if part in req.raw_path), None)
+        if scope is None or job[0].get(scope) != "write":
+            raise GitHubError(403, "Resource not accessible by integration")
 
     def _role(self, repo: _Repo, login: str) -> str:
         role = repo.roles.get(login.lower())
@@ -2483,14 +2566,71 @@ _register_reactions("review", "/repos/{owner}/{repo}/pulls/comments/{comment_id:
 # ================================================================================ pulls
 
 
+def _head_branch(repo: _Repo, head: str) -> str | None:
+    """`branch` or `owner:branch` of this repository (forks are not modelled)."""
+    owner, colon, branch = head.rpartition(":")
+    if colon and owner.lower() != repo.owner.login.lower():
+        return None
+    return branch
+
+
 @_route("GET", "/repos/{owner}/{repo}/pulls")
 def _list_pulls(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     state = req.query.get("state", "open")
-    pulls = [i for i in repo.issues.values() if i.pull and (state == "all" or i.state == state)]
+    head = _head_branch(repo, req.query["head"]) if "head" in req.query else None
+    pulls = [
+        i
+        for i in repo.issues.values()
+        if i.pull
+        and (state == "all" or i.state == state)
+        and ("head" not in req.query or i.pull.head == head)
+        and ("base" not in req.query or i.pull.base == req.query["base"])
+    ]
     pulls.sort(key=lambda i: i.number, reverse=req.query.get("direction", "desc") != "asc")
     page, headers = gh._page(req, pulls)
     return _Answer(200, [gh._pull_json(repo, i) for i in page], headers)
+
+
+@_route("POST", "/repos/{owner}/{repo}/pulls")
+def _create_pull(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, data = req.the_repo, req.json_object()
+    for name in ("title", "head", "base"):
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise _validation_failed("PullRequest", "missing_field", name)
+    head = _head_branch(repo, data["head"])
+    if head is None or head not in repo.branches:
+        raise _validation_failed("PullRequest", "invalid", "head")
+    if data["base"] not in repo.branches:
+        raise _validation_failed("PullRequest", "invalid", "base")
+    for issue in repo.issues.values():
+        if issue.pull and issue.state == "open" and issue.pull.head == head:
+            raise GitHubError(
+                422,
+                "Validation Failed",
+                errors=[
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"A pull request already exists for {repo.owner.login}:{head}.",
+                    }
+                ],
+            )
+    if repo.branches[head] == repo.branches[data["base"]]:
+        raise GitHubError(
+            422,
+            "Validation Failed",
+            errors=[
+                {
+                    "resource": "PullRequest",
+                    "code": "custom",
+                    "message": f"No commits between {data['base']} and {head}",
+                }
+            ],
+        )
+    issue = gh._new_issue(repo, data["title"], data.get("body"), (), gh._actor(req))
+    issue.pull = gh._new_pull(repo, head, data["base"], repo.branches[head])
+    return _Answer(201, gh._pull_json(repo, issue))
 
 
 @_route("GET", "/repos/{owner}/{repo}/pulls/{number:int}")

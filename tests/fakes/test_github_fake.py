@@ -584,3 +584,45 @@ async def test_reset_forgets_everything(fake: FakeGitHub, installation: int) -> 
     assert fake.calls == [] and fake.redeliveries == []
     with pytest.raises(KeyError):
         fake.issue(REPO, 1)
+
+
+def test_a_job_token_writes_only_what_the_job_declared_and_opens_pull_requests(
+    fake: FakeGitHub, installation: int
+) -> None:
+    import httpx
+
+    fake.set_branch(REPO, "main", "a" * 40)
+    fake.set_branch(REPO, "dispatch/run-1-x", "b" * 40, {"b" * 40: "a" * 40})
+    reader = fake.mint_job_token(installation, {"contents": "read"})
+    writer = fake.mint_job_token(installation, {"contents": "write", "pull-requests": "write"})
+    assert fake.token_grants(reader) == (installation, {"contents": "read"})
+
+    def post(token: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(
+            f"{fake.url}/repos/{REPO}/pulls", json=body, headers={"authorization": f"token {token}"}
+        )
+
+    pull = {"title": "Fix", "head": "octo-org:dispatch/run-1-x", "base": "main", "body": "Fixes #1"}
+    assert post(reader, pull).status_code == 403
+    created = post(writer, pull)
+    assert created.status_code == 201, created.text
+    data = created.json()
+    assert (data["head"]["ref"], data["head"]["sha"], data["base"]["ref"]) == (
+        "dispatch/run-1-x",
+        "b" * 40,
+        "main",
+    )
+    assert data["user"]["login"] == "github-actions[bot]" and data["body"] == "Fixes #1"
+    again = post(writer, pull)
+    assert again.status_code == 422 and "already exists" in again.text
+    missing = post(writer, {**pull, "head": "nowhere"})
+    assert missing.status_code == 422 and '"field": "head"' in missing.text
+    listed = httpx.get(
+        f"{fake.url}/repos/{REPO}/pulls",
+        params={"head": "octo-org:dispatch/run-1-x"},
+        headers={"authorization": f"token {reader}"},
+    ).json()
+    assert [p["number"] for p in listed] == [data["number"]]
+    fake.revoke_token(writer)
+    assert fake.token_grants(writer) is None
+    assert post(writer, pull).status_code == 401
