@@ -125,7 +125,7 @@ def strict_fake_github() -> Iterator[None]:
 def github_server() -> Iterator[object]:
     from tests.fakes.github import FakeGitHub
 
-    fake = FakeGitHub()
+    fake = FakeGitHub(check_answers=True)
     fake.start()
     try:
         yield fake

@@ -105,6 +105,7 @@ RATE_LIMIT = 5000
 UNAUTHENTICATED_RATE_LIMIT = 60
 MAX_PER_PAGE = 100
 MAX_LABEL_NAME = 50
+MAX_LABEL_DESCRIPTION = 100
 MAX_WORKFLOW_INPUTS = 25
 MAX_BODY = 65536
 
@@ -421,6 +422,8 @@ class _Req:
     repo: _Repo | None = None
     operation: str | None = None
     docs_url: str = DOCS_URL
+    # The API version the answer follows when it is not the requested one (an older server).
+    answered_as: str | None = None
 
     def int_arg(self, name: str, default: int, *, maximum: int | None = None) -> int:
         try:
@@ -699,7 +702,7 @@ class FakeGitHub(LoopbackServer):
     def take_problems(self) -> list[str]:
         """The violations and internal errors recorded so far, forgotten once taken."""
         with self.lock:
-            problems = [f"request GitHub's description refuses: {v}" for v in self.violations]
+            problems = [f"request outside GitHub's REST description: {v}" for v in self.violations]
             problems += [f"error inside the fake GitHub: {e}" for e in self.server_errors]
             self.violations.clear()
             self.server_errors.clear()
@@ -1445,7 +1448,10 @@ class FakeGitHub(LoopbackServer):
             )
             if self.check_answers and req.operation and answer.lost is None:
                 self.server_errors += self.description.check_answer(
-                    self._version_of(req), req.operation, answer.status, answer.body
+                    req.answered_as or self._version_of(req),
+                    req.operation,
+                    answer.status,
+                    answer.body,
                 )
             return answer
 
@@ -2646,9 +2652,37 @@ def _update_issue(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, gh._issue_json(repo, issue))
 
 
+def _refuse_too_long(
+    gh: FakeGitHub, req: _Req, resource: str, name: str, value: Any, limit: int
+) -> None:
+    """GitHub's length limits on a field, which its description states nowhere: a request over
+    them is refused whatever the state, so it is a violation too."""
+    if not isinstance(value, str) or len(value) <= limit:
+        return
+    gh.violations.append(
+        Violation(
+            req.method,
+            req.raw_path,
+            req.operation or "",
+            "body",
+            name,
+            f"{len(value):,} characters; GitHub refuses more than {limit:,} (422)",
+        )
+    )
+    error = {
+        "resource": resource,
+        "code": "custom",
+        "field": name,
+        "message": f"{name} is too long (maximum is {limit} characters)",
+    }
+    raise GitHubError(422, "Validation Failed", errors=[error])
+
+
 def _refuse_long_body(gh: FakeGitHub, req: _Req, body: Any, resource: str) -> None:
-    """GitHub refuses an issue or comment body over 65,536 characters, whatever the state."""
-    if not isinstance(body, str) or len(body) <= MAX_BODY:
+    """GitHub refuses an issue or comment body over 65,536 characters, whatever the state; for a
+    comment it says so in a shape of its own."""
+    if resource != "IssueComment" or not isinstance(body, str) or len(body) <= MAX_BODY:
+        _refuse_too_long(gh, req, resource, "body", body, MAX_BODY)
         return
     gh.violations.append(
         Violation(
@@ -2660,20 +2694,12 @@ def _refuse_long_body(gh: FakeGitHub, req: _Req, body: Any, resource: str) -> No
             f"{len(body):,} characters; GitHub refuses more than {MAX_BODY:,} (422)",
         )
     )
-    if resource == "IssueComment":
-        error = {
-            "resource": resource,
-            "code": "unprocessable",
-            "field": "data",
-            "message": f"Body is too long (maximum is {MAX_BODY} characters)",
-        }
-    else:
-        error = {
-            "resource": resource,
-            "code": "custom",
-            "field": "body",
-            "message": f"body is too long (maximum is {MAX_BODY} characters)",
-        }
+    error = {
+        "resource": resource,
+        "code": "unprocessable",
+        "field": "data",
+        "message": f"Body is too long (maximum is {MAX_BODY} characters)",
+    }
     raise GitHubError(422, "Validation Failed", errors=[error])
 
 
@@ -2830,8 +2856,10 @@ def _create_label(gh: FakeGitHub, req: _Req) -> _Answer:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _validation_failed("Label", "missing_field", "name")
-    if len(name) > MAX_LABEL_NAME:
-        raise _validation_failed("Label", "invalid", "name")
+    _refuse_too_long(gh, req, "Label", "name", name, MAX_LABEL_NAME)
+    _refuse_too_long(
+        gh, req, "Label", "description", data.get("description"), MAX_LABEL_DESCRIPTION
+    )
     if name.lower() in repo.labels:
         raise _validation_failed("Label", "already_exists", "name")
     color = _color(data["color"]) if "color" in data else DEFAULT_LABEL_COLOR
@@ -2860,6 +2888,10 @@ def _get_label(gh: FakeGitHub, req: _Req) -> _Answer:
 def _update_label(gh: FakeGitHub, req: _Req) -> _Answer:
     repo, data = req.the_repo, req.json_object()
     label = _repo_label(repo, req.params["name"])
+    _refuse_too_long(gh, req, "Label", "name", data.get("new_name"), MAX_LABEL_NAME)
+    _refuse_too_long(
+        gh, req, "Label", "description", data.get("description"), MAX_LABEL_DESCRIPTION
+    )
     if "color" in data:
         label.color = _color(data["color"])
     if "description" in data:
@@ -3218,6 +3250,8 @@ def _dispatch_workflow(gh: FakeGitHub, req: _Req) -> _Answer:
     )
     # API 2026-03-10 always answers with the run; 2022-11-28 only when asked to.
     details = gh._version == API_VERSION or data.get("return_run_details") is True
+    if not gh.dispatch_supports_run_details:
+        req.answered_as = DEFAULT_API_VERSION
     if not (gh.dispatch_supports_run_details and details):
         return _Answer(204)
     api = f"{gh.url}/repos/{repo.full_name}"

@@ -869,6 +869,33 @@ async def test_bodies_over_65536_characters_are_refused(fake: FakeGitHub, github
     assert len(fake.comments(REPO, 1)) == 1
 
 
+async def test_label_names_over_50_and_descriptions_over_100_characters_are_refused(
+    fake: FakeGitHub, github: GitHub
+) -> None:
+    with pytest.raises(RequestFailed) as named:
+        await github.rest.issues.async_create_label(OWNER, NAME, data={"name": "agent/" + "x" * 45})
+    assert named.value.response.json()["errors"] == [
+        {
+            "resource": "Label",
+            "code": "custom",
+            "field": "name",
+            "message": "name is too long (maximum is 50 characters)",
+        }
+    ]
+    with pytest.raises(RequestFailed) as described:
+        await github.rest.issues.async_create_label(
+            OWNER, NAME, data={"name": "status/ready", "description": "d" * 101}
+        )
+    assert described.value.response.json()["errors"][0]["message"] == (
+        "description is too long (maximum is 100 characters)"
+    )
+    assert [(v.operation, v.field) for v in fake.take_violations()] == [
+        ("issues/create-label", "name"),
+        ("issues/create-label", "description"),
+    ]
+    assert fake.repo_labels(REPO) == []
+
+
 # ---------------------------------------------------------------------- strictness
 
 
