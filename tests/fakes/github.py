@@ -702,17 +702,23 @@ class FakeGitHub(LoopbackServer):
     def take_problems(self) -> list[str]:
         """The violations and internal errors recorded so far, forgotten once taken."""
         with self.lock:
-            problems = [f"request outside GitHub's REST description: {v}" for v in self.violations]
-            problems += [f"error inside the fake GitHub: {e}" for e in self.server_errors]
-            self.violations.clear()
-            self.server_errors.clear()
-        return problems
+            violations, errors = self.take_violations(), self.take_server_errors()
+        return [describe_violation(v) for v in violations] + [
+            f"error inside the fake GitHub: {e}" for e in errors
+        ]
 
     def take_violations(self) -> list[Violation]:
         """The violations recorded so far, forgotten once taken (for tests that provoke them)."""
         with self.lock:
             taken = list(self.violations)
             self.violations.clear()
+        return taken
+
+    def take_server_errors(self) -> list[str]:
+        """The errors inside the fake recorded so far, forgotten once taken."""
+        with self.lock:
+            taken = list(self.server_errors)
+            self.server_errors.clear()
         return taken
 
     # ---------------------------------------------------------------- faults
@@ -2302,6 +2308,10 @@ class FakeGitHub(LoopbackServer):
                 "payload": delivery.response_body,
             }
         return data
+
+
+def describe_violation(violation: Violation) -> str:
+    return f"request outside GitHub's REST description: {violation}"
 
 
 def _grants(granted: str | None, needed: str) -> bool:

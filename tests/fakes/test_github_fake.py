@@ -33,6 +33,8 @@ from tests.fakes.github import _ROUTES, FakeGitHub, implemented_operations
 from tests.fakes.openapi.description import RestDescription
 from tests.harness import AGENT_WORKFLOW
 
+pytest_plugins = ("pytester",)
+
 REPO = "octo-org/widgets"
 OWNER, NAME = REPO.split("/")
 
@@ -969,3 +971,29 @@ def test_every_route_is_an_operation_of_githubs_description() -> None:
         assert route.pattern.fullmatch(path), route
     assert len(set(implemented_operations())) == len(implemented_operations())
     assert set(implemented_operations()) == description.operation_ids()
+
+
+def test_the_harness_fails_the_test_that_sent_an_invalid_request(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makeconftest("from tests.conftest import pytest_runtest_call, strict_fake_github\n")
+    pytester.makepyfile(
+        """
+        import httpx
+        from tests.fakes.github import FakeGitHub
+
+        def test_sends_per_page_500():
+            with FakeGitHub() as fake:
+                httpx.get(fake.url + "/repos/o/r/issues", params={"per_page": 500})
+
+        def test_sends_nothing():
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*[[]issues/list-for-repo[]]: query field 'per_page'*500 is greater than the maximum*",
+            "FAILED *::test_sends_per_page_500",
+        ]
+    )
