@@ -574,46 +574,53 @@ class _SystemClock:
         return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class _Target:
+    """Which requests a fault hits: `method` and `path` (as in `calls_to`), None for any. Without
+    a path the token endpoint is spared, so a client that has to fetch a token first still
+    reaches the request under test."""
+
+    method: str | None
+    path: str | re.Pattern[str] | None
+
+    def matches(self, req: _Req) -> bool:
+        if self.method is not None and self.method.upper() != req.method:
+            return False
+        if self.path is None:
+            return not _is_token_endpoint(req.method, req.raw_path)
+        return any(_path_matches(self.path, p) for p in (req.raw_path, unquote(req.raw_path)))
+
+
 @dataclass
 class _Fault:
-    """An injected fault for the next `remaining` requests matching `method` and `path`
-    (None: any; without a path the token endpoint is spared, so a client that has to fetch a
-    token first still reaches the request under test)."""
+    """An injected fault for the next `remaining` requests `target` matches (None: until
+    `clear_faults()`)."""
 
     kind: str  # "status" | "secondary" | "timeout" | "drop"
     remaining: int | None
-    method: str | None
-    path: str | re.Pattern[str] | None
+    target: _Target
     status: int = 502
     retry_after: int = 1
     hold: float = 0.0
     applied: bool = False
 
-    def matches(self, method: str, raw_path: str) -> bool:
-        if self.method is not None and self.method.upper() != method:
-            return False
-        if self.path is None:
-            return not _is_token_endpoint(method, raw_path)
-        return any(_path_matches(self.path, p) for p in (raw_path, unquote(raw_path)))
-
 
 @dataclass
 class _PrimaryLimit:
-    """The primary rate limit used up until `reset` (epoch seconds on the fake's clock)."""
+    """The primary rate limit used up until `reset` (epoch seconds on the fake's clock), for the
+    App and installation credentials (or one installation's) on the requests `target` matches."""
 
     reset: int
     status: int
     installation_id: int | None
-    method: str | None
-    path: str | re.Pattern[str] | None
+    target: _Target
 
     def matches(self, req: _Req) -> bool:
         if req.auth not in ("app", "installation"):
             return False
         if self.installation_id is not None and req.installation_id != self.installation_id:
             return False
-        probe = _Fault("status", None, self.method, self.path)
-        return probe.matches(req.method, req.raw_path)
+        return self.target.matches(req)
 
 
 # --------------------------------------------------------------------------------------- the fake
@@ -742,7 +749,7 @@ class FakeGitHub(LoopbackServer):
         `method`, `path`: which requests count (`path` as in `calls_to`); by default every request
         except `POST /app/installations/{id}/access_tokens`. `n=None`: until `clear_faults()`.
         """
-        self._add_fault(_Fault("status", n, method, path, status=status))
+        self._add_fault(_Fault("status", n, _Target(method, path), status=status))
 
     def rate_limit_next(
         self,
@@ -763,7 +770,7 @@ class FakeGitHub(LoopbackServer):
         if status not in (403, 429):
             raise ValueError("GitHub answers a secondary rate limit with 403 or 429")
         self._add_fault(
-            _Fault("secondary", n, method, path, status=status, retry_after=retry_after)
+            _Fault("secondary", n, _Target(method, path), status=status, retry_after=retry_after)
         )
 
     def exhaust_primary_limit(
@@ -783,7 +790,9 @@ class FakeGitHub(LoopbackServer):
             raise ValueError("GitHub answers an exhausted primary rate limit with 403 or 429")
         with self.lock:
             reset = math.ceil(self.clock.now().timestamp() + reset_in)
-            self._primary_limits.append(_PrimaryLimit(reset, status, installation_id, method, path))
+            self._primary_limits.append(
+                _PrimaryLimit(reset, status, installation_id, _Target(method, path))
+            )
             return reset
 
     def timeout_next(
@@ -801,7 +810,7 @@ class FakeGitHub(LoopbackServer):
         `applied`: the request takes effect before the answer is lost (a comment is posted, a
         workflow dispatched) — what makes a blind retry post twice.
         """
-        self._add_fault(_Fault("timeout", n, method, path, hold=hold, applied=applied))
+        self._add_fault(_Fault("timeout", n, _Target(method, path), hold=hold, applied=applied))
 
     def drop_next(
         self,
@@ -813,7 +822,7 @@ class FakeGitHub(LoopbackServer):
     ) -> None:
         """Close the connection of the next `n` matching requests without an answer
         (`applied` as in `timeout_next`)."""
-        self._add_fault(_Fault("drop", n, method, path, applied=applied))
+        self._add_fault(_Fault("drop", n, _Target(method, path), applied=applied))
 
     def clear_faults(self) -> None:
         """GitHub recovers: forget every injected fault and exhausted limit."""
@@ -1524,7 +1533,7 @@ class FakeGitHub(LoopbackServer):
 
     def _take_fault(self, req: _Req) -> _Fault | None:
         for fault in self._faults:
-            if fault.matches(req.method, req.raw_path):
+            if fault.target.matches(req):
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining == 0:
