@@ -98,9 +98,7 @@ SECONDARY_RATE_LIMIT_MESSAGE = (
 SECONDARY_RATE_LIMIT_DOCS = (
     "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
 )
-PRIMARY_RATE_LIMIT_DOCS = (
-    "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
-)
+PRIMARY_RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
 RATE_LIMIT = 5000
 UNAUTHENTICATED_RATE_LIMIT = 60
 MAX_PER_PAGE = 100
@@ -1551,8 +1549,7 @@ class FakeGitHub(LoopbackServer):
             )
             error = GitHubError(
                 limit.status,
-                f"API rate limit exceeded for {who}. If you reach out to GitHub Support for "
-                "help, please include the request ID.",
+                f"API rate limit exceeded for {who}.",
                 documentation_url=PRIMARY_RATE_LIMIT_DOCS,
             )
             return _Answer(limit.status, error.body(), dict(error.headers))

@@ -712,9 +712,11 @@ async def test_exhausted_primary_limit_lifts_at_its_reset_on_the_fakes_clock(
     assert response.headers["x-ratelimit-reset"] == str(reset)
     assert reset - datetime.now(UTC).timestamp() == pytest.approx(300, abs=2)
     assert "retry-after" not in response.headers
-    assert response.json()["message"].startswith(
-        f"API rate limit exceeded for installation ID {installation}."
-    )
+    assert response.json() == {
+        "message": f"API rate limit exceeded for installation ID {installation}.",
+        "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+        "status": "403",
+    }
     assert 298 <= limited.value.retry_after.total_seconds() <= 301
 
     clock.offset = timedelta(seconds=301)
