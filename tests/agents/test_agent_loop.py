@@ -14,13 +14,13 @@ from app.agents import runs
 from app.db import engine
 from app.stream.links import viewer_token
 from tests.agents.loop import STREAM_FIXTURES, Reporter, SSEReader, comment
-from tests.harness import ServerProcess, settings_env
+from tests.harness import AGENT_WORKFLOW, ServerProcess, settings_env
 
 
 @pytest.fixture
 def project(github, repo):
     installation, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.set_permission(repository, "alice", "write")
     github.set_permission(repository, "bob", "maintain")
     issue = github.add_issue(

@@ -12,7 +12,7 @@ from app.agents import runs
 from app.db import engine
 from tests.agents.loop import comment
 from tests.conftest import make_settings
-from tests.harness import drain, settings_env
+from tests.harness import AGENT_WORKFLOW, drain, settings_env
 from tests.webhooks import signed
 
 
@@ -30,7 +30,7 @@ def settings(tmp_path, github, oidc):
 @pytest.fixture
 def project(github, repo):
     _, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.set_permission(repository, "alice", "write")
     return repo
 

@@ -7,14 +7,14 @@ import pytest
 
 from app.agents import lifecycle, runs
 from tests.agents.loop import AUDIENCE, comment
-from tests.harness import drain
+from tests.harness import AGENT_WORKFLOW, drain
 from tests.webhooks import for_repo
 
 
 @pytest.fixture
 def project(github, repo):
     _, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.set_permission(repository, "alice", "write")
     return repo
 

@@ -18,7 +18,7 @@ import pytest
 from app.installations import service as installations
 from tests.agents.loop import comment
 from tests.conftest import make_settings
-from tests.harness import free_port, serve_in_process
+from tests.harness import AGENT_WORKFLOW, free_port, serve_in_process
 from tests.rehearsal.git_server import GitServer
 from tests.rehearsal.runner import Rehearsal, WorkflowRun, World, load, python_shim
 from tests.rehearsal.tools import Agent, install
@@ -183,7 +183,7 @@ class Stage:
 @pytest.fixture
 async def stage(rt, github, oidc, repo, deliver, settings, tmp_path) -> AsyncIterator[Stage]:  # type: ignore[no-untyped-def]
     installation, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.set_permission(repository, "alice", "write")
     github.set_permission(repository, "bob", "maintain")
     await installations.upsert_installation({"id": installation, "account": {"login": "octo-org"}})

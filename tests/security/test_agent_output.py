@@ -15,7 +15,7 @@ from app.agents import lifecycle, runs
 from app.stream import chunks
 from tests.agents.loop import AUDIENCE
 from tests.agents.test_lifecycle import start
-from tests.harness import drain
+from tests.harness import AGENT_WORKFLOW, drain
 from tests.webhooks import for_repo
 
 HOSTILE = (
@@ -33,7 +33,7 @@ HOSTILE = (
 @pytest.fixture
 def project(github, repo):
     _, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.set_permission(repository, "alice", "write")
     return repo
 

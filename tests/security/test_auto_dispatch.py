@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.audit import log as audit
 from tests.agents.test_auto_dispatch import labeled
+from tests.harness import AGENT_WORKFLOW
 from tests.webhooks import for_repo
 
 CONFIG = """
@@ -18,7 +19,7 @@ auto_dispatch:
 
 def project(github, repo):
     _, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.add_file(repository, ".github/dispatch.yml", CONFIG)
     return repository
 

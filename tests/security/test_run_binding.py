@@ -9,12 +9,13 @@ import pytest
 from app.agents import runs
 from tests.agents.loop import AUDIENCE
 from tests.agents.test_lifecycle import start, workflow_run_payload
+from tests.harness import AGENT_WORKFLOW
 
 
 @pytest.fixture
 def project(github, repo):
     _, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.set_permission(repository, "alice", "write")
     return repo
 
