@@ -97,8 +97,7 @@ async def database(pg_server: str) -> AsyncIterator[str]:
 
 # Requests Dispatch is known to send outside GitHub's description, reported as warnings instead
 # of failing every test that sends them until app/ is fixed: (operation id, field) -> who sends it.
-# Empty: `return_run_details` (app/agents/dispatcher.py dispatch(), removed by API 2026-03-10) is
-# left failing for app/ to fix.
+# Keep it empty: a request GitHub would refuse or ignore is a bug in app/.
 KNOWN_APP_VIOLATIONS: dict[tuple[str, str], str] = {}
 
 
