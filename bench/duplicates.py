@@ -294,6 +294,7 @@ def main() -> None:
 # then applied unchanged to the reporting half.
 
 POOL_SIZE = 2000
+CURRENT = "cosine - density, 5 candidates (current)"
 TARGET_PRECISION = 0.80
 CACHE = Path(os.environ.get("DISPATCH_BENCH_CACHE", "/tmp/dispatch-bench-cache"))
 
@@ -471,10 +472,11 @@ def real_world(model: LocalMiniLM) -> None:
                 pools.setdefault(f"{half}/{scale}", []).append((repository.name, pool, full, title))
 
     thresholds = [round(0.30 + 0.01 * step, 2) for step in range(66)]
+    fused_grid = [round(-0.20 + 0.01 * step, 2) for step in range(90)]
     variants: dict[str, Any] = {
         "keyword only (BM25 over the pool)": ("keyword", {}),
         "cosine": ("dense", {"candidates": None, "with_density": False}),
-        "cosine - density, 5 candidates (current)": (
+        CURRENT: (
             "dense",
             {"candidates": 5, "with_density": True},
         ),
@@ -484,6 +486,14 @@ def real_world(model: LocalMiniLM) -> None:
             {"candidates": 20, "with_density": True},
         ),
     }
+    variants["hybrid: cosine - density + 0.3 BM25, 10 candidates, fused flag"] = (
+        "dense",
+        {"candidates": 10, "with_density": True, "keyword_weight": 0.3, "flag_on": "fused"},
+    )
+    variants["cosine - density, 5 candidates, fused flag"] = (
+        "dense",
+        {"candidates": 5, "with_density": True, "flag_on": "fused"},
+    )
     for weight in (0.1, 0.2, 0.3, 0.5):
         for k in (10, 20):
             variants[f"hybrid: cosine - density + {weight} BM25, {k} candidates"] = (
@@ -505,7 +515,7 @@ def real_world(model: LocalMiniLM) -> None:
                     else:
                         similarity = similarity_matrix(vectors)
                     scored = dense_variant(pool, similarity, words, **options)
-                    grid = thresholds
+                    grid = fused_grid if options.get("flag_on") == "fused" else thresholds
                 recall3, counts = evaluate(pool, scored, grid)
                 recalls.append((recall3, len(pool.queries)))
                 all_counts.append((counts, len(pool.queries)))
@@ -514,6 +524,7 @@ def real_world(model: LocalMiniLM) -> None:
                 merge_rows(all_counts),
             )
     print_real_table(results)
+    print_sweeps(results, [CURRENT, *(label for label in results if "fused flag" in label)])
 
 
 def merge_rows(all_counts: list[tuple[list[tuple[float, int, int]], int]]) -> list[Row]:
@@ -530,6 +541,22 @@ def merge_rows(all_counts: list[tuple[list[tuple[float, int, int]], int]]) -> li
     return merged
 
 
+def choose_precise(rows: list[Row]) -> Row:
+    """The lowest threshold whose flags are right at least TARGET_PRECISION of the time (and
+    that flags something); the highest threshold if none is."""
+    return next(
+        (row for row in rows if row.precision >= TARGET_PRECISION and row.recall > 0), rows[-1]
+    )
+
+
+def print_sweeps(results: dict[str, dict[str, tuple[float, list[Row]]]], labels: list[str]) -> None:
+    for label in labels:
+        for key in ("tuning/padded", "reporting/padded"):
+            print(f"\n{label}, {key}: flag when the top-ranked issue scores >= t")
+            rows = results[label][key][1]
+            print_rows([row for row in rows if round(row.threshold * 100) % 5 == 0])
+
+
 def print_real_table(results: dict[str, dict[str, tuple[float, list[Row]]]]) -> None:
     print(
         f"\nrecall@3, and flagging at the lowest threshold with precision >= "
@@ -542,7 +569,7 @@ def print_real_table(results: dict[str, dict[str, tuple[float, list[Row]]]]) -> 
     print(header)
     for label, by_key in results.items():
         tuning_rows = by_key["tuning/padded"][1]
-        chosen = next((r for r in tuning_rows if r.precision >= TARGET_PRECISION), tuning_rows[-1])
+        chosen = choose_precise(tuning_rows)
         step = tuning_rows.index(chosen)
         report = by_key["reporting/padded"][1][step]
         print(
