@@ -13,7 +13,7 @@ DATA = Path(__file__).parent / "real_pairs"
 
 # By repository: no repository is in both halves. Nothing is chosen on the reporting half.
 TUNING = ("microsoft/PowerToys",)
-REPORTING = ("microsoft/vscode", "microsoft/WSL")
+REPORTING = ("microsoft/vscode", "microsoft/WSL", "microsoft/terminal")
 
 
 @dataclass(frozen=True)
