@@ -140,6 +140,6 @@ def fused(
 # (cosine less neighbourhood density, `density.adjusted`) is at least this. Chosen by
 # `python bench/duplicates.py --real` as the lowest threshold whose flags were right at least 80%
 # of the time on the tuning half with pools padded to 2,000 issues: precision 0.81, recall 0.18.
-# The cosine alone never got there (best 0.72-0.73 at 0.60-0.70, recall 0.14-0.38), because an
+# The cosine alone never got there (best 0.67 at 0.60, recall 0.38), because an
 # issue in a dense neighbourhood has a high cosine to many issues that are not its duplicate.
 FLAG_THRESHOLD = 0.17
