@@ -12,19 +12,37 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from app import __version__
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, Settings, load_settings, warnings_for
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 T = TypeVar("T")
 
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
+    except ConfigError as exc:
+        click.echo(f"dispatch: configuration error: {exc}", err=True)
+        sys.exit(2)
+    for warning in warnings_for(settings):
+        click.echo(f"dispatch: warning: {warning}", err=True)
+    return settings
+
+
+def _runtime(settings: Settings) -> Runtime:
+    """The process's runtime; a bad secret key file (or another setting found wrong while
+    building it) is a configuration error like any other."""
+    from app.worker import build_runtime
+
+    try:
+        return build_runtime(settings)
     except ConfigError as exc:
         click.echo(f"dispatch: configuration error: {exc}", err=True)
         sys.exit(2)
@@ -37,17 +55,10 @@ def _prepare(settings: Settings) -> str:
 
     logs.configure(settings.log_level)
     if settings.database_url:
-        logs.register_secret(_password(settings.database_url))
         return settings.database_url
     dsn = embedded.start(settings.dispatch_data_dir)
     asyncio.run(embedded.ensure_database(dsn))
     return dsn
-
-
-def _password(dsn: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    return urlsplit(dsn).password
 
 
 async def _with_database(
@@ -84,11 +95,10 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     import uvicorn
 
     from app.server import create_app
-    from app.worker import build_runtime
 
     settings = _settings()
     dsn = _prepare(settings)
-    rt = build_runtime(settings)
+    rt = _runtime(settings)
     app = create_app(rt, dsn=dsn, run_worker=not no_worker)
     click.echo(f"dispatch {__version__} listening on http://{host}:{port}", err=True)
     if not rt.credentials.configured:
@@ -113,11 +123,11 @@ def worker() -> None:
     """Run jobs and schedules from the queue (any number of workers, on any machines)."""
     import gc
 
-    from app.worker import build_runtime, build_worker
+    from app.worker import build_worker
 
     settings = _settings()
     dsn = _prepare(settings)
-    rt = build_runtime(settings)
+    rt = _runtime(settings)
 
     async def work() -> None:
         gc.collect()
@@ -252,11 +262,10 @@ def sync(repo: str | None) -> None:
     """Create missing labels and cache issues (open, and closed in the last 30 days)."""
     from app.installations import service as installations
     from app.issues import onboarding
-    from app.worker import build_runtime
 
     settings = _settings()
     dsn = _prepare(settings)
-    rt = build_runtime(settings)
+    rt = _runtime(settings)
 
     async def work() -> None:
         try:

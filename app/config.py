@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.logs import register_secret
 from app.modes import Mode
 
 # Piccolo's migration runner finds its engine through this module name.
@@ -124,7 +126,14 @@ class Settings(BaseSettings):
     def _secret_length(cls, value: str | None) -> str | None:
         if value is not None and len(value) < 32:
             raise ValueError("must be at least 32 characters (try: openssl rand -hex 32)")
-        return value
+        return _no_placeholder(value)
+
+    @field_validator("github_webhook_secret", "grafana_webhook_token", "sentry_client_secret")
+    @classmethod
+    def _shared_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("must be at least 16 characters (try: openssl rand -hex 20)")
+        return _no_placeholder(value)
 
     @field_validator("dispatch_alerts_repo")
     @classmethod
@@ -187,6 +196,30 @@ class Settings(BaseSettings):
         return int(getattr(self, f"daily_spawn_budget_{Mode(mode).value}"))
 
 
+_PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme", "your-secret")
+
+
+def _no_placeholder(value: str | None) -> str | None:
+    if value is not None and any(word in value.lower() for word in _PLACEHOLDERS):
+        raise ValueError("is still the template's placeholder; set a real secret")
+    return value
+
+
+def warnings_for(settings: Settings) -> list[str]:
+    """What is allowed but probably a mistake, for the operator to read at start-up."""
+    found = []
+    host = urlsplit(settings.dispatch_url).hostname or ""
+    if settings.dispatch_url.startswith("http://") and host not in _LOCAL_HOSTS:
+        found.append(
+            f"DISPATCH_URL is {settings.dispatch_url}: webhooks, agent tokens and viewer links "
+            "would cross the network unencrypted; use https:// for anything but a local trial"
+        )
+    return found
+
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
 def _parse_repo_map(text: str) -> dict[str, str]:
     """`source=owner/name` pairs separated by commas or newlines."""
     mapping: dict[str, str] = {}
@@ -208,11 +241,23 @@ def _check_pem(pem: str) -> None:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings once; keyword overrides (used by tests) win over the environment."""
+    """Read the settings once; keyword overrides (used by tests) win over the environment.
+    Every secret among them is registered with the log scrubber."""
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    for secret in (
+        settings.dispatch_secret_key,
+        settings.github_webhook_secret,
+        settings.github_private_key,
+        settings.grafana_webhook_token,
+        settings.sentry_client_secret,
+        settings.embeddings_api_key,
+        urlsplit(settings.database_url).password if settings.database_url else None,
+    ):
+        register_secret(secret)
+    return settings
 
 
 def _describe(exc: ValidationError) -> str:

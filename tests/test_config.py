@@ -26,6 +26,11 @@ from app.config import ConfigError, load_settings
         ),
         ({"github_app_id": "1"}, "GITHUB_WEBHOOK_SECRET"),
         ({"github_private_key_path": "/nonexistent/key.pem"}, "GITHUB_PRIVATE_KEY_PATH"),
+        # The Secret template's placeholders, and shared secrets too short to be secret.
+        ({"github_webhook_secret": "CHANGE-ME"}, "GITHUB_WEBHOOK_SECRET"),
+        ({"github_webhook_secret": "change-me-please-soon"}, "GITHUB_WEBHOOK_SECRET"),
+        ({"dispatch_secret_key": "CHANGE-ME-openssl-rand-hex-32-xxxxxx"}, "DISPATCH_SECRET_KEY"),
+        ({"grafana_webhook_token": "grafana"}, "GRAFANA_WEBHOOK_TOKEN"),
     ],
 )
 def test_bad_values_name_the_variable(overrides, named):
@@ -37,7 +42,7 @@ def test_bad_values_name_the_variable(overrides, named):
 def test_private_key_with_escaped_newlines_is_accepted(github):
     one_line = github.private_key_pem.strip().replace("\n", "\\n")
     settings = load_settings(
-        github_app_id="7", github_private_key=one_line, github_webhook_secret="s3cret"
+        github_app_id="7", github_private_key=one_line, github_webhook_secret="s3cret-s3cret-s3cret"
     )
     assert settings.github_private_key.startswith("-----BEGIN")
     assert "\n" in settings.github_private_key
@@ -47,7 +52,9 @@ def test_private_key_from_a_file(tmp_path, github):
     path = tmp_path / "app.pem"
     path.write_text(github.private_key_pem)
     settings = load_settings(
-        github_app_id="7", github_private_key_path=str(path), github_webhook_secret="s3cret"
+        github_app_id="7",
+        github_private_key_path=str(path),
+        github_webhook_secret="s3cret-s3cret-s3cret",
     )
     assert settings.github_private_key == github.private_key_pem
 
@@ -69,3 +76,24 @@ def test_secret_values_are_not_echoed_in_errors():
     with pytest.raises(ConfigError) as caught:
         load_settings(dispatch_secret_key="hunter2")
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_plain_http_public_url_is_warned_about():
+    from app.config import warnings_for
+
+    assert warnings_for(load_settings(dispatch_url="http://localhost:3000")) == []
+    [warning] = warnings_for(load_settings(dispatch_url="http://dispatch.example.com"))
+    assert "unencrypted" in warning
+
+
+def test_alert_and_embedding_secrets_are_never_logged():
+    from app.logs import scrub
+
+    load_settings(
+        grafana_webhook_token="grafana-token-1234567890",
+        sentry_client_secret="sentry-secret-abcdefghij",
+        embeddings_api_key="emb-key-0987654321",
+    )
+
+    line = scrub("grafana-token-1234567890 sentry-secret-abcdefghij emb-key-0987654321")
+    assert line == "[redacted] [redacted] [redacted]"

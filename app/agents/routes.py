@@ -43,6 +43,8 @@ async def run_brief(request: Request, rt: Runtime, run_id: int) -> Response[dict
     if stream_tokens.presented(request) is not None:
         return error(403, stream_tokens.SCOPE)
     run = await auth.authorize(request, rt, run_id)
+    if run.state.finished:
+        return error(409, f"run #{run.id} is already {run.state.value}; its brief is closed")
     return Response(await brief.build(rt, run), headers={"Cache-Control": "no-store"})
 
 
@@ -90,12 +92,14 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
 async def run_log(request: Request, rt: Runtime, run_id: int) -> Response[dict[str, Any]]:
     """A chunk of terminal output; the same seq twice is stored once."""
     run, _ = await _reporter(request, rt, run_id)
+    if run.state.finished:
+        return error(409, f"run #{run.id} is already {run.state.value}; its log is closed")
     try:
         chunk = parse_log(await request.body())
     except InvalidEvent as exc:
         return error(422, str(exc))
     stored = await chunks.append(run.id, chunk.seq, chunk.data)
-    if stored and run.state.active:
+    if stored:
         await lifecycle.seen(rt, run)
     return Response({"run": run.id, "seq": chunk.seq, "stored": stored})
 
