@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     spawn_delay_minutes: float = Field(0.0, ge=0)
     run_silence_timeout_minutes: float = Field(20.0, gt=0)
     stream_token_days: float = Field(7.0, gt=0)
+    stream_viewers_per_run: int = Field(500, ge=1)
 
     # --- search and remediation
     dispatch_embeddings: Literal["local", "openai", "off"] = "local"

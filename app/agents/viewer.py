@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
@@ -55,6 +55,14 @@ async def run_stream(
     header = request.headers.get("last-event-id", "0")
     last = int(header) if header.isdigit() else 0
     bus: StreamBus = request.app.state.bus
+    limit = rt.settings.stream_viewers_per_run
+    if bus.watching(run_id) >= limit:
+        # A link can be shared; its holders must not be able to tie up a server's connections.
+        raise HTTPException(
+            status_code=429,
+            detail=f"this run already has {limit} viewers here; try again later",
+            headers={"Retry-After": "30"},
+        )
     return ServerSentEvent(
         _events(bus, run_id, last),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **NO_REFERRER},

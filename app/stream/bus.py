@@ -60,6 +60,10 @@ class StreamBus:
             if not subscribers:
                 del self._subscribers[run_id]
 
+    def watching(self, run_id: int) -> int:
+        """Viewers of one run connected to this process."""
+        return len(self._subscribers.get(run_id, ()))
+
     @property
     def viewers(self) -> int:
         return sum(len(s) for s in self._subscribers.values())

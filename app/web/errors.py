@@ -12,11 +12,14 @@ from litestar.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
-def error(status: int, message: str, **fields: Any) -> Response[dict[str, Any]]:
+def error(
+    status: int, message: str, *, headers: dict[str, str] | None = None, **fields: Any
+) -> Response[dict[str, Any]]:
     return Response(
         {"error": message, "status": status, **fields},
         status_code=status,
         media_type=MediaType.JSON,
+        headers=headers,
     )
 
 
@@ -25,7 +28,7 @@ def http_exception_handler(_: Request, exc: HTTPException) -> Response[dict[str,
     if exc.status_code == 413:
         message = "request body too large"
     extra = {"details": exc.extra} if exc.extra else {}
-    return error(exc.status_code, str(message), **extra)
+    return error(exc.status_code, str(message), headers=dict(exc.headers or {}), **extra)
 
 
 def busy_handler(request: Request, exc: TimeoutError) -> Response[dict[str, Any]]:

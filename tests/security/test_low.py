@@ -85,3 +85,56 @@ async def test_briefs_and_logs_are_refused_after_the_run_ends(client, oidc, gith
     )
 
     assert brief.status_code == 409 and log.status_code == 409
+
+
+async def test_an_oversized_or_unsized_body_is_refused_before_it_is_read(client):
+    import asyncio
+
+    # Only the headers: a server that read the body before answering would wait for 30 MB.
+    reader, writer = await asyncio.open_connection(client.base_url.host, client.base_url.port)
+    writer.write(
+        b"POST /webhooks/github HTTP/1.1\r\nhost: x\r\ncontent-length: 31457280\r\n"
+        b"x-hub-signature-256: sha256=" + b"0" * 64 + b"\r\nx-github-event: issues\r\n\r\n"
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    unsigned = await client.post("/webhooks/github", content=b"x" * 2_000_000)
+
+    assert status_line.split()[1] == b"413"
+    assert unsigned.status_code == 401  # no signature header: the body is not even read
+
+
+async def test_a_run_has_a_bounded_number_of_viewers(tmp_path, github, oidc, database):
+    import asyncio
+
+    import httpx
+
+    from app.stream.links import viewer_token
+    from app.worker import build_runtime
+    from tests.agents.loop import SSEReader
+    from tests.harness import serve_in_process
+
+    rt = build_runtime(
+        make_settings(tmp_path, github, dispatch_oidc_issuer=oidc.url, stream_viewers_per_run=1)
+    )
+    installation = github.add_installation("o")
+    repository = github.add_repo(installation, "o/r")
+    run = await create_run(github, (installation, repository), state="running", workflow_run_id=9)
+    try:
+        async with serve_in_process(rt, database, worker=False) as base:
+            url = f"{base}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
+            first = SSEReader(url).start()
+            await asyncio.wait_for(first.opened.wait(), 10)
+            answer = None
+            async with httpx.AsyncClient(timeout=2) as http:
+                for _ in range(20):  # until the first viewer's stream has subscribed
+                    answer = await http.get(url)
+                    if answer.status_code == 429:
+                        break
+                    await asyncio.sleep(0.1)
+            await first.stop()
+        assert answer is not None and answer.status_code == 429
+        assert answer.headers["retry-after"] == "30"
+    finally:
+        await rt.close()
