@@ -36,6 +36,7 @@ from app.health import routes as health_routes
 from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
+from app.queue import Worker
 from app.runtime import Runtime
 from app.setup import routes as setup_routes
 from app.stream.bus import StreamBus
@@ -154,12 +155,12 @@ class Server(uvicorn.Server):
         yield
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        app = self.app
-        bus: StreamBus | None = app.state.get("bus")
+        bus: StreamBus | None = self.app.state.get("bus")
         if bus is not None:
             bus.end_streams()
-        if app.state.worker is not None:
-            app.state.worker.stop(0 if self._hurried else self.grace)
+        worker: Worker | None = self.app.state.get("worker")
+        if worker is not None:
+            worker.stop(0 if self._hurried else self.grace)
         hurry = asyncio.get_running_loop().call_later(self.grace, self.hurry)
         try:
             await super().shutdown(sockets)
@@ -172,8 +173,9 @@ class Server(uvicorn.Server):
         if self._hurried:
             return
         self._hurried = True
-        if self.app.state.worker is not None:
-            self.app.state.worker.stop(0)
+        worker: Worker | None = self.app.state.get("worker")
+        if worker is not None:
+            worker.stop(0)
         for task in list(self.server_state.tasks):
             task.cancel()
 
