@@ -147,7 +147,6 @@ class Worker:
             if self._deadline is not None:
                 self._deadline[1].cancel()
             if not self._connection.is_closed():
-                await self._restore_attempts(self._connection)
                 await self._connection.close()
 
     def stop(self, grace: float | None = None) -> None:
@@ -166,28 +165,13 @@ class Worker:
             self._deadline[1].cancel()
         self._deadline = (when, loop.call_at(when, self._jobs.hand_back))
 
-    async def _restore_attempts(self, connection: asyncpg.Connection) -> None:
-        """pgqueuer counts a retry as an attempt; a job handed back at shutdown did not fail."""
-        if not self._jobs.handed_back:
-            return
-        try:
-            await connection.execute(
-                "UPDATE pgqueuer SET attempts = greatest(attempts - 1, 0) "
-                "WHERE id = ANY($1::bigint[]) AND status = 'queued'",
-                sorted(self._jobs.handed_back),
-            )
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("could not restore attempts of jobs handed back", extra={"error": str(exc)})
-
 
 class _RunningJobs:
-    """The tasks running a job or a schedule right now, so a stopping worker can cut them short;
-    `handed_back` are the ids of the jobs it handed back to the queue."""
+    """The tasks running a job or a schedule right now, so a stopping worker can cut them short."""
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.handing_back = False
-        self.handed_back: set[int] = set()
 
     def hand_back(self) -> None:
         self.handing_back = True
@@ -220,7 +204,7 @@ def _job_runner(name: str, function: JobFunction, retry: RetryPolicy, running: _
                     if not running.handing_back:
                         raise
                     task.uncancel()
-                    running.handed_back.add(int(job.id))
+                    await _not_an_attempt(job)
                     log.info("job handed back to the queue", extra={"job": name})
                     raise RetryRequested(delay=timedelta(0), reason="worker stopping") from None
         except RetryRequested:
@@ -248,6 +232,18 @@ def _job_runner(name: str, function: JobFunction, retry: RetryPolicy, running: _
 
     run.__name__ = run.__qualname__ = f"job:{name}"
     return run
+
+
+async def _not_an_attempt(job: Job) -> None:
+    """pgqueuer counts the retry that hands a job back as an attempt, but the job did not fail.
+    Taken off while the job is still picked by this worker, so no other one sees the count."""
+    try:
+        async with engine.connection() as connection:
+            await connection.execute(
+                "UPDATE pgqueuer SET attempts = attempts - 1 WHERE id = $1", int(job.id)
+            )
+    except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
+        log.warning("a job handed back keeps one attempt more", extra={"error": str(exc)})
 
 
 def _schedule_runner(name: str, function: ScheduledFunction, running: _RunningJobs):  # type: ignore[no-untyped-def]

