@@ -4,14 +4,21 @@ switch.
 Configuration errors print one line naming the variable and exit with status 2; no traceback.
 Each command imports what it needs inside its function, so `dispatch --help` and a mistyped
 command answer at once instead of loading the whole application first.
+
+`serve` and `worker` stop alike on SIGTERM, SIGINT and SIGHUP (`_StopSignals`): gracefully on
+the first, at once on the second, and always through their clean-up, which ends with releasing
+the embedded database (`app/db/embedded.py` decides whether that stops it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
+import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -23,6 +30,9 @@ if TYPE_CHECKING:
     from app.runtime import Runtime
 
 T = TypeVar("T")
+log = logging.getLogger("app.cli")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def _settings() -> Settings:
@@ -56,9 +66,81 @@ def _prepare(settings: Settings) -> str:
     logs.configure(settings.log_level)
     if settings.database_url:
         return settings.database_url
-    dsn = embedded.start(settings.dispatch_data_dir)
-    asyncio.run(embedded.ensure_database(dsn))
-    return dsn
+    server = embedded.start(settings.dispatch_data_dir)
+    # Last thing before the process ends, whichever way the command ends (serve and worker
+    # never end by a signal's default action: `_StopSignals` turns signals into a clean stop).
+    atexit.register(server.release)
+    asyncio.run(embedded.ensure_database(server.dsn))
+    return server.dsn
+
+
+class _StopSignals:
+    """SIGTERM, SIGINT and SIGHUP for `serve` and `worker`: the first stops gracefully (`graceful`),
+    the second at once (`hurry`: running jobs go back to the queue), later ones change nothing.
+    None of them ends the process by itself: it always runs its clean-up. Until the event loop
+    takes them over (`handled_by`), they are only remembered, so a start that is under way (the
+    embedded database, migrations) completes and the process then stops cleanly."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.received = 0
+        self._graceful: Callable[[], None] | None = None
+        self._hurry: Callable[[], None] | None = None
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._received(signum)
+
+    def _received(self, signum: int) -> None:
+        self.received += 1
+        name = signal.Signals(signum).name
+        if self.received == 1:
+            log.info("stopping", extra={"signal": name, "grace_seconds": self.grace})
+            if self._graceful is not None:
+                self._graceful()
+        elif self.received == 2:
+            log.warning("stopping now: running jobs go back to the queue", extra={"signal": name})
+            if self._hurry is not None:
+                self._hurry()
+        else:
+            log.info("already stopping", extra={"signal": name})
+
+    @contextlib.contextmanager
+    def handled_by(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        graceful: Callable[[], None],
+        hurry: Callable[[], None],
+    ) -> Iterator[None]:
+        """While inside, signals call `graceful` and `hurry` on the loop (at once for any that
+        came before)."""
+        with _signals_blocked():
+            for signum in STOP_SIGNALS:
+                loop.add_signal_handler(signum, self._received, signum)
+        self._graceful, self._hurry = graceful, hurry
+        if self.received >= 1:
+            graceful()
+        if self.received >= 2:
+            hurry()
+        try:
+            yield
+        finally:
+            self._graceful = self._hurry = None
+            with _signals_blocked():
+                for signum in STOP_SIGNALS:
+                    loop.remove_signal_handler(signum)  # this restores the default action …
+                    signal.signal(signum, self._on_signal)  # … which must never run
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Signals arriving while handlers are swapped wait (pending) for the new handler."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 async def _with_database(
@@ -92,18 +174,29 @@ def main() -> None:
 @click.option("--no-worker", is_flag=True, help="Serve HTTP only; run `dispatch worker` elsewhere.")
 def serve(host: str, port: int, no_worker: bool) -> None:
     """Serve webhooks, the API and pages; run the worker too unless --no-worker."""
-    import uvicorn
-
-    from app.server import create_app
+    from app.server import Server, create_app
 
     settings = _settings()
+    stop = _StopSignals(settings.shutdown_grace_seconds)
     dsn = _prepare(settings)
+    if stop.received:
+        return
     rt = _runtime(settings)
     app = create_app(rt, dsn=dsn, run_worker=not no_worker)
+    server = Server(app, host=host, port=port, grace=settings.shutdown_grace_seconds)
     click.echo(f"dispatch {__version__} listening on http://{host}:{port}", err=True)
     if not rt.credentials.configured:
         _announce_setup(settings)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+
+    def graceful() -> None:
+        server.should_exit = True
+
+    async def run() -> None:
+        with stop.handled_by(asyncio.get_running_loop(), graceful, server.hurry):
+            await server.serve()
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(run())  # on uvloop, as uvicorn.run would
 
 
 def _announce_setup(settings: Settings) -> None:
@@ -126,7 +219,11 @@ def worker() -> None:
     from app.worker import build_worker
 
     settings = _settings()
+    grace = settings.shutdown_grace_seconds
+    stop = _StopSignals(grace)
     dsn = _prepare(settings)
+    if stop.received:
+        return
     rt = _runtime(settings)
 
     async def work() -> None:
@@ -134,10 +231,9 @@ def worker() -> None:
         gc.freeze()  # start-up objects stay for the process's life; keep full collections short
         runner = build_worker(rt)
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, runner.stop)
         try:
-            await runner.run()
+            with stop.handled_by(loop, lambda: runner.stop(grace), lambda: runner.stop(0)):
+                await runner.run()
         finally:
             await rt.close()
 
@@ -207,11 +303,19 @@ def token() -> None:
 @token.command("create")
 @click.option("--name", required=True, help="A unique name, e.g. the harness that uses it.")
 @click.option("--scope", type=click.Choice(["admin", "agent"]), required=True)
-@click.option("--repo", "repos", multiple=True, help="owner/name; repeat; none means all.")
-def token_create(name: str, scope: str, repos: tuple[str, ...]) -> None:
+@click.option("--repo", "repos", multiple=True, help="owner/name; repeat for several.")
+@click.option(
+    "--all-repos",
+    is_flag=True,
+    help="Every repository the App is installed on (say so: no default).",
+)
+def token_create(name: str, scope: str, repos: tuple[str, ...], all_repos: bool) -> None:
     """Create a token and print it once."""
     from app.tokens import service
 
+    if bool(repos) == all_repos:
+        click.echo("dispatch: name the repositories with --repo, or pass --all-repos", err=True)
+        sys.exit(2)
     settings = _settings()
     dsn = _prepare(settings)
     try:

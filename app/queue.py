@@ -9,8 +9,9 @@ any number of machines dequeue with `SKIP LOCKED`; a job whose worker died (no h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -97,7 +98,12 @@ class JobRegistry:
 
 class Worker:
     """Runs registered jobs until stopped. `drain=True` stops once the queue is empty (tests,
-    one-shot maintenance)."""
+    one-shot maintenance).
+
+    `stop(grace)` takes no new jobs and gives the running ones `grace` seconds; those still
+    running then are cancelled and handed back to the queue (without using up an attempt), to
+    run again at once on whichever worker is up. Scheduled jobs cut short run at their next time.
+    """
 
     def __init__(self, registry: JobRegistry, *, concurrency: int, heartbeat_seconds: float):
         self.registry = registry
@@ -106,15 +112,20 @@ class Worker:
         self.running = asyncio.Event()
         self._pgq: PgQueuer | None = None
         self._connection: asyncpg.Connection | None = None
+        self._jobs = _RunningJobs()
+        self._stopping = False
+        self._deadline: tuple[float, asyncio.Handle] | None = None
 
     async def run(self, *, drain: bool = False, schedules: bool = True) -> None:
         self._connection = await asyncpg.connect(engine.dsn())
         pgq = self._pgq = PgQueuer(AsyncpgDriver(self._connection))
         for name, (job, retry) in self.registry.jobs.items():
-            pgq.entrypoint(name)(_job_runner(name, job, retry))
+            pgq.entrypoint(name)(_job_runner(name, job, retry, self._jobs))
         if schedules and not drain:
             for name, (cron, scheduled) in self.registry.schedules.items():
-                pgq.schedule(name, cron)(_schedule_runner(name, scheduled))
+                pgq.schedule(name, cron)(_schedule_runner(name, scheduled, self._jobs))
+        if self._stopping:  # stopped while connecting
+            pgq.shutdown.set()
         self.running.set()
         try:
             if drain:
@@ -133,19 +144,69 @@ class Worker:
                 )
         finally:
             self.running.clear()
+            if self._deadline is not None:
+                self._deadline[1].cancel()
             if not self._connection.is_closed():
                 await self._connection.close()
 
-    def stop(self) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        """Take no new jobs; running ones get `grace` seconds (None: as long as they take), then
+        go back to the queue. A second call can only shorten the wait (`grace=0`: now)."""
+        self._stopping = True
         if self._pgq is not None:
             self._pgq.shutdown.set()
+        if grace is None:
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(grace, 0.0)
+        if self._deadline is not None:
+            if self._deadline[0] <= when:
+                return
+            self._deadline[1].cancel()
+        self._deadline = (when, loop.call_at(when, self._jobs.hand_back))
 
 
-def _job_runner(name: str, function: JobFunction, retry: RetryPolicy):  # type: ignore[no-untyped-def]
+class _RunningJobs:
+    """The tasks running a job or a schedule right now, so a stopping worker can cut them short."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.handing_back = False
+
+    def hand_back(self) -> None:
+        self.handing_back = True
+        if self.tasks:
+            log.info("handing running jobs back to the queue", extra={"jobs": len(self.tasks)})
+        for task in self.tasks:
+            task.cancel()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[asyncio.Task[Any]]:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            yield task
+        finally:
+            self.tasks.discard(task)
+
+
+def _job_runner(name: str, function: JobFunction, retry: RetryPolicy, running: _RunningJobs):  # type: ignore[no-untyped-def]
     async def run(job: Job) -> None:
         payload = msgspec.json.decode(job.payload) if job.payload else {}
         try:
-            await function(payload)
+            with running.track() as task:
+                try:
+                    if running.handing_back:  # dequeued just as the worker stopped
+                        raise asyncio.CancelledError
+                    await function(payload)
+                except asyncio.CancelledError:
+                    if not running.handing_back:
+                        raise
+                    task.uncancel()
+                    await _not_an_attempt(job)
+                    log.info("job handed back to the queue", extra={"job": name})
+                    raise RetryRequested(delay=timedelta(0), reason="worker stopping") from None
         except RetryRequested:
             raise
         except Exception as exc:
@@ -173,10 +234,33 @@ def _job_runner(name: str, function: JobFunction, retry: RetryPolicy):  # type: 
     return run
 
 
-def _schedule_runner(name: str, function: ScheduledFunction):  # type: ignore[no-untyped-def]
+async def _not_an_attempt(job: Job) -> None:
+    """pgqueuer counts the retry that hands a job back as an attempt, but the job did not fail.
+    Taken off while the job is still picked by this worker, so no other one sees the count."""
+    try:
+        async with engine.connection() as connection:
+            await connection.execute(
+                "UPDATE pgqueuer SET attempts = attempts - 1 WHERE id = $1", int(job.id)
+            )
+    except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
+        log.warning("a job handed back keeps one attempt more", extra={"error": str(exc)})
+
+
+def _schedule_runner(name: str, function: ScheduledFunction, running: _RunningJobs):  # type: ignore[no-untyped-def]
     async def run(schedule: Schedule) -> None:
         try:
-            await function()
+            with running.track() as task:
+                if running.handing_back:
+                    return
+                try:
+                    await function()
+                except asyncio.CancelledError:
+                    if not running.handing_back:
+                        raise
+                    task.uncancel()
+                    log.info(
+                        "scheduled job cut short, it runs at its next time", extra={"job": name}
+                    )
         except Exception:
             log.exception("scheduled job failed", extra={"job": name})
 

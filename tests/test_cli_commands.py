@@ -53,7 +53,11 @@ async def test_tokens_are_printed_once_and_listed_without_the_secret(rt, setting
     assert code == 0 and token.strip().startswith("dsp_")
     code, listing, _ = await dispatch(env, "token", "list")
     assert "ci" in listing and "octo-org/widgets" in listing and token.strip() not in listing
-    code, _, err = await dispatch(env, "token", "create", "--name", "ci", "--scope", "agent")
+    code, _, err = await dispatch(env, "token", "create", "--name", "x", "--scope", "agent")
+    assert code == 2 and "--all-repos" in err  # no silent "every repository"
+    code, _, err = await dispatch(
+        env, "token", "create", "--name", "ci", "--scope", "agent", "--all-repos"
+    )
     assert code == 1 and "exists" in err
     code, out, _ = await dispatch(env, "token", "revoke", "ci")
     assert code == 0 and "revoked ci" in out

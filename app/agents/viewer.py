@@ -92,6 +92,9 @@ async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[Serve
             if message is None and not ahead:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
+            if message is not None and message.get("closing"):
+                # This process is stopping: the browser reconnects from `last` to another one.
+                return
             if message is not None and ("end" in message or message.get("resync")):
                 # Everything committed before this point is in the table.
                 for chunk in await chunks.since(run_id, last):
