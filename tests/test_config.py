@@ -26,6 +26,10 @@ from app.config import ConfigError, load_settings
         ),
         ({"github_app_id": "1"}, "GITHUB_WEBHOOK_SECRET"),
         ({"github_private_key_path": "/nonexistent/key.pem"}, "GITHUB_PRIVATE_KEY_PATH"),
+        ({"delivery_row_retention_days": "5"}, "DELIVERY_ROW_RETENTION_DAYS"),
+        ({"delivery_retention_days": "0"}, "DELIVERY_RETENTION_DAYS"),
+        ({"delivery_retention_days": "30", "delivery_row_retention_days": "20"}, "DELIVERY_ROW"),
+        ({"audit_retention_days": "0"}, "AUDIT_RETENTION_DAYS"),
     ],
 )
 def test_bad_values_name_the_variable(overrides, named):
@@ -69,3 +73,15 @@ def test_secret_values_are_not_echoed_in_errors():
     with pytest.raises(ConfigError) as caught:
         load_settings(dispatch_secret_key="hunter2")
     assert "hunter2" not in str(caught.value)
+
+
+def test_retention_defaults_and_why_guids_outlive_redelivery():
+    settings = load_settings()
+    assert (
+        settings.delivery_retention_days,
+        settings.delivery_row_retention_days,
+        settings.run_log_retention_days,
+        settings.audit_retention_days,
+    ) == (14, 90, 30, None)
+    with pytest.raises(ConfigError, match="GitHub can redeliver a delivery for 7 days"):
+        load_settings(delivery_row_retention_days=3)
