@@ -324,7 +324,7 @@ def killswitch(state: str, installation: int | None, reason: str | None) -> None
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
 def prune(dry_run: bool) -> None:
-    """Remove what is past its retention window (the scheduled job does this every 15 minutes)."""
+    """Remove what is past its retention window now (the job on PRUNE_SCHEDULE does it too)."""
     from app.retention import service as retention
     from app.runtime import Runtime
 
