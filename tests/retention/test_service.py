@@ -93,3 +93,14 @@ async def test_a_failing_step_does_not_stop_the_others(rt, monkeypatch):
     assert report.failed == ["spawn decisions"]
     assert (await journal.get(guid)).payload_dropped_at is not None
     assert "queue log" in {p.what for p in report.pruned}
+
+
+async def test_storage_metrics_are_measured_at_most_once_a_minute(rt, monkeypatch):
+    metrics = retention.StorageMetrics(rt.clock)
+    await metrics.refresh()
+
+    async def must_not_run():
+        raise AssertionError("measured again within the minute")
+
+    monkeypatch.setattr(retention, "table_sizes", must_not_run)
+    await metrics.refresh()
