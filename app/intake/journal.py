@@ -75,8 +75,10 @@ async def record(inbound: Inbound, *, handled: bool) -> bool:
     state = DeliveryState.QUEUED if handled else DeliveryState.IGNORED
     body = inbound.body
     if "\\u0000" in body:
-        # jsonb refuses NUL inside strings, which pasted issue text can carry.
+        # Postgres text (and jsonb) refuses NUL, which pasted issue text can carry and handlers
+        # copy into text columns.
         body = body.replace("\\u0000", "\\ufffd")
+    stored = encode(body)  # before taking a connection: intake's pool is small
     async with engine.intake_connection() as connection, connection.transaction():
         inserted = await connection.fetchval(
             _INSERT,
@@ -87,7 +89,7 @@ async def record(inbound: Inbound, *, handled: bool) -> bool:
             inbound.installation_id,
             inbound.repository,
             state,
-            encode(body),
+            stored,
             inbound.received_at,
         )
         if inserted is None:
