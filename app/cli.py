@@ -1,5 +1,5 @@
-"""The `dispatch` command: serve, worker, migrate, deliveries (and replay), tokens, sync, kill
-switch.
+"""The `dispatch` command: serve, worker, migrate, deliveries (replay, discard), tokens, sync,
+kill switch, prune, db dump/restore.
 
 Configuration errors print one line naming the variable and exit with status 2; no traceback.
 Each command imports what it needs inside its function, so `dispatch --help` and a mistyped
@@ -19,6 +19,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -275,6 +276,8 @@ def deliveries(ctx: click.Context, failed: bool, limit: int) -> None:
             f"{row.received_at:%Y-%m-%d %H:%M:%S}  {row.guid}  {event:<34} {row.state:<9} "
             f"attempts={row.attempts}  {row.repository or ''}"
         )
+        if row.payload_dropped_at is not None:
+            line += "  (payload dropped)"
         click.echo(line.rstrip())
         if row.last_error and row.state == journal.DeliveryState.FAILED:
             click.echo("    " + row.last_error.strip().splitlines()[-1][:200])
@@ -288,11 +291,34 @@ def deliveries_replay(guid: str) -> None:
 
     settings = _settings()
     dsn = _prepare(settings)
-    found = asyncio.run(_with_database(dsn, settings, lambda: journal.replay(guid)))
+    try:
+        found = asyncio.run(_with_database(dsn, settings, lambda: journal.replay(guid)))
+    except journal.PayloadDropped as exc:
+        click.echo(f"dispatch: {exc}", err=True)
+        sys.exit(1)
     if not found:
         click.echo(f"dispatch: no delivery {guid} in the journal", err=True)
         sys.exit(1)
     click.echo(f"queued {guid} for processing")
+
+
+@deliveries.command("discard")
+@click.argument("guid")
+def deliveries_discard(guid: str) -> None:
+    """Give up on a failed delivery: no longer listed as failed; its payload then goes with the
+    ordinary retention (DELIVERY_RETENTION_DAYS after it arrived)."""
+    from app.intake import journal
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    state = asyncio.run(_with_database(dsn, settings, lambda: journal.discard(guid)))
+    if state is None:
+        click.echo(f"dispatch: no delivery {guid} in the journal", err=True)
+        sys.exit(1)
+    if state != journal.DeliveryState.FAILED:
+        click.echo(f"dispatch: {guid} is {state}, not failed: nothing to discard", err=True)
+        sys.exit(1)
+    click.echo(f"discarded {guid}")
 
 
 @main.group()
@@ -421,6 +447,94 @@ def killswitch(state: str, installation: int | None, reason: str | None) -> None
     )
     scope = f"installation {installation}" if installation else "every installation"
     click.echo(f"kill switch {state} for {scope}")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+def prune(dry_run: bool) -> None:
+    """Remove what is past its retention window now (the job on PRUNE_SCHEDULE does it too)."""
+    from app.retention import service as retention
+    from app.runtime import Runtime
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    rt = Runtime.build(settings)
+
+    async def work() -> retention.Report:
+        try:
+            return await retention.prune(rt, dry_run=dry_run)
+        finally:
+            await rt.close()
+
+    report = asyncio.run(_with_database(dsn, settings, work))
+    verb = "would remove" if dry_run else "removed"
+    for pruned in report.pruned:
+        size = f"  {_bytes(pruned.bytes)}" if pruned.bytes else ""
+        before = f"  (older than {pruned.cutoff:%Y-%m-%d %H:%M} UTC)" if pruned.cutoff else ""
+        click.echo(f"{pruned.what:<20} {verb} {pruned.rows:>9,}{size}{before}")
+    if settings.audit_retention_days is None:
+        click.echo(f"{'audit entries':<20} kept for good (AUDIT_RETENTION_DAYS is not set)")
+    for step in report.failed:
+        click.echo(f"dispatch: pruning {step} failed (see the log)", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+def _bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+@main.group()
+def db() -> None:
+    """Move the database: dump it to a file, restore a dump into an empty database.
+
+    The database is DATABASE_URL, or the embedded one in DISPATCH_DATA_DIR (started if needed).
+    """
+
+
+@db.command("dump")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def db_dump(file: Path) -> None:
+    """Write the whole database to FILE (pg_dump custom format, no owners or privileges)."""
+    from app.db import dump
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    try:
+        size = dump.dump(dsn, file)
+    except dump.DumpError as exc:
+        click.echo(f"dispatch: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"dumped the database to {file} ({_bytes(size)})")
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def db_restore(file: Path) -> None:
+    """Load a dump made by `dispatch db dump` into the (empty) database, in one transaction."""
+    from app.db import dump
+
+    settings = _settings()
+    dsn = _prepare(settings)
+    existing = asyncio.run(dump.tables(dsn))
+    if existing:
+        click.echo(
+            f"dispatch: the target database already has {existing} tables; restore into an "
+            "empty database",
+            err=True,
+        )
+        sys.exit(1)
+    try:
+        dump.restore(dsn, file)
+    except dump.DumpError as exc:
+        click.echo(f"dispatch: {exc}", err=True)
+        sys.exit(1)
+    asyncio.run(dump.analyze(dsn))
+    click.echo(f"restored {file} into {dump.without_password(dsn)[0]}")
 
 
 if __name__ == "__main__":

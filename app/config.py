@@ -22,6 +22,11 @@ from app.modes import Mode
 # Piccolo's migration runner finds its engine through this module name.
 os.environ.setdefault("PICCOLO_CONF", "app.db.piccolo_conf")
 
+# How long after a delivery GitHub lets anyone redeliver it: 3 days on github.com, 7 on GitHub
+# Enterprise Server. A redelivery carries the same guid, so the journal must know the guid at
+# least this long to answer it as a duplicate instead of running its handlers twice.
+REDELIVERY_WINDOW_DAYS = 7
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message says which and how to fix it."""
@@ -108,6 +113,16 @@ class Settings(BaseSettings):
     embeddings_model: str = "text-embedding-3-small"
     fix_verification_hours: float = Field(48.0, gt=0)
 
+    # --- retention: how long what is kept (app/retention prunes it, in small batches)
+    delivery_retention_days: int = Field(14, ge=1)
+    delivery_row_retention_days: int = 90
+    run_log_retention_days: int = Field(30, ge=1)
+    queue_history_retention_days: int = Field(7, ge=1)
+    spawn_decision_retention_days: int = Field(30, ge=1)
+    audit_retention_days: int | None = Field(None, ge=1)
+    prune_schedule: str = "*/15 * * * *"
+    prune_batch_size: int = Field(500, ge=1, le=10_000)
+
     @field_validator("dispatch_url", "github_api_url", "github_web_url", "dispatch_oidc_issuer")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -138,6 +153,17 @@ class Settings(BaseSettings):
         if value is not None and len(value) < 16:
             raise ValueError("must be at least 16 characters (try: openssl rand -hex 20)")
         return _no_placeholder(value)
+
+    @field_validator("delivery_row_retention_days")
+    @classmethod
+    def _guid_outlives_redelivery(cls, value: int) -> int:
+        if value < REDELIVERY_WINDOW_DAYS:
+            raise ValueError(
+                f"must be at least {REDELIVERY_WINDOW_DAYS}: GitHub can redeliver a delivery for "
+                f"{REDELIVERY_WINDOW_DAYS} days (GitHub Enterprise Server; 3 on github.com) and "
+                "the journal must still know its guid to recognise the redelivery"
+            )
+        return value
 
     @field_validator("dispatch_alerts_repo")
     @classmethod
@@ -176,6 +202,11 @@ class Settings(BaseSettings):
         if any(given.values()) and not all(given.values()):
             missing = ", ".join(name for name, ok in given.items() if not ok)
             raise ValueError(f"the GitHub App is partly configured: set {missing} as well")
+        if self.delivery_row_retention_days < self.delivery_retention_days:
+            raise ValueError(
+                "DELIVERY_ROW_RETENTION_DAYS must be at least DELIVERY_RETENTION_DAYS (a "
+                "delivery's row outlives its payload)"
+            )
         return self
 
     # --- derived values

@@ -4,6 +4,9 @@ transaction, and the worker loop that runs jobs and cron schedules.
 A job enqueued inside `db.transaction()` commits or vanishes with the caller's writes. Workers on
 any number of machines dequeue with `SKIP LOCKED`; a job whose worker died (no heartbeat for
 `JOB_HEARTBEAT_SECONDS`) is picked up again by another.
+
+pgqueuer keeps a history of every job (a log row per state change, and per-second statistics);
+`prune_history` forgets what is older than QUEUE_HISTORY_RETENTION_DAYS.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -27,7 +30,7 @@ from pgqueuer.types import QueueExecutionMode
 
 from app import jobs
 from app.clock import backoff
-from app.db import engine
+from app.db import engine, pruning
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,41 @@ async def _enqueue(
         on_conflict="skip",
     )
     return ids[0] is not None
+
+
+# pgqueuer's history tables (its defaults; Dispatch sets no PGQUEUER_PREFIX).
+_HISTORY = {
+    "queue log": "pgqueuer_log",
+    "queue statistics": "pgqueuer_statistics",
+}
+
+
+async def prune_history(
+    cutoff: datetime, *, batch: int, dry_run: bool = False
+) -> list[pruning.Pruned]:
+    """Forget the job history (log rows and statistics) from before `cutoff`. Jobs still queued
+    or running live in another table and are never touched."""
+    pruned = []
+    for what, table in _HISTORY.items():
+        if dry_run:
+            rows, size = await pruning.estimate(
+                f"SELECT count(*), sum(pg_column_size({table}.*)) FROM {table} WHERE created < $1",
+                cutoff,
+            )
+            pruned.append(pruning.Pruned(what, rows, size, cutoff))
+            continue
+        statement = (
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE created < $2 "
+            "ORDER BY created LIMIT $1 FOR UPDATE SKIP LOCKED)"
+        )
+        rows = await pruning.in_batches(statement, cutoff, batch=batch)
+        pruned.append(pruning.Pruned(what, rows, None, cutoff))
+    return pruned
+
+
+async def oldest_history() -> datetime | None:
+    async with engine.connection() as connection:
+        return await connection.fetchval("SELECT min(created) FROM pgqueuer_log")
 
 
 @dataclass

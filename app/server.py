@@ -37,6 +37,7 @@ from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
 from app.queue import Worker
+from app.retention.service import StorageMetrics
 from app.runtime import Runtime
 from app.setup import routes as setup_routes
 from app.stream.bus import StreamBus
@@ -53,6 +54,7 @@ TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
 
 def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
     router = event_router()
+    metric_sources = [StorageMetrics(rt.clock).refresh]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -101,6 +103,7 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         dependencies={
             "rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False),
             "router": Provide(lambda: router, use_cache=True, sync_to_thread=False),
+            "metric_sources": Provide(lambda: metric_sources, use_cache=True, sync_to_thread=False),
         },
         lifespan=[lifespan],
         exception_handlers={

@@ -25,6 +25,7 @@ from app.issues import onboarding, reconcile
 from app.queue import JobRegistry, RetryPolicy, Worker
 from app.remediation import fixes, pipeline
 from app.remediation import handlers as remediation_handlers
+from app.retention import service as retention
 from app.runtime import Runtime
 from app.search import handlers as search_handlers
 from app.search import indexing
@@ -109,6 +110,9 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     async def reconcile_issues() -> None:
         await reconcile.run(rt)
 
+    async def prune() -> None:
+        await retention.prune(rt)
+
     # Deliveries count their own attempts in the journal (processing raises RetryRequested).
     registry.job(jobs.PROCESS_DELIVERY, process_delivery, RetryPolicy(attempts=1))
     registry.job(jobs.RUN_COMMAND, run_command, retry(command_failed))
@@ -127,6 +131,7 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     )
     registry.schedule(jobs.SWEEP_DELIVERIES, settings.delivery_sweep_schedule, sweep_deliveries)
     registry.schedule(jobs.RECONCILE_ISSUES, settings.reconcile_schedule, reconcile_issues)
+    registry.schedule(jobs.PRUNE, settings.prune_schedule, prune)
     return registry
 
 

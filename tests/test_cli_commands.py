@@ -6,6 +6,7 @@ import asyncio
 import sys
 import uuid
 
+from app.db import engine
 from app.installations import service as installations
 from app.intake import journal
 from tests.harness import settings_env
@@ -80,3 +81,57 @@ async def test_sync_caches_a_repository(rt, settings, database, github, repo):
     }
     code, _, err = await dispatch(env, "sync", "--repo", "octo-org/unknown")
     assert code == 1 and "not a repository the App is installed on" in err
+
+
+async def test_prune_dry_run_shows_what_would_go_and_prune_removes_it(rt, settings, database):
+    from datetime import timedelta
+
+    env = settings_env(settings, database)
+    old = str(uuid.uuid4())
+    await journal.record(
+        journal.Inbound(
+            old,
+            "issues",
+            "opened",
+            1,
+            "o/r",
+            '{"action": "opened"}',
+            received_at=rt.clock.now() - timedelta(days=20),
+        ),
+        handled=False,
+    )
+
+    code, out, err = await dispatch(env, "prune", "--dry-run")
+    assert code == 0, err
+    assert "delivery payloads    would remove         1" in out
+    assert "audit entries        kept for good" in out
+    assert (await journal.get(old)).payload_dropped_at is None
+
+    code, out, err = await dispatch(env, "prune")
+    assert code == 0, err
+    assert "delivery payloads    removed         1" in out
+    assert (await journal.get(old)).payload_dropped_at is not None
+    code, out, _ = await dispatch(env, "deliveries")
+    assert old in out and "(payload dropped)" in out
+    code, _, err = await dispatch(env, "deliveries", "replay", old)
+    assert code == 1 and "was dropped on" in err and "cannot be replayed" in err
+
+
+async def test_deliveries_discard_gives_up_on_a_failed_delivery(rt, settings, database):
+    env = settings_env(settings, database)
+    guid = str(uuid.uuid4())
+    await journal.record(
+        journal.Inbound(guid, "issues", "opened", 1, "o/r", '{"action": "opened"}'), handled=True
+    )
+
+    code, _, err = await dispatch(env, "deliveries", "discard", guid)
+    assert code == 1 and "is queued, not failed" in err
+    async with engine.connection() as connection:
+        await connection.execute("UPDATE delivery SET state = 'failed' WHERE guid = $1", guid)
+    code, out, _ = await dispatch(env, "deliveries", "discard", guid)
+    assert code == 0 and f"discarded {guid}" in out
+    assert (await journal.get(guid)).state == "discarded"
+    code, out, _ = await dispatch(env, "deliveries", "--failed")
+    assert "no failed deliveries" in out
+    code, _, err = await dispatch(env, "deliveries", "discard", "nope")
+    assert code == 1 and "no delivery nope" in err

@@ -31,6 +31,10 @@ from app.config import ConfigError, load_settings
         ({"github_webhook_secret": "change-me-please-soon"}, "GITHUB_WEBHOOK_SECRET"),
         ({"dispatch_secret_key": "CHANGE-ME-openssl-rand-hex-32-xxxxxx"}, "DISPATCH_SECRET_KEY"),
         ({"grafana_webhook_token": "grafana"}, "GRAFANA_WEBHOOK_TOKEN"),
+        ({"delivery_row_retention_days": "5"}, "DELIVERY_ROW_RETENTION_DAYS"),
+        ({"delivery_retention_days": "0"}, "DELIVERY_RETENTION_DAYS"),
+        ({"delivery_retention_days": "30", "delivery_row_retention_days": "20"}, "DELIVERY_ROW"),
+        ({"audit_retention_days": "0"}, "AUDIT_RETENTION_DAYS"),
     ],
 )
 def test_bad_values_name_the_variable(overrides, named):
@@ -97,3 +101,15 @@ def test_alert_and_embedding_secrets_are_never_logged():
 
     line = scrub("grafana-token-1234567890 sentry-secret-abcdefghij emb-key-0987654321")
     assert line == "[redacted] [redacted] [redacted]"
+
+
+def test_retention_defaults_and_why_guids_outlive_redelivery():
+    settings = load_settings()
+    assert (
+        settings.delivery_retention_days,
+        settings.delivery_row_retention_days,
+        settings.run_log_retention_days,
+        settings.audit_retention_days,
+    ) == (14, 90, 30, None)
+    with pytest.raises(ConfigError, match="GitHub can redeliver a delivery for 7 days"):
+        load_settings(delivery_row_retention_days=3)

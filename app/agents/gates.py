@@ -18,7 +18,7 @@ from app.agents import runs
 from app.agents.runs import Run
 from app.clock import parse_timestamp
 from app.config import Settings
-from app.db import engine
+from app.db import engine, pruning
 from app.issues.repo_config import RepoConfig
 from app.modes import Mode
 
@@ -342,3 +342,37 @@ async def set_kill_switch(
             reason,
             by,
         )
+
+
+# A refusal still in force is kept whatever its age: `refused_recently` reads it.
+_PRUNE_DECISIONS = """
+DELETE FROM spawn_decision
+WHERE id IN (
+    SELECT id FROM spawn_decision
+    WHERE at < $2 AND (clears_at IS NULL OR clears_at < $3)
+    ORDER BY at LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+"""
+
+
+async def prune_decisions(
+    cutoff: datetime, now: datetime, *, batch: int, dry_run: bool = False
+) -> pruning.Pruned:
+    """Forget decisions made before `cutoff` (the run keeps its refusal reason)."""
+    what = "spawn decisions"
+    if dry_run:
+        rows, size = await pruning.estimate(
+            "SELECT count(*), sum(pg_column_size(spawn_decision.*)) FROM spawn_decision "
+            "WHERE at < $1 AND (clears_at IS NULL OR clears_at < $2)",
+            cutoff,
+            now,
+        )
+        return pruning.Pruned(what, rows, size, cutoff)
+    rows = await pruning.in_batches(_PRUNE_DECISIONS, cutoff, now, batch=batch)
+    return pruning.Pruned(what, rows, None, cutoff)
+
+
+async def oldest_decision() -> datetime | None:
+    async with engine.connection() as connection:
+        return await connection.fetchval("SELECT min(at) FROM spawn_decision")

@@ -98,6 +98,8 @@ async def run_log(request: Request, rt: Runtime, run_id: int) -> Response[dict[s
         chunk = parse_log(await request.body())
     except InvalidEvent as exc:
         return error(422, str(exc))
+    if run.log_expired_at is not None:
+        return error(409, f"run {run.id} ended long ago and its log has expired")
     stored = await chunks.append(run.id, chunk.seq, chunk.data)
     if stored:
         await lifecycle.seen(rt, run)

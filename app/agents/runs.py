@@ -106,6 +106,8 @@ class Run:
     issue_edited: bool
     # Signs this run's viewer links; cleared when the run ends for public repositories.
     viewer_key: str | None
+    # Set when the log chunks were dropped (RUN_LOG_RETENTION_DAYS after the run ended).
+    log_expired_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -329,3 +331,35 @@ async def silent_since(cutoff: datetime) -> list[Run]:
             cutoff,
         )
     return [Run.from_row(row) for row in rows]
+
+
+async def logs_due(ended_before: datetime, limit: int | None = None) -> list[int]:
+    """Finished runs that ended before `ended_before` and still have their log, oldest first
+    (all of them when `limit` is None). Active runs never appear, however old: their log is
+    still being written."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            f"SELECT id FROM run WHERE log_expired_at IS NULL AND finished_at IS NOT NULL "
+            f"AND finished_at < $1 AND state NOT IN {_ACTIVE_SQL} ORDER BY finished_at LIMIT $2",
+            ended_before,
+            limit,
+        )
+    return [row["id"] for row in rows]
+
+
+async def mark_log_expired(run_ids: list[int], at: datetime) -> None:
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE run SET log_expired_at = $2 WHERE id = ANY($1) AND log_expired_at IS NULL",
+            run_ids,
+            at,
+        )
+
+
+async def oldest_kept_log_end() -> datetime | None:
+    """When the run whose log has been kept longest ended."""
+    async with engine.connection() as connection:
+        return await connection.fetchval(
+            "SELECT min(finished_at) FROM run WHERE log_expired_at IS NULL "
+            "AND finished_at IS NOT NULL"
+        )

@@ -1,7 +1,8 @@
 """The run viewer: `GET /runs/{id}/stream` (Server-Sent Events: replay from `Last-Event-ID`, then
 live, with a keep-alive every 15 s and an `end` event when the run finishes) and `GET
 /runs/{id}`, the page that renders it. Both need a viewer token for that run; a wrong one is a
-404, never a hint."""
+404, never a hint. A run whose log has expired (RUN_LOG_RETENTION_DAYS) still has its page, which
+says so; its stream sends one `expired` event (the date) and then `end`."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ async def _authorized_run(rt: Runtime, run_id: int, token: str | None) -> runs.R
 async def run_stream(
     rt: Runtime, request: Request, run_id: int, token: str | None = None
 ) -> ServerSentEvent:
-    await _authorized_run(rt, run_id, token)
+    run = await _authorized_run(rt, run_id, token)
     header = request.headers.get("last-event-id", "0")
     last = int(header) if header.isdigit() else 0
     bus: StreamBus = request.app.state.bus
@@ -63,8 +64,9 @@ async def run_stream(
             detail=f"this run already has {limit} viewers here; try again later",
             headers={"Retry-After": "30"},
         )
+    events = _expired(run) if run.log_expired_at is not None else _events(bus, run_id, last)
     return ServerSentEvent(
-        _events(bus, run_id, last),
+        events,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **NO_REFERRER},
     )
 
@@ -128,6 +130,12 @@ async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[Serve
         bus.unsubscribe(run_id, queue)
 
 
+async def _expired(run: runs.Run) -> AsyncIterator[ServerSentEventMessage]:
+    assert run.log_expired_at is not None
+    yield ServerSentEventMessage(event="expired", data=f"{run.log_expired_at:%Y-%m-%d}")
+    yield ServerSentEventMessage(event="end", data=run.state.value)
+
+
 async def _next(queue: asyncio.Queue[dict[str, Any]], wait: float) -> dict[str, Any] | None:
     # asyncio.timeout instead of wait_for: no task per message per viewer (less garbage).
     try:
@@ -150,6 +158,7 @@ async def run_page(rt: Runtime, run_id: int, token: str | None = None) -> Templa
         "script_nonce": script_nonce,
         "stream_url": f"/runs/{run_id}/stream?token={token}",
         "issue_url": f"{rt.settings.github_web_url}/{run.repository}/issues/{run.issue_number}",
+        "log_retention_days": rt.settings.run_log_retention_days,
     }
     return Template(
         template_name="run.html",

@@ -55,6 +55,7 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
             installation_id=installation_id,
             repository=repository,
             body=body.decode(),
+            received_at=rt.clock.now(),
         ),
         handled=router.handles(event, action),
     )
