@@ -473,7 +473,9 @@ async def test_open_streams_do_not_hold_the_shutdown(
         await engine.disconnect()
     rt = build_runtime(make_settings(data_dir, github_server))
     viewers = [
-        SSEReader(f"{serve.url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}").start()
+        SSEReader(
+            f"{serve.url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
+        ).start()
         for _ in range(3)
     ]
     await asyncio.wait_for(asyncio.gather(*(v.opened.wait() for v in viewers)), 10)

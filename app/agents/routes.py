@@ -92,14 +92,14 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
 async def run_log(request: Request, rt: Runtime, run_id: int) -> Response[dict[str, Any]]:
     """A chunk of terminal output; the same seq twice is stored once."""
     run, _ = await _reporter(request, rt, run_id)
+    if run.log_expired_at is not None:
+        return error(409, f"run {run.id} ended long ago and its log has expired")
     if run.state.finished:
         return error(409, f"run #{run.id} is already {run.state.value}; its log is closed")
     try:
         chunk = parse_log(await request.body())
     except InvalidEvent as exc:
         return error(422, str(exc))
-    if run.log_expired_at is not None:
-        return error(409, f"run {run.id} ended long ago and its log has expired")
     stored = await chunks.append(run.id, chunk.seq, chunk.data)
     if stored:
         await lifecycle.seen(rt, run)

@@ -11,6 +11,7 @@ from app.agents import gates, lifecycle, runs
 from app.agents.events import Completed
 from app.agents.gates import Decision
 from app.db import engine
+from app.installations import service as installations
 from app.retention import service as retention
 from app.stream import chunks
 from app.stream.links import viewer_token
@@ -63,12 +64,16 @@ async def test_logs_expire_after_the_run_ended_and_the_run_stays(rt, clock, gith
 
 
 async def test_the_viewer_says_the_log_has_expired(rt, clock, client, github, repo):
+    installation, repository = repo
+    # A private repository: its viewer links outlive the run (a public one's end with it).
+    await installations.upsert_installation({"id": installation, "account": {"login": "o"}})
+    await installations.add_repositories(installation, [{**repository, "private": True}])
     run = await create_run(github, repo, state="running", workflow_run_id=1)
     await chunks.append(run.id, 1, "secret sauce\n")
     await finish(rt, run, summary="the cache was stale")
     clock.advance(days=31)
     await retention.prune(rt)
-    token = viewer_token(rt, run.id)
+    token = viewer_token(rt, run.id, run.viewer_key)
 
     page = await client.get(f"/runs/{run.id}", params={"token": token})
     viewer = SSEReader(f"{client.base_url}/runs/{run.id}/stream?token={token}").start()

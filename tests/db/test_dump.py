@@ -18,6 +18,7 @@ from app.agents import lifecycle
 from app.agents.events import Completed
 from app.audit import log as audit
 from app.db import dump
+from app.installations import service as installations
 from app.intake import journal
 from app.issues import onboarding
 from app.stream import chunks
@@ -50,12 +51,15 @@ async def seed(rt, github, repo) -> dict:
         ),
         handled=False,
     )
+    # A private repository: the run's viewer link outlives the run (a public one's would not).
+    await installations.upsert_installation({"id": installation, "account": {"login": "o"}})
+    await installations.add_repositories(installation, [{**repository, "private": True}])
     run = await create_run(github, repo, state="running", workflow_run_id=11)
     await chunks.append(run.id, 1, "thinking about it\n")
     await chunks.append(run.id, 2, "done\n")
     done = Completed(outcome="completed", summary="moved well", cost_usd=0.5, turns=3)
     await lifecycle.apply(rt, run, done)
-    return {"run": run.id, "token": await tokens.create("ops", "admin", [])}
+    return {"run": run.id, "key": run.viewer_key, "token": await tokens.create("ops", "admin", [])}
 
 
 async def listing(base: str, token: str) -> tuple[list, list]:
@@ -95,7 +99,7 @@ async def test_a_dump_restored_into_a_fresh_embedded_server_serves_the_same_data
         try:
             await server.wait_ready(timeout=60)
             after = await listing(server.url, seeded["token"])
-            token = viewer_token(rt, seeded["run"])
+            token = viewer_token(rt, seeded["run"], seeded["key"])
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                 page = await http.get(f"/runs/{seeded['run']}", params={"token": token})
             viewer = SSEReader(f"{server.url}/runs/{seeded['run']}/stream?token={token}").start()
