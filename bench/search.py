@@ -743,8 +743,8 @@ def print_search(layouts: list[Layout], n: int, queries: int) -> bool:
         if item.write is not None:
             print(
                 f"  {'':<21} with the index in place, the app's write (its upsert into "
-                f"issue_embedding, one issue): p50 {item.write.p50:.2f} ms, p99 {item.write.p99:.2f} ms,"
-                f" ~{1000 / item.write.mean:.0f}/s on one connection"
+                f"issue_embedding, one issue): p50 {item.write.p50:.2f} ms, "
+                f"p99 {item.write.p99:.2f} ms, ~{1000 / item.write.mean:.0f}/s on one connection"
             )
         if item.density is not None:
             print(
