@@ -241,6 +241,77 @@ async def get_pull(client: GitHub, repository: RepoLike, number: int) -> dict[st
         raise
 
 
+async def open_pulls(
+    client: GitHub, repository: RepoLike, *, max_pages: int = 3
+) -> list[dict[str, Any]]:
+    """Open pull requests, most recently updated first, at most `max_pages` pages of 100 (the
+    newest are the ones a person means)."""
+    found: list[dict[str, Any]] = []
+    params = {"state": "open", "sort": "updated", "direction": "desc"}
+    pages = 0
+    async for page in _pages(client, f"{Repo.of(repository).api_path}/pulls", params):
+        found += page
+        pages += 1
+        if pages >= max_pages:
+            break
+    return found
+
+
+# --- check runs
+
+
+async def create_check_run(
+    client: GitHub, repository: RepoLike, head_sha: str, name: str, **fields: Any
+) -> dict[str, Any] | None:
+    """A check run on a commit (`status`, `conclusion`, `output`, `external_id`, `details_url`
+    …). None when the installation has not granted `checks: write` (403): an App that asked for
+    the permission later keeps working without it until an owner accepts it."""
+    try:
+        return await _call(
+            client,
+            "POST",
+            f"{Repo.of(repository).api_path}/check-runs",
+            json={"name": name, "head_sha": head_sha, **fields},
+        )
+    except RequestFailed as exc:
+        if status_of(exc) == 403:
+            return None
+        raise
+
+
+async def update_check_run(
+    client: GitHub, repository: RepoLike, check_run_id: int, **fields: Any
+) -> dict[str, Any] | None:
+    """Change a check run; None when GitHub no longer knows it (404) or the installation does
+    not grant `checks: write` (403)."""
+    path = f"{Repo.of(repository).api_path}/check-runs/{_seg(check_run_id)}"
+    try:
+        return await _call(client, "PATCH", path, json=fields)
+    except RequestFailed as exc:
+        if status_of(exc) in (403, 404):
+            return None
+        raise
+
+
+async def check_runs_for_ref(
+    client: GitHub, repository: RepoLike, ref: str, name: str
+) -> list[dict[str, Any]]:
+    """The check runs called `name` on a commit (newest first); none when the installation
+    cannot read checks (403) or GitHub does not know the commit (404, 422)."""
+    try:
+        data = await _call(
+            client,
+            "GET",
+            f"{Repo.of(repository).api_path}/commits/{_seg(ref)}/check-runs",
+            params={"check_name": name, "filter": "all", "per_page": 100},
+        )
+    except RequestFailed as exc:
+        if status_of(exc) in (403, 404, 422):
+            return []
+        raise
+    return list((data or {}).get("check_runs", []))
+
+
 # --- comments and reactions
 
 
