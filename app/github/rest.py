@@ -63,6 +63,39 @@ async def get_app(client: GitHub) -> dict[str, Any]:
     return await _call(client, "GET", "/app")
 
 
+async def app_webhook_config(client: GitHub) -> dict[str, Any]:
+    """The App's webhook settings (`GET /app/hook/config`): `url`, `content_type`, `secret`
+    (masked when set), `insecure_ssl`."""
+    return await _call(client, "GET", "/app/hook/config")
+
+
+async def app_installations(client: GitHub) -> list[dict[str, Any]]:
+    """Every installation of the App (as the App, JWT), with its account and permissions."""
+    found: list[dict[str, Any]] = []
+    async for page in _pages(client, "/app/installations", {}):
+        found += page
+    return found
+
+
+async def installation_repositories(client: GitHub) -> list[dict[str, Any]]:
+    """The repositories an installation can reach (as the installation: this is also how to
+    learn whether an installation token can be had)."""
+    found: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        response = await client.arequest(
+            "GET",
+            "/installation/repositories",
+            params={"per_page": 100, "page": page},
+            headers=api_headers(),
+        )
+        repositories = response.json().get("repositories") or []
+        found += repositories
+        if 'rel="next"' not in response.headers.get("link", "") or not repositories:
+            return found
+        page += 1
+
+
 async def convert_manifest(client: GitHub, code: str) -> dict[str, Any]:
     """Trade the manifest flow's one-time code for the new App's credentials."""
     return await _call(client, "POST", f"/app-manifests/{_seg(code)}/conversions")
