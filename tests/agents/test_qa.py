@@ -241,3 +241,26 @@ async def test_without_checks_write_qa_still_runs(rt, github, oidc, client, proj
     assert github.check_runs(project[1]) == []
     assert (await runs.get(run.id)).state.value == "succeeded"
     assert any("dispatch:report:" in c for c in github.bot_comments(project[1], pull["number"]))
+
+
+async def test_a_qa_rule_checks_the_linked_pull_request_or_says_why_not(github, project, deliver):
+    from app.audit import log as audit
+    from tests.agents.test_auto_dispatch import labeled
+
+    github.add_file(
+        project[1],
+        ".github/dispatch.yml",
+        "auto_dispatch:\n  - when: {labels: [status/in-review]}\n    mode: qa\n",
+    )
+    github.set_permission(project[1], "maria", "write")
+    lonely = github.add_issue(project[1], "No PR yet", labels=["status/in-review"])
+    await deliver("issues", labeled(github, project, lonely, "status/in-review"))
+    assert github.dispatches(project[1]) == []
+    [entry] = [e for e in await audit.entries() if e["action"] == "run.auto_dispatch"]
+    assert entry["reason"] == NO_PULL.format(n=lonely["number"])
+
+    issue = github.add_issue(project[1], "Coupons", labels=["status/in-review"])
+    pull = github.add_pull(project[1], "fix", body=f"Closes #{issue['number']}")
+    await deliver("issues", labeled(github, project, issue, "status/in-review"))
+    [run] = await runs.for_issue("octo-org/widgets", issue["number"])
+    assert run.mode is Mode.QA and run.target_pull["number"] == pull["number"]
