@@ -337,7 +337,24 @@ def _grants(app: dict[str, Any], dispatch_url: str, settings_url: str) -> list[C
             )
         )
     else:
-        checks.append(ok("app", "permissions", "as app.yml asks"))
+        granted = app.get("permissions") or {}
+        asked = wanted["default_permissions"]
+        extra = [
+            f"{name}: {level}" + (f" (app.yml: {asked[name]})" if name in asked else "")
+            for name, level in sorted(granted.items())
+            if LEVELS.get(level, 0) > LEVELS.get(asked.get(name, ""), 0)
+        ]
+        if extra:
+            checks.append(
+                warn(
+                    "app",
+                    "permissions",
+                    f"the App holds more than app.yml asks for: {', '.join(extra)}",
+                    f"take them away at {settings_url}/permissions (least privilege)",
+                )
+            )
+        else:
+            checks.append(ok("app", "permissions", "as app.yml asks"))
     events = sorted(set(wanted["default_events"]) - set(app.get("events") or []))
     if events:
         checks.append(

@@ -298,7 +298,8 @@ async def create_check_run(
 ) -> dict[str, Any] | None:
     """A check run on a commit (`status`, `conclusion`, `output`, `external_id`, `details_url`
     …). None when the installation has not granted `checks: write` (403): an App that asked for
-    the permission later keeps working without it until an owner accepts it."""
+    the permission later keeps working without it until an owner accepts it; None too when
+    GitHub no longer knows the commit (422: a force-push and a garbage collection)."""
     try:
         return await _call(
             client,
@@ -307,7 +308,7 @@ async def create_check_run(
             json={"name": name, "head_sha": head_sha, **fields},
         )
     except RequestFailed as exc:
-        if status_of(exc) == 403:
+        if status_of(exc) in (403, 422):
             return None
         raise
 

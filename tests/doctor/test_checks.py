@@ -222,6 +222,13 @@ async def test_missing_permissions_and_events_are_failures(rt, healthy, github):
     assert "workflow_run" in events.detail
 
 
+async def test_more_permissions_than_app_yml_asks_are_warned(rt, healthy, github):
+    github.app_permissions["administration"] = "write"
+    problem = only_problem(await checks.examine(rt))
+    assert (problem.name, problem.status) == ("permissions", Status.WARN)
+    assert "administration: write" in problem.detail and "least privilege" in problem.fix
+
+
 async def test_failed_deliveries_are_found_in_githubs_log(rt, healthy, github):
     github.add_hook_delivery("guid-ok", "issues", "opened", status_code=200)
     github.add_hook_delivery("guid-lost", "issue_comment", "created", status_code=502)
