@@ -20,14 +20,21 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from app import __version__
-from app.config import ConfigError, Settings, load_settings, warnings_for
+from app.config import (
+    ConfigError,
+    Settings,
+    environment_warnings,
+    load_settings,
+    warnings_for,
+)
 
 if TYPE_CHECKING:
+    from app.issues.cache import BackfillProgress
     from app.runtime import Runtime
 
 T = TypeVar("T")
@@ -42,7 +49,7 @@ def _settings() -> Settings:
     except ConfigError as exc:
         click.echo(f"dispatch: configuration error: {exc}", err=True)
         sys.exit(2)
-    for warning in warnings_for(settings):
+    for warning in [*environment_warnings(), *warnings_for(settings)]:
         click.echo(f"dispatch: warning: {warning}", err=True)
     return settings
 
@@ -386,16 +393,58 @@ def token_revoke(name: str) -> None:
     click.echo(f"revoked {name}")
 
 
+class _Progress:
+    """Progress on stderr: on a terminal, one line redrawn in place at every update; otherwise
+    plain lines, only for the updates the caller marks `milestone` (logs stay short)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream: IO[str] = stream if stream is not None else sys.stderr
+        self.tty = bool(self.stream.isatty())
+        self._width = 0
+
+    def update(self, text: str, *, milestone: bool = False) -> None:
+        if self.tty:
+            self.stream.write("\r" + text + " " * max(self._width - len(text), 0))
+            self._width = len(text)
+        elif milestone:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Rub the line out (a terminal) before the result is printed."""
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+        self._width = 0
+
+
+def _backfill_line(step: BackfillProgress, prefix: str) -> str:
+    if step.done:
+        return f"{prefix}{step.repository}: {step.cached} issues cached"
+    if step.phase == "open":
+        return (
+            f"{prefix}{step.repository}: {step.cached} issues cached · open issues and pull "
+            f"requests listed: {step.listed} of {step.expected}"
+        )
+    return (
+        f"{prefix}{step.repository}: {step.cached} issues cached · closed in the last 30 "
+        f"days listed: {step.listed}"
+    )
+
+
 @main.command()
 @click.option("--repo", "repo", default=None, help="owner/name; default: every repository.")
 def sync(repo: str | None) -> None:
-    """Create missing labels and cache issues (open, and closed in the last 30 days)."""
+    """Create missing labels and cache issues (open, and closed in the last 30 days).
+
+    Shows its progress on stderr: redrawn in place on a terminal, plain lines otherwise."""
     from app.installations import service as installations
     from app.issues import onboarding
 
     settings = _settings()
     dsn = _prepare(settings)
     rt = _runtime(settings)
+    shown = _Progress()
 
     async def work() -> None:
         try:
@@ -409,19 +458,97 @@ def sync(repo: str | None) -> None:
                 targets = [found]
             else:
                 targets = await installations.active_repositories()
-            for target in targets:
+            for index, target in enumerate(targets, start=1):
                 name = target["full_name"]
+                prefix = f"[{index}/{len(targets)}] " if len(targets) > 1 else ""
 
-                def progress(total: int, name: str = name) -> None:
-                    # Pages arrive 100 issues at a time; redraw one status line per page.
-                    click.echo(f"\r{name}: {total} issues cached …", nl=False, err=True)
+                def progress(step: BackfillProgress, prefix: str = prefix) -> None:
+                    # Plain lines: a phase's first page, every 1,000 issues listed, the end.
+                    milestone = step.done or step.listed <= 100 or step.listed % 1000 == 0
+                    shown.update(_backfill_line(step, prefix), milestone=milestone)
 
+                shown.update(f"{prefix}{name}: labels and configuration …", milestone=True)
                 count = await onboarding.onboard(rt, target["installation_id"], name, progress)
-                click.echo(f"\r{name}: {count} issues cached   ")
+                shown.clear()
+                click.echo(f"{name}: {count} issues cached")
         finally:
             await rt.close()
 
     asyncio.run(_with_database(dsn, settings, work))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON on stdout.")
+def doctor(as_json: bool) -> None:
+    """Check the install and say what to fix: configuration, the data directory's disk, the
+    database, the GitHub App, every installation and repository.
+
+    One line per check (✓, ⚠ or ✗ and the fix); exits 1 on any ✗. Progress goes to stderr."""
+    import json
+
+    from app.doctor import checks, report
+
+    loaded: Settings | ConfigError
+    try:
+        loaded = load_settings()
+    except ConfigError as exc:
+        loaded = exc
+    found = checks.configuration(loaded)
+    if isinstance(loaded, Settings):
+        found += checks.storage(loaded)
+        found += _doctor_walk(loaded)
+    if as_json:
+        click.echo(json.dumps(report.as_json(found), indent=2, ensure_ascii=False))
+    else:
+        for line in checks.lines(found):
+            click.echo(line)
+        click.echo(report.summary(found))
+    if not report.healthy(found):
+        sys.exit(1)
+
+
+def _doctor_walk(settings: Settings) -> list[Any]:
+    """The checks that need the database and GitHub (quiet logs: the findings say it all)."""
+    from app import logs
+    from app.db import embedded, engine
+    from app.doctor import checks
+    from app.runtime import Runtime
+
+    logs.configure("DEBUG" if settings.log_level == "DEBUG" else "ERROR")
+    try:
+        if settings.database_url:
+            dsn = settings.database_url
+        else:
+            server = embedded.start(settings.dispatch_data_dir)
+            atexit.register(server.release)
+            asyncio.run(embedded.ensure_database(server.dsn))
+            dsn = server.dsn
+    except Exception as exc:
+        return [checks.unreachable_database(exc, settings)]
+    shown = _Progress()
+
+    def progress(done: int, total: int, name: str) -> None:
+        milestone = done == 1 or done == total or done % 10 == 0
+        shown.update(f"checking repositories: {done} of {total} ({name})", milestone=milestone)
+
+    async def walk() -> list[Any]:
+        try:
+            await engine.connect(dsn, pool_size=2)
+        except Exception as exc:
+            return [checks.unreachable_database(exc, settings)]
+        try:
+            rt = Runtime.build(settings)
+        except ConfigError as exc:
+            await engine.disconnect()
+            return checks.configuration(exc)
+        try:
+            return await checks.examine(rt, progress)
+        finally:
+            shown.clear()
+            await rt.close()
+            await engine.disconnect()
+
+    return asyncio.run(walk())
 
 
 @main.command()

@@ -7,7 +7,9 @@ which the CLI prints without a traceback.
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -29,7 +31,12 @@ REDELIVERY_WINDOW_DAYS = 7
 
 
 class ConfigError(Exception):
-    """A setting is missing or malformed; the message says which and how to fix it."""
+    """A setting is missing or malformed; the message says which and how to fix it, and
+    `problems` lists each variable's problem on its own."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 class Settings(BaseSettings):
@@ -240,6 +247,89 @@ def _no_placeholder(value: str | None) -> str | None:
     return value
 
 
+# Names the first generation of Dispatch (the seed) read, and the settings they are now: still
+# read (with a warning) so an upgrade does not silently drop an operator's limits. Its `error`
+# mode is `auto_investigate` here.
+SEED_ALIASES: dict[str, str] = {
+    "MAX_CONCURRENT_SPAWNS_ERROR": "MAX_CONCURRENT_SPAWNS_AUTO_INVESTIGATE",
+    "DAILY_SPAWN_BUDGET_ERROR": "DAILY_SPAWN_BUDGET_AUTO_INVESTIGATE",
+}
+# Under these prefixes a name Dispatch does not know is probably a misspelt setting.
+CHECKED_PREFIXES = (
+    "DISPATCH_",
+    "SPAWN_",
+    "GITHUB_",
+    "MAX_CONCURRENT_SPAWNS_",
+    "DAILY_SPAWN_BUDGET_",
+)
+# Names with those prefixes that are someone else's: GitHub Actions' default variables,
+# Codespaces', the GitHub CLI's, and the agent workflow's (the reporter's).
+FOREIGN_NAMES = frozenset(
+    {
+        *(
+            f"GITHUB_{name}"
+            for name in (
+                "ACTION", "ACTION_PATH", "ACTION_REF", "ACTION_REPOSITORY", "ACTION_STATUS",
+                "ACTIONS", "ACTOR", "ACTOR_ID", "BASE_REF", "ENV", "EVENT_NAME", "EVENT_PATH",
+                "GRAPHQL_URL", "HEAD_REF", "JOB", "OUTPUT", "PATH", "REF", "REF_NAME",
+                "REF_PROTECTED", "REF_TYPE", "REPOSITORY", "REPOSITORY_ID", "REPOSITORY_OWNER",
+                "REPOSITORY_OWNER_ID", "RETENTION_DAYS", "RUN_ATTEMPT", "RUN_ID", "RUN_NUMBER",
+                "SERVER_URL", "SHA", "STATE", "STEP_SUMMARY", "TRIGGERING_ACTOR", "WORKFLOW",
+                "WORKFLOW_REF", "WORKFLOW_SHA", "WORKSPACE", "TOKEN", "USER", "CODESPACE_TOKEN",
+                "CODESPACES", "CODESPACES_PORT_FORWARDING_DOMAIN", "ENTERPRISE_TOKEN",
+                "HOST",
+            )
+        ),
+        *(
+            f"DISPATCH_{name}"
+            for name in (
+                "TOKEN", "AUDIENCE", "BACKOFF_BASE", "MODE", "BRANCH", "BASE_BRANCH",
+                "ISSUE_NUMBER", "COST_CAP", "MAX_TURNS", "ALLOWED_TOOLS", "PR_TITLE",
+                "CHECKOUT_SHA", "REPORTER_SHA256",
+            )
+        ),
+    }
+)  # fmt: skip
+
+
+def known_variables() -> set[str]:
+    """Every environment variable Dispatch reads as a setting."""
+    return {name.upper() for name in Settings.model_fields}
+
+
+def _aliased(environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings given under a seed name, unless the current name is set too."""
+    found: dict[str, Any] = {}
+    for old, new in SEED_ALIASES.items():
+        field = new.lower()
+        if old in environ and new not in environ and field not in overrides:
+            found[field] = environ[old]
+    return found
+
+
+def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Names in the environment that look like Dispatch settings but are not read as such: the
+    seed's names (read, under their new name) and unknown names, with the closest known one."""
+    environ = os.environ if environ is None else environ
+    known = known_variables()
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper in SEED_ALIASES:
+            new = SEED_ALIASES[upper]
+            if new in environ:
+                found.append(f"{name} is an old name of {new}, which is set too: {name} is ignored")
+            else:
+                found.append(f"{name} is an old name: read as {new}; rename it")
+            continue
+        if upper in known or upper in FOREIGN_NAMES or not upper.startswith(CHECKED_PREFIXES):
+            continue
+        closest = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f": did you mean {closest[0]}?" if closest else ""
+        found.append(f"{name} is not a Dispatch setting and is ignored{hint}")
+    return found
+
+
 def warnings_for(settings: Settings) -> list[str]:
     """What is allowed but probably a mistake, for the operator to read at start-up."""
     found = []
@@ -276,12 +366,14 @@ def _check_pem(pem: str) -> None:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings once; keyword overrides (used by tests) win over the environment.
-    Every secret among them is registered with the log scrubber."""
+    """Read the settings once; keyword overrides (used by tests) win over the environment, and
+    the seed's names (`SEED_ALIASES`) are read under their current names. Every secret among
+    them is registered with the log scrubber."""
     try:
-        settings = Settings(**overrides)
+        settings = Settings(**{**_aliased(os.environ, overrides), **overrides})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        problems = _problems(exc)
+        raise ConfigError("; ".join(problems), problems) from None
     for secret in (
         settings.dispatch_secret_key,
         settings.github_webhook_secret,
@@ -295,7 +387,7 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
-def _describe(exc: ValidationError) -> str:
+def _problems(exc: ValidationError) -> list[str]:
     lines = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"])
@@ -306,4 +398,4 @@ def _describe(exc: ValidationError) -> str:
         given = error.get("input")
         shown = "" if "key" in field or "secret" in field or given is None else f" (got {given!r})"
         lines.append(f"{field.upper()}: {message}{shown}")
-    return "; ".join(lines)
+    return lines

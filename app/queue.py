@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -134,6 +137,48 @@ class JobRegistry:
         self.schedules[name] = (cron, function)
 
 
+# Heartbeats older than this are forgotten (a worker that stopped long ago tells nothing).
+HEARTBEAT_KEPT = timedelta(days=1)
+
+
+async def beat(worker: str, started_at: datetime) -> None:
+    """Record that `worker` is alive now (and forget long-silent workers)."""
+    async with engine.connection() as connection:
+        await connection.execute(
+            "INSERT INTO worker_heartbeat (worker, host, pid, started_at, seen_at) "
+            "VALUES ($1, $2, $3, $4, now()) "
+            "ON CONFLICT (worker) DO UPDATE SET seen_at = now()",
+            worker,
+            socket.gethostname(),
+            os.getpid(),
+            started_at,
+        )
+        await connection.execute(
+            "DELETE FROM worker_heartbeat WHERE seen_at < now() - $1::interval", HEARTBEAT_KEPT
+        )
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    worker: str
+    host: str
+    pid: int
+    started_at: datetime
+    seen_at: datetime
+    age_seconds: float
+
+
+async def latest_heartbeat() -> Heartbeat | None:
+    """The most recent heartbeat of any worker, with its age by the database's clock."""
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            "SELECT worker, host, pid, started_at, seen_at, "
+            "extract(epoch FROM now() - seen_at)::float AS age_seconds "
+            "FROM worker_heartbeat ORDER BY seen_at DESC LIMIT 1"
+        )
+    return Heartbeat(**dict(row)) if row else None
+
+
 class Worker:
     """Runs registered jobs until stopped. `drain=True` stops once the queue is empty (tests,
     one-shot maintenance).
@@ -165,6 +210,7 @@ class Worker:
         if self._stopping:  # stopped while connecting
             pgq.shutdown.set()
         self.running.set()
+        beating = None if drain else asyncio.create_task(self._heartbeat())
         try:
             if drain:
                 await pgq.qm.run(
@@ -182,10 +228,26 @@ class Worker:
                 )
         finally:
             self.running.clear()
+            if beating is not None:
+                beating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beating
             if self._deadline is not None:
                 self._deadline[1].cancel()
             if not self._connection.is_closed():
                 await self._connection.close()
+
+    async def _heartbeat(self) -> None:
+        """Tell the database this worker is alive, every heartbeat period (`dispatch doctor`
+        reads it); a failed beat is tried again at the next one."""
+        name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        started = datetime.now(UTC)
+        while True:
+            try:
+                await beat(name, started)
+            except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
+                log.warning("worker heartbeat not recorded", extra={"error": str(exc)})
+            await asyncio.sleep(self.heartbeat.total_seconds())
 
     def stop(self, grace: float | None = None) -> None:
         """Take no new jobs; running ones get `grace` seconds (None: as long as they take), then

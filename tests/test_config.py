@@ -113,3 +113,67 @@ def test_retention_defaults_and_why_guids_outlive_redelivery():
     ) == (14, 90, 30, None)
     with pytest.raises(ConfigError, match="GitHub can redeliver a delivery for 7 days"):
         load_settings(delivery_row_retention_days=3)
+
+
+def test_the_seeds_names_are_read_under_their_new_names(monkeypatch):
+    monkeypatch.setenv("MAX_CONCURRENT_SPAWNS_ERROR", "7")
+    monkeypatch.setenv("DAILY_SPAWN_BUDGET_ERROR", "3")
+    settings = load_settings()
+    assert settings.max_concurrent_spawns_auto_investigate == 7
+    assert settings.daily_spawn_budget_auto_investigate == 3
+
+    from app.config import environment_warnings
+
+    warnings = environment_warnings()
+    assert (
+        "MAX_CONCURRENT_SPAWNS_ERROR is an old name: read as "
+        "MAX_CONCURRENT_SPAWNS_AUTO_INVESTIGATE; rename it"
+    ) in warnings
+    assert any(w.startswith("DAILY_SPAWN_BUDGET_ERROR is an old name") for w in warnings)
+
+
+def test_the_current_name_wins_over_the_seeds(monkeypatch):
+    from app.config import environment_warnings
+
+    monkeypatch.setenv("DAILY_SPAWN_BUDGET_ERROR", "3")
+    monkeypatch.setenv("DAILY_SPAWN_BUDGET_AUTO_INVESTIGATE", "4")
+    assert load_settings().daily_spawn_budget_auto_investigate == 4
+    assert any(
+        "which is set too: DAILY_SPAWN_BUDGET_ERROR is ignored" in w for w in environment_warnings()
+    )
+
+
+def test_unknown_names_are_warned_with_the_closest_known_one():
+    from app.config import environment_warnings
+
+    environ = {
+        "DISPATCH_DATADIR": "/srv",
+        "SPAWN_KILLSWITCH": "true",
+        "GITHUB_WEBHOOK_SECRETS": "x",
+        "MAX_CONCURRENT_SPAWNS_IMPLEMENTATION": "2",
+        "DISPATCH_QQQQQQQQQQQQ": "1",
+        # Known, or someone else's: never warned about.
+        "DISPATCH_URL": "https://d.example",
+        "GITHUB_TOKEN": "ghp_x",
+        "GITHUB_ACTIONS": "true",
+        "DISPATCH_TOKEN": "x",
+        "PATH": "/bin",
+    }
+    assert environment_warnings(environ) == [
+        "DISPATCH_DATADIR is not a Dispatch setting and is ignored: did you mean "
+        "DISPATCH_DATA_DIR?",
+        "DISPATCH_QQQQQQQQQQQQ is not a Dispatch setting and is ignored",
+        "GITHUB_WEBHOOK_SECRETS is not a Dispatch setting and is ignored: did you mean "
+        "GITHUB_WEBHOOK_SECRET?",
+        "MAX_CONCURRENT_SPAWNS_IMPLEMENTATION is not a Dispatch setting and is ignored: did "
+        "you mean MAX_CONCURRENT_SPAWNS_IMPLEMENT?",
+        "SPAWN_KILLSWITCH is not a Dispatch setting and is ignored: did you mean "
+        "SPAWN_KILL_SWITCH?",
+    ]
+
+
+def test_a_config_error_lists_each_problem():
+    with pytest.raises(ConfigError) as caught:
+        load_settings(worker_concurrency="0", log_level="LOUD")
+    assert len(caught.value.problems) == 2
+    assert {p.split(":")[0] for p in caught.value.problems} == {"WORKER_CONCURRENCY", "LOG_LEVEL"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.agents import gates, runs, status_comment
+from app.agents import gates, qa, runs, status_comment
 from app.agents.runs import Run, RunState
 from app.audit import log as audit
 from app.db import engine
@@ -181,17 +181,18 @@ async def announce(rt: Runtime, run: Run) -> Run:
     command that asked for it. Every step is idempotent."""
     client = rt.github.installation(run.installation_id)
     if run.state is RunState.DISPATCHED:
-        actor = await rt.github.bot_login()
-        await state.move_to(
-            client,
-            rt,
-            run.repository,
-            run.issue_number,
-            Status.IN_PROGRESS,
-            actor=actor,
-            reason=f"run #{run.id} dispatched",
-            installation_id=run.installation_id,
-        )
+        if run.mode.spec.moves_status:
+            await state.move_to(
+                client,
+                rt,
+                run.repository,
+                run.issue_number,
+                Status.IN_PROGRESS,
+                actor=await rt.github.bot_login(),
+                reason=f"run #{run.id} dispatched",
+                installation_id=run.installation_id,
+            )
+        run = await qa.start_check(rt, run)
         label = f"{AGENT_PREFIX}{run.agent}"
         await rest.create_label(
             client, run.repository, label, DYNAMIC_COLORS[AGENT_PREFIX], "Agent working on it"

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from app import jobs, queue
-from app.agents import gates, plans, pull_requests, runs, status_comment
+from app.agents import gates, plans, pull_requests, qa, reports, runs, status_comment
 from app.agents.events import (
     AgentEvent,
     Blocker,
@@ -78,6 +78,8 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent) -> Run:
                 turns=min(event.turns, run.mode.spec.max_turns),
                 finished_at=now,
             )
+            if run.mode.spec.posts_report and event.report and event.report.strip():
+                fields["report"] = event.report
         run = await runs.update(run.id, **fields)
         await runs.record_event(run.id, kind, body)
         if isinstance(event, Completed):
@@ -150,6 +152,11 @@ async def effects(rt: Runtime, payload: dict[str, Any]) -> None:
     elif kind == "blocker":
         await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
     if run.state.finished:
+        if kind in ("completed", "finished"):
+            # Only the job of the event that ended the run: jobs of earlier events run late
+            # and at the same time, and two would both find no report comment yet.
+            run = await reports.publish(rt, run)
+            run = await qa.finish_check(rt, run)
         await _finish_labels(rt, client, run)
     await status_comment.publish(rt, run)
 
@@ -159,6 +166,8 @@ async def _finish_labels(rt: Runtime, client: Any, run: Run) -> None:
     if run.state is RunState.BLOCKED:
         await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
         return
+    if not run.mode.spec.moves_status:
+        return  # a QA run leaves the issue where it was (in review, usually)
     if run.state is RunState.SUCCEEDED and run.mode is Mode.IMPLEMENT and run.pr_number:
         target = Status.IN_REVIEW
     else:

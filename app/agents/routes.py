@@ -11,18 +11,15 @@ from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
 
-from app.agents import auth, brief, lifecycle, stream_tokens, viewer
+from app.agents import auth, brief, lifecycle, stream_tokens, viewer, workflow_files
 from app.agents.events import InvalidEvent, PullRequestOpened, parse_event, parse_log
 from app.agents.runs import Run
 from app.runtime import Runtime
 from app.stream import chunks
 from app.web.errors import error
 
-_PACKAGED = Path(__file__).resolve().parent.parent / "_workflows"
-_SOURCE = Path(__file__).resolve().parent.parent.parent / "workflows"
-WORKFLOWS = _PACKAGED if _PACKAGED.is_dir() else _SOURCE
-REPORTER = WORKFLOWS / "reporter.py"
-WORKFLOW = WORKFLOWS / "dispatch-agent.yml"
+REPORTER = workflow_files.REPORTER
+WORKFLOW = workflow_files.WORKFLOW
 
 # Log chunks are small (the reporter sends at most a few KB every few seconds).
 MAX_AGENT_BODY = 2 * 1024 * 1024

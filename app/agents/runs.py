@@ -108,6 +108,14 @@ class Run:
     viewer_key: str | None
     # Set when the log chunks were dropped (RUN_LOG_RETENTION_DAYS after the run ended).
     log_expired_at: datetime | None = None
+    # The pull request a QA run checks, as it was when the run was asked for: number, head ref
+    # and sha, base ref, head repository, URL (`app/agents/qa.py`).
+    target_pull: dict[str, Any] | None = None
+    # The agent's whole report (qa, research), posted as the run's report comment.
+    report: str | None = None
+    report_comment_id: int | None = None
+    # The `dispatch/qa` check run on the pull request's head (QA runs).
+    check_run_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -145,6 +153,7 @@ class NewRun:
     fingerprint: str | None = None
     error_context: dict[str, Any] | None = None
     retry_of: int | None = None
+    target_pull: dict[str, Any] | None = None
 
 
 async def create(new: NewRun) -> Run:
@@ -163,9 +172,10 @@ async def create(new: NewRun) -> Run:
                     """
                     INSERT INTO run (installation_id, repository, repository_id, issue_number,
                         mode, trigger, requested_by, command_id, command_line, reaction_target,
-                        notes, plan_id, fingerprint, error_context, retry_of, viewer_key)
+                        notes, plan_id, fingerprint, error_context, retry_of, viewer_key,
+                        target_pull)
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                        $16)
+                        $16, $17)
                     RETURNING *
                     """,
                     new.installation_id,
@@ -184,6 +194,7 @@ async def create(new: NewRun) -> Run:
                     new.error_context,
                     new.retry_of,
                     secrets.token_urlsafe(24),
+                    new.target_pull,
                 )
         except asyncpg.UniqueViolationError:
             active = await active_for_issue(new.repository_id, new.issue_number)

@@ -70,6 +70,15 @@ def render(rt: Runtime, run: Run, *, public: bool = False) -> str:
         rows.append(("workflow run", f"[GitHub Actions]({run.workflow_run_url})"))
     if run.pr_url:
         rows.append(("pull request", f"[#{run.pr_number}]({run.pr_url})"))
+    if run.target_pull:
+        pull = run.target_pull
+        sha = markdown.code_span(str(pull.get("head_sha") or "")[:12])
+        hosts = markdown.github_hosts(rt.settings.github_web_url)
+        pull_url = markdown.safe_link(pull.get("url"), hosts)
+        shown = f"[#{int(pull['number'])}]({pull_url})" if pull_url else f"#{int(pull['number'])}"
+        rows.append(("checks", f"pull request {shown} at {sha}"))
+    if run.report_comment_id:
+        rows.append(("report", "the full report is in the comment below"))
     table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
     parts = [title, table]
     if run.blocker_reason and run.state in (

@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
-from app.agents import plans, runs
+from app.agents import plans, reports, runs
 from app.runtime import Runtime
 from app.signing import InvalidToken
 from app.stream import chunks, links
@@ -186,4 +186,21 @@ async def full_plan(rt: Runtime, run_id: int, revision: str, token: str | None =
     )
 
 
-routes = [run_stream, run_page, full_plan]
+@get("/runs/{run_id:int}/report", include_in_schema=False)
+async def full_report(rt: Runtime, run_id: int, token: str | None = None) -> Response:
+    """A QA or research report's whole text, as the agent wrote it (plain text)."""
+    try:
+        allowed = rt.signer.verify(reports.REPORT_LINK_PURPOSE, token or "") == f"report:{run_id}"
+    except InvalidToken:
+        allowed = False
+    run = await runs.get(run_id) if allowed else None
+    if run is None or not run.report:
+        raise NotFoundException("no such report")
+    return Response(
+        run.report,
+        media_type="text/plain; charset=utf-8",
+        headers={**NO_REFERRER, "Content-Security-Policy": "default-src 'none'; sandbox"},
+    )
+
+
+routes = [run_stream, run_page, full_plan, full_report]

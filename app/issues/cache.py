@@ -254,27 +254,54 @@ def _prefixed(prefix: str, value: str) -> str:
     return value if value.startswith(prefix) else prefix + value
 
 
+@dataclass(frozen=True)
+class BackfillProgress:
+    """Where a backfill is, after each page GitHub answered."""
+
+    repository: str
+    # "open", then "closed" (those closed in the last 30 days).
+    phase: str
+    # Issues and pull requests GitHub listed so far in this phase (it lists them together).
+    listed: int
+    # How many GitHub says it will list in this phase: open issues and pull requests (the
+    # repository's `open_issues_count`); None for the closed ones (GitHub does not say).
+    expected: int | None
+    # Issues cached so far, both phases (pull requests are not cached).
+    cached: int
+    done: bool = False
+
+
 async def backfill(
     rt: Runtime,
     installation_id: int,
     repository: str,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[BackfillProgress], None] | None = None,
 ) -> int:
-    """Cache every open issue and those closed in the last 30 days. Returns how many."""
+    """Cache every open issue and those closed in the last 30 days. Returns how many; tells
+    `progress` after every page."""
     client = rt.github.installation(installation_id)
-    repo = await _repository(client, repository)
-    total = 0
+    data = await rest.get_repository(client, repository)
+    repo = {"id": data["id"], "full_name": data["full_name"]}
+    expected = data.get("open_issues_count")
+    total = listed = 0
+
+    def tell(phase: str, expected: int | None, done: bool = False) -> None:
+        if progress is not None:
+            progress(BackfillProgress(repository, phase, listed, expected, total, done))
+
     async for page in rest.list_issues(client, repository, state="open"):
         total += await store_many(installation_id, repo, page)
-        if progress:
-            progress(total)
+        listed += len(page)
+        tell("open", max(expected or 0, listed))
+    listed = 0
     since = (rt.clock.now() - CLOSED_WINDOW).isoformat()
     async for page in rest.list_issues(client, repository, state="closed", since=since):
         cutoff = rt.clock.now() - CLOSED_WINDOW
         recent = [i for i in page if (parse_timestamp(i.get("closed_at")) or cutoff) >= cutoff]
         total += await store_many(installation_id, repo, recent)
-        if progress:
-            progress(total)
+        listed += len(page)
+        tell("closed", None)
+    tell("closed", None, done=True)
     return total
 
 
