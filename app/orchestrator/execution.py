@@ -519,12 +519,12 @@ async def report(rt: Runtime, proposal_id: int, times: int = 0) -> None:
             state = run.state if run else RunState.QUEUED
             run_text = f"run #{row.run_id} {item['mode']}: {_STATE_TEXT[state]}"
             if run is not None and run.state is RunState.REFUSED and run.refusal:
-                run_text += f" — {markdown.inline_text(run.refusal, 200)}"
+                run_text += f" — {markdown.table_cell(run.refusal, 200)}"
             if run is not None and run.state is RunState.FAILED and run.summary:
                 run_text += f" — {markdown.inline_text(run.summary, 200)}"
             undecided = undecided or state is RunState.QUEUED
         elif row.outcome is ItemOutcome.REFUSED:
-            run_text = f"{item['mode']}: refused — {markdown.inline_text(row.detail or '', 200)}"
+            run_text = f"{item['mode']}: refused — {markdown.table_cell(row.detail or '', 200)}"
         elif row.outcome is ItemOutcome.WAITING:
             run_text = f"{item['mode']}: {row.detail}"
         elif row.outcome is ItemOutcome.NO_RUN:
