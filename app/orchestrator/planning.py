@@ -30,6 +30,7 @@ from app.audit import log as audit
 from app.db import engine
 from app.github import markdown, rest
 from app.issues import cache, repo_config
+from app.issues.labels import Signal
 from app.orchestrator import prompt, status, store, tools
 from app.orchestrator import proposal as proposals
 from app.orchestrator.claude import NOT_CONFIGURED, Claude, Refused, Turn, Unavailable
@@ -99,6 +100,59 @@ async def start(
         after={"mission": mission.id, "source": source.value},
     )
     return mission
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A mission issue opened for a request, and its mission (or why it was not started)."""
+
+    number: int
+    url: str
+    mission: Mission | Refusal
+
+
+async def open_mission(
+    rt: Runtime,
+    *,
+    installation_id: int,
+    repository: str,
+    repository_id: int,
+    request: str,
+    requested_by: str | None,
+    source: Source,
+) -> Opened | Refusal:
+    """Open a mission issue for `request` (labelled `dispatch/mission`) and start planning it:
+    `dispatch ask` on the command line, and anything else that asks without an issue (an MCP
+    tool can wrap this; it only proposes). Refused before anything is opened when there is no
+    key or the daily cost budget would not allow the planning."""
+    if not rt.settings.anthropic_api_key:
+        return Refusal(NOT_CONFIGURED)
+    refusal = await budget_refusal(rt, installation_id, repository, starting=True)
+    if refusal is not None:
+        return Refusal(refusal)
+    first_line = " ".join(request.strip().splitlines()[0].split()) if request.strip() else ""
+    title = first_line if len(first_line) <= 80 else first_line[:79].rsplit(" ", 1)[0] + "…"
+    who = f"@{requested_by}" if requested_by else "an operator"
+    body = (
+        f"{request.strip()}\n\n---\nAsked by {who} with `dispatch ask`. Claude plans this "
+        "mission; nothing is created or dispatched until someone with write permission approves "
+        "its proposal here."
+    )
+    client = rt.github.installation(installation_id)
+    issue = await rest.create_issue(
+        client, repository, title or "Mission", body, [Signal.MISSION.value]
+    )
+    started = await start(
+        rt,
+        installation_id=installation_id,
+        repository=repository,
+        repository_id=repository_id,
+        issue_number=int(issue["number"]),
+        source=source,
+        request=request.strip(),
+        requested_by=requested_by,
+    )
+    return Opened(int(issue["number"]), str(issue.get("html_url") or ""), started)
 
 
 async def enqueue_planning(mission: Mission, *, attempt: int = 0, delay: float = 0) -> None:
