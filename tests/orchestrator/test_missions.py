@@ -13,6 +13,7 @@ from app.agents import gates, runs
 from app.db import engine
 from app.issues import onboarding, repo_config
 from app.orchestrator import execution, store
+from app.search import indexing
 from tests.conftest import claude_settings, make_settings
 from tests.fakes.anthropic import tool_use
 from tests.orchestrator.missions import (
@@ -475,3 +476,61 @@ async def test_a_missions_cost_counts_against_the_daily_budget_of_runs(
     assert run.state.value == "refused"
     assert "today's agent spend is $4.50 of $4.00" in run.refusal
     assert github.dispatches(repository) == []
+
+
+async def test_a_proposed_issue_with_the_title_of_an_open_one_is_marked(
+    github, repo, claude, deliver, project
+):
+    _, repository = repo
+    number = project["mission"]["number"]
+    proposal = propose_input(project["retries"]["number"], project["docs"]["number"])
+    proposal["items"][0]["title"] = "Document webhook signatures"
+    claude.reply(tool_use("propose", proposal))
+
+    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+
+    text = proposal_comment(github, repository, number)
+    docs = project["docs"]["number"]
+    assert f"⚠️ Item 1 looks like a duplicate of #{docs} Document webhook signatures" in text
+    assert "Duplicates were checked by title only (embeddings off)." in text
+
+
+class TestWithEmbeddings:
+    @pytest.fixture
+    def settings(self, tmp_path, github, oidc, claude):
+        return make_settings(
+            tmp_path,
+            github,
+            dispatch_oidc_issuer=oidc.url,
+            dispatch_embeddings="local",
+            **claude_settings(claude),
+        )
+
+    async def test_likely_duplicates_are_marked_and_labelled_when_created(
+        self, rt, github, repo, claude, deliver, project
+    ):
+        _, repository = repo
+        await indexing.backfill(rt)
+        number = project["mission"]["number"]
+        retries = project["retries"]["number"]
+        proposal = propose_input(retries, project["docs"]["number"])
+        proposal["items"][0].update(
+            title="Webhook deliveries are retried in a tight loop",
+            body="When a customer's endpoint answers 500, we retry at once and forever.",
+        )
+        claude.reply(tool_use("search_issues", {"query": "webhook retries loop"}))
+        claude.reply(tool_use("propose", proposal))
+
+        await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+
+        # The model searched by meaning, and Dispatch checked its new issue the same way.
+        assert "by meaning" in claude.requests[-1].results()[0]
+        text = proposal_comment(github, repository, number)
+        assert f"⚠️ Item 1 looks like a duplicate of #{retries}" in text
+        revision = revision_in(text)
+        await deliver(
+            "issue_comment", say(github, repo, number, f"/dispatch approve {revision}", "bob")
+        )
+        [created, *_] = [call.body for call in github.calls_to("POST", CREATE_ISSUE)]
+        assert "dispatch/possible-duplicate" in created["labels"]
+        assert f"Possibly a duplicate of #{retries}" in created["body"]
