@@ -224,6 +224,7 @@ async def _plan(rt: Runtime, mission: Mission) -> None:
         mission.repository,
         mission.repository_id,
         mission.nonce,
+        mission.issue_number,
     )
     conversation: list[dict[str, Any]] = list(mission.transcript)
     if not conversation:

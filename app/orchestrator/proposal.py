@@ -375,8 +375,8 @@ def render(proposal: dict[str, Any], ctx: RenderContext) -> str:
         "",
         "---",
         f"Proposed by Claude (`{ctx.model}`) after {ctx.rounds} round"
-        f"{'s' if ctx.rounds != 1 else ''} · ${ctx.cost_usd:.4f}. Nothing has been created or "
-        f"dispatched.{dup_note}",
+        f"{'s' if ctx.rounds != 1 else ''} · ${ctx.cost_usd:.4f}. Planning created and "
+        f"dispatched nothing.{dup_note}",
         f"`/dispatch approve {ctx.revision}` creates the new issues (with `type/*`, `priority/*` "
         "and `status/ready`) and requests the runs of exactly this revision; "
         "`/dispatch reject <reason>` plans again with your reason.",

@@ -177,6 +177,8 @@ class Scope:
     repository: str
     repository_id: int
     nonce: str
+    # The mission's own issue: searches and lists leave it out (the request is in the prompt).
+    mission_issue: int | None = None
 
 
 @dataclass(frozen=True)
@@ -253,9 +255,13 @@ async def _search_issues(scope: Scope, args: SearchIssues) -> Result:
         how = "by meaning"
     else:
         words = await cache.search_words(
-            scope.repository_id, args.query.split(), state=state, limit=args.limit
+            scope.repository_id, args.query.split(), state=state, limit=args.limit + 1
         )
-        hits = [{"number": i.number, "state": i.state, "title": i.title} for i in words]
+        hits = [
+            {"number": i.number, "state": i.state, "title": i.title}
+            for i in words
+            if i.number != scope.mission_issue
+        ][: args.limit]
         how = "by words (semantic search is off)"
     if not hits:
         return Result(f"No issue matches {json.dumps(args.query)} ({how}).")
