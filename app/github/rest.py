@@ -385,7 +385,8 @@ class FileTree:
 async def file_tree(client: GitHub, repository: RepoLike, ref: str) -> FileTree | None:
     """Every path at `ref` (a branch, tag or sha), in one call; None if GitHub knows no such
     ref (404, or 409 for an empty repository)."""
-    path = f"{Repo.of(repository).api_path}/git/trees/{'/'.join(map(_seg, ref.split('/')))}"
+    # One path segment: a branch named `fix/x` goes as `fix%2Fx`, which GitHub decodes.
+    path = f"{Repo.of(repository).api_path}/git/trees/{_seg(ref)}"
     try:
         data = await _call(client, "GET", path, params={"recursive": "1"})
     except RequestFailed as exc:

@@ -3514,7 +3514,7 @@ MAX_TREE_ENTRIES = 100_000
 
 @_route(
     "GET",
-    "/repos/{owner}/{repo}/git/trees/{tree_sha:path}",
+    "/repos/{owner}/{repo}/git/trees/{tree_sha}",
     "git/get-tree",
     permissions="contents=read",
 )
