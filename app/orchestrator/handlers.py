@@ -83,6 +83,8 @@ async def mission_label(event: Event, rt: Runtime) -> None:
         requested_by=sender,
     )
     if isinstance(started, planning.Refusal):
+        if await store.live_for_issue(repository_id, issue["number"]) is not None:
+            return  # `opened` and `labeled` of one new issue, handled at the same time
         await _say(rt, event, issue["number"], f"No mission was started: {started.reason}")
 
 

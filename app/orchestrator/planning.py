@@ -205,17 +205,14 @@ async def _plan(rt: Runtime, mission: Mission) -> None:
     settings = rt.settings
     if not settings.anthropic_api_key:
         await _fail(rt, mission, NOT_CONFIGURED.rstrip("."))
-    fresh = mission.rounds == 0 and mission.attempts == 0 and not mission.transcript
-    refusal = await budget_refusal(rt, mission.installation_id, mission.repository, starting=fresh)
-    if refusal is not None:
-        await _refuse(rt, mission, refusal)
-    if not fresh and mission.cost_usd >= settings.orchestrator_max_cost_usd:
-        await _fail(
-            rt,
-            mission,
-            f"it reached its cost cap (${settings.orchestrator_max_cost_usd:.2f}, "
-            "`ORCHESTRATOR_MAX_COST_USD`) before Claude proposed anything",
+    if mission.rounds == 0 and mission.attempts == 0 and not mission.transcript:
+        # Time may have passed since `start` (a queue backlog, a rejection): check again. Later
+        # rounds check that the day is not spent before each call (`_round`).
+        refusal = await budget_refusal(
+            rt, mission.installation_id, mission.repository, starting=True
         )
+        if refusal is not None:
+            await _refuse(rt, mission, refusal)
     client = rt.github.installation(mission.installation_id)
     scope = tools.Scope(
         rt,
