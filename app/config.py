@@ -120,6 +120,24 @@ class Settings(BaseSettings):
     embeddings_model: str = "text-embedding-3-small"
     fix_verification_hours: float = Field(48.0, gt=0)
 
+    # --- the orchestrator: missions planned by Claude (app/orchestrator)
+    anthropic_api_key: str | None = None
+    # As the anthropic SDK reads it; unset: the SDK's default endpoint.
+    anthropic_base_url: str | None = None
+    orchestrator_model: str = "claude-sonnet-5-5"
+    orchestrator_max_tool_rounds: int = Field(10, ge=1, le=50)
+    orchestrator_max_tokens: int = Field(8192, ge=256, le=64000)
+    # What one mission's planning may spend; a mission that would take the installation's daily
+    # cost budget past DAILY_COST_LIMIT_USD is refused before it starts.
+    orchestrator_max_cost_usd: float = Field(2.0, gt=0)
+    orchestrator_input_usd_per_mtok: float = Field(3.0, ge=0)
+    orchestrator_output_usd_per_mtok: float = Field(15.0, ge=0)
+    # Anthropic overloaded (529), rate limits (429), 5xx, unreachable: attempts and backoff base.
+    orchestrator_attempts: int = Field(6, ge=1, le=20)
+    orchestrator_retry_base_seconds: float = Field(15.0, ge=0)
+    orchestrator_retry_max_seconds: float = Field(600.0, ge=0)
+    orchestrator_timeout_seconds: float = Field(120.0, gt=0)
+
     # --- retention: how long what is kept (app/retention prunes it, in small batches)
     delivery_retention_days: int = Field(14, ge=1)
     delivery_row_retention_days: int = 90
@@ -130,9 +148,17 @@ class Settings(BaseSettings):
     prune_schedule: str = "*/15 * * * *"
     prune_batch_size: int = Field(500, ge=1, le=10_000)
 
-    @field_validator("dispatch_url", "github_api_url", "github_web_url", "dispatch_oidc_issuer")
+    @field_validator(
+        "dispatch_url",
+        "github_api_url",
+        "github_web_url",
+        "dispatch_oidc_issuer",
+        "anthropic_base_url",
+    )
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
@@ -381,6 +407,7 @@ def load_settings(**overrides: Any) -> Settings:
         settings.grafana_webhook_token,
         settings.sentry_client_secret,
         settings.embeddings_api_key,
+        settings.anthropic_api_key,
         urlsplit(settings.database_url).password if settings.database_url else None,
     ):
         register_secret(secret)

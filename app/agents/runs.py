@@ -238,6 +238,17 @@ async def for_issue(repository: str, issue_number: int, limit: int = 10) -> list
     return [Run.from_row(row) for row in rows]
 
 
+async def recent(repository_id: int, limit: int = 10) -> list[Run]:
+    """The latest runs of a repository, newest first."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT * FROM run WHERE repository_id = $1 ORDER BY id DESC LIMIT $2",
+            repository_id,
+            limit,
+        )
+    return [Run.from_row(row) for row in rows]
+
+
 async def started_by(repository_id: int, issue_number: int, mode: Mode, trigger: Trigger) -> bool:
     """Whether any run of `mode` was ever started on the issue by `trigger`."""
     async with engine.connection() as connection:

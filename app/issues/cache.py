@@ -182,6 +182,38 @@ async def search(
     return total, [CachedIssue(**dict(row)) for row in rows]
 
 
+async def search_words(
+    repository_id: int, words: list[str], *, state: str | None = None, limit: int = 10
+) -> list[CachedIssue]:
+    """Issues of a repository whose title or body contains the most of `words` (case
+    insensitive), best first: search when there are no embeddings."""
+    terms = [w.lower() for w in words if len(w) >= 3][:12]
+    if not terms:
+        return []
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            f"""
+            SELECT {_COLUMNS}, (
+                SELECT count(*) FROM unnest($2::text[]) AS term
+                WHERE strpos(lower(title || ' ' || body), term) > 0
+            ) AS hits
+            FROM issue
+            WHERE repository_id = $1 AND NOT deleted AND ($3::text IS NULL OR state = $3)
+            ORDER BY hits DESC, number DESC
+            LIMIT $4
+            """,
+            repository_id,
+            terms,
+            state,
+            limit,
+        )
+    return [
+        CachedIssue(**{k: v for k, v in dict(row).items() if k != "hits"})
+        for row in rows
+        if row["hits"] > 0
+    ]
+
+
 @dataclass(frozen=True)
 class IndexableIssue:
     """What search needs to embed an issue and keep its listing current."""
