@@ -64,6 +64,9 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
             attempts=settings.delivery_max_attempts,
             base_seconds=settings.delivery_retry_base_seconds,
             give_up=give_up,
+            max_wait_seconds=settings.delivery_retry_max_seconds,
+            outage_hours=settings.github_outage_retry_hours,
+            clock=rt.clock,
         )
 
     async def process_delivery(payload: dict[str, Any]) -> None:
@@ -165,4 +168,5 @@ def build_worker(
         job_registry(rt, router or event_router()),
         concurrency=concurrency or rt.settings.worker_concurrency,
         heartbeat_seconds=rt.settings.job_heartbeat_seconds,
+        poll_seconds=rt.settings.worker_poll_seconds,
     )

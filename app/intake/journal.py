@@ -127,7 +127,14 @@ _COLUMNS = (
 
 
 async def recent(*, failed_only: bool = False, limit: int = 50) -> list[DeliveryRow]:
-    where = f"WHERE state = '{DeliveryState.FAILED}'" if failed_only else ""
+    """The newest deliveries; `failed_only`: those that failed for good, and those still
+    failing (queued again after an error, e.g. while GitHub is down)."""
+    where = (
+        f"WHERE state = '{DeliveryState.FAILED}' "
+        f"OR (state = '{DeliveryState.QUEUED}' AND last_error IS NOT NULL)"
+        if failed_only
+        else ""
+    )
     async with engine.connection() as connection:
         rows = await connection.fetch(
             f"SELECT {_COLUMNS} FROM delivery {where} ORDER BY received_at DESC LIMIT $1", limit

@@ -250,12 +250,15 @@ async def _reopen_escalated(
         + (f", release {markdown.code_span(e['release'])}" if e.get("release") else "")
         for e in events[:10]
     )
-    await rest.comment(
+    # Marked, so a retry after a lost answer edits it instead of posting it twice.
+    await rest.upsert_marked_comment(
         client,
         repository,
         number,
+        f"fix-failed:{attempt.id}",
         f"❌ **The fix in #{attempt.pr_number} did not hold**: the error came back inside the "
         f"verification window. Priority raised to `{raised.value}`.\n\n{lines}",
+        bot_login=actor,
     )
     await audit.record(
         actor=actor,
