@@ -102,6 +102,9 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     async def verify_fixes() -> None:
         await fixes.verify_due(rt)
 
+    async def reopen_failed_fix(payload: dict[str, Any]) -> None:
+        await fixes.reopen_failed(rt, payload["attempt"], payload["events"])
+
     async def embed_issue(payload: dict[str, Any]) -> None:
         await indexing.embed_issue(rt, payload)
 
@@ -144,6 +147,7 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     registry.job(jobs.OPEN_ALERT_ISSUE, open_alert_issue, retry())
     registry.job(jobs.ALERT_SUMMARY, alert_summary, retry())
     registry.job(jobs.CONSIDER_SPAWN, consider_spawn, retry())
+    registry.job(jobs.REOPEN_FAILED_FIX, reopen_failed_fix, retry())
     registry.job(jobs.EMBED_ISSUE, embed_issue, retry())
     registry.job(jobs.EMBED_REPOSITORY, embed_repository, retry())
     registry.job(jobs.PLAN_MISSION, plan_mission, retry(planning_failed))
