@@ -12,7 +12,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
+import httpx
+from githubkit.exception import (
+    GitHubException,
+    RateLimitExceeded,
+    RequestError,
+    RequestFailed,
+    RequestTimeout,
+)
 from githubkit.typing import RetryOption
 
 log = logging.getLogger(__name__)
@@ -70,7 +77,16 @@ def unavailable(exc: BaseException) -> bool:
         return True
     if isinstance(error, RequestFailed):
         return error.response.status_code >= 500
-    return isinstance(error, RequestError)
+    if isinstance(error, RequestTimeout):
+        return True
+    if isinstance(error, RequestError):
+        # githubkit wraps what went wrong on the way: a lost connection, or a refusal met while
+        # fetching the installation token (judged like any other answer).
+        inner = error.exc
+        if isinstance(inner, GitHubException):
+            return unavailable(inner)
+        return isinstance(inner, httpx.TransportError)
+    return False
 
 
 def wait_asked(exc: BaseException, now: datetime) -> timedelta | None:

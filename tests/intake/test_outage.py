@@ -82,3 +82,22 @@ async def test_a_delivery_keeps_trying_through_a_long_github_outage(
     await drain(rt)
     assert (await journal.get(guid)).state == "processed"
     assert github.label_names(repo[1], issue["number"]) == ["status/ready"]
+
+
+@pytest.mark.expect_failed
+async def test_a_refusal_is_no_outage_and_fails_after_its_attempts(rt, github, repo, client, clock):
+    """GitHub answering "no such installation" (404 on the token) is an answer, not an outage:
+    the delivery is not retried for hours."""
+    installation, repository = repo
+    issue = github.add_issue(repository, "t", labels=["status/backlog", "status/ready"])
+    payload = labeled(github, repo, issue, "status/ready")
+    payload["installation"] = {"id": installation + 10_000}
+    body, headers = signed(github.webhook_secret, "issues", payload)
+    guid = (await client.post("/webhooks/github", content=body, headers=headers)).json()["delivery"]
+
+    for _ in range(rt.settings.delivery_max_attempts):
+        await drain(rt)
+        await fast_forward(clock, hours=1)
+
+    row = await journal.get(guid)
+    assert (row.state, row.attempts) == ("failed", rt.settings.delivery_max_attempts)
