@@ -551,6 +551,7 @@ def _doctor_walk(settings: Settings) -> list[Any]:
     return asyncio.run(walk())
 
 
+@main.command()
 @click.option("--repo", "repo", required=True, help="owner/name of a repository the App is on.")
 @click.option(
     "--by", "by", default=None, help="GitHub login of who asks (they may not approve it)."
