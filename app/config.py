@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     watchdog_schedule: str = "* * * * *"
     fix_verification_schedule: str = "*/5 * * * *"
     embedding_backfill_schedule: str = "41 * * * *"
+    claim_expiry_schedule: str = "* * * * *"
 
     # --- webhook intake for alert sources
     grafana_webhook_token: str | None = None
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     spawn_delay_minutes: float = Field(0.0, ge=0)
     run_silence_timeout_minutes: float = Field(20.0, gt=0)
     stream_token_days: float = Field(7.0, gt=0)
+
+    # --- claims: ready issues as a queue for any harness
+    claim_lease_minutes: float = Field(30.0, gt=0)
 
     # --- search and remediation
     dispatch_embeddings: Literal["local", "openai", "off"] = "local"

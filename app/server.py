@@ -24,6 +24,7 @@ from litestar.template import TemplateConfig
 from app import __version__
 from app.agents import routes as agent_routes
 from app.audit import routes as audit_routes
+from app.claims import routes as claim_routes
 from app.db import engine, migrate
 from app.health import routes as health_routes
 from app.intake import alert_routes
@@ -84,6 +85,7 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *issue_routes.routes,
         *audit_routes.routes,
         *agent_routes.routes,
+        *claim_routes.routes,
     ]
     return Litestar(
         route_handlers=routes,

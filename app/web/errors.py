@@ -41,3 +41,13 @@ def busy_handler(request: Request, exc: TimeoutError) -> Response[dict[str, Any]
 def internal_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", extra={"path": request.url.path})
     return error(500, "internal error; the details are in the server log")
+
+
+def invalid(field: str, message: str) -> HTTPException:
+    """A 422 that names the field that is wrong (`details.field`) and says why."""
+    return HTTPException(status_code=422, detail=message, extra={"field": field})
+
+
+def conflict(message: str) -> HTTPException:
+    """A 409: the request is well formed but the thing it acts on has moved on."""
+    return HTTPException(status_code=409, detail=message)
