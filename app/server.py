@@ -22,6 +22,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.template import TemplateConfig
 
 from app import __version__
+from app.agents import api_routes as agent_api_routes
 from app.agents import routes as agent_routes
 from app.audit import routes as audit_routes
 from app.claims import routes as claim_routes
@@ -31,6 +32,7 @@ from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
 from app.runtime import Runtime
+from app.search import routes as search_routes
 from app.setup import routes as setup_routes
 from app.stream.bus import StreamBus
 from app.web.errors import busy_handler, http_exception_handler, internal_error_handler
@@ -85,7 +87,9 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *issue_routes.routes,
         *audit_routes.routes,
         *agent_routes.routes,
+        *agent_api_routes.routes,
         *claim_routes.routes,
+        *search_routes.routes,
     ]
     return Litestar(
         route_handlers=routes,

@@ -631,3 +631,13 @@ async def on_unlabeled(event: Event, rt: Runtime) -> None:
             reason=f"{person} removed {label}",
             delivery=event.delivery,
         )
+
+
+async def active_count(installation_id: int) -> int:
+    async with engine.connection() as connection:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM claim WHERE installation_id = $1 AND state = 'active'",
+                installation_id,
+            )
+        )

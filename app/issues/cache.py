@@ -229,6 +229,16 @@ async def refresh(
     return issue
 
 
+async def repository_ids(repositories: list[str]) -> list[int]:
+    """The ids of the named repositories that have cached issues."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT DISTINCT repository_id FROM issue WHERE lower(repository) = ANY($1)",
+            [r.lower() for r in repositories],
+        )
+    return [row["repository_id"] for row in rows]
+
+
 async def by_ids(issue_ids: list[int]) -> dict[int, CachedIssue]:
     """Cached issues by their row id (what search's embeddings point at)."""
     async with engine.connection() as connection:
@@ -239,7 +249,8 @@ async def by_ids(issue_ids: list[int]) -> dict[int, CachedIssue]:
     found = {}
     for row in rows:
         data = dict(row)
-        found[data.pop("id")] = CachedIssue(**data)
+        issue_id = data.pop("id")
+        found[issue_id] = CachedIssue(**data)
     return found
 
 

@@ -25,7 +25,10 @@ def http_exception_handler(_: Request, exc: HTTPException) -> Response[dict[str,
     if exc.status_code == 413:
         message = "request body too large"
     extra = {"details": exc.extra} if exc.extra else {}
-    return error(exc.status_code, str(message), **extra)
+    response = error(exc.status_code, str(message), **extra)
+    if exc.headers:  # e.g. `Retry-After` on a 429
+        response.headers.update(exc.headers)
+    return response
 
 
 def busy_handler(request: Request, exc: TimeoutError) -> Response[dict[str, Any]]:
