@@ -31,6 +31,7 @@ from app.health import routes as health_routes
 from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
+from app.mcp import mount as mcp_mount
 from app.runtime import Runtime
 from app.search import routes as search_routes
 from app.setup import routes as setup_routes
@@ -48,6 +49,7 @@ TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
 
 def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
     router = event_router()
+    mcp = mcp_mount.build(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -90,6 +92,7 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *agent_api_routes.routes,
         *claim_routes.routes,
         *search_routes.routes,
+        mcp.handler,
     ]
     return Litestar(
         route_handlers=routes,
@@ -97,7 +100,8 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
             "rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False),
             "router": Provide(lambda: router, use_cache=True, sync_to_thread=False),
         },
-        lifespan=[lifespan],
+        # The MCP session manager runs inside the app's lifespan, after the database is up.
+        lifespan=[lifespan, mcp.lifespan],
         exception_handlers={
             HTTPException: http_exception_handler,
             TimeoutError: busy_handler,
