@@ -13,6 +13,7 @@ from app.claims import service as claims
 from app.db import engine
 from app.issues import cache, onboarding
 from app.tokens import service as tokens
+from tests.agents.loop import comment
 from tests.webhooks import for_repo
 
 
@@ -267,3 +268,22 @@ async def test_lease_length_is_a_setting(rt, github, repo, client, queue):
     body = (await client.post("/api/claims", json={"agent": "codex"}, headers=headers)).json()
     claim = await claims.get(body["claim"]["id"])
     assert claim.lease_expires_at - claim.claimed_at == timedelta(minutes=30)
+
+
+async def test_dispatch_status_shows_who_holds_the_issue_and_until_when(
+    rt, github, repo, client, queue, deliver
+):
+    installation, repository = repo
+    headers = await token_headers()
+    body = (await client.post("/api/claims", json={"agent": "codex"}, headers=headers)).json()
+    number = body["issue"]["number"]
+    claim = await claims.get(body["claim"]["id"])
+
+    await deliver(
+        "issue_comment", comment(github, (installation, repository), number, "/dispatch status")
+    )
+
+    [reply] = [c for c in github.bot_comments(repository, number) if "Status of" in c]
+    assert "claimed by `agent/codex` with API token `harness`" in reply
+    assert f"until {claim.lease_expires_at:%Y-%m-%d %H:%M} UTC" in reply
+    assert "holds it (claim #" in reply
