@@ -101,9 +101,7 @@ async def claimer(
 
 
 async def main(args: argparse.Namespace) -> int:
-    per_claimer = (
-        {1: 20, 10: 5, 50: 2} if args.quick else {1: 150, 10: 40, 50: 12}
-    )
+    per_claimer = {1: 20, 10: 5, 50: 2} if args.quick else {1: 150, 10: 40, 50: 12}
     pool = sum(level * per_claimer[level] for level in LEVELS) + 1
     with environment() as (dsn, fake, scratch):
         installation = fake.add_installation("octo-org")
@@ -129,7 +127,9 @@ async def main(args: argparse.Namespace) -> int:
             f"{pool} ready issues, {args.servers} `dispatch serve --no-worker` replica(s), "
             "claimers spread over them"
         )
-        print(f"{'conc':>4}  {'claims':>6}  {'claims/s':>8}  {'p50':>8}  {'p99':>8}  {'max':>8}  cpu")
+        print(
+            f"{'conc':>4}  {'claims':>6}  {'claims/s':>8}  {'p50':>8}  {'p99':>8}  {'max':>8}  cpu"
+        )
         everything: list[int] = []
         fake_calls = 0
         for level in args.levels:

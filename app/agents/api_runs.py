@@ -32,7 +32,7 @@ from app.runtime import Runtime
 from app.tokens import service as tokens
 from app.tokens.guard import require_repository, require_scope
 from app.tokens.service import ApiToken
-from app.web.errors import conflict, invalid
+from app.web.errors import conflict, github_trouble, invalid
 
 BLOCKER_CATEGORIES = (
     "missing_env",
@@ -92,6 +92,32 @@ async def start(
 ) -> Run:
     """Create the run and decide its gates now. A harness registering its own run needs the
     `agent` scope; dispatching an agent to GitHub Actions needs `dispatch`."""
+    with github_trouble("starting the run"):
+        return await _start(
+            rt,
+            token,
+            repository=repository,
+            number=number,
+            mode=mode,
+            trigger=trigger,
+            agent=agent,
+            notes=notes,
+            claim_id=claim_id,
+        )
+
+
+async def _start(
+    rt: Runtime,
+    token: ApiToken,
+    *,
+    repository: str,
+    number: int,
+    mode: Mode,
+    trigger: Trigger,
+    agent: str = "claude",
+    notes: str | None = None,
+    claim_id: int | None = None,
+) -> Run:
     require_scope(token, tokens.AGENT if trigger is Trigger.HARNESS else tokens.DISPATCH)
     require_repository(token, repository)
     if not AGENT_NAME.match(agent or ""):

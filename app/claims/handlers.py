@@ -1,4 +1,5 @@
-"""Webhook handlers of the claims room: a person removing an agent's label ends its claim."""
+"""Webhook handlers of the claims room: a person removing an agent's label, or closing the
+issue, ends its claim."""
 
 from __future__ import annotations
 
@@ -12,3 +13,8 @@ router = Router()
 @router.on("issues", "unlabeled")
 async def agent_label_removed(event: Event, rt: Runtime) -> None:
     await service.on_unlabeled(event, rt)
+
+
+@router.on("issues", "closed")
+async def claimed_issue_closed(event: Event, rt: Runtime) -> None:
+    await service.on_closed(event, rt)

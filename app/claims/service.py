@@ -51,7 +51,7 @@ from app.runtime import Runtime
 from app.tokens import service as tokens
 from app.tokens.guard import require_scope
 from app.tokens.service import ApiToken
-from app.web.errors import conflict, invalid
+from app.web.errors import conflict, github_trouble, invalid
 
 log = logging.getLogger(__name__)
 
@@ -202,11 +202,12 @@ async def claim_next(
     kinds = _types(types)
     lease = timedelta(minutes=rt.settings.claim_lease_minutes)
     skip: list[str] = []
-    for _ in range(MAX_DRIFTED):
-        result = await _claim_one(rt, token, agent, scope, kinds, skip, lease)
-        if result is None or isinstance(result, Claimed):
-            return result
-        skip.append(result)
+    with github_trouble("claiming an issue (nothing was claimed)"):
+        for _ in range(MAX_DRIFTED):
+            result = await _claim_one(rt, token, agent, scope, kinds, skip, lease)
+            if result is None or isinstance(result, Claimed):
+                return result
+            skip.append(result)
     return None
 
 
@@ -371,7 +372,8 @@ def _ended(claim: Claim) -> str:
     how = {
         ClaimState.RELEASED: f"was released ({claim.outcome.value if claim.outcome else '?'})",
         ClaimState.EXPIRED: "expired (no heartbeat before its lease ran out)",
-        ClaimState.REVOKED: f"was ended by {claim.ended_by or 'a person'} removing {claim.label}",
+        ClaimState.REVOKED: f"was ended by {claim.ended_by or 'a person'} (who removed "
+        f"{claim.label} or closed the issue)",
     }.get(claim.state, claim.state.value)
     return f"claim {claim.id} {how}{when}; claim the next issue instead"
 
@@ -434,15 +436,16 @@ async def release(
         pr_url, markdown.github_hosts(rt.settings.github_web_url)
     ):
         raise invalid("pr_url", "`pr_url` must be the https address of a pull request on GitHub")
-    async with engine.transaction():
-        claim = await get(claim_id, lock=True)
-        _check_holder(claim_id, claim, token)
-        assert claim is not None
-        if claim.state is not ClaimState.ACTIVE:
-            raise conflict(_ended(claim))
-        ended = await _end(
-            rt, claim, ClaimState.RELEASED, result, reason=reason, pr_url=pr_url, by=token.actor
-        )
+    with github_trouble("releasing the claim (it is still yours)"):
+        async with engine.transaction():
+            claim = await get(claim_id, lock=True)
+            _check_holder(claim_id, claim, token)
+            assert claim is not None
+            if claim.state is not ClaimState.ACTIVE:
+                raise conflict(_ended(claim))
+            ended = await _end(
+                rt, claim, ClaimState.RELEASED, result, reason=reason, pr_url=pr_url, by=token.actor
+            )
     await _recache(rt, ended)
     return ended
 
@@ -479,6 +482,7 @@ async def _end(
             bot_login=await rt.github.bot_login(),
         )
     if target is not None:
+        # An issue someone finished meanwhile (closed: `status/done`) stays finished.
         await state.move_to(
             client,
             rt,
@@ -488,6 +492,7 @@ async def _end(
             actor=by,
             reason=f"claim #{claim.id} {new_state.value} ({outcome.value})",
             installation_id=claim.installation_id,
+            unless=Status.DONE,
         )
     await rest.remove_label(client, repository, number, claim.label)
     now = rt.clock.now()
@@ -593,12 +598,28 @@ async def on_unlabeled(event: Event, rt: Runtime) -> None:
     """A person removed the agent's label from a claimed issue: the claim ends (they take over;
     no other label moves)."""
     label = (event.payload.get("label") or {}).get("name") or ""
+    if not label.startswith(AGENT_PREFIX) or await is_own_change(event, rt):
+        return  # not an agent's label, or Dispatch's own release removed it
+    await _revoke(event, rt, label, reason=f"{event.sender or 'someone'} removed {label}")
+
+
+async def on_closed(event: Event, rt: Runtime) -> None:
+    """A claimed issue was closed: the claim ends and the agent's label comes off (closing
+    already means `status/done`)."""
+    if await is_own_change(event, rt):
+        return
+    claim = await _revoke(event, rt, None, reason=f"{event.sender or 'someone'} closed the issue")
+    if claim is not None and event.installation_id is not None:
+        client = rt.github.installation(event.installation_id)
+        await rest.remove_label(client, claim.repository, claim.issue_number, claim.label)
+
+
+async def _revoke(event: Event, rt: Runtime, label: str | None, *, reason: str) -> Claim | None:
+    """End the issue's active claim (if `label` is given, only that agent's) as `revoked`."""
     issue = event.payload.get("issue") or {}
     repository = event.payload.get("repository") or {}
-    if not label.startswith(AGENT_PREFIX) or "id" not in repository:
-        return
-    if await is_own_change(event, rt):
-        return  # Dispatch's own release removed it
+    if "id" not in repository:
+        return None
     async with engine.transaction():
         async with engine.connection() as connection:
             found = await connection.fetchrow(
@@ -608,10 +629,10 @@ async def on_unlabeled(event: Event, rt: Runtime) -> None:
                 issue.get("number"),
             )
         if found is None:
-            return
+            return None
         claim = Claim.from_row(found)
-        if claim.label != label:
-            return
+        if label is not None and claim.label != label:
+            return None
         person = event.sender or "someone"
         async with engine.connection() as connection:
             await connection.execute(
@@ -628,9 +649,10 @@ async def on_unlabeled(event: Event, rt: Runtime) -> None:
             issue_number=claim.issue_number,
             installation_id=claim.installation_id,
             before={"claim": claim.id, "agent": claim.agent, "token": claim.token_name},
-            reason=f"{person} removed {label}",
+            reason=reason,
             delivery=event.delivery,
         )
+    return claim
 
 
 async def active_count(installation_id: int) -> int:

@@ -24,7 +24,7 @@ from app.runtime import Runtime
 from app.tokens import service as tokens
 from app.tokens.guard import require_repository, require_scope
 from app.tokens.service import ApiToken
-from app.web.errors import invalid
+from app.web.errors import github_trouble, invalid
 
 MAX_TITLE = 256
 # GitHub refuses bodies over 65,536 characters; leave room for the signature.
@@ -101,9 +101,10 @@ async def create(
     ]
     clean_title = _title(title)
     client = rt.github.installation(repo["installation_id"])
-    issue = await rest.create_issue(
-        client, repo["full_name"], clean_title, _text(rt, token, body, "Opened"), labels
-    )
+    with github_trouble("opening the issue"):
+        issue = await rest.create_issue(
+            client, repo["full_name"], clean_title, _text(rt, token, body, "Opened"), labels
+        )
     await cache.store(
         repo["installation_id"], {"id": repo["id"], "full_name": repo["full_name"]}, issue
     )
@@ -151,30 +152,31 @@ async def update(
         raise invalid("title", "nothing to change: give a title, body, status, priority or type")
     name, installation_id = repo["full_name"], repo["installation_id"]
     client = rt.github.installation(installation_id)
-    current = await rest.get_issue(client, name, number)  # 404 for an unknown issue
-    before = sorted(label["name"] for label in current.get("labels") or [])
-    if fields:
-        await rest.update_issue(client, name, number, **fields)
-    if new_status is not None:
-        await state.move_to(
-            client,
-            rt,
-            name,
-            number,
-            new_status,
-            actor=token.actor,
-            reason="update_issue",
-            installation_id=installation_id,
-        )
-    for label, prefix in ((new_priority, "priority/"), (new_kind, "type/")):
-        if label is None:
-            continue
-        if label.value not in before:
-            await rest.add_label(client, name, number, label.value)
-        for other in before:
-            if other.startswith(prefix) and other != label.value:
-                await rest.remove_label(client, name, number, other)
-    refreshed = await cache.refresh(rt, installation_id, repo["id"], name, number)
+    with github_trouble(f"updating {name}#{number}"):
+        current = await rest.get_issue(client, name, number)
+        before = sorted(label["name"] for label in current.get("labels") or [])
+        if fields:
+            await rest.update_issue(client, name, number, **fields)
+        if new_status is not None:
+            await state.move_to(
+                client,
+                rt,
+                name,
+                number,
+                new_status,
+                actor=token.actor,
+                reason="update_issue",
+                installation_id=installation_id,
+            )
+        for label, prefix in ((new_priority, "priority/"), (new_kind, "type/")):
+            if label is None:
+                continue
+            if label.value not in before:
+                await rest.add_label(client, name, number, label.value)
+            for other in before:
+                if other.startswith(prefix) and other != label.value:
+                    await rest.remove_label(client, name, number, other)
+        refreshed = await cache.refresh(rt, installation_id, repo["id"], name, number)
     await audit.record(
         actor=token.actor,
         action="issue.update",
@@ -204,9 +206,12 @@ async def comment(
     if not (body or "").strip():
         raise invalid("body", "the comment `body` is empty")
     client = rt.github.installation(repo["installation_id"])
-    if await cache.get(repo["full_name"], number) is None:
-        await rest.get_issue(client, repo["full_name"], number)  # 404 for an unknown issue
-    posted = await rest.comment(client, repo["full_name"], number, _text(rt, token, body, "Posted"))
+    with github_trouble(f"commenting on {repo['full_name']}#{number}"):
+        if await cache.get(repo["full_name"], number) is None:
+            await rest.get_issue(client, repo["full_name"], number)
+        posted = await rest.comment(
+            client, repo["full_name"], number, _text(rt, token, body, "Posted")
+        )
     await audit.record(
         actor=token.actor,
         action="issue.comment",

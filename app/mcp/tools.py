@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
-from githubkit.exception import RequestFailed
+from githubkit.exception import GitHubException
 from litestar.exceptions import HTTPException
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -75,19 +75,14 @@ def token_of(ctx: Context) -> ApiToken:
 
 @contextlib.contextmanager
 def refusals() -> Iterator[None]:
-    """A refusal of the shared services (an HTTP error type), or GitHub saying an issue does not
-    exist, as a tool error saying why."""
+    """A refusal of the shared services (an HTTP error type), or GitHub failing, as a tool error
+    saying why."""
     try:
         yield
     except HTTPException as exc:
         raise ToolError(explain(exc)) from None
-    except RequestFailed as exc:
-        if exc.response.status_code not in (404, 410):
-            raise
-        raise ToolError(
-            f"not found: GitHub answered {exc.response.status_code} (no such issue, or it was "
-            "deleted)"
-        ) from None
+    except GitHubException as exc:
+        raise ToolError(f"GitHub failed ({type(exc).__name__}); retry in a moment") from None
 
 
 def explain(exc: HTTPException) -> str:
@@ -95,6 +90,7 @@ def explain(exc: HTTPException) -> str:
         401: "not authenticated",
         403: "not allowed",
         404: "not found",
+        502: "GitHub failed",
         409: "refused",
         422: "invalid argument",
         429: "refused by the spawn gates",

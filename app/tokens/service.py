@@ -24,7 +24,7 @@ PREFIX = "dsp_"
 #   agent     also claims issues, registers the runs it starts itself and reports on runs
 #             (events, logs, plans, blockers, comments);
 #   dispatch  also creates and edits issues and dispatches agent runs;
-#   admin     also reads the whole audit trail.
+#   admin     everything, including endpoints meant for operators only.
 SCOPES = ("read", "agent", "dispatch", "admin")
 READ, AGENT, DISPATCH, ADMIN = SCOPES
 

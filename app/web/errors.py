@@ -3,9 +3,12 @@ a message that says what was wrong and how to fix it. Never a bare 500 page."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
+from githubkit.exception import GitHubException, RequestFailed
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 
@@ -54,3 +57,25 @@ def invalid(field: str, message: str) -> HTTPException:
 def conflict(message: str) -> HTTPException:
     """A 409: the request is well formed but the thing it acts on has moved on."""
     return HTTPException(status_code=409, detail=message)
+
+
+@contextlib.contextmanager
+def github_trouble(doing: str) -> Iterator[None]:
+    """GitHub failing in the middle of a request (an outage, a rate limit, a timeout) as a 502
+    that says to retry; GitHub not knowing the thing asked about as a 404."""
+    try:
+        yield
+    except RequestFailed as exc:
+        status = exc.response.status_code
+        if status in (404, 410):
+            raise HTTPException(
+                status_code=404, detail=f"GitHub answered {status} while {doing}"
+            ) from exc
+        raise HTTPException(
+            status_code=502, detail=f"GitHub answered {status} while {doing}; retry in a moment"
+        ) from exc
+    except GitHubException as exc:
+        raise HTTPException(
+            status_code=502,
+            detail=f"GitHub did not answer while {doing} ({type(exc).__name__}); retry in a moment",
+        ) from exc

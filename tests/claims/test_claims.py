@@ -5,6 +5,7 @@ refusal says why with the right status; everything audited with the token's name
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -287,3 +288,47 @@ async def test_dispatch_status_shows_who_holds_the_issue_and_until_when(
     assert "claimed by `agent/codex` with API token `harness`" in reply
     assert f"until {claim.lease_expires_at:%Y-%m-%d %H:%M} UTC" in reply
     assert "holds it (claim #" in reply
+
+
+async def test_github_failing_mid_claim_claims_nothing(rt, github, repo, client, queue):
+    _, repository = repo
+    headers = await token_headers()
+    number = queue["old p1"]["number"]
+    # Removing `status/ready` fails (after githubkit's retries), when the agent's label and
+    # `status/in-progress` are already on: the claim is not committed, and they come off again.
+    github.fail_next(None, 502, method="DELETE", path=re.compile(r".*/labels/status(%2F|/)ready$"))
+
+    failed = await client.post("/api/claims", json={"agent": "codex"}, headers=headers)
+
+    github.clear_faults()
+    assert failed.status_code == 502 and "retry" in failed.json()["error"]
+    async with engine.connection() as connection:
+        assert await connection.fetchval("SELECT count(*) FROM claim") == 0
+    assert github.calls_to("DELETE", re.compile(r".*/labels/status(%2F|/)ready$"))
+    labels = github.label_names(repository, number)
+    assert "status/ready" in labels and "agent/codex" not in labels
+    assert "status/in-progress" not in labels
+    again = await client.post("/api/claims", json={"agent": "codex"}, headers=headers)
+    assert again.status_code == 201 and again.json()["issue"]["number"] == number
+
+
+async def test_closing_a_claimed_issue_ends_the_claim(rt, github, repo, client, queue, deliver):
+    installation, repository = repo
+    headers = await token_headers()
+    body = (await client.post("/api/claims", json={"agent": "codex"}, headers=headers)).json()
+    number = body["issue"]["number"]
+
+    github.update_issue(repository, number, state="closed")
+    payload = for_repo("issues/reopened", installation, repository, action="closed")
+    payload["issue"] = {**payload["issue"], "number": number, "state": "closed"}
+    payload["sender"] = {**payload["sender"], "login": "alice", "type": "User"}
+    await deliver("issues", payload)
+
+    ended = await claims.get(body["claim"]["id"])
+    assert (ended.state.value, ended.ended_by) == ("revoked", "alice")
+    labels = github.label_names(repository, number)
+    assert "status/done" in labels and "agent/codex" not in labels
+    late = await client.post(
+        f"/api/claims/{ended.id}/release", json={"outcome": "abandoned"}, headers=headers
+    )
+    assert late.status_code == 409
