@@ -4,10 +4,10 @@ one database), over a pool of ready issues in one repository; a claimer that get
 the next at once (closed loop) and keeps what it claimed, so every claim takes a fresh issue.
 
 A claim is: lock the most urgent, oldest ready issue in the cache (`FOR UPDATE SKIP LOCKED`),
-re-read its labels at GitHub, write the claim row, label it (`agent/<name>` created if missing
-and added, `status/in-progress` added, `status/ready` removed, each a targeted edit), re-read it
-into the cache, audit — six GitHub requests (three of them writes, plus the label creation, which
-GitHub answers 422 once the label exists) in one transaction that holds the issue's row lock.
+re-read it at GitHub, write the claim row, label it (`agent/<name>` added — created first if the
+repository lacks it —, `status/in-progress` added, `status/ready` removed, each a targeted edit
+after `state.move_to` re-reads the labels), re-read it into the cache, audit: seven GitHub
+requests, four reads and three writes, in one transaction that holds the issue's row lock.
 
 Latency: from just before the request is written to the end of the 201. Claims/s: claims
 answered per second of the level's wall time. At the end every claim is checked: no issue held
@@ -15,8 +15,9 @@ twice, every answered claim labelled at the fake GitHub.
 
 GITHUB_CONTENT_PER_MINUTE / GITHUB_CONTENT_PER_HOUR are 100000 here, as in command_latency.py:
 GitHub's secondary limit (80 content-creating requests a minute per installation) would otherwise
-be the whole story — about 20 claims a minute per installation, at four writes each. Writes still
-go one at a time per installation and process (app/github/pacing.py).
+be the whole story — about 26 claims a minute per installation, at three writes each (releases
+take their own). Writes still go one at a time per installation and process
+(app/github/pacing.py).
 
     python bench/claims.py [--quick] [--servers 1|2]
 """
@@ -36,7 +37,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     CpuMeter,
     dispatch_env,
     environment,

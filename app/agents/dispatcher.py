@@ -40,12 +40,7 @@ async def dispatch(run_id: int, rt: Runtime) -> Run | None:
     run = await _decide(run_id, rt)
     if run is None:
         current = await runs.get(run_id)
-        if (
-            current is not None
-            and current.trigger is Trigger.HARNESS
-            and current.state is RunState.RUNNING
-            and current.status_comment_id is None
-        ):
+        if current is not None and current.trigger is Trigger.HARNESS and current.state.active:
             # The harness reported `started` before this job announced its run.
             return await announce(rt, current)
         return None

@@ -155,18 +155,6 @@ async def active_on(repository_id: int, issue_number: int) -> Claim | None:
     return Claim.from_row(row) if row else None
 
 
-async def latest_on(repository_id: int, issue_number: int) -> Claim | None:
-    """The newest claim of an issue, active or not."""
-    async with engine.connection() as connection:
-        row = await connection.fetchrow(
-            "SELECT * FROM claim WHERE repository_id = $1 AND issue_number = $2 "
-            "ORDER BY id DESC LIMIT 1",
-            repository_id,
-            issue_number,
-        )
-    return Claim.from_row(row) if row else None
-
-
 async def attach_run(claim_id: int, run_id: int) -> None:
     """Remember the run a claim's holder registered for its issue (the newest one)."""
     async with engine.connection() as connection:
@@ -274,9 +262,14 @@ async def _claim_one(
             return key  # another replica's claim holds it (its cache copy was behind ours)
         label = claim.label
         try:
-            await rest.create_label(
-                client, issue.repository, label, DYNAMIC_COLORS[AGENT_PREFIX], "Agent working on it"
-            )
+            if not await rest.label_exists(client, issue.repository, label):
+                await rest.create_label(
+                    client,
+                    issue.repository,
+                    label,
+                    DYNAMIC_COLORS[AGENT_PREFIX],
+                    "Agent working on it",
+                )
             # The agent's label first: whatever GitHub shows between the two edits is not
             # claimable (ready *and* without an agent is what a claim needs).
             await rest.add_label(client, issue.repository, issue.number, label)

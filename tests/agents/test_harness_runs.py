@@ -213,3 +213,22 @@ async def test_a_claimed_issue_keeps_its_labels_until_the_claim_is_released(
     )
     labels = github.label_names(repository, number)
     assert "agent/codex" not in labels and "status/ready" in labels
+
+
+async def test_a_harness_that_starts_before_its_announcement_is_still_announced(
+    rt, github, repo, client, issues
+):
+    _, repository = repo
+    headers = await bearer()
+    run = (await client.post("/api/runs", json=body(issues[0]), headers=headers)).json()["run"]
+    # The harness reports before any worker picked up the run's dispatch job.
+    started = await client.post(
+        f"/api/runs/{run['id']}/events", json={"type": "started"}, headers=headers
+    )
+    assert started.json()["state"] == "running"
+
+    await drain(rt)
+
+    labels = github.label_names(repository, issues[0])
+    assert "status/in-progress" in labels and "agent/codex" in labels
+    assert len(github.bot_comments(repository, issues[0])) == 1
