@@ -90,10 +90,10 @@ def explain(exc: HTTPException) -> str:
         401: "not authenticated",
         403: "not allowed",
         404: "not found",
-        502: "GitHub failed",
         409: "refused",
         422: "invalid argument",
         429: "refused by the spawn gates",
+        502: "GitHub failed",
     }.get(exc.status_code, f"error {exc.status_code}")
     text = f"{kind}: {exc.detail}"
     if isinstance(exc.extra, dict) and exc.extra.get("field"):
