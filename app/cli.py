@@ -355,7 +355,13 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--name", required=True, help="A unique name, e.g. the harness that uses it.")
-@click.option("--scope", type=click.Choice(["admin", "agent"]), required=True)
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "agent", "dispatch", "admin"]),
+    required=True,
+    help="read: lists and reads; agent: also claims and reports; dispatch: also creates issues "
+    "and dispatches agents; admin: everything",
+)
 @click.option("--repo", "repos", multiple=True, help="owner/name; repeat for several.")
 @click.option(
     "--all-repos",
@@ -396,7 +402,7 @@ def token_list() -> None:
         state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
         used = f"{item.last_used_at:%Y-%m-%d %H:%M}" if item.last_used_at else "never"
         repos = ", ".join(item.repositories) or "all repositories"
-        click.echo(f"{item.name:<24} {item.scope:<6} {state:<18} last used {used:<17} {repos}")
+        click.echo(f"{item.name:<24} {item.scope:<8} {state:<18} last used {used:<17} {repos}")
 
 
 @token.command("revoke")
@@ -571,6 +577,7 @@ def _doctor_walk(settings: Settings) -> list[Any]:
     return asyncio.run(walk())
 
 
+@main.command()
 @click.option("--repo", "repo", required=True, help="owner/name of a repository the App is on.")
 @click.option(
     "--by", "by", default=None, help="GitHub login of who asks (they may not approve it)."

@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     # After a stop signal, running jobs and requests get this long before they are handed back
     # to the queue (or cut short); under Kubernetes' default 30 s termination grace period.
     shutdown_grace_seconds: float = Field(25.0, ge=0, le=3600)
+    claim_expiry_schedule: str = "* * * * *"
 
     # --- webhook intake for alert sources
     grafana_webhook_token: str | None = None
@@ -123,6 +124,9 @@ class Settings(BaseSettings):
     run_silence_timeout_minutes: float = Field(20.0, gt=0)
     stream_token_days: float = Field(7.0, gt=0)
     stream_viewers_per_run: int = Field(500, ge=1)
+
+    # --- claims: ready issues as a queue for any harness
+    claim_lease_minutes: float = Field(30.0, gt=0)
 
     # --- search and remediation
     dispatch_embeddings: Literal["local", "openai", "off"] = "local"

@@ -28,6 +28,7 @@ PRUNE = "storage.prune"
 PLAN_MISSION = "missions.plan"
 EXECUTE_MISSION = "missions.execute"
 REPORT_MISSION = "missions.report"
+EXPIRE_CLAIMS = "claims.expire"
 
 # Higher runs first when jobs wait. Deliveries are short and acknowledge commands (👀), so they
 # go ahead of the work they create: a burst of commands does not delay the next one's 👀.

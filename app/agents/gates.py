@@ -433,3 +433,33 @@ async def prune_decisions(
 async def oldest_decision() -> datetime | None:
     async with engine.connection() as connection:
         return await connection.fetchval("SELECT min(at) FROM spawn_decision")
+
+
+async def last_decision(run_id: int) -> Decision | None:
+    """The gates' latest decision about a run (what a refused API caller is told)."""
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            "SELECT gate, allowed, reason, clears_at FROM spawn_decision WHERE run_id = $1 "
+            "ORDER BY id DESC LIMIT 1",
+            run_id,
+        )
+    if row is None:
+        return None
+    return Decision(row["allowed"], row["gate"], row["reason"], row["clears_at"])
+
+
+@dataclass(frozen=True)
+class KillSwitch:
+    scope: str  # "global" or "installation:<id>"
+    reason: str | None
+    set_by: str | None
+    at: datetime | None
+
+
+async def engaged_kill_switches() -> list[KillSwitch]:
+    """The kill switches that are on now (set with `dispatch killswitch`)."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT scope, reason, set_by, at FROM kill_switch WHERE engaged ORDER BY scope"
+        )
+    return [KillSwitch(**dict(row)) for row in rows]

@@ -197,6 +197,18 @@ async def repo_labels(client: GitHub, repository: RepoLike) -> list[dict[str, An
     return labels
 
 
+async def label_exists(client: GitHub, repository: RepoLike, label: str) -> bool:
+    """Whether the repository has the label (a read: it costs nothing of the content-creation
+    limit that creating it, even when GitHub answers "already exists", does)."""
+    try:
+        await _call(client, "GET", f"{Repo.of(repository).api_path}/labels/{_seg(label)}")
+    except RequestFailed as exc:
+        if status_of(exc) == 404:
+            return False
+        raise
+    return True
+
+
 async def create_label(
     client: GitHub, repository: RepoLike, label: str, color: str, description: str
 ) -> bool:

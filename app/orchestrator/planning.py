@@ -640,7 +640,7 @@ async def _duplicates(
         )
         return [{"number": n.number, "title": n.title, "score": round(n.score, 3)} for n in found]
     wanted = " ".join(title.lower().split())
-    same = await cache.search_words(scope.repository_id, title.split(), state="open", limit=20)
+    same = await cache.issues_with_words(scope.repository_id, title.split(), state="open", limit=20)
     return [
         {"number": issue.number, "title": issue.title, "score": 1.0}
         for issue in same

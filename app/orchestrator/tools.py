@@ -254,7 +254,7 @@ async def _search_issues(scope: Scope, args: SearchIssues) -> Result:
         ][: args.limit]
         how = "by meaning"
     else:
-        words = await cache.search_words(
+        words = await cache.issues_with_words(
             scope.repository_id, args.query.split(), state=state, limit=args.limit + 1
         )
         hits = [
