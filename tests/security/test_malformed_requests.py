@@ -1,7 +1,10 @@
 """Bad input never yields a 5xx: property-based requests (hypothesis), each wrong in some way —
 a missing or forged signature or token, a header left out, a body that is not JSON, not UTF-8,
 not an object, or an object whose fields have the wrong type, size or range, a query parameter
-out of bounds — sent to one real `dispatch serve` process, at least 1,000 per endpoint.
+out of bounds, an id nothing has — sent to one real `dispatch serve` process, at least 1,000 per
+endpoint: the webhooks, the agent's reports and every token-protected API (issues, audit, and the
+harness API: runs, claims, search, issues, fleet). `/mcp` answers bad calls in JSON-RPC and is
+tested in tests/mcp.
 
 Every answer is a 4xx with a JSON body that says what is wrong; nothing is journaled (none of
 these is a delivery to act on, and nothing without a valid signature ever is); the server's
@@ -24,7 +27,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from app.agents.runs import RunState
 from app.intake.signatures import github_signature, sentry_signature
+from app.modes import Mode
 from tests.conftest import TEMPLATE_DB, _with_database, make_settings
 from tests.harness import ServerProcess, settings_env
 
@@ -538,6 +543,143 @@ def test_token_protected_apis(target: Target, path: str) -> None:
 
     send()
     assert sum(target.statuses[path].values()) >= EXAMPLES
+
+
+# The harness API: runs, claims, search, issues and the fleet, each sent requests wrong in one way.
+_bad_id = st.integers(min_value=10**6, max_value=INT64) | _huge
+_bad_int = st.one_of(
+    st.integers(max_value=0).map(str),
+    _huge.map(str),
+    _text.filter(lambda t: not _int_like(t)),
+)
+_other_repo = _text.filter(lambda t: t.strip() and t.strip().lower() != "octo-org/widgets")
+_MODES = {mode.value for mode in Mode}
+_STATES = {state.value for state in RunState} | {"active", "finished"}
+_word = st.text(alphabet=string.ascii_letters + "_", min_size=1, max_size=20)
+
+
+@st.composite
+def _one_field_wrong(
+    draw: st.DrawFn, fields: dict[str, Any], bad: dict[str, st.SearchStrategy[Any]]
+) -> bytes:
+    """`fields` with one of them made wrong (or an unknown one added), as JSON."""
+    name = draw(st.sampled_from([*sorted(bad), "unknown field"]))
+    if name == "unknown field":
+        return _dumps({**fields, draw(_text.filter(lambda t: t not in fields)): draw(_json)})
+    return _dumps({**fields, name: draw(bad[name])})
+
+
+_harness_run_bodies = _not_json | _one_field_wrong(
+    {"repository": "octo-org/widgets", "issue": 3, "mode": "investigate", "agent": "fuzz"},
+    {
+        "repository": _not_string | _other_repo,
+        "issue": _not_int | st.integers(max_value=0) | _huge,
+        "mode": _not_string | _word.filter(lambda t: t not in _MODES),
+        "agent": _not_string,
+        "claim": _bad_id | _not_int.filter(lambda v: v is not None),
+    },
+)
+_claim_bodies = _not_json | _one_field_wrong(
+    {"agent": "fuzz"},
+    {
+        "agent": _not_string,
+        "repositories": _not_int.filter(lambda v: not isinstance(v, list) and v is not None),
+        "types": _huge | st.lists(_not_string.filter(lambda v: v is not None), min_size=1),
+    },
+)
+_release_bodies = _not_json | _one_field_wrong(
+    {"outcome": "done"},
+    {
+        "outcome": _not_string | _word.filter(lambda t: t not in {"done", "blocked", "abandoned"}),
+        "reason": _not_string.filter(lambda v: v is not None),
+    },
+)
+_run_list_queries = st.one_of(
+    st.fixed_dictionaries({"issue": _bad_int, "repo": st.just("octo-org/widgets")}),
+    st.fixed_dictionaries({"page": _bad_int}),
+    st.fixed_dictionaries({"per_page": _bad_int | st.integers(101, 10**6).map(str)}),
+    st.fixed_dictionaries({"state": _word.filter(lambda t: t not in _STATES)}),
+    st.fixed_dictionaries({"mode": _word.filter(lambda t: t not in _MODES)}),
+    st.fixed_dictionaries({"repo": _other_repo}),
+)
+_search_queries = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries({"q": _text, "limit": _bad_int | st.integers(51, 10**6).map(str)}),
+    st.fixed_dictionaries({"q": _text, "repo": _other_repo}),
+)
+_log_queries = st.fixed_dictionaries(
+    {"after": st.integers(max_value=-1).map(str) | _huge.map(str)}
+) | st.fixed_dictionaries({"limit": _bad_int | st.integers(1001, 10**6).map(str)})
+
+# method and path -> what is wrong with its input (query or body), if it takes any
+HARNESS_INPUTS: dict[str, tuple[str, st.SearchStrategy[Any]] | None] = {
+    "POST /api/runs": ("body", _harness_run_bodies),
+    "GET /api/runs": ("query", _run_list_queries),
+    "GET /api/runs/{run}": None,
+    "GET /api/runs/{run}/log": ("query", _log_queries),
+    "GET /api/issues/octo-org/widgets/{id}": None,
+    "GET /api/fleet": None,
+    "GET /api/search": ("query", _search_queries),
+    "POST /api/claims": ("body", _claim_bodies),
+    "POST /api/claims/{id}/heartbeat": None,
+    "POST /api/claims/{id}/release": ("body", _release_bodies),
+    "GET /api/claims/{id}": None,
+}
+
+# A body that is right, for requests wrong in their token or id.
+HARNESS_BODIES = {
+    "POST /api/runs": _dumps(
+        {"repository": "octo-org/widgets", "issue": 3, "mode": "investigate", "agent": "fuzz"}
+    ),
+    "POST /api/claims": _dumps({"agent": "fuzz"}),
+    "POST /api/claims/{id}/release": _dumps({"outcome": "done"}),
+}
+
+
+@st.composite
+def harness_requests(draw: st.DrawFn, endpoint: str, token: str, run_id: int) -> dict[str, Any]:
+    """One request to `endpoint` that is wrong in some way: the token, the id or the input."""
+    method, pattern = endpoint.split(" ")
+    inputs = HARNESS_INPUTS[endpoint]
+    flaws = ["no token", "wrong token"]
+    if "{" in pattern:
+        flaws.append("no such id")
+    if inputs is not None:
+        flaws.append("input")
+    flaw = draw(st.sampled_from(flaws))
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    if flaw == "no token":
+        del headers["authorization"]
+    elif flaw == "wrong token":
+        headers["authorization"] = draw(
+            _header_text.map(lambda t: f"Bearer {t}".strip()) | st.just("Bearer dsp_nope")
+        )
+    run = draw(_bad_id) if flaw == "no such id" else run_id
+    # Claims and issues: nothing by those ids exists, whatever else is right.
+    path = pattern.replace("{run}", str(run)).replace("{id}", str(draw(_bad_id)))
+    params: dict[str, str] = {"q": "crash"} if pattern == "/api/search" else {}
+    body = HARNESS_BODIES.get(endpoint) if method == "POST" else None
+    if flaw == "input":
+        assert inputs is not None
+        where, wrong = inputs
+        if where == "query":
+            params = draw(wrong)
+        else:
+            body = draw(wrong)
+    return {"params": params, "headers": headers, "content": body, "path": path}
+
+
+@pytest.mark.parametrize("endpoint", sorted(HARNESS_INPUTS))
+def test_harness_apis(target: Target, endpoint: str) -> None:
+    method = endpoint.split(" ")[0]
+
+    @fuzz
+    @given(harness_requests(endpoint, target.api_token, target.run_id))
+    def send(request: dict[str, Any]) -> None:
+        target.send(endpoint, method, request.pop("path"), **request)
+
+    send()
+    assert sum(target.statuses[endpoint].values()) >= EXAMPLES
 
 
 def test_the_figures(target: Target, request: pytest.FixtureRequest) -> None:
