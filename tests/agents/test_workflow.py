@@ -143,7 +143,7 @@ def test_only_the_publish_job_writes_and_only_after_checking_the_patch():
     assert token_steps == [
         "Check the pull request to revise",
         "Push the branch and open the pull request",
-        "Push the commit to the pull request's branch",
+        "Update the pull request's branch",
     ]
     assert all(names.index("Commit the agent's changes") < names.index(t) for t in token_steps)
     commit = next(s for s in publish["steps"] if s["name"] == "Commit the agent's changes")
