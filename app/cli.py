@@ -1,5 +1,5 @@
 """The `dispatch` command: serve, worker, migrate, deliveries (replay, discard), tokens, sync,
-kill switch, prune, db dump/restore.
+ask (a mission), kill switch, prune, db dump/restore.
 
 Configuration errors print one line naming the variable and exit with status 2; no traceback.
 Each command imports what it needs inside its function, so `dispatch --help` and a mistyped
@@ -335,7 +335,13 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--name", required=True, help="A unique name, e.g. the harness that uses it.")
-@click.option("--scope", type=click.Choice(["admin", "agent"]), required=True)
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "agent", "dispatch", "admin"]),
+    required=True,
+    help="read: lists and reads; agent: also claims and reports; dispatch: also creates issues "
+    "and dispatches agents; admin: everything",
+)
 @click.option("--repo", "repos", multiple=True, help="owner/name; repeat for several.")
 @click.option(
     "--all-repos",
@@ -376,7 +382,7 @@ def token_list() -> None:
         state = f"revoked {item.revoked_at:%Y-%m-%d}" if item.revoked_at else "active"
         used = f"{item.last_used_at:%Y-%m-%d %H:%M}" if item.last_used_at else "never"
         repos = ", ".join(item.repositories) or "all repositories"
-        click.echo(f"{item.name:<24} {item.scope:<6} {state:<18} last used {used:<17} {repos}")
+        click.echo(f"{item.name:<24} {item.scope:<8} {state:<18} last used {used:<17} {repos}")
 
 
 @token.command("revoke")
@@ -549,6 +555,65 @@ def _doctor_walk(settings: Settings) -> list[Any]:
             await engine.disconnect()
 
     return asyncio.run(walk())
+
+
+@main.command()
+@click.option("--repo", "repo", required=True, help="owner/name of a repository the App is on.")
+@click.option(
+    "--by", "by", default=None, help="GitHub login of who asks (they may not approve it)."
+)
+@click.argument("request", nargs=-1, required=True)
+def ask(repo: str, by: str | None, request: tuple[str, ...]) -> None:
+    """Open a mission issue in REPO for REQUEST and let Claude plan it.
+
+    A running `dispatch serve` (or worker) plans it; the proposal appears on the issue, and
+    nothing is created or dispatched until someone approves it there with `/dispatch approve`."""
+    from app.installations import service as installations
+    from app.orchestrator import planning
+    from app.orchestrator.store import Source
+
+    settings = _settings()
+    if not settings.anthropic_api_key:
+        click.echo(
+            "dispatch: missions need ANTHROPIC_API_KEY (and optionally ORCHESTRATOR_MODEL, "
+            "ANTHROPIC_BASE_URL) in the environment",
+            err=True,
+        )
+        sys.exit(2)
+    dsn = _prepare(settings)
+    rt = _runtime(settings)
+
+    async def work() -> None:
+        try:
+            found = await installations.repository_by_name(repo)
+            if found is None:
+                click.echo(
+                    f"dispatch: {repo} is not a repository the App is installed on", err=True
+                )
+                sys.exit(1)
+            opened = await planning.open_mission(
+                rt,
+                installation_id=found["installation_id"],
+                repository=found["full_name"],
+                repository_id=found["id"],
+                request=" ".join(request),
+                requested_by=by,
+                source=Source.CLI,
+            )
+            if isinstance(opened, planning.Refusal):
+                click.echo(f"dispatch: no mission: {opened.reason}", err=True)
+                sys.exit(1)
+            click.echo(f"opened {found['full_name']}#{opened.number}: {opened.url}")
+            if isinstance(opened.mission, planning.Refusal):
+                click.echo(f"dispatch: not planned: {opened.mission.reason}", err=True)
+                sys.exit(1)
+            click.echo(
+                f"mission #{opened.mission.id}: Claude plans it; approve its proposal on the issue"
+            )
+        finally:
+            await rt.close()
+
+    asyncio.run(_with_database(dsn, settings, work))
 
 
 @main.command()

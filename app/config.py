@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     # After a stop signal, running jobs and requests get this long before they are handed back
     # to the queue (or cut short); under Kubernetes' default 30 s termination grace period.
     shutdown_grace_seconds: float = Field(25.0, ge=0, le=3600)
+    claim_expiry_schedule: str = "* * * * *"
 
     # --- webhook intake for alert sources
     grafana_webhook_token: str | None = None
@@ -115,12 +116,33 @@ class Settings(BaseSettings):
     stream_token_days: float = Field(7.0, gt=0)
     stream_viewers_per_run: int = Field(500, ge=1)
 
+    # --- claims: ready issues as a queue for any harness
+    claim_lease_minutes: float = Field(30.0, gt=0)
+
     # --- search and remediation
     dispatch_embeddings: Literal["local", "openai", "off"] = "local"
     embeddings_url: str | None = None
     embeddings_api_key: str | None = None
     embeddings_model: str = "text-embedding-3-small"
     fix_verification_hours: float = Field(48.0, gt=0)
+
+    # --- the orchestrator: missions planned by Claude (app/orchestrator)
+    anthropic_api_key: str | None = None
+    # As the anthropic SDK reads it; unset: the SDK's default endpoint.
+    anthropic_base_url: str | None = None
+    orchestrator_model: str = "claude-sonnet-5-5"
+    orchestrator_max_tool_rounds: int = Field(10, ge=1, le=50)
+    orchestrator_max_tokens: int = Field(8192, ge=256, le=64000)
+    # What one mission's planning may spend; a mission that would take the installation's daily
+    # cost budget past DAILY_COST_LIMIT_USD is refused before it starts.
+    orchestrator_max_cost_usd: float = Field(2.0, gt=0)
+    orchestrator_input_usd_per_mtok: float = Field(3.0, ge=0)
+    orchestrator_output_usd_per_mtok: float = Field(15.0, ge=0)
+    # Anthropic overloaded (529), rate limits (429), 5xx, unreachable: attempts and backoff base.
+    orchestrator_attempts: int = Field(6, ge=1, le=20)
+    orchestrator_retry_base_seconds: float = Field(15.0, ge=0)
+    orchestrator_retry_max_seconds: float = Field(600.0, ge=0)
+    orchestrator_timeout_seconds: float = Field(120.0, gt=0)
 
     # --- retention: how long what is kept (app/retention prunes it, in small batches)
     delivery_retention_days: int = Field(14, ge=1)
@@ -132,9 +154,17 @@ class Settings(BaseSettings):
     prune_schedule: str = "*/15 * * * *"
     prune_batch_size: int = Field(500, ge=1, le=10_000)
 
-    @field_validator("dispatch_url", "github_api_url", "github_web_url", "dispatch_oidc_issuer")
+    @field_validator(
+        "dispatch_url",
+        "github_api_url",
+        "github_web_url",
+        "dispatch_oidc_issuer",
+        "anthropic_base_url",
+    )
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
@@ -383,6 +413,7 @@ def load_settings(**overrides: Any) -> Settings:
         settings.grafana_webhook_token,
         settings.sentry_client_secret,
         settings.embeddings_api_key,
+        settings.anthropic_api_key,
         urlsplit(settings.database_url).password if settings.database_url else None,
     ):
         register_secret(secret)

@@ -29,16 +29,20 @@ from litestar.openapi import OpenAPIConfig
 from litestar.template import TemplateConfig
 
 from app import __version__
+from app.agents import api_routes as agent_api_routes
 from app.agents import routes as agent_routes
 from app.audit import routes as audit_routes
+from app.claims import routes as claim_routes
 from app.db import engine, migrate
 from app.health import routes as health_routes
 from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
+from app.mcp import mount as mcp_mount
 from app.queue import Worker
 from app.retention.service import StorageMetrics
 from app.runtime import Runtime
+from app.search import routes as search_routes
 from app.setup import routes as setup_routes
 from app.stream.bus import StreamBus
 from app.web.errors import busy_handler, http_exception_handler, internal_error_handler
@@ -55,6 +59,7 @@ TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
 def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
     router = event_router()
     metric_sources = [StorageMetrics(rt.clock).refresh]
+    mcp = mcp_mount.build(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -97,6 +102,10 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *issue_routes.routes,
         *audit_routes.routes,
         *agent_routes.routes,
+        *agent_api_routes.routes,
+        *claim_routes.routes,
+        *search_routes.routes,
+        mcp.handler,
     ]
     return Litestar(
         route_handlers=routes,
@@ -105,7 +114,8 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
             "router": Provide(lambda: router, use_cache=True, sync_to_thread=False),
             "metric_sources": Provide(lambda: metric_sources, use_cache=True, sync_to_thread=False),
         },
-        lifespan=[lifespan],
+        # The MCP session manager runs inside the app's lifespan, after the database is up.
+        lifespan=[lifespan, mcp.lifespan],
         exception_handlers={
             HTTPException: http_exception_handler,
             TimeoutError: busy_handler,

@@ -23,6 +23,7 @@ from app.agents.events import (
 )
 from app.agents.runs import Run, RunState
 from app.audit import log as audit
+from app.claims import service as claims
 from app.db import engine
 from app.github import rest
 from app.installations import service as installations
@@ -166,6 +167,17 @@ async def effects(rt: Runtime, payload: dict[str, Any]) -> None:
 
 
 async def _finish_labels(rt: Runtime, client: Any, run: Run) -> None:
+    holder = await claims.active_on(run.repository_id, run.issue_number)
+    if holder is not None:
+        # A claim holds the issue (a harness working it, perhaps through this very run): its
+        # holder moves the status and its own agent label when it releases the claim.
+        if holder.agent != run.agent:
+            await rest.remove_label(
+                client, run.repository, run.issue_number, f"{AGENT_PREFIX}{run.agent}"
+            )
+        if run.state is RunState.BLOCKED:
+            await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
+        return
     await rest.remove_label(client, run.repository, run.issue_number, f"{AGENT_PREFIX}{run.agent}")
     if run.state is RunState.BLOCKED:
         await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)

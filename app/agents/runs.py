@@ -58,6 +58,12 @@ class Trigger(StrEnum):
     # A review that requested changes on a pull request (`follow_ups.on_changes_requested`).
     REVIEW = "review"
 
+    @property
+    def through_api(self) -> bool:
+        """Asked for with an API token (a harness, an MCP client): the caller hears the spawn
+        gates' answer directly, and the requester is a token, not a GitHub login."""
+        return self in (Trigger.HARNESS, Trigger.MCP)
+
 
 @dataclass(frozen=True)
 class Run:
@@ -164,6 +170,8 @@ class NewRun:
     target_pull: dict[str, Any] | None = None
     origin_issue: int | None = None
     follow_up: dict[str, Any] | None = None
+    # The agent that works the run: its label is `agent/<agent>` while it runs.
+    agent: str = "claude"
 
 
 async def create(new: NewRun) -> Run:
@@ -183,9 +191,9 @@ async def create(new: NewRun) -> Run:
                     INSERT INTO run (installation_id, repository, repository_id, issue_number,
                         mode, trigger, requested_by, command_id, command_line, reaction_target,
                         notes, plan_id, fingerprint, error_context, retry_of, viewer_key,
-                        target_pull, origin_issue, follow_up)
+                        target_pull, origin_issue, follow_up, agent)
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                        $16, $17, $18, $19)
+                        $16, $17, $18, $19, $20)
                     RETURNING *
                     """,
                     new.installation_id,
@@ -207,6 +215,7 @@ async def create(new: NewRun) -> Run:
                     new.target_pull,
                     new.origin_issue,
                     new.follow_up,
+                    new.agent,
                 )
         except asyncpg.UniqueViolationError:
             active = await active_for_issue(new.repository_id, new.issue_number)
@@ -248,6 +257,70 @@ async def for_issue(repository: str, issue_number: int, limit: int = 10) -> list
             limit,
         )
     return [Run.from_row(row) for row in rows]
+
+
+async def recent(repository_id: int, limit: int = 10) -> list[Run]:
+    """The latest runs of a repository, newest first."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT * FROM run WHERE repository_id = $1 ORDER BY id DESC LIMIT $2",
+            repository_id,
+            limit,
+        )
+    return [Run.from_row(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    repositories: list[str] | None = None  # None: every repository
+    issue_number: int | None = None
+    states: list[RunState] | None = None
+    mode: Mode | None = None
+
+
+async def search(flt: RunFilter, *, limit: int = 50, offset: int = 0) -> tuple[int, list[Run]]:
+    """(total matching, one page), newest first."""
+    where = ["true"]
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if flt.repositories is not None:
+        where.append(f"lower(repository) = ANY({arg([r.lower() for r in flt.repositories])})")
+    if flt.issue_number is not None:
+        where.append(f"issue_number = {arg(flt.issue_number)}")
+    if flt.states:
+        where.append(f"state = ANY({arg([state.value for state in flt.states])})")
+    if flt.mode is not None:
+        where.append(f"mode = {arg(flt.mode.value)}")
+    clause = " AND ".join(where)
+    async with engine.connection() as connection:
+        total = await connection.fetchval(f"SELECT count(*) FROM run WHERE {clause}", *args)
+        rows = await connection.fetch(
+            f"SELECT * FROM run WHERE {clause} ORDER BY id DESC "
+            f"LIMIT {arg(limit)} OFFSET {arg(offset)}",
+            *args,
+        )
+    return int(total), [Run.from_row(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    id: int
+    type: str
+    body: dict[str, Any]
+    at: datetime
+
+
+async def events(run_id: int) -> list[RunEvent]:
+    """What the agent reported, oldest first."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT id, type, body, at FROM run_event WHERE run_id = $1 ORDER BY id", run_id
+        )
+    return [RunEvent(**dict(row)) for row in rows]
 
 
 async def started_by(repository_id: int, issue_number: int, mode: Mode, trigger: Trigger) -> bool:

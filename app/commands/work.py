@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from app.agents import follow_ups, lifecycle, plans, qa, runs, spawn
-from app.agents.plans import PlanState
 from app.agents.runs import NewRun, RunState, Trigger
 from app.commands.context import CommandContext, Result
 from app.commands.registry import Registry
@@ -86,18 +85,14 @@ async def investigate(ctx: CommandContext) -> Result:
     usage="[notes]",
 )
 async def implement(ctx: CommandContext) -> Result:
-    plan = await plans.latest(ctx.comment.repository_id, ctx.number)
-    if ctx.config.plans.require_approval and (plan is None or plan.state is not PlanState.APPROVED):
-        if plan is not None and plan.state is PlanState.PROPOSED:
-            return Result.refuse(
-                f"the plan (revision `{plan.revision}`) is waiting for review: "
-                "`/dispatch approve` it first."
-            )
-        return Result.refuse(
-            "there is no approved plan for this issue: `/dispatch investigate`, then "
-            "`/dispatch approve` the plan."
+    try:
+        plan_id = await plans.for_implementation(
+            ctx.comment.repository_id,
+            ctx.number,
+            require_approval=ctx.config.plans.require_approval,
         )
-    plan_id = plan.id if plan is not None and plan.state is PlanState.APPROVED else None
+    except plans.PlanRequired as exc:
+        return Result.refuse(str(exc))
     return await start_run(ctx, Mode.IMPLEMENT, notes=ctx.command.args, plan_id=plan_id)
 
 

@@ -197,6 +197,18 @@ async def repo_labels(client: GitHub, repository: RepoLike) -> list[dict[str, An
     return labels
 
 
+async def label_exists(client: GitHub, repository: RepoLike, label: str) -> bool:
+    """Whether the repository has the label (a read: it costs nothing of the content-creation
+    limit that creating it, even when GitHub answers "already exists", does)."""
+    try:
+        await _call(client, "GET", f"{Repo.of(repository).api_path}/labels/{_seg(label)}")
+    except RequestFailed as exc:
+        if status_of(exc) == 404:
+            return False
+        raise
+    return True
+
+
 async def create_label(
     client: GitHub, repository: RepoLike, label: str, color: str, description: str
 ) -> bool:
@@ -239,12 +251,20 @@ async def create_issue(
 
 
 async def list_issues(
-    client: GitHub, repository: RepoLike, *, state: str = "open", since: str | None = None
+    client: GitHub,
+    repository: RepoLike,
+    *,
+    state: str = "open",
+    since: str | None = None,
+    creator: str | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Pages of issues (pull requests included, as GitHub lists them), oldest update first."""
+    """Pages of issues (pull requests included, as GitHub lists them), oldest update first;
+    only those opened by `creator` when given."""
     params: dict[str, Any] = {"state": state, "sort": "updated", "direction": "asc"}
     if since:
         params["since"] = since
+    if creator:
+        params["creator"] = creator
     async for page in _pages(client, f"{Repo.of(repository).api_path}/issues", params):
         yield page
 
@@ -507,6 +527,41 @@ async def file_content(
         return None
     text = base64.b64decode(data.get("content", "")).decode("utf-8", errors="replace")
     return FileContent(sha=data["sha"], text=text)
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    path: str
+    type: str  # blob (a file), tree (a directory), commit (a submodule)
+    size: int
+
+
+@dataclass(frozen=True)
+class FileTree:
+    entries: list[TreeEntry]
+    # GitHub cuts very large trees (100,000 entries or 7 MB) and says so.
+    truncated: bool
+
+
+async def file_tree(client: GitHub, repository: RepoLike, ref: str) -> FileTree | None:
+    """Every path at `ref` (a branch, tag or sha), in one call; None if GitHub knows no such
+    ref (404, or 409 for an empty repository)."""
+    # One path segment: a branch named `fix/x` goes as `fix%2Fx`, which GitHub decodes.
+    path = f"{Repo.of(repository).api_path}/git/trees/{_seg(ref)}"
+    try:
+        data = await _call(client, "GET", path, params={"recursive": "1"})
+    except RequestFailed as exc:
+        if status_of(exc) in (404, 409):
+            return None
+        raise
+    entries = [
+        TreeEntry(
+            str(item.get("path", "")), str(item.get("type", "blob")), int(item.get("size") or 0)
+        )
+        for item in (data or {}).get("tree", [])
+        if isinstance(item, dict)
+    ]
+    return FileTree(entries, bool((data or {}).get("truncated")))
 
 
 async def compare_commits(client: GitHub, repository: RepoLike, base: str, head: str) -> str | None:

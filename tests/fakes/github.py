@@ -1485,6 +1485,12 @@ class FakeGitHub(LoopbackServer):
             found = self._find_repo(repo)
             return self._issue_json(found, self._issue_of(found, number))
 
+    def issues(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every issue and pull request of the repository, by number, as the API renders it."""
+        with self.lock:
+            found = self._find_repo(repo)
+            return [self._issue_json(found, found.issues[n]) for n in sorted(found.issues)]
+
     def label_names(self, repo: str | Mapping[str, Any], number: int) -> list[str]:
         with self.lock:
             return list(self._issue_of(self._find_repo(repo), number).labels)
@@ -3976,6 +3982,80 @@ def _get_contents(gh: FakeGitHub, req: _Req) -> _Answer:
         raise _not_found()
     listing = [gh._content_json(repo, ref, p, t) for p, t in sorted(entries.items())]
     return _Answer(200, listing)
+
+
+# GitHub cuts a recursive tree at 100,000 entries (and 7 MB); the fake keeps the flag honest.
+MAX_TREE_ENTRIES = 100_000
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/git/trees/{tree_sha}",
+    "git/get-tree",
+    permissions="contents=read",
+)
+def _get_tree(gh: FakeGitHub, req: _Req) -> _Answer:
+    """The files at a branch (`tree_sha` is a branch name here; the fake keeps files by branch)
+    as GitHub's tree: blobs and, with `recursive`, every directory on the way as a tree."""
+    repo = req.the_repo
+    ref = req.params["tree_sha"]
+    if ref not in repo.branches and not any(file_ref == ref for file_ref, _ in repo.files):
+        raise _not_found()
+    recursive = req.query.get("recursive") not in (None, "", "0", "false")
+    api = f"{gh.url}/repos/{repo.full_name}/git"
+    entries: dict[str, dict[str, Any]] = {}
+    for file_ref, path in sorted(repo.files):
+        if file_ref != ref:
+            continue
+        parts = path.split("/")
+        if not recursive and len(parts) > 1:
+            top = parts[0]
+            sha = hashlib.sha1(f"{ref}:{top}".encode()).hexdigest()
+            entries.setdefault(
+                top,
+                {
+                    "path": top,
+                    "mode": "040000",
+                    "type": "tree",
+                    "sha": sha,
+                    "url": f"{api}/trees/{sha}",
+                },
+            )
+            continue
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            sha = hashlib.sha1(f"{ref}:{folder}".encode()).hexdigest()
+            entries.setdefault(
+                folder,
+                {
+                    "path": folder,
+                    "mode": "040000",
+                    "type": "tree",
+                    "sha": sha,
+                    "url": f"{api}/trees/{sha}",
+                },
+            )
+        data = repo.files[(file_ref, path)].encode()
+        sha = _blob_sha(data)
+        entries[path] = {
+            "path": path,
+            "mode": "100644",
+            "type": "blob",
+            "sha": sha,
+            "size": len(data),
+            "url": f"{api}/blobs/{sha}",
+        }
+    listed = [entries[key] for key in sorted(entries)]
+    tree_sha = hashlib.sha1(f"{ref}:".encode()).hexdigest()
+    return _Answer(
+        200,
+        {
+            "sha": tree_sha,
+            "url": f"{api}/trees/{tree_sha}",
+            "tree": listed[:MAX_TREE_ENTRIES],
+            "truncated": len(listed) > MAX_TREE_ENTRIES,
+        },
+    )
 
 
 @_route(
