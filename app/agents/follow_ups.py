@@ -19,8 +19,10 @@ and line, each tagged (R1, C1 …) so the agent answers each one. Only what peop
 permission wrote is given to the agent; anyone else's comment is listed as "not shown". The diff
 summary and the approved plan of the issue the pull request fixes come with it.
 
-`pending()` lists the pull requests whose change requests no run has taken up, for work queues
-(claims): a change request on the current head, by a writer, and no active run.
+`pending()` lists the pull requests whose change requests no run has taken up, for the claim
+queue (`SOURCE`, its `pr_follow_up` items): a change request on the current head, by a writer,
+and no active run. A pull request a harness holds a claim on is not revised by Dispatch's own
+agent meanwhile.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from githubkit import GitHub
@@ -37,6 +39,8 @@ from app.agents import plans, pull_requests, qa, runs, spawn, status_comment
 from app.agents.plans import PlanState
 from app.agents.runs import NewRun, Run, RunState, Trigger
 from app.audit import log as audit
+from app.claims import service as claims
+from app.claims.follow_ups import PullFollowUp
 from app.events import Event
 from app.github import markdown, rest
 from app.github.permissions import Permission
@@ -48,7 +52,6 @@ from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-KIND = "pr_follow_up"
 CHANGES_REQUESTED = "CHANGES_REQUESTED"
 # States that say where a reviewer stands; a later one replaces an earlier one.
 _DECISIONS = frozenset({"APPROVED", CHANGES_REQUESTED, "DISMISSED"})
@@ -73,27 +76,6 @@ class Target:
     pull: dict[str, Any]
     origin_issue: int | None
     plan_id: int | None
-
-
-@dataclass(frozen=True)
-class PendingFollowUp:
-    """A pull request whose change requests wait for someone (an agent) to take them up."""
-
-    installation_id: int
-    repository: str
-    repository_id: int
-    pull_number: int
-    title: str
-    url: str | None
-    head_ref: str
-    head_sha: str
-    base_ref: str
-    origin_issue: int | None
-    reviewers: list[str]
-    review_ids: list[int]
-    # When the oldest change request still waiting was made (ISO 8601): the queue's order.
-    requested_at: str | None
-    kind: str = field(default=KIND)
 
 
 # --------------------------------------------------------------------------- which pull request
@@ -414,6 +396,12 @@ async def start(
     )
     if isinstance(target, spawn.Refusal):
         return target
+    claim = await claims.active_on(repository_id, number)
+    if claim is not None:
+        return spawn.Refusal(
+            f"pull request #{number} is claimed by `{claim.label}` (claim #{claim.id}, until "
+            f"{claim.lease_expires_at:%Y-%m-%d %H:%M} UTC): that agent is revising it."
+        )
     follow_up = await feedback(rt, client, repository, target.pull, review_id=review_id)
     if not notes and not has_shown_feedback(follow_up):
         hidden = " (comments by people without write permission are not given to the agent)"
@@ -552,15 +540,15 @@ async def link(rt: Runtime, run: Run) -> None:
 
 async def pending(
     rt: Runtime, installation_id: int, repositories: Iterable[str]
-) -> list[PendingFollowUp]:
+) -> list[PullFollowUp]:
     """Pull requests of `repositories` (one installation) whose change requests wait: an open
     pull request a run may revise (`revisable`), a change request standing on its current head
-    by someone with write permission, and no active run on it. Oldest request first.
+    by someone with write permission, and no active run or claim on it. Oldest request first.
 
     A claim queue lists these as `pr_follow_up` items; it asks GitHub (a few calls per open
     Dispatch pull request), so call it when listing work, not per heartbeat."""
     client = rt.github.installation(installation_id)
-    found: list[PendingFollowUp] = []
+    found: list[PullFollowUp] = []
     for repository in repositories:
         loaded = await repo_config.load(rt, installation_id, repository)
         for pull in await rest.open_pulls(client, repository):
@@ -578,7 +566,7 @@ async def _pending_pull(
     repository: str,
     pull: dict[str, Any],
     config: RepoConfig,
-) -> PendingFollowUp | None:
+) -> PullFollowUp | None:
     base_repo = (pull.get("base") or {}).get("repo") or {}
     repository_id = int(base_repo.get("id") or 0)
     origin = await opened_by(pull)
@@ -589,6 +577,8 @@ async def _pending_pull(
         return None
     if await runs.active_for_issue(repository_id, target["number"]) is not None:
         return None
+    if await claims.active_on(repository_id, target["number"]) is not None:
+        return None  # a harness holds it
     reviews = await rest.pull_reviews(client, repository, target["number"])
     waiting = []
     for review in standing_change_requests(reviews):
@@ -605,7 +595,7 @@ async def _pending_pull(
     if origin_issue is None:
         closed = sorted(pull_requests.closes(pull.get("body")) - {target["number"]})
         origin_issue = closed[0] if closed else None
-    return PendingFollowUp(
+    return PullFollowUp(
         installation_id=installation_id,
         repository=repository,
         repository_id=repository_id,
@@ -620,3 +610,20 @@ async def _pending_pull(
         review_ids=[int(review["id"]) for review in waiting],
         requested_at=min((str(r.get("submitted_at") or "") for r in waiting), default=None),
     )
+
+
+class _Source:
+    """The claim queue's view of follow-ups (`app.claims.follow_ups.FollowUpSource`)."""
+
+    async def pending(
+        self, rt: Runtime, installation_id: int, repositories: list[str]
+    ) -> list[PullFollowUp]:
+        return await pending(rt, installation_id, repositories)
+
+    async def feedback(self, rt: Runtime, item: PullFollowUp) -> dict[str, Any]:
+        client = rt.github.installation(item.installation_id)
+        pull = {"number": item.pull_number, "head_sha": item.head_sha}
+        return await feedback(rt, client, item.repository, pull)
+
+
+SOURCE = _Source()
