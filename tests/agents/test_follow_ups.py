@@ -241,6 +241,20 @@ async def test_a_review_by_someone_without_write_permission_starts_nothing(
     assert entry["outcome"] == "skipped" and "@mallory has no write permission" in entry["reason"]
 
 
+async def test_revise_needs_write_permission(rt, github, project, deliver):
+    _, pull, _ = await dispatch_pull(rt, github, project)
+    bobs_review(github, pull["number"])
+    payload = on_pull(github, project, pull["number"], "/dispatch revise")
+    payload["comment"]["user"]["login"] = payload["sender"]["login"] = "mallory"
+
+    await deliver("issue_comment", payload)
+
+    assert await revisions(pull["number"]) == []
+    assert github.dispatches(REPO) == []
+    [reply] = replies(github, project, pull["number"])
+    assert "@mallory" in reply and "write" in reply
+
+
 async def test_one_revision_at_a_time_on_a_pull_request(rt, github, project, deliver):
     await configure(rt, github, project, ON_REVIEWS)
     _, pull, _ = await dispatch_pull(rt, github, project)
