@@ -17,6 +17,7 @@ class Mode(StrEnum):
     QA = "qa"
     RESEARCH = "research"
     AUTO_INVESTIGATE = "auto_investigate"
+    REVISE = "revise"
 
     @property
     def spec(self) -> ModeSpec:
@@ -53,8 +54,11 @@ class ModeSpec:
     # Whether a run moves the issue's status (in progress, then back to ready). A QA run checks
     # a pull request: the issue stays where it is (usually in review).
     moves_status: bool = True
-    # Whether the run works on a pull request's head commit (the brief names it).
+    # Whether the run's verdict becomes the pull request's `dispatch/qa` check run (QA).
     checks_pull: bool = False
+    # Whether the run works on a pull request's head commit: the brief names it, the workflow
+    # checks it out, and the run cannot start without one (QA, revise).
+    on_pull: bool = False
 
 
 MODES: dict[Mode, ModeSpec] = {
@@ -114,6 +118,7 @@ MODES: dict[Mode, ModeSpec] = {
         posts_report=True,
         moves_status=False,
         checks_pull=True,
+        on_pull=True,
     ),
     Mode.RESEARCH: ModeSpec(
         heading="Research",
@@ -129,7 +134,28 @@ MODES: dict[Mode, ModeSpec] = {
         ),
         posts_report=True,
     ),
+    Mode.REVISE: ModeSpec(
+        heading="Revision",
+        max_turns=80,
+        tools=(*READ_ONLY_TOOLS, "Edit", "Write", "MultiEdit", "Bash"),
+        ends_in_plan=False,
+        changes_files=True,
+        instructions=(
+            "Revise pull request #{pull_number} in {repository}: reviewers asked for changes. "
+            "The checkout is its head commit {head_sha}. Address each review comment below: "
+            "change the code where the comment is right, run the tests, and leave your changes "
+            "in the working tree; the workflow pushes them as a new commit to the pull request's "
+            "branch. Where a comment is wrong or out of scope, change nothing for it and say why."
+        ),
+        # The answer to the reviewers is posted on the pull request.
+        posts_report=True,
+        # The pull request stays in review; its issue keeps its status.
+        moves_status=False,
+        on_pull=True,
+    ),
 }
 
 # Modes a person starts with a command (auto_investigate comes from alerts).
-COMMAND_MODES = (Mode.INVESTIGATE, Mode.IMPLEMENT, Mode.QA, Mode.RESEARCH)
+COMMAND_MODES = (Mode.INVESTIGATE, Mode.IMPLEMENT, Mode.QA, Mode.RESEARCH, Mode.REVISE)
+# Modes an auto-dispatch rule may start from an issue's labels (a revision starts from a review).
+RULE_MODES = (Mode.INVESTIGATE, Mode.IMPLEMENT, Mode.QA, Mode.RESEARCH, Mode.AUTO_INVESTIGATE)

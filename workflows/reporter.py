@@ -13,6 +13,7 @@ and checks it against the SHA-256 the workflow file pins.
     reporter.py replay   FILE.ndjson [--result-out FILE] [--interval 3]
     reporter.py verdict  [--result FILE]
     reporter.py complete [--result FILE] [--outcome OUTCOME | --no-changes] [--summary TEXT]
+                         [--commit SHA]
     reporter.py event    TYPE [--message] [--body-file] [--reason] [--category] [--number]
                               [--url] [--json JSON]
 
@@ -26,10 +27,10 @@ In the agent workflow the agent runs in a job without `id-token: write`: `token`
 with OIDC) gets a stream token that can only post log chunks and `started`/`progress` for this run
 while it is active, `stream` runs the agent with it, and `complete` (in the publish job, with OIDC
 again) reports the agent's result, which it reads as untrusted data: its plan (investigations),
-its blocker, and for QA and research its whole report with the completion. The stream token
-travels between the jobs sealed with a secret both jobs hold: GitHub prints a step's `env:`
-values in its log before any `::add-mask::` could hide them, and a job output that is masked is
-dropped.
+its blocker, and for QA, research and revise its whole report with the completion. The stream
+token travels between the jobs sealed with a secret both jobs hold: GitHub prints a step's
+`env:` values in its log before any `::add-mask::` could hide them, and a job output that is
+masked is dropped.
 `stream` refuses to start a command where the OIDC request token is in its environment, since
 the command could read it from `/proc/<reporter>/environ`.
 """
@@ -72,9 +73,10 @@ REPORT_MAX_CHARS = 200_000
 PR_TITLE_MAX_CHARS = 200
 
 INVESTIGATE_MODES = frozenset({"investigate", "auto_investigate"})
-# Modes whose final answer Dispatch posts in full on the issue.
-REPORT_MODES = frozenset({"qa", "research"})
-# A commit id, as the brief names the pull request head QA checks out (SHA-1 or SHA-256).
+# Modes whose final answer Dispatch posts in full on the issue (revise: on its pull request).
+REPORT_MODES = frozenset({"qa", "research", "revise"})
+# A commit id, as the brief names the pull request head QA and revise check out (SHA-1 or
+# SHA-256), and as the publish job reports the commit it pushed.
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 OUTCOMES = (
     "completed",
@@ -563,10 +565,18 @@ def pr_title(brief: dict[str, Any]) -> str:
 
 def checkout_sha(brief: dict[str, Any]) -> str:
     """The commit the agent job checks out instead of the dispatch ref: the head of the pull
-    request a QA run checks (nothing when the brief names none, or names it oddly)."""
+    request a QA run checks or a revise run revises (nothing when the brief names none, or names
+    it oddly)."""
     pull = brief.get("pull_request")
     sha = str(pull.get("head_sha") or "") if isinstance(pull, dict) else ""
     return sha if _COMMIT.match(sha) else ""
+
+
+def pull_number(brief: dict[str, Any]) -> str:
+    """The number of the pull request the brief names (nothing when it names none)."""
+    pull = brief.get("pull_request")
+    number = pull.get("number") if isinstance(pull, dict) else None
+    return str(number) if isinstance(number, int) and not isinstance(number, bool) else ""
 
 
 def env_lines(brief: dict[str, Any]) -> list[str]:
@@ -581,6 +591,7 @@ def env_lines(brief: dict[str, Any]) -> list[str]:
         "DISPATCH_ALLOWED_TOOLS": ",".join(map(str, brief.get("allowed_tools") or [])),
         "DISPATCH_PR_TITLE": pr_title(brief),
         "DISPATCH_CHECKOUT_SHA": checkout_sha(brief),
+        "DISPATCH_PULL_NUMBER": pull_number(brief),
     }
     return [f"{key}={env_value(value)}" for key, value in values.items()]
 
@@ -960,6 +971,10 @@ def cmd_complete(args: argparse.Namespace) -> int:
     if mode in REPORT_MODES and text.strip() and not args.outcome:
         # The whole report: Dispatch posts it on the issue (the summary is only its start).
         event["report"] = _clip(text, REPORT_MAX_CHARS)
+    if args.commit:
+        if not _COMMIT.match(args.commit):
+            raise ReporterError(f"--commit is not a commit id: {args.commit!r}")
+        event["commit"] = args.commit
     post_event(client, event)
     print(f"dispatch-reporter: run {client.run_id} completed: {outcome}", file=sys.stderr)
     return 0
@@ -1085,6 +1100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-changes", action="store_true", help="the agent changed nothing (implement)"
     )
     complete.add_argument("--summary")
+    complete.add_argument("--commit", help="the commit the publish job pushed (revise)")
     complete.add_argument("--mode", help="run mode (default: $DISPATCH_MODE)")
     complete.set_defaults(func=cmd_complete)
 

@@ -75,6 +75,16 @@ def parse_mode(value: str) -> Mode:
         raise invalid("mode", f"`mode` must be one of {names}") from None
     if mode not in COMMAND_MODES:
         raise invalid("mode", f"`mode` must be one of {names}")
+    if mode is Mode.REVISE:
+        # A revision needs its pull request's checks and review feedback (`follow_ups.start`):
+        # it starts from `/dispatch revise` or a review, and a harness claims the pull request
+        # as a `pr_follow_up` item instead of registering a run of it.
+        raise invalid(
+            "mode",
+            "a harness cannot register a revise run: claim the pull request with "
+            '`POST /api/claims {"kinds": ["pr_follow_up"]}` and push to its branch, or comment '
+            "`/dispatch revise` on it",
+        )
     return mode
 
 

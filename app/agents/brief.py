@@ -25,7 +25,13 @@ async def build(rt: Runtime, run: Run) -> dict[str, Any]:
     repository = await rest.get_repository(client, run.repository)
     plan = await plans.get(run.plan_id) if run.plan_id else None
     run, title, body = await _issue_text(run, issue, plan)
-    branch = branch_for(run, title)
+    pull = run.target_pull
+    # A revision works on the pull request's own branch; every other run on a branch of its own.
+    on_branch = bool(pull and run.mode.spec.changes_files)
+    branch = str(pull["head_ref"]) if on_branch and pull else branch_for(run, title)
+    base_branch = run.ref or repository.get("default_branch") or "main"
+    if on_branch and pull:
+        base_branch = str(pull.get("base_ref") or base_branch)
     feedback = None
     if run.mode.spec.ends_in_plan:
         feedback = await plans.latest_feedback(run.repository_id, run.issue_number)
@@ -54,14 +60,24 @@ async def build(rt: Runtime, run: Run) -> dict[str, Any]:
             branch=branch,
             pull=run.target_pull,
         ),
-        "base_branch": run.ref or repository.get("default_branch") or "main",
+        "base_branch": base_branch,
         "branch": branch,
         "allowed_tools": list(run.mode.spec.tools),
-        # QA: the pull request to check; the workflow checks out `head_sha` for the agent.
+        # QA and revise: the pull request to work on; the workflow checks out `head_sha` for the
+        # agent (and for revise, pushes the agent's changes on top of it to `branch`).
         "pull_request": run.target_pull,
+        # Revise: the review feedback to answer (only the words of people with write
+        # permission), the files the pull request changes, and the issue it fixes.
+        "follow_up": _follow_up(run),
     }
     data["prompt"] = prompt.render(run.mode, data)
     return data
+
+
+def _follow_up(run: Run) -> dict[str, Any] | None:
+    if run.follow_up is None:
+        return None
+    return {"origin_issue": run.origin_issue, **run.follow_up}
 
 
 async def _issue_text(
@@ -74,7 +90,8 @@ async def _issue_text(
         return run, run.issue_title, run.issue_body or ""
     live_title, live_body = issue.get("title") or "", issue.get("body") or ""
     title, body, edited = live_title, live_body, False
-    if plan is not None and plan.issue_title is not None:
+    # A revision's "issue" is its pull request; its plan was made from another issue's text.
+    if plan is not None and plan.issue_title is not None and not run.mode.spec.on_pull:
         title, body = plan.issue_title, plan.issue_body or ""
         edited = (title, body) != (live_title, live_body)
     run = await runs.update(run.id, issue_title=title, issue_body=body, issue_edited=edited)

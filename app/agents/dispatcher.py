@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.agents import gates, qa, runs, status_comment
+from app.agents import follow_ups, gates, qa, runs, status_comment
 from app.agents.runs import Run, RunState, Trigger
 from app.audit import log as audit
 from app.db import engine
@@ -235,6 +235,8 @@ async def announce(rt: Runtime, run: Run) -> Run:
         )
         await rest.add_label(client, run.repository, run.issue_number, label)
     run = await status_comment.publish(rt, run)
+    # A revision's status comment is on its pull request; the issue it fixes links to it.
+    await follow_ups.link(rt, run)
     if run.reaction_target is not None:
         reaction = {
             RunState.DISPATCHED: "rocket",

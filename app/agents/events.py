@@ -24,6 +24,7 @@ Outcome = Literal[
     "failed",
 ]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=200_000)]
+CommitId = Annotated[str, msgspec.Meta(pattern=r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")]
 # A whole QA or research report: the reporter cuts longer ones (the body limit is 2 MB).
 REPORT_MAX_CHARS = 200_000
 
@@ -62,6 +63,8 @@ class Completed(_Event, tag="completed"):
     turns: Annotated[int, msgspec.Meta(ge=0)]
     # The agent's whole final answer, for the modes that post a report (qa, research).
     report: Annotated[str, msgspec.Meta(max_length=REPORT_MAX_CHARS)] | None = None
+    # The commit the publish job pushed to the pull request's branch (revise).
+    commit: CommitId | None = None
 
 
 AgentEvent = Started | Progress | PlanProposed | Blocker | PullRequestOpened | Completed

@@ -1,13 +1,14 @@
 """Webhooks about runs and their pull requests: `workflow_run` binds and closes runs the agent
 never closed, `workflow_job` keeps them alive, a pull request that fixes an issue moves it to
 `status/in-review` (opened) or `status/done` (merged; an issue whose fix is being verified stays
-`status/verifying`), and labels may start auto-dispatch rules."""
+`status/verifying`), labels may start auto-dispatch rules, and a review requesting changes may
+send a pull request back to an agent."""
 
 from __future__ import annotations
 
 import re
 
-from app.agents import auto_dispatch, lifecycle, pull_requests, runs
+from app.agents import auto_dispatch, follow_ups, lifecycle, pull_requests, runs
 from app.agents.dispatcher import is_our_workflow_run, workflow_file
 from app.agents.runs import RunState
 from app.events import Event, Router, is_own_change
@@ -132,6 +133,13 @@ async def pull_request_merged(event: Event, rt: Runtime) -> None:
         f"pull request #{pull_request['number']} merged",
         unless=Status.VERIFYING,
     )
+
+
+@router.on("pull_request_review", "submitted")
+async def review_requested_changes(event: Event, rt: Runtime) -> None:
+    """With `follow_ups: {on_changes_requested: true}`, a writer's change request on a pull
+    request a Dispatch run opened sends it back to an agent (`follow_ups.on_review`)."""
+    await follow_ups.on_review(event, rt)
 
 
 @router.on("issues", "labeled", "opened")

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from app import jobs, queue
-from app.agents import gates, plans, pull_requests, qa, reports, runs, status_comment
+from app.agents import follow_ups, gates, plans, pull_requests, qa, reports, runs, status_comment
 from app.agents.events import (
     AgentEvent,
     Blocker,
@@ -86,6 +86,8 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent) -> Run:
             )
             if run.mode.spec.posts_report and event.report and event.report.strip():
                 fields["report"] = event.report
+            if run.mode is Mode.REVISE and event.commit and event.outcome == "completed":
+                fields["pushed_sha"] = event.commit
         run = await runs.update(run.id, **fields)
         await runs.record_event(run.id, kind, body)
         if isinstance(event, Completed):
@@ -164,7 +166,9 @@ async def effects(rt: Runtime, payload: dict[str, Any]) -> None:
             run = await reports.publish(rt, run)
             run = await qa.finish_check(rt, run)
         await _finish_labels(rt, client, run)
-    await status_comment.publish(rt, run)
+    run = await status_comment.publish(rt, run)
+    if run.state.finished:
+        await follow_ups.link(rt, run)
 
 
 async def _finish_labels(rt: Runtime, client: Any, run: Run) -> None:

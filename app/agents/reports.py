@@ -1,17 +1,20 @@
-"""Full reports: what a QA or research agent found, posted whole on the issue as one comment per
-run, found again by its marker and edited in place (a retried job never posts it twice).
+"""Full reports: what a QA or research agent found, or a revision's answer to its reviewers,
+posted whole on the issue (a revision's: on its pull request) as one comment per run, found again
+by its marker and edited in place (a retried job never posts it twice).
 
 The agent's report is its words: made safe like a plan (no mentions, remote images or outside
 links, credentials scrubbed) and cut at GitHub's limit, with a signed link to the whole text when
 it is longer. A research report must end with a Sources section; when it has none, the comment
-says so.
+says so. A revision's answer should answer every review item it was shown (R1, C1 …); the
+comment names those it does not, and says how many were not shown to the agent.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from app.agents import qa, runs
+from app.agents import follow_ups, qa, runs
 from app.agents.runs import Run, RunState
 from app.github import markdown, rest
 from app.modes import Mode
@@ -26,7 +29,11 @@ NO_SOURCES = (
     "relying on them."
 )
 _SOURCES = re.compile(r"^\s{0,3}(?:#{1,6}\s*|\*\*)Sources\b", re.IGNORECASE | re.MULTILINE)
-_HEADINGS = {Mode.QA: "🧪 QA report", Mode.RESEARCH: "🔎 Research report"}
+_HEADINGS = {
+    Mode.QA: "🧪 QA report",
+    Mode.RESEARCH: "🔎 Research report",
+    Mode.REVISE: "🔁 Answer to the review",
+}
 
 
 def marker_name(run_id: int) -> str:
@@ -41,6 +48,42 @@ def full_report_url(rt: Runtime, run_id: int) -> str:
 
 def has_sources(report: str) -> bool:
     return _SOURCES.search(report) is not None
+
+
+def unanswered(report: str, follow_up: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The review items the agent was shown whose tag its answer never names."""
+    return [
+        item
+        for item in follow_ups.answerable(follow_up)
+        if not re.search(rf"(?<![A-Za-z0-9]){item['ref']}(?![0-9])", report)
+    ]
+
+
+def _review_notes(report: str, run: Run) -> list[str]:
+    notes = []
+    missing = unanswered(report, run.follow_up)
+    if missing:
+        named = ", ".join(
+            f"{item['ref']} ({markdown.inline_text(_where(item), 120)})" for item in missing
+        )
+        notes.append(f"⚠️ This answer says nothing about {named}.")
+    hidden = follow_ups.not_shown(run.follow_up)
+    if hidden:
+        refs = ", ".join(item["ref"] for item in hidden)
+        notes.append(
+            f"🙈 Not shown to the agent ({refs}): written by people without write permission on "
+            "this repository."
+        )
+    if run.pushed_sha:
+        notes.append(f"Pushed {markdown.code_span(run.pushed_sha[:12])} to this pull request.")
+    return notes
+
+
+def _where(item: dict[str, Any]) -> str:
+    if "path" not in item:
+        return f"review by {item.get('author')}"
+    line = f" line {item['line']}" if item.get("line") is not None else ""
+    return f"{item.get('path')}{line}"
 
 
 def render(rt: Runtime, run: Run) -> str:
@@ -65,6 +108,8 @@ def render(rt: Runtime, run: Run) -> str:
     parts.append(body)
     if run.mode is Mode.RESEARCH and not has_sources(report):
         parts.append(NO_SOURCES)
+    if run.mode is Mode.REVISE:
+        parts.extend(_review_notes(report, run))
     return "\n\n".join(parts)
 
 

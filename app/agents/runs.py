@@ -55,6 +55,8 @@ class Trigger(StrEnum):
     HARNESS = "harness"
     MISSION = "mission"
     MCP = "mcp"
+    # A review that requested changes on a pull request (`follow_ups.on_changes_requested`).
+    REVIEW = "review"
 
     @property
     def through_api(self) -> bool:
@@ -122,6 +124,12 @@ class Run:
     report_comment_id: int | None = None
     # The `dispatch/qa` check run on the pull request's head (QA runs).
     check_run_id: int | None = None
+    # Revise runs: the issue the pull request fixes (its status comment is linked from there),
+    # the review feedback and diff summary the run was asked with (`app/agents/follow_ups.py`),
+    # and the commit the workflow pushed to the pull request's branch.
+    origin_issue: int | None = None
+    follow_up: dict[str, Any] | None = None
+    pushed_sha: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -160,6 +168,8 @@ class NewRun:
     error_context: dict[str, Any] | None = None
     retry_of: int | None = None
     target_pull: dict[str, Any] | None = None
+    origin_issue: int | None = None
+    follow_up: dict[str, Any] | None = None
     # The agent that works the run: its label is `agent/<agent>` while it runs.
     agent: str = "claude"
 
@@ -181,9 +191,9 @@ async def create(new: NewRun) -> Run:
                     INSERT INTO run (installation_id, repository, repository_id, issue_number,
                         mode, trigger, requested_by, command_id, command_line, reaction_target,
                         notes, plan_id, fingerprint, error_context, retry_of, viewer_key,
-                        target_pull, agent)
+                        target_pull, origin_issue, follow_up, agent)
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                        $16, $17, $18)
+                        $16, $17, $18, $19, $20)
                     RETURNING *
                     """,
                     new.installation_id,
@@ -203,6 +213,8 @@ async def create(new: NewRun) -> Run:
                     new.retry_of,
                     secrets.token_urlsafe(24),
                     new.target_pull,
+                    new.origin_issue,
+                    new.follow_up,
                     new.agent,
                 )
         except asyncpg.UniqueViolationError:

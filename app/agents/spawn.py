@@ -27,12 +27,18 @@ class Refusal:
 
 async def request_run(new: NewRun) -> Run | Refusal:
     """Create the run and queue its dispatch together. A refusal when the issue already has an
-    active run (one active run per issue, across every replica), or when a QA run names no pull
-    request to check (`app/agents/qa.py` finds it)."""
-    if new.mode.spec.checks_pull and not new.target_pull:
+    active run (one active run per issue, or per pull request, across every replica), or when a
+    run that works on a pull request (qa, revise) names none (`app/agents/qa.py` and
+    `app/agents/follow_ups.py` find it)."""
+    if new.mode.spec.on_pull and not new.target_pull:
+        if new.mode.spec.checks_pull:
+            return Refusal(
+                f"a {new.mode.value} run checks a pull request, and none was given: comment on "
+                f"the PR, or open one that says Fixes #{new.issue_number}."
+            )
         return Refusal(
-            f"a {new.mode.value} run checks a pull request, and none was given: comment on the "
-            f"PR, or open one that says Fixes #{new.issue_number}."
+            f"a {new.mode.value} run works on a pull request, and none was given: comment on "
+            "the PR."
         )
     try:
         async with engine.transaction():

@@ -98,7 +98,13 @@ def _render(rt: Runtime, run: Run, *, public: bool) -> str:
         hosts = markdown.github_hosts(rt.settings.github_web_url)
         pull_url = markdown.safe_link(pull.get("url"), hosts)
         shown = f"[#{int(pull['number'])}]({pull_url})" if pull_url else f"#{int(pull['number'])}"
-        rows.append(("checks", f"pull request {shown} at {sha}"))
+        rows.append(
+            ("checks" if run.mode.spec.checks_pull else "revises", f"pull request {shown} at {sha}")
+        )
+    if run.origin_issue is not None:
+        rows.append(("for issue", f"#{run.origin_issue}"))
+    if run.pushed_sha:
+        rows.append(("pushed", f"{markdown.code_span(run.pushed_sha[:12])} to the pull request"))
     if run.report_comment_id:
         rows.append(("report", "the full report is in the comment below"))
     table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])

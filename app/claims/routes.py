@@ -23,6 +23,7 @@ class ClaimRequest(msgspec.Struct, forbid_unknown_fields=True):
     agent: str
     repositories: list[str] | None = None
     types: list[str] | None = None
+    kinds: list[str] | None = None
 
 
 class ReleaseRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -33,24 +34,42 @@ class ReleaseRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 def claim_body(claimed: service.Claimed) -> dict[str, Any]:
     claim = claimed.claim
-    return {
+    body: dict[str, Any] = {
         "claim": {
             **claim.as_json(),
             "heartbeat": f"/api/claims/{claim.id}/heartbeat",
             "release": f"/api/claims/{claim.id}/release",
         },
-        "issue": {**claimed.issue.as_json(), "url": claimed.url},
     }
+    if claimed.follow_up is not None:
+        # Review text is untrusted input for the agent; people without write permission are
+        # listed with `shown: false` and no body.
+        body["pull_request"] = claimed.follow_up.as_json()
+        body["feedback"] = claimed.feedback
+    elif claimed.issue is not None:
+        body["issue"] = {**claimed.issue.as_json(), "url": claimed.url}
+    return body
 
 
 @post("/api/claims", status_code=201, dependencies={"token": Provide(api_token)})
-async def claim_next(request: Request, rt: Runtime, token: ApiToken) -> Response[Any]:
-    """Claim the most urgent, oldest `status/ready` issue nobody works on: 201 with the claim
-    and the issue, or 204 when nothing is ready."""
+async def claim_next(
+    request: Request, rt: Runtime, token: ApiToken, follow_ups: Any
+) -> Response[Any]:
+    """Claim the most urgent, oldest `status/ready` issue nobody works on (or, with `kinds`
+    naming `pr_follow_up`, a pull request whose change requests wait): 201 with the claim and
+    the issue (or the pull request and its review feedback), or 204 when nothing waits."""
+    # `follow_ups` is the server's `FollowUpSource` (typed Any: the signature model cannot
+    # validate a protocol).
     require_scope(token, tokens.AGENT)
     body = decode(await request.body(), ClaimRequest)
     claimed = await service.claim_next(
-        rt, token, body.agent, repositories=body.repositories, types=body.types
+        rt,
+        token,
+        body.agent,
+        repositories=body.repositories,
+        types=body.types,
+        kinds=body.kinds,
+        follow_ups=follow_ups,
     )
     if claimed is None:
         return Response(None, status_code=204)

@@ -16,6 +16,14 @@ comment (the status stays, a person decides); `done` → `status/in-review` with
 `status/done` without. Each removes the agent's label. A person removing the `agent/<name>` label
 ends the claim too (nothing else is touched: they are taking it over).
 
+**Pull-request follow-ups.** A harness that asks for `kinds: ["pr_follow_up", ...]` may also
+be given an open pull request whose change requests wait (no run, no claim on it; see
+`app.claims.follow_ups`). Its claim (`kind = 'pr_follow_up'`) labels the pull request
+`agent/<name>` and nothing else: no status moves, releasing removes the label again (`blocked`
+adds `dispatch/blocked` and the reason, as for an issue). The answer carries the pull request
+(head ref and sha to build on) and the review feedback, writers' words only. Closing the pull
+request or removing the label ends the claim.
+
 Every change is audited with the token's name (`token:<name>`) as the actor.
 """
 
@@ -31,10 +39,12 @@ from typing import Any
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
 from app.audit import log as audit
+from app.claims.follow_ups import ISSUE, KINDS, PR_FOLLOW_UP, FollowUpSource, PullFollowUp
 from app.db import engine
 from app.events import Event, is_own_change
 from app.github import markdown, rest
 from app.github.repo import InvalidRepo, Repo
+from app.installations import service as installations
 from app.issues import cache, state
 from app.issues.cache import CachedIssue
 from app.issues.labels import (
@@ -93,6 +103,8 @@ class Claim:
     lease_expires_at: datetime
     ended_at: datetime | None
     ended_by: str | None
+    kind: str = ISSUE
+    head_sha: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Claim:
@@ -108,6 +120,7 @@ class Claim:
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "kind": self.kind,
             "agent": self.agent,
             "repository": self.repository,
             "issue": self.issue_number,
@@ -122,14 +135,18 @@ class Claim:
             "lease_expires_at": self.lease_expires_at.isoformat(),
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "ended_by": self.ended_by,
+            **({"head_sha": self.head_sha} if self.kind == PR_FOLLOW_UP else {}),
         }
 
 
 @dataclass(frozen=True)
 class Claimed:
     claim: Claim
-    issue: CachedIssue
+    issue: CachedIssue | None
     url: str | None
+    # A `pr_follow_up` claim: the pull request and its review feedback.
+    follow_up: PullFollowUp | None = None
+    feedback: dict[str, Any] | None = None
 
 
 # --- reading
@@ -187,22 +204,169 @@ async def claim_next(
     *,
     repositories: list[str] | None = None,
     types: list[str] | None = None,
+    kinds: list[str] | None = None,
+    follow_ups: FollowUpSource | None = None,
 ) -> Claimed | None:
-    """Claim the next ready issue for `agent`; None when nothing is ready."""
+    """Claim the next item for `agent`, trying `kinds` in the order given (`issue` only by
+    default): a ready issue, or a pull request whose change requests wait (`pr_follow_up`,
+    found through `follow_ups`). None when nothing is waiting."""
     require_scope(token, tokens.AGENT)
     if not AGENT_NAME.match(agent or ""):
         raise invalid("agent", f"`agent` must be a name made of {AGENT_NAME_RULE}")
     scope = _repositories(token, repositories)
-    kinds = _types(types)
+    issue_types = _types(types)
+    wanted = _kinds(kinds)
     lease = timedelta(minutes=rt.settings.claim_lease_minutes)
-    skip: list[str] = []
-    with github_trouble("claiming an issue (nothing was claimed)"):
-        for _ in range(MAX_DRIFTED):
-            result = await _claim_one(rt, token, agent, scope, kinds, skip, lease)
-            if result is None or isinstance(result, Claimed):
-                return result
-            skip.append(result)
+    with github_trouble("claiming (nothing was claimed)"):
+        for kind in wanted:
+            if kind == PR_FOLLOW_UP:
+                if follow_ups is None:
+                    raise RuntimeError("claiming a pr_follow_up needs a FollowUpSource")
+                claimed = await _claim_follow_up(rt, token, agent, scope, follow_ups, lease)
+            else:
+                claimed = await _claim_issue(rt, token, agent, scope, issue_types, lease)
+            if claimed is not None:
+                return claimed
     return None
+
+
+async def _claim_issue(
+    rt: Runtime,
+    token: ApiToken,
+    agent: str,
+    scope: list[str] | None,
+    types: list[str] | None,
+    lease: timedelta,
+) -> Claimed | None:
+    skip: list[str] = []
+    for _ in range(MAX_DRIFTED):
+        result = await _claim_one(rt, token, agent, scope, types, skip, lease)
+        if result is None or isinstance(result, Claimed):
+            return result
+        skip.append(result)
+    return None
+
+
+def _kinds(kinds: list[str] | None) -> list[str]:
+    if kinds is None:
+        return [ISSUE]
+    if not isinstance(kinds, list) or not kinds or any(k not in KINDS for k in kinds):
+        raise invalid("kinds", f"`kinds` must be a non-empty list of: {', '.join(KINDS)}")
+    return list(dict.fromkeys(kinds))
+
+
+async def waiting_follow_ups(
+    rt: Runtime, token: ApiToken, scope: list[str] | None, source: FollowUpSource
+) -> list[PullFollowUp]:
+    """The `pr_follow_up` items of the claim queue this token may take, oldest request first:
+    pull requests of its repositories (`scope`, else all it is allowed on) whose change requests
+    wait, with no run and no claim on them."""
+    wanted = {name.lower() for name in scope} if scope is not None else None
+    by_installation: dict[int, list[str]] = {}
+    for repository in await installations.active_repositories():
+        name = repository["full_name"]
+        if (wanted is None or name.lower() in wanted) and token.allows(name):
+            by_installation.setdefault(repository["installation_id"], []).append(name)
+    found: list[PullFollowUp] = []
+    for installation_id, names in by_installation.items():
+        found += await source.pending(rt, installation_id, names)
+    found.sort(key=lambda item: (item.requested_at or "", item.repository, item.pull_number))
+    return found
+
+
+async def _claim_follow_up(
+    rt: Runtime,
+    token: ApiToken,
+    agent: str,
+    scope: list[str] | None,
+    source: FollowUpSource,
+    lease: timedelta,
+) -> Claimed | None:
+    """Claim the oldest waiting follow-up: its pull request still open on the head it was found
+    at (checked at GitHub), one active claim per pull request (the unique index decides a race),
+    `agent/<name>` on the pull request."""
+    for item in await waiting_follow_ups(rt, token, scope, source):
+        client = rt.github.installation(item.installation_id)
+        live = await rest.get_pull(client, item.repository, item.pull_number)
+        if (
+            live is None
+            or live.get("state") != "open"
+            or ((live.get("head") or {}).get("sha")) != item.head_sha
+        ):
+            continue  # moved since it was listed: the next one
+        claim = await _take_follow_up(rt, client, token, agent, item, lease)
+        if claim is None:
+            continue  # another claimer took it first
+        feedback = await source.feedback(rt, item)
+        return Claimed(claim, None, item.url, follow_up=item, feedback=feedback)
+    return None
+
+
+async def _take_follow_up(
+    rt: Runtime, client: Any, token: ApiToken, agent: str, item: PullFollowUp, lease: timedelta
+) -> Claim | None:
+    async with engine.transaction():
+        now = rt.clock.now()
+        claim = await _insert_follow_up(item, agent, token, now, now + lease)
+        if claim is None:
+            return None
+        try:
+            await _label(client, item.repository, item.pull_number, claim.label)
+        except Exception:
+            with contextlib.suppress(Exception):
+                await rest.remove_label(client, item.repository, item.pull_number, claim.label)
+            raise
+        await audit.record(
+            actor=token.actor,
+            action="claim.create",
+            target=f"{item.repository}#{item.pull_number}",
+            repository=item.repository,
+            issue_number=item.pull_number,
+            installation_id=item.installation_id,
+            after={
+                "claim": claim.id,
+                "kind": PR_FOLLOW_UP,
+                "agent": agent,
+                "head_sha": item.head_sha,
+                "lease_expires_at": claim.lease_expires_at.isoformat(),
+            },
+        )
+    return claim
+
+
+async def _insert_follow_up(
+    item: PullFollowUp, agent: str, token: ApiToken, now: datetime, expires: datetime
+) -> Claim | None:
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            """
+            INSERT INTO claim (installation_id, repository_id, repository, issue_number, agent,
+                token_id, token_name, claimed_at, heartbeat_at, lease_expires_at, kind, head_sha)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, 'pr_follow_up', $10)
+            ON CONFLICT (repository_id, issue_number) WHERE state = 'active' DO NOTHING
+            RETURNING *
+            """,
+            item.installation_id,
+            item.repository_id,
+            item.repository,
+            item.pull_number,
+            agent,
+            token.id,
+            token.name,
+            now,
+            expires,
+            item.head_sha,
+        )
+    return Claim.from_row(row) if row else None
+
+
+async def _label(client: Any, repository: str, number: int, label: str) -> None:
+    """The agent's label on an issue or pull request, created when the repository lacks it."""
+    if not await rest.label_exists(client, repository, label):
+        await rest.create_label(
+            client, repository, label, DYNAMIC_COLORS[AGENT_PREFIX], "Agent working on it"
+        )
+    await rest.add_label(client, repository, number, label)
 
 
 def _repositories(token: ApiToken, wanted: list[str] | None) -> list[str] | None:
@@ -268,17 +432,9 @@ async def _claim_one(
             return key  # another replica's claim holds it (its cache copy was behind ours)
         label = claim.label
         try:
-            if not await rest.label_exists(client, issue.repository, label):
-                await rest.create_label(
-                    client,
-                    issue.repository,
-                    label,
-                    DYNAMIC_COLORS[AGENT_PREFIX],
-                    "Agent working on it",
-                )
             # The agent's label first: whatever GitHub shows between the two edits is not
             # claimable (ready *and* without an agent is what a claim needs).
-            await rest.add_label(client, issue.repository, issue.number, label)
+            await _label(client, issue.repository, issue.number, label)
             await state.move_to(
                 client,
                 rt,
@@ -466,11 +622,15 @@ async def _end(
     client = rt.github.installation(claim.installation_id)
     repository, number = claim.repository, claim.issue_number
     target: Status | None = None
-    if outcome is Outcome.ABANDONED:
+    if outcome is Outcome.BLOCKED:
+        pass
+    elif claim.kind == PR_FOLLOW_UP:
+        pass  # a pull request has no status: only the agent's label comes off
+    elif outcome is Outcome.ABANDONED:
         target = Status.READY
     elif outcome is Outcome.DONE:
         target = Status.IN_REVIEW if pr_url else Status.DONE
-    else:
+    if outcome is Outcome.BLOCKED:
         await rest.add_label(client, repository, number, Signal.BLOCKED)
         await rest.upsert_marked_comment(
             client,
@@ -523,6 +683,14 @@ async def _end(
 
 def _blocked_comment(rt: Runtime, claim: Claim, reason: str) -> str:
     text = markdown.agent_markdown(reason, markdown.github_hosts(rt.settings.github_web_url))
+    if claim.kind == PR_FOLLOW_UP:
+        return (
+            f"### 🚧 Blocked · `{claim.label}`\n\n"
+            f"The agent that claimed this pull request's review feedback (claim #{claim.id}) "
+            f"stopped and released it:\n\n{text}\n\n---\nA person decides what comes next: "
+            f"remove `{Signal.BLOCKED.value}` and request changes again to put it back in the "
+            "queue."
+        )
     return (
         f"### 🚧 Blocked · `{claim.label}`\n\n"
         f"The agent that claimed this issue (claim #{claim.id}) stopped and released it:\n\n"
@@ -534,6 +702,8 @@ def _blocked_comment(rt: Runtime, claim: Claim, reason: str) -> str:
 async def _recache(rt: Runtime, claim: Claim) -> None:
     """Bring the cached copy in line with the labels just changed, so the issue is claimable
     again at once when it went back to the queue (the webhooks would do it a moment later)."""
+    if claim.kind == PR_FOLLOW_UP:
+        return  # follow-ups are found at GitHub, not in the issue cache
     try:
         await cache.refresh(
             rt, claim.installation_id, claim.repository_id, claim.repository, claim.issue_number
@@ -603,11 +773,12 @@ async def on_unlabeled(event: Event, rt: Runtime) -> None:
 
 
 async def on_closed(event: Event, rt: Runtime) -> None:
-    """A claimed issue was closed: the claim ends and the agent's label comes off (closing
-    already means `status/done`)."""
+    """A claimed issue (or pull request) was closed: the claim ends and the agent's label comes
+    off (closing already means `status/done`)."""
     if await is_own_change(event, rt):
         return
-    claim = await _revoke(event, rt, None, reason=f"{event.sender or 'someone'} closed the issue")
+    what = "pull request" if "pull_request" in event.payload else "issue"
+    claim = await _revoke(event, rt, None, reason=f"{event.sender or 'someone'} closed the {what}")
     if claim is not None and event.installation_id is not None:
         client = rt.github.installation(event.installation_id)
         await rest.remove_label(client, claim.repository, claim.issue_number, claim.label)
@@ -615,7 +786,7 @@ async def on_closed(event: Event, rt: Runtime) -> None:
 
 async def _revoke(event: Event, rt: Runtime, label: str | None, *, reason: str) -> Claim | None:
     """End the issue's active claim (if `label` is given, only that agent's) as `revoked`."""
-    issue = event.payload.get("issue") or {}
+    issue = event.payload.get("issue") or event.payload.get("pull_request") or {}
     repository = event.payload.get("repository") or {}
     if "id" not in repository:
         return None

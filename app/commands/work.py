@@ -1,13 +1,14 @@
-"""The verbs that start and stop agent runs: investigate, implement, qa, research, cancel,
-retry. A verb asks for a run through the one run-starting service (`agents.spawn`); the dispatch
-job applies the spawn gates and answers on the issue (🚀 and the run's status comment, or 😕 and
-why not)."""
+"""The verbs that start and stop agent runs: investigate, implement, qa, research, revise,
+cancel, retry. A verb asks for a run through the one run-starting service (`agents.spawn`; a
+revision through `agents.follow_ups`, which checks the pull request first); the dispatch job
+applies the spawn gates and answers on the issue (🚀 and the run's status comment, or 😕 and why
+not)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.agents import lifecycle, plans, qa, runs, spawn
+from app.agents import follow_ups, lifecycle, plans, qa, runs, spawn
 from app.agents.runs import NewRun, RunState, Trigger
 from app.commands.context import CommandContext, Result
 from app.commands.registry import Registry
@@ -135,6 +136,53 @@ async def research(ctx: CommandContext) -> Result:
 
 
 @registry.verb(
+    "revise",
+    permission=Permission.WRITE,
+    help="On a pull request: send it back to an agent to address its review; the agent's "
+    "changes are pushed to the pull request's branch.",
+    usage="[notes]",
+)
+async def revise(ctx: CommandContext) -> Result:
+    return await revise_run(ctx, notes=ctx.command.args)
+
+
+async def revise_run(
+    ctx: CommandContext, *, notes: str | None, retry_of: int | None = None
+) -> Result:
+    result = await follow_ups.start(
+        ctx.rt,
+        installation_id=ctx.comment.installation_id,
+        repository=ctx.repository,
+        repository_id=ctx.comment.repository_id,
+        number=ctx.number,
+        is_pull=ctx.comment.is_pull,
+        config=ctx.config,
+        trigger=Trigger.RETRY if retry_of else Trigger.COMMAND,
+        requested_by=ctx.comment.author,
+        notes=notes,
+        command_id=ctx.command_id,
+        command_line=ctx.command.line,
+        reaction_target=ctx.comment.target,
+        retry_of=retry_of,
+    )
+    if isinstance(result, spawn.Refusal):
+        active = result.active
+        own = active is not None and ctx.command_id is not None
+        if own and active is not None and active.command_id == ctx.command_id:
+            return Result.done(None, reaction=None)  # this command's own run, from a retry
+        if (
+            active is not None
+            and active.mode is Mode.REVISE
+            and active.trigger is Trigger.REVIEW
+            and active.requested_by == ctx.comment.author
+        ):
+            # The review this command was written in (or just before it) already asked.
+            return Result.done(None, reaction=None)
+        return Result.refuse(result.reason)
+    return Result.done(None, reaction=None)
+
+
+@registry.verb(
     "cancel", permission=Permission.WRITE, help="Cancel the issue's active run and its Actions run."
 )
 async def cancel(ctx: CommandContext) -> Result:
@@ -161,6 +209,9 @@ async def retry(ctx: CommandContext) -> Result:
     )
     if previous is None:
         return Result.refuse("there is no failed, timed-out, cancelled or refused run to retry.")
+    if previous.mode is Mode.REVISE:
+        # The pull request as it is now, and the review feedback standing now.
+        return await revise_run(ctx, notes=previous.notes, retry_of=previous.id)
     target = None
     if previous.mode is Mode.QA:
         # The pull request as it is now: a retry checks its current head.

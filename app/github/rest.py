@@ -310,6 +310,50 @@ async def open_pulls(
     return found
 
 
+async def pull_reviews(
+    client: GitHub, repository: RepoLike, number: int, *, max_pages: int = 5
+) -> list[dict[str, Any]]:
+    """A pull request's reviews, oldest first (`state`: APPROVED, CHANGES_REQUESTED, COMMENTED,
+    DISMISSED, PENDING; `commit_id`: the head they reviewed), at most `max_pages` pages of 100."""
+    return await _first_pages(
+        client, f"{Repo.of(repository).api_path}/pulls/{number}/reviews", {}, max_pages
+    )
+
+
+async def pull_review_comments(
+    client: GitHub, repository: RepoLike, number: int, *, max_pages: int = 5
+) -> list[dict[str, Any]]:
+    """A pull request's inline review comments, oldest first, each with its review
+    (`pull_request_review_id`), `path` and `line`; at most `max_pages` pages of 100."""
+    params = {"sort": "created", "direction": "asc"}
+    return await _first_pages(
+        client, f"{Repo.of(repository).api_path}/pulls/{number}/comments", params, max_pages
+    )
+
+
+async def pull_files(
+    client: GitHub, repository: RepoLike, number: int, *, max_pages: int = 3
+) -> list[dict[str, Any]]:
+    """The files a pull request changes (`filename`, `status`, `additions`, `deletions`), at
+    most `max_pages` pages of 100 (GitHub itself lists at most 3,000)."""
+    return await _first_pages(
+        client, f"{Repo.of(repository).api_path}/pulls/{number}/files", {}, max_pages
+    )
+
+
+async def _first_pages(
+    client: GitHub, path: str, params: dict[str, Any], max_pages: int
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    pages = 0
+    async for page in _pages(client, path, params):
+        found += page
+        pages += 1
+        if pages >= max_pages:
+            break
+    return found
+
+
 # --- check runs
 
 

@@ -31,6 +31,10 @@ Example (every key is optional):
     qa:
       allow_forks: false              # QA may check pull requests from forks (their code runs
                                       # with the repository's Anthropic key)
+    follow_ups:
+      on_changes_requested: false     # a review requesting changes (by a writer) on a pull
+                                      # request a Dispatch run opened starts a `revise` run
+      any_pr: false                   # `revise` may work on pull requests Dispatch did not open
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from app.db import engine
 from app.github import rest
 from app.github.permissions import Permission
 from app.github.repo import Repo
-from app.modes import Mode
+from app.modes import RULE_MODES, Mode
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -80,9 +84,12 @@ class Workflows(_Strict):
     qa: str | None = None
     research: str | None = None
     auto_investigate: str | None = None
+    revise: str | None = None
     ref: str | None = None
 
-    @field_validator("default", "investigate", "implement", "qa", "research", "auto_investigate")
+    @field_validator(
+        "default", "investigate", "implement", "qa", "research", "auto_investigate", "revise"
+    )
     @classmethod
     def _workflow_file(cls, value: str | None) -> str | None:
         if value is not None and not _WORKFLOW_FILE.match(value):
@@ -130,9 +137,28 @@ class AutoDispatchWhen(_Strict):
     labels: list[str] = Field(min_length=1)
 
 
+class FollowUps(_Strict):
+    # A review that requests changes, by someone with write permission, on a pull request a
+    # Dispatch run opened, starts a `revise` run on it.
+    on_changes_requested: bool = False
+    # `revise` (the command, and reviews when on) may work on any pull request of this
+    # repository's own branches, not only those a Dispatch run opened.
+    any_pr: bool = False
+
+
 class AutoDispatchRule(_Strict):
     when: AutoDispatchWhen
     mode: Mode
+
+    @field_validator("mode")
+    @classmethod
+    def _rule_mode(cls, value: Mode) -> Mode:
+        if value not in RULE_MODES:
+            raise ValueError(
+                f"a rule cannot start {value.value}: a revision starts from a review "
+                "(`follow_ups: {on_changes_requested: true}`) or `/dispatch revise`"
+            )
+        return value
 
 
 class RepoConfig(_Strict):
@@ -144,6 +170,7 @@ class RepoConfig(_Strict):
     plans: Plans = Field(default_factory=Plans)
     auto_dispatch: list[AutoDispatchRule] = Field(default_factory=list)
     qa: QA = Field(default_factory=QA)
+    follow_ups: FollowUps = Field(default_factory=FollowUps)
 
     @field_validator("permissions")
     @classmethod

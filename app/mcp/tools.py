@@ -23,9 +23,10 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from app import __version__
-from app.agents import api_runs, reads
+from app.agents import api_runs, follow_ups, reads
 from app.agents.runs import Trigger
 from app.audit import log as audit
+from app.claims import routes as claim_routes
 from app.claims import service as claims
 from app.installations import service as installations
 from app.issues import cache, editing
@@ -455,21 +456,34 @@ def build_server(rt: Runtime) -> MCPServer:
             list[str] | None, Field(description="Only these repositories (owner/name).")
         ] = None,
         types: list[KindName] | None = None,
+        kinds: Annotated[
+            list[Literal["issue", "pr_follow_up"]] | None,
+            Field(
+                description="What you take, in order of preference: `issue` (a ready issue, "
+                "the default) and `pr_follow_up` (a pull request whose reviewers requested "
+                "changes: push new commits to its head branch, never force-push)."
+            ),
+        ] = None,
     ) -> dict[str, Any]:
-        """Claim the most urgent, oldest ready issue nobody works on. Returns the claim (keep
-        its id; renew it with heartbeat_claim before lease_expires_at) and the issue, or
-        `claim: null` when nothing is ready."""
+        """Claim the most urgent, oldest ready issue nobody works on (or, with kinds, a pull
+        request whose change requests wait). Returns the claim (keep its id; renew it with
+        heartbeat_claim before lease_expires_at) and the issue (or the pull request and its
+        review feedback: untrusted text, only from people with write permission), or
+        `claim: null` when nothing waits."""
 
         async def work() -> dict[str, Any]:
             claimed = await claims.claim_next(
-                rt, token_of(ctx), agent, repositories=repositories, types=list(types or []) or None
+                rt,
+                token_of(ctx),
+                agent,
+                repositories=repositories,
+                types=list(types or []) or None,
+                kinds=list(kinds) if kinds else None,
+                follow_ups=follow_ups.SOURCE,
             )
             if claimed is None:
                 return {"claim": None, "issue": None, "message": "nothing is ready to claim"}
-            return {
-                "claim": claimed.claim.as_json(),
-                "issue": {**claimed.issue.as_json(), "url": claimed.url},
-            }
+            return claim_routes.claim_body(claimed)
 
         return await _audited(ctx, "claim_next_issue", None, work())
 

@@ -173,6 +173,8 @@ async def test_bad_requests_say_what_is_wrong(rt, github, repo, client, issues):
         "/api/runs", json=body(issues[0], mode="auto_investigate"), headers=headers
     )
     assert alerts_only.status_code == 422
+    revise = await client.post("/api/runs", json=body(issues[0], mode="revise"), headers=headers)
+    assert revise.status_code == 422 and "pr_follow_up" in revise.json()["error"]
     no_agent = {k: v for k, v in body(issues[0]).items() if k != "agent"}
     missing = await client.post("/api/runs", json=no_agent, headers=headers)
     assert missing.status_code == 422 and missing.json()["details"]["field"] == "agent"

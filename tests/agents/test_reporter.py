@@ -229,7 +229,7 @@ def test_brief_writes_the_brief_the_servers_prompt_and_single_line_env(stub, tmp
     lines = env_file.read_text().splitlines()
     assert lines[0] == "EARLIER=1"
     env = dict(line.split("=", 1) for line in lines[1:])
-    assert len(lines) == 10  # the issue title's newline did not smuggle in another variable
+    assert len(lines) == 11  # the issue title's newline did not smuggle in another variable
     assert env == {
         "DISPATCH_MODE": "investigate",
         "DISPATCH_BRANCH": "dispatch/run-12-fix-checkout",
@@ -240,6 +240,7 @@ def test_brief_writes_the_brief_the_servers_prompt_and_single_line_env(stub, tmp
         "DISPATCH_ALLOWED_TOOLS": "Read,Grep,Bash(git diff:*)",
         "DISPATCH_PR_TITLE": "Checkout fails DISPATCH_MODE=implement",
         "DISPATCH_CHECKOUT_SHA": "",
+        "DISPATCH_PULL_NUMBER": "",
     }
 
 
@@ -270,7 +271,8 @@ def test_brief_names_the_pull_requests_head_for_the_checkout(stub, tmp_path, pul
     assert done.returncode == 0, done.stderr
     env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
     assert env["DISPATCH_CHECKOUT_SHA"] == checkout
-    assert len(env) == 9
+    assert env["DISPATCH_PULL_NUMBER"] == ("7" if pull else "")
+    assert len(env) == 10
 
 
 def test_brief_reads_a_saved_brief_without_asking_dispatch(stub, tmp_path):

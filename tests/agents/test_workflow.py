@@ -140,8 +140,12 @@ def test_only_the_publish_job_writes_and_only_after_checking_the_patch():
     publish = jobs()["publish"]
     names = [step["name"] for step in publish["steps"]]
     token_steps = [s["name"] for s in publish["steps"] if "github.token" in json.dumps(s)]
-    assert token_steps == ["Push the branch and open the pull request"]
-    assert names.index("Commit the agent's changes") < names.index(token_steps[0])
+    assert token_steps == [
+        "Check the pull request to revise",
+        "Push the branch and open the pull request",
+        "Update the pull request's branch",
+    ]
+    assert all(names.index("Commit the agent's changes") < names.index(t) for t in token_steps)
     commit = next(s for s in publish["steps"] if s["name"] == "Commit the agent's changes")
     assert "git apply --cached" in commit["run"]
     assert "core.hooksPath=/dev/null" in commit["run"] and "--no-verify" in commit["run"]

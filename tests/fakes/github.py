@@ -225,6 +225,9 @@ class _Pull:
     merged_at: datetime | None
     # The fork the head branch lives in (None: the repository itself).
     head_repo: _Repo | None = None
+    # The files it changes as `pulls/list-files` lists them (`set_pull_files`); None: asked of
+    # `FakeGitHub.diff_source` (a git server standing for this repository), else none.
+    files: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -254,6 +257,24 @@ class _Comment:
     created_at: datetime
     updated_at: datetime
     review: bool = False
+    # A review comment's review, place in the diff and thread (`add_review`).
+    review_id: int | None = None
+    path: str | None = None
+    line: int | None = None
+    start_line: int | None = None
+    commit_id: str | None = None
+    in_reply_to: int | None = None
+
+
+@dataclass
+class _Review:
+    id: int
+    number: int
+    user: _User
+    body: str
+    state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED
+    commit_id: str
+    submitted_at: datetime
 
 
 @dataclass
@@ -332,6 +353,7 @@ class _Repo:
     branches: dict[str, str] = field(default_factory=dict)
     deleted: set[int] = field(default_factory=set)
     check_runs: dict[int, _CheckRun] = field(default_factory=dict)
+    reviews: dict[int, _Review] = field(default_factory=dict)
     fork: bool = False
 
     @property
@@ -733,6 +755,9 @@ class FakeGitHub(LoopbackServer):
         self._inflight = 0
         self.calls: list[Call] = []
         self.dispatch_supports_run_details = True
+        # `(repository, base sha, head sha) -> [(status, path, additions, deletions)]`: what a
+        # pull request changes, from a real git repository standing for this one.
+        self.diff_source: Callable[[str, str, str], list[tuple[str, str, int, int]]] | None = None
         self.clock: Clock = _SystemClock()
         # The API version of the request being answered; accessors render the newest.
         self._version = API_VERSION
@@ -1158,6 +1183,91 @@ class FakeGitHub(LoopbackServer):
             found.comments[comment.id] = comment
             return comment.id
 
+    def add_review(
+        self,
+        repo: str | Mapping[str, Any],
+        pull_number: int,
+        *,
+        state: str = "CHANGES_REQUESTED",
+        body: str = "",
+        user: str = "bob",
+        comments: Iterable[Mapping[str, Any]] = (),
+        commit_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A submitted review of a pull request (on its head unless `commit_id`), with inline
+        `comments` (`path`, `line`, `body`; `start_line`, `in_reply_to` a comment id); returns it
+        as `GET …/reviews` renders it. Its comments: `review_comments()`."""
+        with self.lock:
+            found = self._find_repo(repo)
+            issue = self._issue_of(found, pull_number)
+            assert issue.pull is not None, f"#{pull_number} is not a pull request"
+            now = _now()
+            review = _Review(
+                _next_id(),
+                pull_number,
+                self._user(user),
+                body,
+                state.upper(),
+                commit_id or issue.pull.head_sha,
+                now,
+            )
+            found.reviews[review.id] = review
+            for spec in comments:
+                comment = _Comment(
+                    _next_id(),
+                    pull_number,
+                    str(spec["body"]),
+                    review.user,
+                    now,
+                    now,
+                    review=True,
+                    review_id=review.id,
+                    path=str(spec["path"]),
+                    line=spec.get("line"),
+                    start_line=spec.get("start_line"),
+                    commit_id=review.commit_id,
+                    in_reply_to=spec.get("in_reply_to"),
+                )
+                found.comments[comment.id] = comment
+            issue.updated_at = now
+            return self._review_json(found, review)
+
+    def review_comments(self, repo: str | Mapping[str, Any], pull_number: int) -> list[dict]:
+        """A pull request's inline review comments, as `GET …/pulls/{n}/comments` renders them."""
+        with self.lock:
+            found = self._find_repo(repo)
+            return [
+                self._review_comment_json(found, c)
+                for c in found.comments.values()
+                if c.review and c.number == pull_number and c.review_id is not None
+            ]
+
+    def dismiss_review(self, repo: str | Mapping[str, Any], review_id: int) -> None:
+        """A maintainer dismisses a review on github.com."""
+        with self.lock:
+            self._find_repo(repo).reviews[review_id].state = "DISMISSED"
+
+    def set_pull_files(
+        self, repo: str | Mapping[str, Any], pull_number: int, files: Iterable[Mapping[str, Any]]
+    ) -> None:
+        """What a pull request changes: `filename`, `status`, `additions`, `deletions`."""
+        with self.lock:
+            found = self._find_repo(repo)
+            pull = self._issue_of(found, pull_number).pull
+            assert pull is not None, f"#{pull_number} is not a pull request"
+            pull.files = [dict(entry) for entry in files]
+
+    def move_pull_head(self, repo: str | Mapping[str, Any], pull_number: int, sha: str) -> None:
+        """Someone pushed to the pull request's branch (the fake learns the commit)."""
+        with self.lock:
+            found = self._find_repo(repo)
+            pull = self._issue_of(found, pull_number).pull
+            assert pull is not None, f"#{pull_number} is not a pull request"
+            found.parents.setdefault(sha, pull.head_sha)
+            pull.head_sha = sha
+            if pull.head_repo is None:
+                found.branches[pull.head] = sha
+
     def add_label_to_issue(
         self, repo: str | Mapping[str, Any], number: int, *names: str
     ) -> list[str]:
@@ -1348,6 +1458,11 @@ class FakeGitHub(LoopbackServer):
             found.parents.update(parents or {})
             found.parents.setdefault(sha, None)
             found.branches[branch] = sha
+            # A push to a branch moves the head of the open pull requests from it.
+            for issue in found.issues.values():
+                pull = issue.pull
+                if pull and issue.state == "open" and pull.head == branch and not pull.head_repo:
+                    pull.head_sha = sha
 
     def set_hook_config(self, **changes: Any) -> None:
         """Change the App's webhook settings (`url`, `content_type`, `secret`, `insecure_ssl`)."""
@@ -2318,6 +2433,96 @@ class FakeGitHub(LoopbackServer):
         if self._version != API_VERSION:
             data.update(self._legacy_issue_fields(issue))
         return data
+
+    def _review_json(self, repo: _Repo, review: _Review) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        pull_url = f"{api}/pulls/{review.number}"
+        html = f"{WEB_URL}/{repo.full_name}/pull/{review.number}#pullrequestreview-{review.id}"
+        return {
+            "id": review.id,
+            "node_id": _node_id("PullRequestReview", review.id),
+            "user": self._user_json(review.user),
+            "body": review.body,
+            "state": review.state,
+            "html_url": html,
+            "pull_request_url": pull_url,
+            "_links": {"html": {"href": html}, "pull_request": {"href": pull_url}},
+            "submitted_at": _iso(review.submitted_at),
+            "commit_id": review.commit_id,
+            "author_association": self._association(repo, review.user),
+        }
+
+    def _review_comment_json(self, repo: _Repo, comment: _Comment) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        url = f"{api}/pulls/comments/{comment.id}"
+        pull_url = f"{api}/pulls/{comment.number}"
+        html = f"{WEB_URL}/{repo.full_name}/pull/{comment.number}#discussion_r{comment.id}"
+        line = comment.line or 1
+        data: dict[str, Any] = {
+            "url": url,
+            "pull_request_review_id": comment.review_id,
+            "id": comment.id,
+            "node_id": _node_id("PullRequestReviewComment", comment.id),
+            "diff_hunk": f"@@ -{line},1 +{line},1 @@",
+            "path": comment.path or "",
+            "original_position": line,
+            "commit_id": comment.commit_id or "",
+            "original_commit_id": comment.commit_id or "",
+            "user": self._user_json(comment.user),
+            "body": comment.body,
+            "created_at": _iso(comment.created_at),
+            "updated_at": _iso(comment.updated_at),
+            "html_url": html,
+            "pull_request_url": pull_url,
+            "author_association": self._association(repo, comment.user),
+            "_links": {
+                "self": {"href": url},
+                "html": {"href": html},
+                "pull_request": {"href": pull_url},
+            },
+            "start_line": comment.start_line,
+            "original_start_line": comment.start_line,
+            "start_side": "RIGHT" if comment.start_line else None,
+            "original_line": line,
+            "side": "RIGHT",
+            "subject_type": "line" if comment.line is not None else "file",
+            "reactions": self._reaction_rollup(repo, "review", comment.id, url),
+        }
+        if comment.line is not None:
+            data["line"] = comment.line
+            data["position"] = comment.line
+        if comment.in_reply_to is not None:
+            data["in_reply_to_id"] = comment.in_reply_to
+        return data
+
+    def _pull_files(self, repo: _Repo, pull: _Pull) -> list[dict[str, Any]]:
+        if pull.files is not None:
+            entries = [
+                (str(f["status"]), str(f["filename"]), int(f["additions"]), int(f["deletions"]))
+                for f in pull.files
+            ]
+        elif self.diff_source is not None:
+            base = repo.branches.get(pull.base) or repo.branches[repo.default_branch]
+            entries = self.diff_source(repo.full_name, base, pull.head_sha)
+        else:
+            entries = []
+        raw = f"{WEB_URL}/{repo.full_name}/raw/{pull.head_sha}"
+        blob = f"{WEB_URL}/{repo.full_name}/blob/{pull.head_sha}"
+        contents = f"{self.url}/repos/{repo.full_name}/contents"
+        return [
+            {
+                "sha": hashlib.sha1(f"{pull.head_sha}:{path}".encode()).hexdigest(),
+                "filename": path,
+                "status": status,
+                "additions": additions,
+                "deletions": deletions,
+                "changes": additions + deletions,
+                "blob_url": f"{blob}/{path}",
+                "raw_url": f"{raw}/{path}",
+                "contents_url": f"{contents}/{path}?ref={pull.head_sha}",
+            }
+            for status, path, additions, deletions in entries
+        ]
 
     def _check_run_json(self, repo: _Repo, check: _CheckRun) -> dict[str, Any]:
         api = f"{self.url}/repos/{repo.full_name}"
@@ -3387,6 +3592,65 @@ def _get_pull(gh: FakeGitHub, req: _Req) -> _Answer:
     if issue.pull is None:
         raise _not_found()
     return _Answer(200, gh._pull_json(repo, issue))
+
+
+def _pull_of(gh: FakeGitHub, req: _Req) -> _Issue:
+    issue = gh._issue_of(req.the_repo, req.params["number"])
+    if issue.pull is None:
+        raise _not_found()
+    return issue
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/pulls/{number:int}/reviews",
+    "pulls/list-reviews",
+    permissions="pull_requests=read",
+)
+def _list_reviews(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, issue = req.the_repo, _pull_of(gh, req)
+    reviews = [r for r in repo.reviews.values() if r.number == issue.number]
+    reviews.sort(key=lambda r: (r.submitted_at, r.id))
+    page, headers = gh._page(req, [gh._review_json(repo, r) for r in reviews])
+    return _Answer(200, page, headers)
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/pulls/{number:int}/comments",
+    "pulls/list-review-comments",
+    permissions="pull_requests=read",
+)
+def _list_review_comments(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, issue = req.the_repo, _pull_of(gh, req)
+    since = _since(req)
+    comments = [
+        c
+        for c in repo.comments.values()
+        if c.review
+        and c.number == issue.number
+        and c.review_id is not None
+        and (since is None or c.updated_at >= since)
+    ]
+    key = (lambda c: (c.updated_at, c.id)) if req.query.get("sort") == "updated" else None
+    comments.sort(key=key or (lambda c: (c.created_at, c.id)))
+    if req.query.get("direction", "asc") == "desc":
+        comments.reverse()
+    page, headers = gh._page(req, [gh._review_comment_json(repo, c) for c in comments])
+    return _Answer(200, page, headers)
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/pulls/{number:int}/files",
+    "pulls/list-files",
+    permissions="pull_requests=read",
+)
+def _list_pull_files(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, issue = req.the_repo, _pull_of(gh, req)
+    assert issue.pull is not None
+    page, headers = gh._page(req, gh._pull_files(repo, issue.pull))
+    return _Answer(200, page, headers)
 
 
 # ================================================================================ actions

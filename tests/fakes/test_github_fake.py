@@ -562,6 +562,53 @@ async def test_compare_follows_the_pushed_history(fake: FakeGitHub, github: GitH
     assert unknown.value.response.status_code == 404
 
 
+async def test_reviews_their_inline_comments_and_a_pulls_files(
+    fake: FakeGitHub, github: GitHub
+) -> None:
+    pull = fake.add_pull(REPO, "fix-coupons")
+    number, head = pull["number"], pull["head"]["sha"]
+    asked = fake.add_review(
+        REPO,
+        number,
+        body="Two things.",
+        comments=[
+            {"path": "src/cart.py", "line": 2, "body": "This drops duplicates."},
+            {"path": "src/cart.py", "start_line": 4, "line": 6, "body": "Name this."},
+        ],
+    )
+    fake.add_review(REPO, number, state="APPROVED", user="carol", commit_id="a" * 40)
+    fake.set_pull_files(
+        REPO,
+        number,
+        [{"filename": "src/cart.py", "status": "modified", "additions": 3, "deletions": 1}],
+    )
+
+    reviews = (await github.rest.pulls.async_list_reviews(OWNER, NAME, number)).parsed_data
+    assert [(r.user.login, r.state, r.commit_id) for r in reviews if r.user] == [
+        ("bob", "CHANGES_REQUESTED", head),
+        ("carol", "APPROVED", "a" * 40),
+    ]
+    assert reviews[0].body == "Two things." and reviews[0].id == asked["id"]
+    comments = (await github.rest.pulls.async_list_review_comments(OWNER, NAME, number)).parsed_data
+    assert [(c.path, c.start_line, c.line, c.pull_request_review_id) for c in comments] == [
+        ("src/cart.py", None, 2, asked["id"]),
+        ("src/cart.py", 4, 6, asked["id"]),
+    ]
+    files = (await github.rest.pulls.async_list_files(OWNER, NAME, number)).parsed_data
+    assert [(f.filename, f.status, f.additions, f.deletions) for f in files] == [
+        ("src/cart.py", "modified", 3, 1)
+    ]
+    # A push to the branch moves the pull request's head; an old review keeps its commit.
+    fake.set_branch(REPO, "fix-coupons", "b" * 40)
+    moved = (await github.rest.pulls.async_get(OWNER, NAME, number)).parsed_data
+    assert moved.head.sha == "b" * 40
+    with pytest.raises(RequestFailed) as issue:
+        await github.rest.pulls.async_list_reviews(
+            OWNER, NAME, fake.add_issue(REPO, "not a PR")["number"]
+        )
+    assert issue.value.response.status_code == 404
+
+
 # ---------------------------------------------------------------------- hook deliveries
 
 

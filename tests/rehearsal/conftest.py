@@ -18,7 +18,7 @@ import pytest
 from app.installations import service as installations
 from tests.agents.loop import comment
 from tests.conftest import make_settings
-from tests.harness import AGENT_WORKFLOW, free_port, serve_in_process
+from tests.harness import AGENT_WORKFLOW, drain, free_port, serve_in_process
 from tests.rehearsal.git_server import GitServer
 from tests.rehearsal.runner import Rehearsal, WorkflowRun, World, load, python_shim
 from tests.rehearsal.tools import Agent, install
@@ -92,6 +92,7 @@ class Stage:
     git_server: GitServer
     root: Path
     dispatch_url: str
+    rt: Any = None
     rehearsed: set[int] = field(default_factory=set)
 
     @property
@@ -128,6 +129,8 @@ class Stage:
                 },
             ):
                 assert (await http.post(url, json=event)).status_code == 202
+        # The reports are handled by jobs: the plan is on the table once they ran.
+        await drain(self.rt)
         await self.command(number, "/dispatch approve", user="bob")
         return number
 
@@ -200,6 +203,7 @@ async def stage(rt, github, oidc, repo, deliver, settings, tmp_path) -> AsyncIte
             server,
             tmp_path / "runs",
             settings.dispatch_url,
+            rt,
         )
     finally:
         server.stop()

@@ -3,7 +3,8 @@ http-backend`, the real protocol), where only a valid token of the fake GitHub m
 a token with `contents: write` may push, as with `x-access-token` basic auth on github.com.
 
 A push that lands is told to the fake GitHub (its branches and commits), so the pull request the
-workflow opens next refers to commits that exist, and dispatches start from the real head.
+workflow opens next refers to commits that exist, dispatches start from the real head, and a
+pull request's head follows pushes to its branch; the fake asks it what a pull request changes.
 """
 
 from __future__ import annotations
@@ -133,6 +134,33 @@ class GitServer:
         out = git("diff", "--name-only", "--no-renames", base, head, cwd=self.bare(full_name))
         return out.splitlines()
 
+    def parent(self, full_name: str, sha: str) -> str:
+        return git("rev-parse", f"{sha}^", cwd=self.bare(full_name)).strip()
+
+    def diff_entries(self, full_name: str, base: str, head: str) -> list[tuple[str, str, int, int]]:
+        """What `head` changes since it left `base`, as the fake GitHub lists a pull request's
+        files: (status, path, additions, deletions)."""
+        bare = self.bare(full_name)
+        statuses = {"A": "added", "D": "removed", "M": "modified"}
+        names = git("diff", "--name-status", "--no-renames", f"{base}...{head}", cwd=bare)
+        counts = git("diff", "--numstat", "--no-renames", f"{base}...{head}", cwd=bare)
+        status_of = {
+            path: statuses.get(letter[:1], "changed")
+            for letter, path in (line.split("\t", 1) for line in names.splitlines())
+        }
+        entries = []
+        for line in counts.splitlines():
+            added, deleted, path = line.split("\t", 2)
+            entries.append(
+                (
+                    status_of.get(path, "modified"),
+                    path,
+                    int(added) if added.isdigit() else 0,
+                    int(deleted) if deleted.isdigit() else 0,
+                )
+            )
+        return entries
+
     def _sync(self, full_name: str) -> None:
         bare = self.bare(full_name)
         parents: dict[str, str | None] = {}
@@ -161,10 +189,13 @@ class GitServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self.github.diff_source = self.diff_entries
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:
+        if self.github.diff_source == self.diff_entries:
+            self.github.diff_source = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -475,6 +475,9 @@ class Rehearsal:
         header = f"AUTHORIZATION: basic {auth}"
         branch = self.ref.removeprefix("refs/heads/")
         depth = int(options.get("fetch-depth") or 1)
+        if options.get("ref"):
+            # GitHub's checkout fetches a commit by its id; here: every branch, whole.
+            depth = 0
         refspec = (
             "+refs/heads/*:refs/remotes/origin/*"
             if depth == 0
@@ -505,7 +508,7 @@ class Rehearsal:
                 cwd=target,
                 env=home,
             )
-        return 0, f"checked out {self.sha[:7]} into {target}\n"
+        return 0, f"checked out {(options.get('ref') or self.sha)[:7]} into {target}\n"
 
     def _upload(self, options: dict[str, str], env: dict[str, str], job: JobResult) -> tuple:
         name = options.get("name") or "artifact"

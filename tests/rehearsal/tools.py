@@ -4,7 +4,8 @@
   stream-json/`), after doing what the scenario's agent does in the checkout: edit files, or run
   shell lines (the attacks). It records what it saw (arguments, prompt, its environment, its
   parent's `/proc/<ppid>/environ`, what the shell lines printed) in a spy file for the test.
-- `gh`: `gh pr create` and `gh pr view`, against the fake GitHub's REST API with `GH_TOKEN`.
+- `gh`: `gh pr create`, `gh pr view` and `gh api <path>` (GET), against the fake GitHub's REST API
+  with `GH_TOKEN`.
 - `npm`: accepts only `npm install -g @anthropic-ai/claude-code@<exact version>` (the workflow must
   pin it) and installs nothing: `claude` is already here.
 """
@@ -76,7 +77,7 @@ sys.exit(SCENARIO["exit"])
 '''
 
 GH = r'''#!{python}
-"""Fake GitHub CLI for rehearsals: pr create, pr view (tests/rehearsal/tools.py)."""
+"""Fake GitHub CLI for rehearsals: pr create, pr view, api (tests/rehearsal/tools.py)."""
 import json, os, sys, urllib.error, urllib.parse, urllib.request
 args = sys.argv[1:]
 api = os.environ.get("GITHUB_API_URL", "https://api.github.com")
@@ -117,6 +118,8 @@ elif args[:2] == ["pr", "view"]:
         print(f"no pull requests found for branch {{args[2]!r}}", file=sys.stderr)
         sys.exit(1)
     print(pulls[0]["html_url"] if option("--jq") == ".url" else json.dumps(pulls[0]))
+elif args[:1] == ["api"] and len(args) == 2:
+    print(json.dumps(call("GET", "/" + args[1].lstrip("/"))))
 else:
     print(f"gh (rehearsal): unsupported: {{' '.join(args)}}", file=sys.stderr)
     sys.exit(2)
