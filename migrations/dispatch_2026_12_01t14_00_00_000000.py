@@ -36,6 +36,12 @@ CREATE TABLE github_permission (
     PRIMARY KEY (repository, login)
 );
 CREATE INDEX github_permission_fetched_idx ON github_permission (fetched_at);
+
+ALTER TABLE run ADD COLUMN attempt integer NOT NULL DEFAULT 1 CHECK (attempt > 0);
+
+ALTER TABLE log_chunk ADD COLUMN attempt integer NOT NULL DEFAULT 1 CHECK (attempt > 0);
+ALTER TABLE log_chunk DROP CONSTRAINT log_chunk_pkey;
+ALTER TABLE log_chunk ADD PRIMARY KEY (run_id, attempt, seq);
 """
 
 

@@ -1,10 +1,12 @@
 """Webhooks about runs and their pull requests: `workflow_run` binds and closes runs the agent
-never closed, `workflow_job` keeps them alive, a pull request that fixes an issue moves it to
-`status/in-review` (opened) or `status/done` (merged; an issue whose fix is being verified stays
-`status/verifying`), and labels may start auto-dispatch rules."""
+never closed (when their newest attempt ends) and follows re-runs, `workflow_job` keeps them
+alive, a pull request that fixes an issue moves it to `status/in-review` (opened) or
+`status/done` (merged; an issue whose fix is being verified stays `status/verifying`), and labels
+may start auto-dispatch rules."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 from app.agents import auto_dispatch, lifecycle, pull_requests, runs
@@ -14,6 +16,8 @@ from app.events import Event, Router, is_own_change
 from app.issues import state
 from app.issues.labels import Status
 from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 router = Router()
 
@@ -51,8 +55,18 @@ async def _run_of(event: Event) -> runs.Run | None:
 async def workflow_run_changed(event: Event, rt: Runtime) -> None:
     workflow_run = event.payload["workflow_run"]
     run = await _run_of(event)
-    if run is None or run.state.finished or event.action != "completed":
+    if run is None:
         return
+    attempt = max(int(workflow_run.get("run_attempt") or 1), 1)
+    if attempt > run.attempt and event.action in ("requested", "in_progress"):
+        # A re-run ("Re-run jobs"): the run follows its newest attempt.
+        try:
+            run = await lifecycle.new_attempt(rt, run, attempt)
+        except lifecycle.AttemptRefused as exc:
+            log.info("re-run not followed", extra={"run": run.id, "reason": str(exc)})
+        return
+    if run.state.finished or event.action != "completed" or attempt < run.attempt:
+        return  # an older attempt ending late says nothing about the newest
     conclusion = workflow_run.get("conclusion") or "unknown"
     if conclusion == "cancelled":
         final, outcome = RunState.CANCELLED, "failed"
@@ -66,6 +80,7 @@ async def workflow_run_changed(event: Event, rt: Runtime) -> None:
         final,
         outcome=outcome,
         summary=f"the workflow run ended ({conclusion}) without the agent reporting completion",
+        attempt=attempt,
     )
 
 

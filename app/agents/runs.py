@@ -106,6 +106,9 @@ class Run:
     issue_edited: bool
     # Signs this run's viewer links; cleared when the run ends for public repositories.
     viewer_key: str | None
+    # The latest attempt of its workflow run (GitHub's "Re-run jobs" makes a new one, with
+    # `run_attempt` + 1 in its OIDC tokens); only that attempt may report.
+    attempt: int
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -145,6 +148,10 @@ class NewRun:
     retry_of: int | None = None
 
 
+def new_viewer_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
 async def create(new: NewRun) -> Run:
     """A queued run. Raises ActiveRunExists if the issue already has one."""
     target = None
@@ -181,7 +188,7 @@ async def create(new: NewRun) -> Run:
                     new.fingerprint,
                     new.error_context,
                     new.retry_of,
-                    secrets.token_urlsafe(24),
+                    new_viewer_key(),
                 )
         except asyncpg.UniqueViolationError:
             active = await active_for_issue(new.repository_id, new.issue_number)
