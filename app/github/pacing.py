@@ -12,7 +12,8 @@ that budget, so the pacing lives in the database, not in a process:
   commits before anyone waits. Slots are handed out in order, so each rolling window holds at
   most its limit; an isolated write finds room and goes at once, a burst gets slots spread into
   the future and each write sleeps until its own, outside any transaction. A window counts as a
-  minute (an hour) and `MARGIN` more: the moment a request reaches GitHub lags its slot a little.
+  minute (an hour) and `MARGIN` more: a request reaches GitHub a little after its slot (an
+  installation token to fetch first, a busy event loop), and the next one may be quicker.
 - **A limit seen once pauses every process.** A response that says GitHub is limiting the
   installation (`retry-after`, or `x-ratelimit-remaining: 0` with `x-ratelimit-reset`) sets
   `github_pace.paused_until`; every request of that installation, in every process, reads too,
@@ -49,7 +50,7 @@ _CONTENT_SEGMENTS = frozenset({"issues", "comments", "reactions", "labels", "pul
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
-MARGIN = timedelta(seconds=1)
+MARGIN = timedelta(seconds=2)
 # GitHub: "if you exceed a secondary rate limit and there is no retry-after, wait a minute".
 SECONDARY_DEFAULT_WAIT = 60
 
