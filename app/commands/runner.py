@@ -30,7 +30,7 @@ from app.commands.parser import Command, parse
 from app.commands.verbs import VERBS
 from app.db import engine
 from app.events import Event, is_bot
-from app.github import markdown, rest
+from app.github import markdown, pacing, rest
 from app.github.permissions import Permission
 from app.github.rest import ReactionTarget
 from app.issues import repo_config
@@ -132,7 +132,10 @@ async def _acknowledge(rt: Runtime, comment: GenericComment, command_ids: list[i
     """👀 on the comment, once for all its commands, and note it so their jobs do not repeat it.
     If this never happens (a crash right after the commit), each command's job sends it."""
     client = rt.github.installation(comment.installation_id)
-    await rest.react(client, comment.repository, comment.target, "eyes")
+    # Now or never: when the installation's GitHub budget makes writes wait, each command's
+    # job sends it in turn (sending it from both would spend the budget twice).
+    with pacing.at_once():
+        await rest.react(client, comment.repository, comment.target, "eyes")
     async with engine.connection() as connection:
         await connection.execute(
             "UPDATE command SET acknowledged_at = now() WHERE id = ANY($1::bigint[])",

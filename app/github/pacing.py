@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,21 @@ HOUR = timedelta(hours=1)
 MARGIN = timedelta(seconds=2)
 # GitHub: "if you exceed a secondary rate limit and there is no retry-after, wait a minute".
 SECONDARY_DEFAULT_WAIT = 60
+
+
+_AT_ONCE: ContextVar[bool] = ContextVar("github_writes_at_once", default=False)
+
+
+@contextmanager
+def at_once() -> Iterator[None]:
+    """Content writes in this block go now or not at all: one that would have to wait for a
+    slot raises GitHubPaused instead (for writes worth making only at once, which something
+    durable makes later otherwise, like a command's 👀)."""
+    token = _AT_ONCE.set(True)
+    try:
+        yield
+    finally:
+        _AT_ONCE.reset(token)
 
 
 def creates_content(request: httpx.Request) -> bool:
@@ -186,7 +202,9 @@ class InstallationPacer(BaseThrottler):
         return self.clock() if self.clock is not None else None
 
     async def reserve(self) -> float:
-        """Take this installation's next content slot; the seconds until it (0: now)."""
+        """Take this installation's next content slot; the seconds until it (0: now). Inside
+        `at_once()`, only a slot free now."""
+        max_wait = timedelta() if _AT_ONCE.get() else self.max_wait
         async with engine.autonomous_connection() as connection, connection.transaction():
             row = await self._locked_pace(connection)
             now = row["now"]
@@ -199,7 +217,7 @@ class InstallationPacer(BaseThrottler):
                 self.per_hour,
                 MINUTE + MARGIN,
                 HOUR + MARGIN,
-                self.max_wait,
+                max_wait,
             )
         wait = slot["at"] - now
         if not slot["taken"]:
@@ -207,7 +225,7 @@ class InstallationPacer(BaseThrottler):
             if paused:
                 raise GitHubPaused(self.installation_id, wait, row["pause_reason"] or "paused")
             # Come back when a slot is within reach again.
-            retry_after = max(wait - self.max_wait, timedelta(seconds=1))
+            retry_after = max(wait - max_wait, timedelta(seconds=1))
             raise GitHubPaused(self.installation_id, retry_after, "content budget spent")
         return max(wait.total_seconds(), 0.0)
 
