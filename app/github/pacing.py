@@ -161,6 +161,7 @@ class InstallationPacer(BaseThrottler):
         self.clock = clock
         self._reads = LocalThrottler(max_concurrency)
         self._write_lock: asyncio.Lock | None = None
+        self._sleeping = False  # a write of this process sleeps until its slot
 
     # ------------------------------------------------------------------ githubkit's throttler
 
@@ -179,6 +180,9 @@ class InstallationPacer(BaseThrottler):
             return
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
+        if _AT_ONCE.get() and self._sleeping:
+            # The write ahead of this one waits for a slot: so would this one.
+            raise GitHubPaused(self.installation_id, timedelta(seconds=1), "no slot free now")
         async with self._write_lock:
             while True:
                 wait = await self.reserve()
@@ -189,7 +193,11 @@ class InstallationPacer(BaseThrottler):
                         "github content write paced",
                         extra={"installation": self.installation_id, "wait_seconds": wait},
                     )
-                await asyncio.sleep(wait)
+                self._sleeping = True
+                try:
+                    await asyncio.sleep(wait)
+                finally:
+                    self._sleeping = False
                 # A pause another process saw while this write slept: a slot inside it is lost,
                 # take a new one after it.
                 if await self.paused_for() <= 0:

@@ -149,9 +149,11 @@ async def test_three_web_processes_and_two_workers_share_one_github_budget(
                 (issue["number"], ("issues", labeled(fake, repo, issue, "status/in-progress")))
             )
         alert = json.loads((ALERTS / "grafana-firing.json").read_text())
-        webhooks = [c[2] for c in commands] + [m[1] for m in moves]
-        order = [webhooks[i::3] for i in range(3)]
-        schedule = [w for group in itertools.zip_longest(*order) for w in group if w]
+        # Two commands, then a label move, and so on.
+        pairs = itertools.zip_longest(
+            [c[2] for c in commands[0::2]], [c[2] for c in commands[1::2]], [m[1] for m in moves]
+        )
+        schedule = [webhook for group in pairs for webhook in group if webhook]
 
         started = time.monotonic()
         targets = itertools.cycle(web)

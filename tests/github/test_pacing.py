@@ -399,3 +399,24 @@ async def test_a_write_asked_for_at_once_does_not_wait_or_take_a_later_slot(data
 
     assert clock.sleeps == []
     assert await slots() == 3
+
+
+async def test_a_write_asked_for_at_once_does_not_queue_behind_one_that_sleeps(database, clock):
+    paced = pacer(clock)
+    for _ in range(3):
+        await send(paced, clock)
+    gave_up: list[GitHubPaused] = []
+
+    async def meanwhile() -> None:
+        clock.on_sleep = None
+        with pacing.at_once():
+            try:
+                await send(paced, clock)
+            except GitHubPaused as exc:
+                gave_up.append(exc)
+
+    clock.on_sleep = meanwhile
+    await send(paced, clock)  # sleeps until the window has room
+
+    assert len(gave_up) == 1
+    assert await slots() == 4
