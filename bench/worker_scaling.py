@@ -113,6 +113,9 @@ async def scaling(args: argparse.Namespace) -> list[str]:
             scratch,
             GITHUB_CONTENT_PER_MINUTE="100000",
             GITHUB_CONTENT_PER_HOUR="100000",
+            # Five processes under PostgreSQL's 100 connections (each also has 4 + 4 for
+            # intake and pacing, and the queue's).
+            DATABASE_POOL_SIZE="10",
         )
         web = serve(env, scratch, "--no-worker")
         watcher = Watcher(asyncio.get_running_loop())
@@ -167,6 +170,8 @@ async def scaling(args: argparse.Namespace) -> list[str]:
                 rows.append(line)
         except Exception:
             print(f"web log:\n{web.log.read_text()[-3000:]}", flush=True)
+            for path in sorted(scratch.glob("worker-*.log")):
+                print(f"{path.name}:\n{path.read_text()[-3000:]}", flush=True)
             raise
         finally:
             fake.on_call = None
@@ -188,6 +193,7 @@ async def capped(args: argparse.Namespace) -> None:
             GITHUB_CONTENT_PER_MINUTE="80",
             GITHUB_CONTENT_PER_HOUR="500",
             GITHUB_MAX_RETRY_WAIT_SECONDS="60",
+            DATABASE_POOL_SIZE="10",
         )
         web = serve(env, scratch, "--no-worker")
         before = await backends(dsn)
