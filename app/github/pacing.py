@@ -106,9 +106,11 @@ class GitHubPaused(GitHubException):
 # Slots are taken in order (a new one is never before the last), so "the k-th most recent slot
 # is more than a window old" is exactly "the window ending at the new slot holds fewer than k".
 _RESERVE = """
-WITH next AS (
+WITH clock AS (
+    SELECT coalesce($2::timestamptz, clock_timestamp()) AS now
+), next AS (
     SELECT greatest(
-        $2::timestamptz,
+        (SELECT now FROM clock),
         $3::timestamptz,
         (SELECT max(at) FROM github_content_slot WHERE installation_id = $1),
         (SELECT at FROM github_content_slot WHERE installation_id = $1
@@ -118,13 +120,14 @@ WITH next AS (
     ) AS at
 ), taken AS (
     INSERT INTO github_content_slot (installation_id, at)
-    SELECT $1, at FROM next WHERE at <= $2::timestamptz + $8::interval
+    SELECT $1, at FROM next WHERE at <= (SELECT now FROM clock) + $8::interval
     RETURNING at
 ), pruned AS (
     DELETE FROM github_content_slot
-    WHERE installation_id = $1 AND at < $2::timestamptz - $7::interval
+    WHERE installation_id = $1 AND at < (SELECT now FROM clock) - $7::interval
 )
-SELECT (SELECT at FROM next) AS at, EXISTS (SELECT 1 FROM taken) AS taken
+SELECT (SELECT now FROM clock) AS now, (SELECT at FROM next) AS at,
+    EXISTS (SELECT 1 FROM taken) AS taken
 """
 
 _PAUSE = """
@@ -215,11 +218,12 @@ class InstallationPacer(BaseThrottler):
         max_wait = timedelta() if _AT_ONCE.get() else self.max_wait
         async with engine.autonomous_connection() as connection, connection.transaction():
             row = await self._locked_pace(connection)
-            now = row["now"]
+            # "Now" is read once the lock is held: the slot of the process that held it before
+            # is then in the past or the present, never in this one's future.
             slot = await connection.fetchrow(
                 _RESERVE,
                 self.installation_id,
-                now,
+                self._now(),
                 row["paused_until"],
                 self.per_minute,
                 self.per_hour,
@@ -227,6 +231,7 @@ class InstallationPacer(BaseThrottler):
                 HOUR + MARGIN,
                 max_wait,
             )
+        now = slot["now"]
         wait = slot["at"] - now
         if not slot["taken"]:
             paused = row["paused_until"] is not None and row["paused_until"] >= slot["at"]
@@ -240,10 +245,9 @@ class InstallationPacer(BaseThrottler):
     async def _locked_pace(self, connection: Any) -> Any:
         for _ in range(2):
             row = await connection.fetchrow(
-                "SELECT paused_until, pause_reason, coalesce($2::timestamptz, clock_timestamp()) "
-                "AS now FROM github_pace WHERE installation_id = $1 FOR UPDATE",
+                "SELECT paused_until, pause_reason FROM github_pace WHERE installation_id = $1 "
+                "FOR UPDATE",
                 self.installation_id,
-                self._now(),
             )
             if row is not None:
                 return row

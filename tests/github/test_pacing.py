@@ -420,3 +420,20 @@ async def test_a_write_asked_for_at_once_does_not_queue_behind_one_that_sleeps(d
 
     assert len(gave_up) == 1
     assert await slots() == 4
+
+
+async def test_processes_contending_for_the_lock_do_not_wait_when_the_budget_has_room(database):
+    """On the database's clock: "now" is read once the lock is held, so the slot the previous
+    holder took is never in this one's future (which would make it wait, or give up at once)."""
+    processes = [
+        InstallationPacer(1, per_minute=1000, per_hour=1000, max_wait=60) for _ in range(4)
+    ]
+
+    async def write(paced: InstallationPacer) -> None:
+        with pacing.at_once():
+            async with paced.async_acquire(COMMENT):
+                pass
+
+    await asyncio.gather(*(write(processes[i % 4]) for i in range(80)))
+
+    assert await slots() == 80
