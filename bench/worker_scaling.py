@@ -84,6 +84,23 @@ async def workers_up(dsn: str, before: int, count: int) -> None:
     await asyncio.sleep(1.0)
 
 
+class Commenter(Client):
+    """A `command_latency` client that reconnects when its keep-alive connection may have
+    been closed by the server (uvicorn closes connections idle for 5 s, and a reply can take
+    longer than that here)."""
+
+    last_used = 0.0
+
+    async def command(self, text: str = "/dispatch help", timeout: float = 60):  # type: ignore[no-untyped-def]
+        if time.monotonic() - self.last_used > 3:
+            self.connection.close()
+            await self.connection.open()
+        try:
+            return await super().command(text, timeout)
+        finally:
+            self.last_used = time.monotonic()
+
+
 async def reconnect(clients: list[Client]) -> None:
     for client in clients:
         client.close()
@@ -122,7 +139,7 @@ async def scaling(args: argparse.Namespace) -> list[str]:
         fake.on_call = watcher.on_call
         connection = await asyncpg.connect(dsn)
         clients = [
-            Client(fake, *targets[i % len(targets)], web.port, watcher, i)
+            Commenter(fake, *targets[i % len(targets)], web.port, watcher, i)
             for i in range(args.concurrency)
         ]
         for client in clients:
@@ -210,7 +227,7 @@ async def capped(args: argparse.Namespace) -> None:
 
         fake.on_call = on_call
         clients = [
-            Client(fake, installation, repository, web.port, watcher, i)
+            Commenter(fake, installation, repository, web.port, watcher, i)
             for i in range(args.capped_concurrency)
         ]
         await reconnect(clients)
