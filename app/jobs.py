@@ -23,6 +23,11 @@ VERIFY_FIXES = "fixes.verify_due"
 EMBED_ISSUE = "search.embed_issue"
 BACKFILL_EMBEDDINGS = "search.backfill"
 EMBED_REPOSITORY = "search.embed_repository"
+PRUNE = "storage.prune"
+PLAN_MISSION = "missions.plan"
+EXECUTE_MISSION = "missions.execute"
+REPORT_MISSION = "missions.report"
+EXPIRE_CLAIMS = "claims.expire"
 
 # Higher runs first when jobs wait. Deliveries are short and acknowledge commands (👀), so they
 # go ahead of the work they create: a burst of commands does not delay the next one's 👀.
@@ -64,3 +69,17 @@ class EmbedIssueJob(TypedDict):
 
 class EmbedRepositoryJob(TypedDict):
     repository_id: int
+
+
+class PlanMissionJob(TypedDict):
+    mission: int
+    generation: int
+
+
+class ExecuteMissionJob(TypedDict):
+    proposal: int
+
+
+class ReportMissionJob(TypedDict):
+    proposal: int
+    times: int

@@ -113,12 +113,18 @@ def _fake_github_problems() -> list[str]:
             else:
                 warnings.warn(f"known: {violation} ({known})", stacklevel=1)
         problems += [f"error inside the fake GitHub: {e}" for e in fake.take_server_errors()]
-    return problems
+    return problems + _fake_anthropic_problems()
+
+
+def _fake_anthropic_problems() -> list[str]:
+    from tests.fakes.anthropic import FakeAnthropic
+
+    return [problem for fake in FakeAnthropic.live() for problem in fake.take_problems()]
 
 
 def _fail_on(problems: list[str]) -> None:
     if problems:
-        pytest.fail("the fake GitHub recorded problems:\n  " + "\n  ".join(problems), pytrace=False)
+        pytest.fail("the fakes recorded problems:\n  " + "\n  ".join(problems), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -172,6 +178,36 @@ def oidc(oidc_server):  # type: ignore[no-untyped-def]
     """The session's fake GitHub Actions OIDC issuer, reset for this test."""
     oidc_server.reset()
     return oidc_server
+
+
+@pytest.fixture(scope="session")
+def anthropic_server() -> Iterator[object]:
+    from tests.fakes.anthropic import FakeAnthropic
+
+    fake = FakeAnthropic()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def claude(anthropic_server):  # type: ignore[no-untyped-def]
+    """The session's fake Anthropic Messages API, its script emptied for this test (point the
+    app at it with `claude_settings`)."""
+    anthropic_server.reset()
+    return anthropic_server
+
+
+def claude_settings(claude) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Settings that send the orchestrator to the fake Anthropic, retrying at once."""
+    return {
+        "anthropic_api_key": claude.api_key,
+        "anthropic_base_url": claude.url,
+        "orchestrator_retry_base_seconds": 0.0,
+        "orchestrator_timeout_seconds": 10.0,
+    }
 
 
 @pytest.fixture

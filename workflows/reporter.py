@@ -25,9 +25,11 @@ for the audience `$DISPATCH_AUDIENCE` (default: the Dispatch URL), fetched again
 In the agent workflow the agent runs in a job without `id-token: write`: `token` (in an earlier job,
 with OIDC) gets a stream token that can only post log chunks and `started`/`progress` for this run
 while it is active, `stream` runs the agent with it, and `complete` (in the publish job, with OIDC
-again) reports the agent's result, which it reads as untrusted data. The stream token travels
-between the jobs sealed with a secret both jobs hold: GitHub prints a step's `env:` values in its
-log before any `::add-mask::` could hide them, and a job output that is masked is dropped.
+again) reports the agent's result, which it reads as untrusted data: its plan (investigations),
+its blocker, and for QA and research its whole report with the completion. The stream token
+travels between the jobs sealed with a secret both jobs hold: GitHub prints a step's `env:`
+values in its log before any `::add-mask::` could hide them, and a job output that is masked is
+dropped.
 `stream` refuses to start a command where the OIDC request token is in its environment, since
 the command could read it from `/proc/<reporter>/environ`.
 """
@@ -65,9 +67,15 @@ MAX_RETRY_AFTER_SECONDS = 30
 # fetched again by seq), so bursts are cut small enough to stay on the fast path.
 LOG_CHUNK_MAX_CHARS = 2000
 SUMMARY_MAX_CHARS = 1500
+# A QA or research report goes to Dispatch whole, up to this (Dispatch's own limit).
+REPORT_MAX_CHARS = 200_000
 PR_TITLE_MAX_CHARS = 200
 
 INVESTIGATE_MODES = frozenset({"investigate", "auto_investigate"})
+# Modes whose final answer Dispatch posts in full on the issue.
+REPORT_MODES = frozenset({"qa", "research"})
+# A commit id, as the brief names the pull request head QA checks out (SHA-1 or SHA-256).
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 OUTCOMES = (
     "completed",
     "no_changes_needed",
@@ -553,6 +561,14 @@ def pr_title(brief: dict[str, Any]) -> str:
     return title
 
 
+def checkout_sha(brief: dict[str, Any]) -> str:
+    """The commit the agent job checks out instead of the dispatch ref: the head of the pull
+    request a QA run checks (nothing when the brief names none, or names it oddly)."""
+    pull = brief.get("pull_request")
+    sha = str(pull.get("head_sha") or "") if isinstance(pull, dict) else ""
+    return sha if _COMMIT.match(sha) else ""
+
+
 def env_lines(brief: dict[str, Any]) -> list[str]:
     issue = brief.get("issue") or {}
     values = {
@@ -564,6 +580,7 @@ def env_lines(brief: dict[str, Any]) -> list[str]:
         "DISPATCH_MAX_TURNS": brief.get("max_turns"),
         "DISPATCH_ALLOWED_TOOLS": ",".join(map(str, brief.get("allowed_tools") or [])),
         "DISPATCH_PR_TITLE": pr_title(brief),
+        "DISPATCH_CHECKOUT_SHA": checkout_sha(brief),
     }
     return [f"{key}={env_value(value)}" for key, value in values.items()]
 
@@ -940,6 +957,9 @@ def cmd_complete(args: argparse.Namespace) -> int:
         "cost_usd": _number((result or {}).get("cost_usd"), float),
         "turns": _number((result or {}).get("turns"), int),
     }
+    if mode in REPORT_MODES and text.strip() and not args.outcome:
+        # The whole report: Dispatch posts it on the issue (the summary is only its start).
+        event["report"] = _clip(text, REPORT_MAX_CHARS)
     post_event(client, event)
     print(f"dispatch-reporter: run {client.run_id} completed: {outcome}", file=sys.stderr)
     return 0

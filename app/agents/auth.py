@@ -90,7 +90,7 @@ async def _by_api_token(credential: str, run_id: int) -> Run:
     if token is None:
         raise NotAuthorizedException("the API token is unknown or revoked")
     run = await _run(run_id)
-    if token.scope not in ("agent", "admin") or not token.allows(run.repository):
+    if not token.permits(tokens.AGENT) or not token.allows(run.repository):
         raise PermissionDeniedException(f"this token is not allowed on {run.repository}")
     return run
 

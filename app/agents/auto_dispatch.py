@@ -4,14 +4,14 @@ issue and mode — through the one run-starting service, and so the same spawn g
 
 Whoever added the label is the requester, and must have the permission the rule's mode needs as
 a command (`permissions:` in the config, else write): labels an issue form applies when a
-stranger opens an issue never start a run. An `implement` rule waits for an approved plan, as
-the command does."""
+stranger opens an issue never start a run. An `implement` rule waits for an approved plan, and a
+`qa` rule for a pull request linked to the issue, as the commands do."""
 
 from __future__ import annotations
 
 import logging
 
-from app.agents import plans, runs, spawn
+from app.agents import plans, qa, runs, spawn
 from app.agents.plans import PlanState
 from app.agents.runs import NewRun, Run, Trigger
 from app.audit import log as audit
@@ -44,6 +44,18 @@ async def on_labels(event: Event, rt: Runtime) -> int:
         if await runs.started_by(repository_id, issue["number"], rule.mode, Trigger.AUTO_RULE):
             continue
         refusal = await _refusal(rt, event, loaded.config, rule.mode, repository_id)
+        target = None
+        if refusal is None and rule.mode.spec.checks_pull:
+            found = await qa.target_for(
+                rt.github.installation(event.installation_id),
+                repository=event.repository,
+                repository_id=repository_id,
+                number=issue["number"],
+                is_pull=False,
+                allow_forks=loaded.config.qa.allow_forks,
+            )
+            refusal = found.reason if isinstance(found, qa.Refused) else None
+            target = None if isinstance(found, qa.Refused) else found
         if refusal is not None:
             await audit.record(
                 actor=event.sender or "unknown",
@@ -68,6 +80,7 @@ async def on_labels(event: Event, rt: Runtime) -> int:
                 trigger=Trigger.AUTO_RULE,
                 requested_by=event.sender,
                 notes=f"auto-dispatched: the issue has {', '.join(rule.when.labels)}",
+                target_pull=target,
             )
         )
         if isinstance(result, Run):

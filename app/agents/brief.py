@@ -48,11 +48,17 @@ async def build(rt: Runtime, run: Run) -> dict[str, Any]:
         "cost_cap_usd": run.cost_cap_usd or rt.settings.max_agent_cost_per_run,
         "max_turns": run.mode.spec.max_turns,
         "instructions": prompt.instructions(
-            run.mode, number=run.issue_number, repository=run.repository, branch=branch
+            run.mode,
+            number=run.issue_number,
+            repository=run.repository,
+            branch=branch,
+            pull=run.target_pull,
         ),
         "base_branch": run.ref or repository.get("default_branch") or "main",
         "branch": branch,
         "allowed_tools": list(run.mode.spec.tools),
+        # QA: the pull request to check; the workflow checks out `head_sha` for the agent.
+        "pull_request": run.target_pull,
     }
     data["prompt"] = prompt.render(run.mode, data)
     return data

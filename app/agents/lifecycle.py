@@ -12,7 +12,7 @@ import asyncpg
 import msgspec
 
 from app import jobs, queue
-from app.agents import gates, plans, pull_requests, runs, status_comment
+from app.agents import gates, plans, pull_requests, qa, reports, runs, status_comment
 from app.agents.events import (
     AgentEvent,
     Blocker,
@@ -24,6 +24,7 @@ from app.agents.events import (
 )
 from app.agents.runs import Run, RunState
 from app.audit import log as audit
+from app.claims import service as claims
 from app.db import engine
 from app.github import rest
 from app.installations import service as installations
@@ -93,6 +94,8 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent, *, attempt: int | None
                 turns=(run.turns or 0) + min(event.turns, run.mode.spec.max_turns),
                 finished_at=now,
             )
+            if run.mode.spec.posts_report and event.report and event.report.strip():
+                fields["report"] = event.report
         run = await runs.update(run.id, **fields)
         await runs.record_event(run.id, kind, body)
         if isinstance(event, Completed):
@@ -237,6 +240,11 @@ async def effects(rt: Runtime, payload: dict[str, Any]) -> None:
     elif kind == "attempt" and run.state.active:
         await _working_labels(rt, client, run)
     if run.state.finished:
+        if kind in ("completed", "finished"):
+            # Only the job of the event that ended the run: jobs of earlier events run late
+            # and at the same time, and two would both find no report comment yet.
+            run = await reports.publish(rt, run)
+            run = await qa.finish_check(rt, run)
         await _finish_labels(rt, client, run)
     await status_comment.publish(rt, run)
 
@@ -257,10 +265,23 @@ async def _working_labels(rt: Runtime, client: Any, run: Run) -> None:
 
 
 async def _finish_labels(rt: Runtime, client: Any, run: Run) -> None:
+    holder = await claims.active_on(run.repository_id, run.issue_number)
+    if holder is not None:
+        # A claim holds the issue (a harness working it, perhaps through this very run): its
+        # holder moves the status and its own agent label when it releases the claim.
+        if holder.agent != run.agent:
+            await rest.remove_label(
+                client, run.repository, run.issue_number, f"{AGENT_PREFIX}{run.agent}"
+            )
+        if run.state is RunState.BLOCKED:
+            await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
+        return
     await rest.remove_label(client, run.repository, run.issue_number, f"{AGENT_PREFIX}{run.agent}")
     if run.state is RunState.BLOCKED:
         await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
         return
+    if not run.mode.spec.moves_status:
+        return  # a QA run leaves the issue where it was (in review, usually)
     if run.state is RunState.SUCCEEDED and run.mode is Mode.IMPLEMENT and run.pr_number:
         target = Status.IN_REVIEW
     else:

@@ -179,6 +179,30 @@ async def decide(plan: Plan, *, approved: bool, by: str, feedback: str | None = 
     return _plan(row)
 
 
+class PlanRequired(Exception):
+    """An implementation needs an approved plan and there is none; the message says what to do."""
+
+
+async def for_implementation(
+    repository_id: int, issue_number: int, *, require_approval: bool
+) -> int | None:
+    """The id of the approved plan an implementation follows (None when there is none and the
+    repository lets implementations start without one). Raises PlanRequired otherwise: the same
+    rule for `/dispatch implement`, the API and MCP clients."""
+    plan = await latest(repository_id, issue_number)
+    if require_approval and (plan is None or plan.state is not PlanState.APPROVED):
+        if plan is not None and plan.state is PlanState.PROPOSED:
+            raise PlanRequired(
+                f"the plan (revision `{plan.revision}`) is waiting for review: "
+                "`/dispatch approve` it first."
+            )
+        raise PlanRequired(
+            "there is no approved plan for this issue: `/dispatch investigate`, then "
+            "`/dispatch approve` the plan."
+        )
+    return plan.id if plan is not None and plan.state is PlanState.APPROVED else None
+
+
 async def latest_feedback(repository_id: int, issue_number: int) -> str | None:
     """The reason the most recent rejected plan was sent back, if it is the latest decision."""
     plan = await latest(repository_id, issue_number)

@@ -34,9 +34,24 @@ def new_nonce() -> str:
     return secrets.token_hex(8)
 
 
-def instructions(mode: Mode, *, number: int, repository: str, branch: str) -> str:
-    """The mode's own instructions and the standing rules (the brief's `instructions`)."""
-    text = mode.spec.instructions.format(number=number, repository=repository, branch=branch)
+def instructions(
+    mode: Mode,
+    *,
+    number: int,
+    repository: str,
+    branch: str,
+    pull: Mapping[str, Any] | None = None,
+) -> str:
+    """The mode's own instructions and the standing rules (the brief's `instructions`). Of a
+    pull request only its number and head commit (hex) are trusted text; its branch names are
+    data (`render` fences them)."""
+    text = mode.spec.instructions.format(
+        number=number,
+        repository=repository,
+        branch=branch,
+        pull_number=(pull or {}).get("number", "?"),
+        head_sha=(pull or {}).get("head_sha", "?"),
+    )
     return f"{text}\n\n{RULES}"
 
 
@@ -81,6 +96,22 @@ def render(mode: Mode, brief: Mapping[str, Any], nonce: str | None = None) -> st
     if issue.get("labels"):
         parts.append(fence("ISSUE LABELS", ", ".join(map(str, issue["labels"])), nonce))
     parts.append(fence("ISSUE BODY", issue.get("body") or "(empty)", nonce))
+
+    pull = brief.get("pull_request")
+    if pull:
+        parts.append(f"## Pull request #{int(pull['number'])} under test\n")
+        parts.append(
+            f"The working tree is the head commit `{pull['head_sha']}` of this pull request "
+            "(checked out by the workflow before you started). Its branches, as GitHub names "
+            "them:\n"
+        )
+        described = (
+            f"head branch: {pull.get('head_ref')}\n"
+            f"head repository: {pull.get('head_repository')}\n"
+            f"base branch: {pull.get('base_ref')}\n"
+            f"URL: {pull.get('url')}"
+        )
+        parts.append(fence("PULL REQUEST", described, nonce))
 
     if plan and mode is not Mode.IMPLEMENT:
         parts.append("## Previous plan (context)\n")
@@ -150,5 +181,21 @@ def _rules(mode: Mode, brief: Mapping[str, Any], nonce: str) -> list[str]:
         )
     else:
         rules.append("Do not change files: nothing you change here is kept.")
-        rules.append("Your final answer is a concise report of what you found or did.")
+        if mode.spec.posts_report:
+            rules.append(
+                "Your final answer is your report, in Markdown: it is posted in full on the "
+                "issue, so make it complete and self-contained."
+            )
+        else:
+            rules.append("Your final answer is a concise report of what you found or did.")
+    if mode is Mode.QA:
+        rules.append(
+            "The last line of your report is exactly `DISPATCH-VERDICT: pass` or "
+            "`DISPATCH-VERDICT: fail`; without it the check fails."
+        )
+    if mode is Mode.RESEARCH:
+        rules.append(
+            "Your report ends with a `## Sources` section listing what you relied on; if you "
+            "used no sources, that section says so."
+        )
     return rules

@@ -22,6 +22,17 @@ _RUN_BRANCH = re.compile(r"^dispatch/run-(\d+)(?:-|$)")
 MAX_FIXED_ISSUES = 10
 
 
+def closes(body: str | None) -> set[int]:
+    """The issue numbers a pull request's text closes with a keyword (`Fixes #12`), at most
+    `MAX_FIXED_ISSUES` of them. Whether they count is for the caller to decide."""
+    numbers: set[int] = set()
+    for found in _FIXES.findall(body or ""):
+        if len(numbers) >= MAX_FIXED_ISSUES:
+            break
+        numbers.add(int(found))
+    return numbers
+
+
 def run_branch_prefix(run_id: int) -> str:
     return f"dispatch/run-{run_id}"
 
@@ -44,10 +55,7 @@ async def fixed_issues(event: Event, rt: Runtime) -> tuple[set[int], runs.Run | 
     repository_id = (event.payload.get("repository") or {}).get("id")
     numbers: set[int] = set()
     if await _trusted(event, rt, head, repository_id):
-        for found in _FIXES.findall(pull_request.get("body") or ""):
-            if len(numbers) >= MAX_FIXED_ISSUES:
-                break
-            numbers.add(int(found))
+        numbers |= closes(pull_request.get("body"))
     run = None
     if (match := _RUN_BRANCH.match(str(head.get("ref") or ""))) is not None:
         candidate = await runs.get(int(match.group(1)))

@@ -11,17 +11,14 @@ from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
 
-from app.agents import auth, brief, lifecycle, stream_tokens, viewer
+from app.agents import auth, brief, lifecycle, stream_tokens, viewer, workflow_files
 from app.agents.events import InvalidEvent, PullRequestOpened, parse_event, parse_log
 from app.runtime import Runtime
 from app.stream import chunks
 from app.web.errors import error
 
-_PACKAGED = Path(__file__).resolve().parent.parent / "_workflows"
-_SOURCE = Path(__file__).resolve().parent.parent.parent / "workflows"
-WORKFLOWS = _PACKAGED if _PACKAGED.is_dir() else _SOURCE
-REPORTER = WORKFLOWS / "reporter.py"
-WORKFLOW = WORKFLOWS / "dispatch-agent.yml"
+REPORTER = workflow_files.REPORTER
+WORKFLOW = workflow_files.WORKFLOW
 
 # Log chunks are small (the reporter sends at most a few KB every few seconds).
 MAX_AGENT_BODY = 2 * 1024 * 1024
@@ -42,6 +39,8 @@ async def run_brief(request: Request, rt: Runtime, run_id: int) -> Response[dict
     if stream_tokens.presented(request) is not None:
         return error(403, stream_tokens.SCOPE)
     run = (await auth.authorize(request, rt, run_id)).run
+    if run.state.finished:
+        return error(409, f"run #{run.id} is already {run.state.value}; its brief is closed")
     return Response(await brief.build(rt, run), headers={"Cache-Control": "no-store"})
 
 
@@ -96,6 +95,10 @@ async def run_log(request: Request, rt: Runtime, run_id: int) -> Response[dict[s
     """A chunk of terminal output of the reporting attempt; the same seq twice is stored once."""
     reporter, _ = await _reporter(request, rt, run_id)
     run = reporter.run
+    if run.log_expired_at is not None:
+        return error(409, f"run {run.id} ended long ago and its log has expired")
+    if run.state.finished:
+        return error(409, f"run #{run.id} is already {run.state.value}; its log is closed")
     try:
         chunk = parse_log(await request.body())
     except InvalidEvent as exc:

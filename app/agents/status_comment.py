@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.agents import runs
-from app.agents.runs import Run, RunState
+from app.agents.runs import Run, RunState, Trigger
 from app.github import markdown, rest
 from app.installations import service as installations
 from app.runtime import Runtime
@@ -50,9 +50,11 @@ def render(rt: Runtime, run: Run, *, public: bool = False) -> str:
     title = f"### {ICONS[run.state]} {run.mode.heading} · run #{run.id} · {shown}"
     if run.state is RunState.REFUSED:
         quoted = f"{markdown.quoted_command(run.command_line)}\n\n" if run.command_line else ""
-        who = f"@{run.requested_by} " if run.requested_by else ""
+        who = f"@{run.requested_by} " if run.requested_by and not run.trigger.through_api else ""
         return f"{quoted}{title}\n\n{who}Not started: {run.refusal}."
-    rows = [("requested by", f"@{run.requested_by}" if run.requested_by else "Dispatch")]
+    rows = [("requested by", _requester(run))]
+    if run.trigger is Trigger.HARNESS:
+        rows.append(("agent", f"{markdown.code_span(run.agent)}, run by its own harness"))
     if run.notes:
         rows.append(("notes", markdown.table_cell(run.notes)))
     started = run.started_at or run.dispatched_at
@@ -72,6 +74,15 @@ def render(rt: Runtime, run: Run, *, public: bool = False) -> str:
         rows.append(("workflow run", f"[GitHub Actions]({run.workflow_run_url})"))
     if run.pr_url:
         rows.append(("pull request", f"[#{run.pr_number}]({run.pr_url})"))
+    if run.target_pull:
+        pull = run.target_pull
+        sha = markdown.code_span(str(pull.get("head_sha") or "")[:12])
+        hosts = markdown.github_hosts(rt.settings.github_web_url)
+        pull_url = markdown.safe_link(pull.get("url"), hosts)
+        shown = f"[#{int(pull['number'])}]({pull_url})" if pull_url else f"#{int(pull['number'])}"
+        rows.append(("checks", f"pull request {shown} at {sha}"))
+    if run.report_comment_id:
+        rows.append(("report", "the full report is in the comment below"))
     table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
     parts = [title, table]
     if run.blocker_reason and run.state in (
@@ -96,6 +107,15 @@ def render(rt: Runtime, run: Run, *, public: bool = False) -> str:
     if run.mode.spec.ends_in_plan and run.state is RunState.SUCCEEDED:
         parts.append("Review the plan above: `/dispatch approve` or `/dispatch reject <reason>`.")
     return "\n\n".join(parts)
+
+
+def _requester(run: Run) -> str:
+    if not run.requested_by:
+        return "Dispatch"
+    if run.trigger.through_api:
+        # An API token's name, never an @-mention of whoever has that login.
+        return f"API token {markdown.code_span(run.requested_by.removeprefix('token:'))}"
+    return f"@{run.requested_by}"
 
 
 async def publish(rt: Runtime, run: Run) -> Run:

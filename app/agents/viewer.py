@@ -2,7 +2,8 @@
 live, with a keep-alive every 15 s and an `end` event when the run finishes; event ids are
 `<attempt>:<seq>`, and each attempt of the workflow run starts with an `attempt` event) and `GET
 /runs/{id}`, the page that renders it. Both need a viewer token for that run; a wrong one is a
-404, never a hint."""
+404, never a hint. A run whose log has expired (RUN_LOG_RETENTION_DAYS) still has its page, which
+says so; its stream sends one `expired` event (the date) and then `end`."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
-from app.agents import plans, runs
+from app.agents import plans, reports, runs
 from app.runtime import Runtime
 from app.signing import InvalidToken
 from app.stream import chunks, links
@@ -52,10 +53,20 @@ async def _authorized_run(rt: Runtime, run_id: int, token: str | None) -> runs.R
 async def run_stream(
     rt: Runtime, request: Request, run_id: int, token: str | None = None
 ) -> ServerSentEvent:
-    await _authorized_run(rt, run_id, token)
+    run = await _authorized_run(rt, run_id, token)
+    cursor = event_cursor(request.headers.get("last-event-id", ""))
     bus: StreamBus = request.app.state.bus
+    limit = rt.settings.stream_viewers_per_run
+    if bus.watching(run_id) >= limit:
+        # A link can be shared; its holders must not be able to tie up a server's connections.
+        raise HTTPException(
+            status_code=429,
+            detail=f"this run already has {limit} viewers here; try again later",
+            headers={"Retry-After": "30"},
+        )
+    events = _expired(run) if run.log_expired_at is not None else _events(bus, run_id, cursor)
     return ServerSentEvent(
-        _events(bus, run_id, event_cursor(request.headers.get("last-event-id", ""))),
+        events,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **NO_REFERRER},
     )
 
@@ -114,6 +125,9 @@ async def _events(
             if message is None and not ahead:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
+            if message is not None and message.get("closing"):
+                # This process is stopping: the browser reconnects from `last` to another one.
+                return
             newer = message is not None and int(message.get("attempt", 1)) > attempt
             if message is not None and ("end" in message or message.get("resync") or newer):
                 # Everything committed before this point is in the table.
@@ -148,6 +162,12 @@ async def _events(
         bus.unsubscribe(run_id, queue)
 
 
+async def _expired(run: runs.Run) -> AsyncIterator[ServerSentEventMessage]:
+    assert run.log_expired_at is not None
+    yield ServerSentEventMessage(event="expired", data=f"{run.log_expired_at:%Y-%m-%d}")
+    yield ServerSentEventMessage(event="end", data=run.state.value)
+
+
 async def _next(queue: asyncio.Queue[dict[str, Any]], wait: float) -> dict[str, Any] | None:
     # asyncio.timeout instead of wait_for: no task per message per viewer (less garbage).
     try:
@@ -170,6 +190,7 @@ async def run_page(rt: Runtime, run_id: int, token: str | None = None) -> Templa
         "script_nonce": script_nonce,
         "stream_url": f"/runs/{run_id}/stream?token={token}",
         "issue_url": f"{rt.settings.github_web_url}/{run.repository}/issues/{run.issue_number}",
+        "log_retention_days": rt.settings.run_log_retention_days,
     }
     return Template(
         template_name="run.html",
@@ -197,4 +218,21 @@ async def full_plan(rt: Runtime, run_id: int, revision: str, token: str | None =
     )
 
 
-routes = [run_stream, run_page, full_plan]
+@get("/runs/{run_id:int}/report", include_in_schema=False)
+async def full_report(rt: Runtime, run_id: int, token: str | None = None) -> Response:
+    """A QA or research report's whole text, as the agent wrote it (plain text)."""
+    try:
+        allowed = rt.signer.verify(reports.REPORT_LINK_PURPOSE, token or "") == f"report:{run_id}"
+    except InvalidToken:
+        allowed = False
+    run = await runs.get(run_id) if allowed else None
+    if run is None or not run.report:
+        raise NotFoundException("no such report")
+    return Response(
+        run.report,
+        media_type="text/plain; charset=utf-8",
+        headers={**NO_REFERRER, "Content-Security-Policy": "default-src 'none'; sandbox"},
+    )
+
+
+routes = [run_stream, run_page, full_plan, full_report]

@@ -28,6 +28,9 @@ Example (every key is optional):
     auto_dispatch:                    # start a run when an issue matches, once per issue
       - when: {labels: [status/ready, type/bug]}
         mode: investigate
+    qa:
+      allow_forks: false              # QA may check pull requests from forks (their code runs
+                                      # with the repository's Anthropic key)
 """
 
 from __future__ import annotations
@@ -117,6 +120,12 @@ class Plans(_Strict):
     allow_self_approval: bool = False
 
 
+class QA(_Strict):
+    # A fork's pull request is anyone's code: checking it runs that code next to the
+    # repository's Anthropic key. Off unless the repository says so.
+    allow_forks: bool = False
+
+
 class AutoDispatchWhen(_Strict):
     labels: list[str] = Field(min_length=1)
 
@@ -134,6 +143,7 @@ class RepoConfig(_Strict):
     duplicates: Duplicates = Field(default_factory=Duplicates)
     plans: Plans = Field(default_factory=Plans)
     auto_dispatch: list[AutoDispatchRule] = Field(default_factory=list)
+    qa: QA = Field(default_factory=QA)
 
     @field_validator("permissions")
     @classmethod

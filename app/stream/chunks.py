@@ -3,7 +3,10 @@ with Postgres `NOTIFY` in the same transaction (so listeners hear of a chunk onl
 committed). Small chunks travel inside the notification; larger ones are fetched by seq.
 
 Each attempt of a run's workflow run (a re-run is attempt 2, …) numbers its chunks from 1 again;
-a run's log is its attempts' logs in order."""
+a run's log is its attempts' logs in order.
+
+Chunks are dropped by whoever owns the run they belong to, once it decides the log has expired
+(`drop()`, in small batches)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from app.db import engine
+from app.db import engine, pruning
 from app.logs import scrub_credentials
 
 CHANNEL = "dispatch_stream"
@@ -88,3 +91,29 @@ async def between(run_id: int, after_seq: int, up_to_seq: int, *, attempt: int =
             attempt,
         )
     return [Chunk(run_id, row["seq"], row["data"], attempt) for row in rows]
+
+
+_DROP = """
+DELETE FROM log_chunk
+WHERE (run_id, attempt, seq) IN (
+    SELECT run_id, attempt, seq FROM log_chunk WHERE run_id = ANY($2)
+    LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+"""
+
+
+async def drop(run_ids: list[int], *, batch: int) -> int:
+    """Delete every chunk of these runs, `batch` chunks per transaction; the number deleted."""
+    return await pruning.in_batches(_DROP, run_ids, batch=batch)
+
+
+async def held_by(run_ids: list[int]) -> tuple[int, int]:
+    """(chunks, bytes as stored) of these runs' logs."""
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            "SELECT count(*), coalesce(sum(pg_column_size(data)), 0) FROM log_chunk "
+            "WHERE run_id = ANY($1)",
+            run_ids,
+        )
+    assert row is not None
+    return int(row[0]), int(row[1])

@@ -13,9 +13,12 @@ from app.agents import gates, runs
 from app.agents.viewer import event_cursor
 from app.db import engine
 from app.stream.links import viewer_token
+from app.tokens import service as tokens
 from tests.agents.loop import AUDIENCE, SSEReader, comment
 from tests.agents.test_lifecycle import workflow_run_payload
 from tests.harness import AGENT_WORKFLOW, drain
+
+FULL_NAME = "octo-org/widgets"
 
 
 @pytest.fixture
@@ -105,6 +108,14 @@ async def test_a_rerun_reports_as_a_new_attempt_with_a_log_of_its_own(
         (2, 1, "attempt two, line 1\n"),
         (2, 2, "attempt two, line 2\n"),
     ]
+    # The read API pages through the attempts in order, each chunk naming its attempt.
+    reader = {"authorization": f"Bearer {await tokens.create('ci', 'read', [FULL_NAME])}"}
+    page = await client.get(f"/api/runs/{run.id}/log", params={"limit": 3}, headers=reader)
+    assert [(c["attempt"], c["seq"]) for c in page.json()["chunks"]] == [(1, 1), (1, 2), (2, 1)]
+    cursor = {"after": page.json()["next_after"], "attempt": page.json()["next_attempt"]}
+    rest = await client.get(f"/api/runs/{run.id}/log", params=cursor, headers=reader)
+    assert [c["data"] for c in rest.json()["chunks"]] == ["attempt two, line 2\n"]
+    assert rest.json()["attempt"] == 2
     await drain(rt)
     labels = github.label_names(project[1], number)
     assert "status/in-progress" in labels and "agent/claude" in labels

@@ -115,9 +115,37 @@ def test_implement_prompt_fences_the_plan_and_says_the_workflow_publishes():
 
 
 @pytest.mark.parametrize("mode", [Mode.QA, Mode.RESEARCH])
-def test_other_modes_ask_for_a_report_and_no_changes(mode):
+def test_other_modes_ask_for_a_whole_report_and_no_changes(mode):
     trusted = trusted_part(prompt.render(mode, brief(mode)))
-    assert "concise report" in trusted and "Do not change files" in trusted
+    assert "Do not change files" in trusted
+    assert "posted in full on the issue" in trusted
+
+
+def test_research_asks_for_its_sources():
+    trusted = trusted_part(prompt.render(Mode.RESEARCH, brief(Mode.RESEARCH)))
+    assert "`## Sources` section" in trusted
+
+
+def test_qa_names_the_pull_requests_head_and_fences_its_branch_names():
+    pull = {
+        "number": 7,
+        "head_ref": f"fix/{INJECTION}",
+        "head_sha": "a" * 40,
+        "base_ref": "main",
+        "head_repository": "octo-org/widgets",
+        "url": "https://github.com/octo-org/widgets/pull/7",
+    }
+    instructions = prompt.instructions(
+        Mode.QA, number=42, repository="octo-org/widgets", branch="b", pull=pull
+    )
+    text = prompt.render(Mode.QA, brief(Mode.QA, pull_request=pull, instructions=instructions))
+    trusted = trusted_part(text)
+    assert "Check pull request #7 in octo-org/widgets" in trusted and "a" * 40 in trusted
+    assert "`DISPATCH-VERDICT: pass`" in trusted
+    assert INJECTION not in trusted
+    described = untrusted_blocks(text)["PULL REQUEST"]
+    assert f"head branch: fix/{INJECTION}" in described and "base branch: main" in described
+    assert f"The working tree is the head commit `{'a' * 40}`" in text
 
 
 def test_error_context_is_untrusted_data():

@@ -225,7 +225,7 @@ def test_brief_writes_the_brief_the_servers_prompt_and_single_line_env(stub, tmp
     lines = env_file.read_text().splitlines()
     assert lines[0] == "EARLIER=1"
     env = dict(line.split("=", 1) for line in lines[1:])
-    assert len(lines) == 9  # the issue title's newline did not smuggle in another variable
+    assert len(lines) == 10  # the issue title's newline did not smuggle in another variable
     assert env == {
         "DISPATCH_MODE": "investigate",
         "DISPATCH_BRANCH": "dispatch/run-12-fix-checkout",
@@ -235,7 +235,38 @@ def test_brief_writes_the_brief_the_servers_prompt_and_single_line_env(stub, tmp
         "DISPATCH_MAX_TURNS": "40",
         "DISPATCH_ALLOWED_TOOLS": "Read,Grep,Bash(git diff:*)",
         "DISPATCH_PR_TITLE": "Checkout fails DISPATCH_MODE=implement",
+        "DISPATCH_CHECKOUT_SHA": "",
     }
+
+
+@pytest.mark.parametrize(
+    ("pull", "checkout"),
+    [
+        ({"number": 7, "head_sha": "a" * 40}, "a" * 40),
+        ({"number": 7, "head_sha": "b" * 64}, "b" * 64),
+        # Anything but a commit id checks out nothing of it (the dispatch ref stays).
+        ({"number": 7, "head_sha": "main"}, ""),
+        ({"number": 7, "head_sha": "a" * 40 + "\nGITHUB_TOKEN=x"}, ""),
+        (None, ""),
+    ],
+)
+def test_brief_names_the_pull_requests_head_for_the_checkout(stub, tmp_path, pull, checkout):
+    (tmp_path / "saved.json").write_text(json.dumps(make_brief(mode="qa", pull_request=pull)))
+    env_file = tmp_path / "github_env"
+    done = reporter(
+        stub,
+        tmp_path,
+        "brief",
+        "--from",
+        "saved.json",
+        "--env-out",
+        str(env_file),
+        env={"DISPATCH_MODE": "qa"},
+    )
+    assert done.returncode == 0, done.stderr
+    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    assert env["DISPATCH_CHECKOUT_SHA"] == checkout
+    assert len(env) == 9
 
 
 def test_brief_reads_a_saved_brief_without_asking_dispatch(stub, tmp_path):
@@ -537,6 +568,28 @@ def test_complete_derives_the_outcome_from_the_result(stub, tmp_path, result, mo
     assert len(event["summary"]) <= 1501
 
 
+@pytest.mark.parametrize("mode", ["qa", "research"])
+def test_complete_sends_a_reports_whole_text_with_the_completion(stub, tmp_path, mode):
+    text = "# Findings\n" + "x" * 70_000 + "\nDISPATCH-VERDICT: pass"
+    (tmp_path / "result.json").write_text(json.dumps({**SUCCESS, "result": text}))
+    done = reporter(
+        stub, tmp_path, "complete", "--result", "result.json", env={"DISPATCH_MODE": mode}
+    )
+    assert done.returncode == 0, done.stderr
+    [completed] = stub.events()
+    assert completed["report"] == text and len(completed["summary"]) <= 1501
+
+
+def test_other_modes_send_no_report(stub, tmp_path):
+    (tmp_path / "result.json").write_text(json.dumps(SUCCESS))
+    done = reporter(
+        stub, tmp_path, "complete", "--result", "result.json", env={"DISPATCH_MODE": "implement"}
+    )
+    assert done.returncode == 0, done.stderr
+    [completed] = stub.events()
+    assert "report" not in completed
+
+
 @pytest.mark.parametrize("mode", ["investigate", "auto-investigate"])
 def test_complete_reports_an_investigations_plan_first(stub, tmp_path, mode):
     (tmp_path / "result.json").write_text(json.dumps({**SUCCESS, "result": "## Summary\nx"}))
@@ -741,6 +794,8 @@ def test_the_reporter_and_the_server_speak_the_same_events():
     assert list(module.OUTCOMES) == list(get_args(events.Outcome))
     assert list(module.BLOCKER_CATEGORIES) == list(get_args(events.BlockerCategory))
     assert {m.value for m in Mode if m.spec.ends_in_plan} == module.INVESTIGATE_MODES
+    assert {m.value for m in Mode if m.spec.posts_report} == module.REPORT_MODES
+    assert module.REPORT_MAX_CHARS == events.REPORT_MAX_CHARS
     # Every event the reporter can build decodes on the server.
     parser = module.build_parser()
     for argv in (

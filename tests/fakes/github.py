@@ -223,6 +223,8 @@ class _Pull:
     merged: bool
     merge_commit_sha: str | None
     merged_at: datetime | None
+    # The fork the head branch lives in (None: the repository itself).
+    head_repo: _Repo | None = None
 
 
 @dataclass
@@ -293,6 +295,21 @@ class _Run:
 
 
 @dataclass
+class _CheckRun:
+    id: int
+    name: str
+    head_sha: str
+    status: str
+    conclusion: str | None
+    external_id: str | None
+    details_url: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    output: dict[str, Any]
+    check_suite_id: int
+
+
+@dataclass
 class _Repo:
     id: int
     owner: _User
@@ -314,6 +331,8 @@ class _Repo:
     parents: dict[str, str | None] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     deleted: set[int] = field(default_factory=set)
+    check_runs: dict[int, _CheckRun] = field(default_factory=dict)
+    fork: bool = False
 
     @property
     def full_name(self) -> str:
@@ -330,6 +349,7 @@ class _Installation:
     permissions: dict[str, str]
     events: list[str]
     created_at: datetime
+    suspended_at: datetime | None = None
 
 
 @dataclass
@@ -698,6 +718,15 @@ class FakeGitHub(LoopbackServer):
         self._deliveries: dict[int, _Delivery] = {}
         self._redeliveries: list[int] = []
         self._webhook_target: str | None = None
+        # The App's own settings, as GitHub keeps them (`GET /app`, `GET /app/hook/config`).
+        self.app_permissions: dict[str, str] = dict(DEFAULT_APP_PERMISSIONS)
+        self.app_events: list[str] = list(DEFAULT_APP_EVENTS)
+        self.hook_config: dict[str, Any] = {
+            "url": "https://dispatch.example.com/webhooks/github",
+            "content_type": "json",
+            "secret": "********",
+            "insecure_ssl": "0",
+        }
         self._rate_windows: dict[str, tuple[int, int]] = {}
         self._faults: list[_Fault] = []
         self._primary_limits: list[_PrimaryLimit] = []
@@ -922,6 +951,14 @@ class FakeGitHub(LoopbackServer):
                 else:
                     permissions[name] = level
 
+    def suspend_installation(self, installation_id: int) -> None:
+        """An owner suspends the installation: no installation token can be had (403)."""
+        with self.lock:
+            self._installations[installation_id].suspended_at = _now()
+            for token, (owner, _) in list(self._tokens.items()):
+                if owner == installation_id:
+                    del self._tokens[token]
+
     def add_repo(
         self,
         installation_id: int,
@@ -1040,14 +1077,31 @@ class FakeGitHub(LoopbackServer):
         return issue
 
     def _new_pull(self, repo: _Repo, head: str, base: str, head_sha: str | None = None) -> _Pull:
+        sha = head_sha or hashlib.sha1(f"{repo.id}:{head}".encode()).hexdigest()
+        # The head commit exists (on the head branch, forked from the default branch).
+        repo.parents.setdefault(sha, repo.branches.get(repo.default_branch))
         return _Pull(
             id=_next_id(),
             head=head,
             base=base,
-            head_sha=head_sha or hashlib.sha1(f"{repo.id}:{head}".encode()).hexdigest(),
+            head_sha=sha,
             merged=False,
             merge_commit_sha=None,
             merged_at=None,
+        )
+
+    def _fork_of(self, repo: _Repo, owner: str) -> _Repo:
+        """A fork of `repo` owned by `owner`: served inside pull requests, never installed."""
+        return _Repo(
+            id=_next_id(),
+            owner=self._user(owner),
+            name=repo.name,
+            private=repo.private,
+            default_branch=repo.default_branch,
+            installation_id=0,
+            description=repo.description,
+            created_at=_now(),
+            fork=True,
         )
 
     def add_pull(
@@ -1063,12 +1117,19 @@ class FakeGitHub(LoopbackServer):
         title: str | None = None,
         labels: Iterable[str] = (),
         head_sha: str | None = None,
+        fork_owner: str | None = None,
+        state: str = "open",
     ) -> dict[str, Any]:
-        """A pull request; like on GitHub it is also an issue with the same number."""
+        """A pull request; like on GitHub it is also an issue with the same number. With
+        `fork_owner`, its head branch lives in that user's fork."""
         with self.lock:
             found = self._find_repo(repo)
             issue = self._new_issue(found, title or f"Merge {head}", body, labels, self._user(user))
             issue.pull = self._new_pull(found, head, base, head_sha)
+            if fork_owner is not None:
+                issue.pull.head_repo = self._fork_of(found, fork_owner)
+            if state == "closed":
+                issue.state, issue.state_reason, issue.closed_at = "closed", None, _now()
             if merged:
                 issue.pull.merged = True
                 issue.pull.merged_at = issue.closed_at = issue.created_at
@@ -1288,6 +1349,11 @@ class FakeGitHub(LoopbackServer):
             found.parents.setdefault(sha, None)
             found.branches[branch] = sha
 
+    def set_hook_config(self, **changes: Any) -> None:
+        """Change the App's webhook settings (`url`, `content_type`, `secret`, `insecure_ssl`)."""
+        with self.lock:
+            self.hook_config.update(changes)
+
     def set_run_status(
         self, repo: str | Mapping[str, Any], run_id: int, status: str, conclusion: str | None = None
     ) -> None:
@@ -1303,6 +1369,12 @@ class FakeGitHub(LoopbackServer):
         with self.lock:
             found = self._find_repo(repo)
             return self._issue_json(found, self._issue_of(found, number))
+
+    def issues(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every issue and pull request of the repository, by number, as the API renders it."""
+        with self.lock:
+            found = self._find_repo(repo)
+            return [self._issue_json(found, found.issues[n]) for n in sorted(found.issues)]
 
     def label_names(self, repo: str | Mapping[str, Any], number: int) -> list[str]:
         with self.lock:
@@ -1349,6 +1421,12 @@ class FakeGitHub(LoopbackServer):
         """Workflow dispatches: `workflow`, `ref`, `inputs`, `run_id` (the Actions run id)."""
         with self.lock:
             return [dict(d) for d in self._find_repo(repo).dispatches]
+
+    def check_runs(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The repository's check runs, oldest first, as `GET` would show them."""
+        with self.lock:
+            found = self._find_repo(repo)
+            return [self._check_run_json(found, c) for c in found.check_runs.values()]
 
     def installation_of(self, repo: str | Mapping[str, Any]) -> int:
         with self.lock:
@@ -1947,8 +2025,8 @@ class FakeGitHub(LoopbackServer):
             "html_url": f"{WEB_URL}/apps/{self.app_slug}",
             "created_at": _iso(self._app_created),
             "updated_at": _iso(self._app_created),
-            "permissions": dict(DEFAULT_APP_PERMISSIONS),
-            "events": list(DEFAULT_APP_EVENTS),
+            "permissions": dict(self.app_permissions),
+            "events": list(self.app_events),
             "installations_count": len(self._installations),
         }
 
@@ -1978,8 +2056,8 @@ class FakeGitHub(LoopbackServer):
             "single_file_name": None,
             "has_multiple_single_files": False,
             "single_file_paths": [],
-            "suspended_by": None,
-            "suspended_at": None,
+            "suspended_by": self._user_json(account) if installation.suspended_at else None,
+            "suspended_at": _iso(installation.suspended_at),
         }
 
     def _repo_json(self, repo: _Repo) -> dict[str, Any]:
@@ -1996,7 +2074,7 @@ class FakeGitHub(LoopbackServer):
             "owner": self._user_json(repo.owner),
             "html_url": f"{WEB_URL}/{repo.full_name}",
             "description": repo.description,
-            "fork": False,
+            "fork": repo.fork,
             "url": api,
             **urls,
             "git_url": f"git://github.com/{repo.full_name}.git",
@@ -2218,7 +2296,7 @@ class FakeGitHub(LoopbackServer):
             "assignees": issue_data["assignees"],
             "requested_reviewers": [],
             "requested_teams": [],
-            "head": self._branch_json(repo, pull.head, pull.head_sha),
+            "head": self._branch_json(pull.head_repo or repo, pull.head, pull.head_sha),
             "base": self._branch_json(repo, pull.base, base_sha),
             "_links": {name: {"href": href} for name, href in links.items()},
             "author_association": issue_data["author_association"],
@@ -2240,6 +2318,33 @@ class FakeGitHub(LoopbackServer):
         if self._version != API_VERSION:
             data.update(self._legacy_issue_fields(issue))
         return data
+
+    def _check_run_json(self, repo: _Repo, check: _CheckRun) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        return {
+            "id": check.id,
+            "node_id": _node_id("CheckRun", check.id),
+            "head_sha": check.head_sha,
+            "external_id": check.external_id,
+            "url": f"{api}/check-runs/{check.id}",
+            "html_url": f"{WEB_URL}/{repo.full_name}/runs/{check.id}",
+            "details_url": check.details_url or f"{WEB_URL}/apps/{self.app_slug}",
+            "status": check.status,
+            "conclusion": check.conclusion,
+            "started_at": _iso(check.started_at),
+            "completed_at": _iso(check.completed_at),
+            "output": {
+                "title": check.output.get("title"),
+                "summary": check.output.get("summary"),
+                "text": check.output.get("text"),
+                "annotations_count": 0,
+                "annotations_url": f"{api}/check-runs/{check.id}/annotations",
+            },
+            "name": check.name,
+            "check_suite": {"id": check.check_suite_id},
+            "app": self._app_json(),
+            "pull_requests": [],
+        }
 
     def _workflow_json(self, repo: _Repo, workflow: _Workflow) -> dict[str, Any]:
         api = f"{self.url}/repos/{repo.full_name}"
@@ -2510,6 +2615,8 @@ def _get_installation(gh: FakeGitHub, req: _Req) -> _Answer:
 )
 def _create_token(gh: FakeGitHub, req: _Req) -> _Answer:
     installation = _installation(gh, req.params["installation_id"])
+    if installation.suspended_at is not None:
+        raise GitHubError(403, "This installation has been suspended")
     token = _random_token("ghs_", 36)
     expires = _now() + timedelta(hours=1)
     gh._tokens[token] = (installation.id, expires)
@@ -2546,6 +2653,11 @@ def _list_installation_repos(gh: FakeGitHub, req: _Req) -> _Answer:
 
 
 # ================================================================================ hook deliveries
+
+
+@_route("GET", "/app/hook/config", "apps/get-webhook-config-for-app", auth="app")
+def _get_hook_config(gh: FakeGitHub, req: _Req) -> _Answer:
+    return _Answer(200, {k: v for k, v in gh.hook_config.items() if v is not None})
 
 
 @_route("GET", "/app/hook/deliveries", "apps/list-webhook-deliveries", auth="app")
@@ -3472,6 +3584,112 @@ def _cancel_run(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(202, {})
 
 
+# ================================================================================ check runs
+
+
+_CHECK_STATUSES = ("queued", "in_progress", "completed")
+_CHECK_CONCLUSIONS = (
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "success",
+    "skipped",
+    "timed_out",
+)
+MAX_CHECK_OUTPUT = 65535
+
+
+def _apply_check_fields(check: _CheckRun, data: Mapping[str, Any]) -> None:
+    """What create and update share: status and conclusion rules, output limits."""
+    status = data.get("status", check.status)
+    conclusion = data.get("conclusion", check.conclusion)
+    if status not in _CHECK_STATUSES:
+        raise _validation_failed("CheckRun", "invalid", "status")
+    if conclusion is not None and conclusion not in _CHECK_CONCLUSIONS:
+        raise _validation_failed("CheckRun", "invalid", "conclusion")
+    if "conclusion" in data and conclusion is not None:
+        status = "completed"  # providing a conclusion completes the check run
+    if status == "completed" and conclusion is None:
+        raise GitHubError(422, "Invalid request.\n\nNo conclusion given for a completed check run.")
+    output = data.get("output")
+    if output is not None:
+        if not isinstance(output, dict) or not output.get("title") or not output.get("summary"):
+            raise _invalid_request("For 'output', title and summary are required.")
+        for key in ("summary", "text"):
+            if len(str(output.get(key) or "")) > MAX_CHECK_OUTPUT:
+                raise _validation_failed("CheckRun", "invalid", f"output.{key}")
+        check.output = {k: output.get(k) for k in ("title", "summary", "text")}
+    check.status, check.conclusion = status, conclusion if status == "completed" else None
+    for name in ("external_id", "details_url"):
+        if name in data:
+            setattr(check, name, data[name])
+    if "started_at" in data:
+        check.started_at = _as_datetime(data["started_at"])
+    if status == "completed":
+        check.completed_at = _as_datetime(data.get("completed_at")) or _now()
+
+
+@_route("POST", "/repos/{owner}/{repo}/check-runs", "checks/create", permissions="checks=write")
+def _create_check_run(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, data = req.the_repo, req.json_object()
+    for name in ("name", "head_sha"):
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise _validation_failed("CheckRun", "missing_field", name)
+    if data["head_sha"] not in repo.parents:
+        raise GitHubError(422, f"No commit found for SHA: {data['head_sha']}")
+    check = _CheckRun(
+        id=_next_id(),
+        name=data["name"],
+        head_sha=data["head_sha"],
+        status="queued",
+        conclusion=None,
+        external_id=None,
+        details_url=None,
+        started_at=_now(),
+        completed_at=None,
+        output={},
+        check_suite_id=_next_id(),
+    )
+    _apply_check_fields(check, data)
+    repo.check_runs[check.id] = check
+    return _Answer(201, gh._check_run_json(repo, check))
+
+
+@_route(
+    "PATCH",
+    "/repos/{owner}/{repo}/check-runs/{check_run_id:int}",
+    "checks/update",
+    permissions="checks=write",
+)
+def _update_check_run(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    check = repo.check_runs.get(req.params["check_run_id"])
+    if check is None:
+        raise _not_found()
+    _apply_check_fields(check, req.json_object())
+    return _Answer(200, gh._check_run_json(repo, check))
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+    "checks/list-for-ref",
+    permissions="checks=read",
+)
+def _list_check_runs(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    sha = gh._resolve_commit(repo, req.params["ref"])
+    name = req.query.get("check_name")
+    found = [
+        gh._check_run_json(repo, c)
+        for c in sorted(repo.check_runs.values(), key=lambda c: c.id, reverse=True)
+        if c.head_sha == sha and (name is None or c.name == name)
+    ]
+    page, headers = gh._page(req, found)
+    return _Answer(200, {"total_count": len(found), "check_runs": page}, headers)
+
+
 # ================================================================================ contents, compare
 
 
@@ -3500,6 +3718,80 @@ def _get_contents(gh: FakeGitHub, req: _Req) -> _Answer:
         raise _not_found()
     listing = [gh._content_json(repo, ref, p, t) for p, t in sorted(entries.items())]
     return _Answer(200, listing)
+
+
+# GitHub cuts a recursive tree at 100,000 entries (and 7 MB); the fake keeps the flag honest.
+MAX_TREE_ENTRIES = 100_000
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/git/trees/{tree_sha}",
+    "git/get-tree",
+    permissions="contents=read",
+)
+def _get_tree(gh: FakeGitHub, req: _Req) -> _Answer:
+    """The files at a branch (`tree_sha` is a branch name here; the fake keeps files by branch)
+    as GitHub's tree: blobs and, with `recursive`, every directory on the way as a tree."""
+    repo = req.the_repo
+    ref = req.params["tree_sha"]
+    if ref not in repo.branches and not any(file_ref == ref for file_ref, _ in repo.files):
+        raise _not_found()
+    recursive = req.query.get("recursive") not in (None, "", "0", "false")
+    api = f"{gh.url}/repos/{repo.full_name}/git"
+    entries: dict[str, dict[str, Any]] = {}
+    for file_ref, path in sorted(repo.files):
+        if file_ref != ref:
+            continue
+        parts = path.split("/")
+        if not recursive and len(parts) > 1:
+            top = parts[0]
+            sha = hashlib.sha1(f"{ref}:{top}".encode()).hexdigest()
+            entries.setdefault(
+                top,
+                {
+                    "path": top,
+                    "mode": "040000",
+                    "type": "tree",
+                    "sha": sha,
+                    "url": f"{api}/trees/{sha}",
+                },
+            )
+            continue
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            sha = hashlib.sha1(f"{ref}:{folder}".encode()).hexdigest()
+            entries.setdefault(
+                folder,
+                {
+                    "path": folder,
+                    "mode": "040000",
+                    "type": "tree",
+                    "sha": sha,
+                    "url": f"{api}/trees/{sha}",
+                },
+            )
+        data = repo.files[(file_ref, path)].encode()
+        sha = _blob_sha(data)
+        entries[path] = {
+            "path": path,
+            "mode": "100644",
+            "type": "blob",
+            "sha": sha,
+            "size": len(data),
+            "url": f"{api}/blobs/{sha}",
+        }
+    listed = [entries[key] for key in sorted(entries)]
+    tree_sha = hashlib.sha1(f"{ref}:".encode()).hexdigest()
+    return _Answer(
+        200,
+        {
+            "sha": tree_sha,
+            "url": f"{api}/trees/{tree_sha}",
+            "tree": listed[:MAX_TREE_ENTRIES],
+            "truncated": len(listed) > MAX_TREE_ENTRIES,
+        },
+    )
 
 
 @_route(

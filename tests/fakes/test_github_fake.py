@@ -996,7 +996,7 @@ def test_the_harness_fails_the_test_that_sent_an_invalid_request(pytester: pytes
     result.stdout.fnmatch_lines(
         [
             "*[[]issues/list-for-repo[]]: query field 'per_page'*500 is greater than the maximum*",
-            "FAILED *::test_sends_per_page_500",
+            "FAILED *::test_sends_per_page_500*",
         ]
     )
 

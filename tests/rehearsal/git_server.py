@@ -89,6 +89,36 @@ class GitServer:
         self._sync(full_name)
         return self.refs(full_name)[f"refs/heads/{branch}"]
 
+    def push_branch(
+        self, full_name: str, branch: str, files: dict[str, str], base: str = "main"
+    ) -> str:
+        """A commit changing `files` on a new `branch` from `base`, pushed as a person would;
+        returns its sha (the fake GitHub learns the branch)."""
+        seed = self.root / ".seed" / full_name
+        identity = {
+            "GIT_AUTHOR_NAME": "Alice",
+            "GIT_AUTHOR_EMAIL": "alice@example.com",
+            "GIT_COMMITTER_NAME": "Alice",
+            "GIT_COMMITTER_EMAIL": "alice@example.com",
+        }
+        bare = self.bare(full_name)
+        git(
+            "fetch",
+            "--quiet",
+            str(bare),
+            f"+refs/heads/{base}:refs/remotes/origin/{base}",
+            cwd=seed,
+        )
+        git("switch", "--quiet", "-C", branch, f"origin/{base}", cwd=seed)
+        for path, text in files.items():
+            (seed / path).parent.mkdir(parents=True, exist_ok=True)
+            (seed / path).write_text(text)
+        git("add", "-A", cwd=seed)
+        git("commit", "--quiet", "-m", f"Change on {branch}", cwd=seed, env=identity)
+        git("push", "--quiet", str(bare), f"HEAD:refs/heads/{branch}", cwd=seed)
+        self._sync(full_name)
+        return self.refs(full_name)[f"refs/heads/{branch}"]
+
     def bare(self, full_name: str) -> Path:
         return self.root / f"{full_name}.git"
 

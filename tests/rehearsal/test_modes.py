@@ -12,7 +12,7 @@ import pytest
 
 from app.agents import runs
 from app.stream.links import viewer_token
-from tests.agents.loop import SSEReader
+from tests.agents.loop import SSEReader, comment
 from tests.harness import drain
 from tests.rehearsal.conftest import ANTHROPIC_KEY, REPOSITORY
 from tests.rehearsal.tools import Agent
@@ -118,21 +118,73 @@ def status_comment(stage, number: int, run_id: int) -> str:
     )
 
 
-async def test_qa_and_research_report_what_they_found(stage):
-    for command, report in (
-        ("/dispatch qa check the coupon flow", "QA: all 12 checkout tests pass."),
-        ("/dispatch research which payment SDK should we use", "Use the official SDK: …"),
-    ):
-        number, run = await start(stage, f"Issue for {command}", command)
-        rehearsed = await stage.rehearse(Agent.answering(report))
-        assert jobs(rehearsed) == {"prepare": "success", "agent": "success", "publish": "success"}
-        done = await runs.get(run.id)
-        assert (done.state.value, done.outcome, done.summary) == ("succeeded", "completed", report)
-        assert report in status_comment(stage, number, run.id)
-        # These modes publish nothing: no checkout in the publish job, no branch, no PR.
-        assert rehearsed.run.jobs["publish"].step("Commit").outcome == "skipped"
-        assert rehearsed.pulls == []
+async def test_research_posts_its_whole_report(stage):
+    report = "Use the official SDK: …\n\n## Sources\n- https://github.com/stripe/stripe-python"
+    command = "/dispatch research which payment SDK should we use"
+    number, run = await start(stage, "Which SDK?", command)
+    rehearsed = await stage.rehearse(Agent.answering(report))
+    assert jobs(rehearsed) == {"prepare": "success", "agent": "success", "publish": "success"}
+    done = await runs.get(run.id)
+    assert (done.state.value, done.outcome, done.report) == ("succeeded", "completed", report)
+    assert "Use the official SDK" in status_comment(stage, number, run.id)
+    [posted] = [c for c in stage.github.bot_comments(REPOSITORY, number) if "dispatch:report:" in c]
+    assert "stripe/stripe-python" in posted and "no sources" not in posted
+    # These modes publish nothing: no checkout in the publish job, no branch, no PR.
+    assert rehearsed.run.jobs["publish"].step("Commit").outcome == "skipped"
+    assert rehearsed.pulls == []
     assert list(stage.git_server.refs(REPOSITORY)) == ["refs/heads/main"]
+
+
+async def test_qa_checks_out_the_pull_requests_head_and_reports_a_check(stage):
+    # A person's pull request: a branch with a change the default branch does not have.
+    head = stage.git_server.push_branch(
+        REPOSITORY, "fix-coupons", {"src/cart.py": "def total(items):\n    return 42\n"}
+    )
+    pull = stage.github.add_pull(
+        REPOSITORY, "fix-coupons", body="Fixes #1", title="Fix coupons", head_sha=head
+    )
+    main = stage.git_server.refs(REPOSITORY)["refs/heads/main"]
+    assert head != main
+    payload = comment(stage.github, stage.repo, pull["number"], "/dispatch qa try SAVE10")
+    payload["issue"]["pull_request"] = {"url": pull["url"], "html_url": pull["html_url"]}
+    await stage.deliver("issue_comment", payload)
+    [run] = await runs.for_issue(REPOSITORY, pull["number"])
+    assert run.target_pull["head_sha"] == head
+
+    verdict = "All 12 checkout tests pass.\n\nDISPATCH-VERDICT: pass"
+    agent = Agent.answering(
+        verdict, actions=[{"shell": "git rev-parse HEAD && cat src/cart.py && git status -s"}]
+    )
+    rehearsed = await stage.rehearse(agent)
+
+    assert jobs(rehearsed) == {"prepare": "success", "agent": "success", "publish": "success"}
+    agent_job = rehearsed.run.jobs["agent"]
+    # The workflow ran from the dispatch ref, and the agent worked on the pull request's head.
+    assert agent_job.step("Confirm the pull request").outcome == "success"
+    [shell] = rehearsed.claude["shell"]
+    assert shell["out"].splitlines()[:2] == [head, "def total(items):"]
+    assert "return 42" in shell["out"]
+    assert f"`{head}`" in rehearsed.claude["prompt"]
+    done = await runs.get(run.id)
+    assert (done.state.value, done.report) == ("succeeded", verdict)
+    [check] = stage.github.check_runs(REPOSITORY)
+    assert (check["name"], check["head_sha"]) == ("dispatch/qa", head)
+    assert (check["status"], check["conclusion"]) == ("completed", "success")
+    [posted] = [
+        c for c in stage.github.bot_comments(REPOSITORY, pull["number"]) if "dispatch:report:" in c
+    ]
+    assert "**Verdict: pass**" in posted and "All 12 checkout tests pass." in posted
+    assert rehearsed.pulls == []  # QA publishes nothing
+
+
+async def test_other_modes_work_on_the_dispatch_ref(stage):
+    number, run = await start(stage, "Where is the total?", "/dispatch investigate")
+    agent = Agent.answering(PLAN, actions=[{"shell": "git rev-parse HEAD"}])
+    rehearsed = await stage.rehearse(agent)
+    assert rehearsed.run.conclusion == "success", rehearsed.run.log
+    assert rehearsed.run.jobs["agent"].step("Confirm the pull request").outcome == "skipped"
+    main = stage.git_server.refs(REPOSITORY)["refs/heads/main"]
+    assert rehearsed.claude["shell"][0]["out"].strip() == main
 
 
 async def test_an_alert_is_investigated_with_its_error_context(rt, stage, client):

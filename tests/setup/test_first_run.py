@@ -186,7 +186,8 @@ async def test_unconfigured_server_offers_registration_from_the_manifest(server)
         "contents": "read",
         "metadata": "read",
         "deployments": "read",
-        "checks": "read",
+        # QA's verdict is the `dispatch/qa` check run on the pull request's head.
+        "checks": "write",
     }
     assert manifest["default_events"] == yaml.safe_load(APP_YML.read_text())["default_events"]
     assert len(manifest["default_events"]) == 10

@@ -11,7 +11,7 @@ chunks are kept per attempt (each attempt's log starts again at seq 1).
 
 from app.db.migrate import sql_migration
 
-ID = "2026-12-01T14:00:00:000000"
+ID = "2026-12-01T18:30:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "shared GitHub pacing and permission cache; run attempts and their logs"
 
