@@ -155,6 +155,10 @@ async def scaling(args: argparse.Namespace) -> list[str]:
                 f"{'reply p50':>9} {'reply p99':>9}  cpu (% of one core)"
             )
             for count in args.workers:
+                # Each step is more than GitHub's 5,000 requests an hour per installation
+                # altogether (the fake counts them and says `x-ratelimit-remaining: 0`, which
+                # pauses every process until the reset): each starts an hour of its own.
+                fake.new_rate_hour()
                 before = await backends(dsn)
                 workers = start_workers(count, env, scratch, f"{count}")
                 await workers_up(dsn, before, count)
@@ -163,8 +167,10 @@ async def scaling(args: argparse.Namespace) -> list[str]:
                 pids = {"web": web.pid, "postgres": 0, "bench+fake": os.getpid()}
                 pids.update({f"worker{k + 1}": w.pid for k, w in enumerate(workers)})
                 await reconnect(clients)  # the fast ones idled while the slowest warmed up
+                requests = len(fake.calls)
                 with CpuMeter(pids) as cpu:
                     samples, elapsed = await level(clients, args.per_client)
+                requests = len(fake.calls) - requests
                 for worker in workers:
                     worker.stop()
                 eyes = [s.eyes * 1000 for s in samples]
@@ -184,6 +190,11 @@ async def scaling(args: argparse.Namespace) -> list[str]:
                 )
                 print(line, flush=True)
                 print(f"         {await breakdown(connection, samples, offset)}", flush=True)
+                print(
+                    f"         GitHub requests: {requests} "
+                    f"({requests / max(len(samples), 1):.1f} per command)",
+                    flush=True,
+                )
                 rows.append(line)
         except Exception:
             print(f"web log:\n{web.log.read_text()[-3000:]}", flush=True)
