@@ -95,10 +95,10 @@ class Commenter(Client):
         if time.monotonic() - self.last_used > 3:
             self.connection.close()
             await self.connection.open()
-        try:
-            return await super().command(text, timeout)
-        finally:
-            self.last_used = time.monotonic()
+        # The connection is used for the webhook only, at the start: waiting for the 👀 and the
+        # reply leaves it idle.
+        self.last_used = time.monotonic()
+        return await super().command(text, timeout)
 
 
 async def reconnect(clients: list[Client]) -> None:
@@ -114,6 +114,31 @@ def busiest_minute(times: list[float]) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
+
+
+async def diagnosis(connection: asyncpg.Connection) -> str:
+    """Where unanswered commands are: their rows, the queue, and the installation's pacing."""
+    lines = []
+    for sql in (
+        "SELECT state, count(*), count(*) FILTER (WHERE answered_at IS NULL) AS unanswered "
+        "FROM command GROUP BY 1",
+        "SELECT id, state, attempts, reaction, answered_at, created_at, finished_at FROM command "
+        "WHERE answered_at IS NULL OR state = 'pending' ORDER BY id LIMIT 10",
+        "SELECT entrypoint, status, count(*), min(execute_after) FROM pgqueuer GROUP BY 1, 2",
+        "SELECT entrypoint, status, count(*) FROM pgqueuer_log WHERE status NOT IN "
+        "('queued', 'picked', 'successful') GROUP BY 1, 2",
+        "SELECT * FROM github_pace",
+        "SELECT installation_id, count(*), max(at) FROM github_content_slot GROUP BY 1",
+        "SELECT state, count(*) FROM delivery GROUP BY 1",
+        "SELECT now()",
+    ):
+        try:
+            rows = await connection.fetch(sql)
+        except Exception as exc:  # diagnosis only
+            rows = [{"error": repr(exc)}]
+        lines.append(f"  {sql}")
+        lines += [f"    {dict(row)}" for row in rows]
+    return "\n".join(lines)
 
 
 async def scaling(args: argparse.Namespace) -> list[str]:
@@ -138,12 +163,19 @@ async def scaling(args: argparse.Namespace) -> list[str]:
         watcher = Watcher(asyncio.get_running_loop())
         fake.on_call = watcher.on_call
         connection = await asyncpg.connect(dsn)
-        clients = [
-            Commenter(fake, *targets[i % len(targets)], web.port, watcher, i)
-            for i in range(args.concurrency)
-        ]
-        for client in clients:
-            await client.open()
+        made: list[Client] = []
+
+        def commenters(step: int) -> list[Client]:
+            # New people each step: the app lets a commenter without write permission send 20
+            # commands in 10 minutes (then 😕 and no reply), and a step sends each 1 + per-client.
+            base = step * args.concurrency
+            clients = [
+                Commenter(fake, *targets[i % len(targets)], web.port, watcher, base + i)
+                for i in range(args.concurrency)
+            ]
+            made.extend(clients)
+            return clients
+
         offset = time.time() - time.perf_counter()
         try:
             print(
@@ -154,10 +186,11 @@ async def scaling(args: argparse.Namespace) -> list[str]:
                 f"{'workers':>7}  {'n':>5}  {'cmd/s':>6}  {'👀 p50':>8} {'👀 p99':>8}  "
                 f"{'reply p50':>9} {'reply p99':>9}  cpu (% of one core)"
             )
-            for count in args.workers:
-                # Each step is more than GitHub's 5,000 requests an hour per installation
-                # altogether (the fake counts them and says `x-ratelimit-remaining: 0`, which
-                # pauses every process until the reset): each starts an hour of its own.
+            for step, count in enumerate(args.workers):
+                clients = commenters(step)
+                # The steps together can pass GitHub's 5,000 requests an hour per installation
+                # (the fake counts them and says `x-ratelimit-remaining: 0`, which pauses every
+                # process until the reset): each starts an hour of its own.
                 fake.new_rate_hour()
                 before = await backends(dsn)
                 workers = start_workers(count, env, scratch, f"{count}")
@@ -197,13 +230,14 @@ async def scaling(args: argparse.Namespace) -> list[str]:
                 )
                 rows.append(line)
         except Exception:
+            print(f"diagnosis:\n{await diagnosis(connection)}", flush=True)
             print(f"web log:\n{web.log.read_text()[-3000:]}", flush=True)
             for path in sorted(scratch.glob("worker-*.log")):
                 print(f"{path.name}:\n{path.read_text()[-3000:]}", flush=True)
             raise
         finally:
             fake.on_call = None
-            for client in clients:
+            for client in made:
                 client.close()
             await connection.close()
             web.stop()
