@@ -1,6 +1,7 @@
 """What one running Dispatch process holds and hands to handlers and jobs: its settings, the App
-credentials, the GitHub clients, the signer, the clock and per-process caches. Built once by a
-composition root (`app/worker.py`), never global."""
+credentials, the GitHub clients, the signer, the clock and the permission cache (its entries live
+in Postgres, shared with the other processes). Built once by a composition root
+(`app/worker.py`), never global."""
 
 from __future__ import annotations
 

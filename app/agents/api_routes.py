@@ -96,10 +96,12 @@ async def read_log(
     token: ApiToken,
     run_id: int,
     after: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0,  # chunk seqs are integers
+    attempt: Annotated[int, Parameter(ge=1, le=2**31 - 1)] = 1,
     limit: Annotated[int, Parameter(ge=1, le=reads.MAX_LOG_CHUNKS)] = reads.MAX_LOG_CHUNKS,
 ) -> dict[str, Any]:
-    """The run's terminal output after chunk `after`; pass `next_after` back to continue."""
-    return await reads.log(token, run_id, after=after, limit=limit)
+    """The run's terminal output after chunk `after` of workflow run attempt `attempt`, then
+    the later attempts'; pass `next_after` and `next_attempt` back to continue."""
+    return await reads.log(token, run_id, after=after, attempt=attempt, limit=limit)
 
 
 @get("/api/issues/{owner:str}/{name:str}/{number:int}", dependencies=TOKEN)

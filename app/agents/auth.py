@@ -1,15 +1,25 @@
 """Who may report for a run: the run's own GitHub Actions job (its OIDC token: our audience,
 GitHub's issuer, the repository and workflow run Dispatch dispatched), or a harness holding an
-agent API token for the run's repository. Anything else is refused before anything is written."""
+agent API token for the run's repository. Anything else is refused before anything is written.
+
+A workflow run can be run again (GitHub's "Re-run jobs"): same workflow run id, `run_attempt`
+one higher in its OIDC tokens. The first request of a newer attempt makes it the run's attempt
+(`lifecycle.new_attempt`); from then on the older attempts are refused (409)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
-from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 
-from app.agents import runs
+from app.agents import lifecycle, runs
 from app.agents.dispatcher import is_our_workflow_run, workflow_file
 from app.agents.runs import Run
 from app.github import rest
@@ -18,7 +28,17 @@ from app.runtime import Runtime
 from app.tokens import service as tokens
 
 
-async def authorize(request: Request, rt: Runtime, run_id: int) -> Run:
+@dataclass(frozen=True)
+class Reporter:
+    """A report's run and the workflow run attempt it comes from (a harness with an API token
+    reports for the run's latest attempt); `oidc`: from the run's own Actions job."""
+
+    run: Run
+    attempt: int
+    oidc: bool = False
+
+
+async def authorize(request: Request, rt: Runtime, run_id: int) -> Reporter:
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential:
@@ -26,7 +46,8 @@ async def authorize(request: Request, rt: Runtime, run_id: int) -> Run:
             "send the run's GitHub Actions OIDC token (or an agent API token) as a Bearer token"
         )
     if credential.startswith(tokens.PREFIX):
-        return await _by_api_token(credential, run_id)
+        run = await _by_api_token(credential, run_id)
+        return Reporter(run, run.attempt)
     try:
         claims = await rt.oidc.verify(credential)
     except TokenRejected as exc:
@@ -41,7 +62,27 @@ async def authorize(request: Request, rt: Runtime, run_id: int) -> Run:
         raise PermissionDeniedException(
             f"this token belongs to another workflow run, not run #{run.id}'s"
         )
-    return run
+    attempt = attempt_of(claims)
+    if attempt > run.attempt:
+        try:
+            run = await lifecycle.new_attempt(rt, run, attempt)
+        except lifecycle.AttemptRefused as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+    if attempt < run.attempt:
+        raise HTTPException(
+            status_code=409,
+            detail=f"attempt {attempt} of this workflow run was superseded by attempt "
+            f"{run.attempt}: only the latest attempt reports for run #{run.id}",
+        )
+    return Reporter(run, attempt, oidc=True)
+
+
+def attempt_of(claims: dict[str, Any]) -> int:
+    """The workflow run attempt an OIDC token was issued to (1 for the first run)."""
+    try:
+        return max(int(str(claims.get("run_attempt", 1))), 1)
+    except ValueError:
+        raise NotAuthorizedException("the token's run_attempt is not a number") from None
 
 
 async def _by_api_token(credential: str, run_id: int) -> Run:

@@ -99,7 +99,7 @@ async def decide(run: Run, limits: Limits, now: datetime) -> Decision:
     taken. The caller marks the run dispatched in the same transaction."""
     alert = AlertFacts.of(run)
     checks = (
-        lambda: _kill_switch(run.installation_id, limits),
+        lambda: _kill_switch(run.installation_id, limits.kill_switch),
         lambda: _active_run(run.repository_id, run.issue_number, run.id),
         lambda: _alert_gates(run.fingerprint, limits, now, alert),
     )
@@ -121,7 +121,7 @@ async def precheck_alert(
     """The gates an alert can fail before a run is worth creating (kill switch, active run,
     cooldown, minimum events, spawn delay); None if they all pass."""
     checks = (
-        lambda: _kill_switch(installation_id, limits),
+        lambda: _kill_switch(installation_id, limits.kill_switch),
         lambda: _active_run(repository_id, issue_number, None),
         lambda: _alert_gates(fingerprint, limits, now, alert),
     )
@@ -131,14 +131,22 @@ async def precheck_alert(
     return None
 
 
-async def _kill_switch(installation_id: int, limits: Limits) -> Decision | None:
+async def may_run_again(run: Run, settings: Settings) -> Decision | None:
+    """Whether a finished run may run again for a re-run of its workflow run (None: yes): not
+    while the kill switch is on, nor while another run is active on its issue. Its budgets were
+    taken when it was dispatched."""
+    refusal = await _kill_switch(run.installation_id, settings.spawn_kill_switch)
+    return refusal or await _active_run(run.repository_id, run.issue_number, run.id)
+
+
+async def _kill_switch(installation_id: int, kill_switch: bool) -> Decision | None:
     async with engine.connection() as connection:
         engaged = await connection.fetchrow(
             "SELECT scope, reason FROM kill_switch WHERE engaged AND scope = ANY($1) "
             "ORDER BY scope = 'global' DESC LIMIT 1",
             ["global", f"installation:{installation_id}"],
         )
-    if not limits.kill_switch and engaged is None:
+    if not kill_switch and engaged is None:
         return None
     why = (engaged["reason"] if engaged else None) or "no reason given"
     where = " for this installation" if engaged and engaged["scope"] != "global" else ""
@@ -285,7 +293,7 @@ async def charge(
 async def kill_switch(installation_id: int, settings: Settings) -> Decision | None:
     """The kill switch's refusal (global, the environment's, or this installation's), or None."""
     limits = limits_for(settings, RepoConfig(), Mode.INVESTIGATE)
-    return await _kill_switch(installation_id, limits)
+    return await _kill_switch(installation_id, limits.kill_switch)
 
 
 async def record(

@@ -1,11 +1,13 @@
 """Webhooks about runs and their pull requests: `workflow_run` binds and closes runs the agent
-never closed, `workflow_job` keeps them alive, a pull request that fixes an issue moves it to
-`status/in-review` (opened) or `status/done` (merged; an issue whose fix is being verified stays
-`status/verifying`), labels may start auto-dispatch rules, and a review requesting changes may
-send a pull request back to an agent."""
+never closed (when their newest attempt ends) and follows re-runs, `workflow_job` keeps them
+alive, a pull request that fixes an issue moves it to `status/in-review` (opened) or
+`status/done` (merged; an issue whose fix is being verified stays `status/verifying`), labels
+may start auto-dispatch rules, and a review requesting changes may send a pull request back to
+an agent."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 from app.agents import auto_dispatch, follow_ups, lifecycle, pull_requests, runs
@@ -15,6 +17,8 @@ from app.events import Event, Router, is_own_change
 from app.issues import state
 from app.issues.labels import Status
 from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 router = Router()
 
@@ -52,8 +56,18 @@ async def _run_of(event: Event) -> runs.Run | None:
 async def workflow_run_changed(event: Event, rt: Runtime) -> None:
     workflow_run = event.payload["workflow_run"]
     run = await _run_of(event)
-    if run is None or run.state.finished or event.action != "completed":
+    if run is None:
         return
+    attempt = max(int(workflow_run.get("run_attempt") or 1), 1)
+    if attempt > run.attempt and event.action in ("requested", "in_progress"):
+        # A re-run ("Re-run jobs"): the run follows its newest attempt.
+        try:
+            run = await lifecycle.new_attempt(rt, run, attempt)
+        except lifecycle.AttemptRefused as exc:
+            log.info("re-run not followed", extra={"run": run.id, "reason": str(exc)})
+        return
+    if run.state.finished or event.action != "completed" or attempt < run.attempt:
+        return  # an older attempt ending late says nothing about the newest
     conclusion = workflow_run.get("conclusion") or "unknown"
     if conclusion == "cancelled":
         final, outcome = RunState.CANCELLED, "failed"
@@ -67,6 +81,7 @@ async def workflow_run_changed(event: Event, rt: Runtime) -> None:
         final,
         outcome=outcome,
         summary=f"the workflow run ended ({conclusion}) without the agent reporting completion",
+        attempt=attempt,
     )
 
 

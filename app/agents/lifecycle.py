@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import msgspec
 
 from app import jobs, queue
@@ -49,17 +50,31 @@ OUTCOME_STATES = {
 
 
 class RunFinished(Exception):
-    """The run already ended; late reports are refused (409)."""
+    """The run already ended, or the report comes from an attempt a newer one superseded:
+    late reports are refused (409)."""
 
 
-async def apply(rt: Runtime, run: Run, event: AgentEvent) -> Run:
-    """Record an agent's event on its run and queue its effects on GitHub."""
-    if run.state.finished:
-        raise RunFinished(f"run #{run.id} is already {run.state.value}")
+class AttemptRefused(Exception):
+    """A new attempt of a finished run's workflow run may not run it again (409)."""
+
+
+async def apply(rt: Runtime, run: Run, event: AgentEvent, *, attempt: int | None = None) -> Run:
+    """Record an agent's event on its run and queue its effects on GitHub. With `attempt`, only
+    while that is still the run's attempt."""
     now = rt.clock.now()
     body = msgspec.to_builtins(event)
     kind = body.pop("type")
     async with engine.transaction():
+        current = await runs.get(run.id, lock=True)
+        if current is None or current.state.finished:
+            state_ = current.state.value if current else "gone"
+            raise RunFinished(f"run #{run.id} is already {state_}")
+        if attempt is not None and attempt != current.attempt:
+            raise RunFinished(
+                f"attempt {attempt} of run #{run.id}'s workflow run was superseded by attempt "
+                f"{current.attempt}"
+            )
+        run = current
         fields: dict[str, Any] = {"last_seen_at": now}
         if isinstance(event, Started):
             fields.update(state=RunState.RUNNING, started_at=run.started_at or now)
@@ -77,11 +92,11 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent) -> Run:
                 # GitHub's limit and links to the rest.
                 summary=event.summary[:MAX_SUMMARY_CHARS],
                 # Self-reported: never more than the run may spend or turn, so one report
-                # cannot spend an installation's day (the cap was passed to the agent).
-                cost_usd=min(
-                    event.cost_usd, run.cost_cap_usd or rt.settings.max_agent_cost_per_run
-                ),
-                turns=min(event.turns, run.mode.spec.max_turns),
+                # cannot spend an installation's day (the cap was passed to the agent). An
+                # earlier attempt's spend (a re-run) stays counted.
+                cost_usd=(run.cost_usd or 0)
+                + min(event.cost_usd, run.cost_cap_usd or rt.settings.max_agent_cost_per_run),
+                turns=(run.turns or 0) + min(event.turns, run.mode.spec.max_turns),
                 finished_at=now,
             )
             if run.mode.spec.posts_report and event.report and event.report.strip():
@@ -105,13 +120,83 @@ def _effect_args(event: AgentEvent) -> dict[str, Any]:
     return {}
 
 
+async def new_attempt(rt: Runtime, run: Run, attempt: int) -> Run:
+    """A newer attempt of the run's workflow run (GitHub's "Re-run jobs") has shown up: from now
+    on only it reports. A run that had ended runs again, unless the kill switch is on or another
+    run is active on its issue (AttemptRefused); its budget was taken when it was dispatched, and
+    what the earlier attempts spent stays counted. Returns the run as it now is (a still newer
+    attempt may have been quicker)."""
+    now = rt.clock.now()
+    async with engine.transaction():
+        current = await runs.get(run.id, lock=True)
+        if current is None or current.attempt >= attempt:
+            return current or run
+        fields: dict[str, Any] = {"attempt": attempt, "last_seen_at": now}
+        reopened = current.state.finished
+        if reopened:
+            if current.state is RunState.REFUSED or current.workflow_run_id is None:
+                raise AttemptRefused(f"run #{run.id} was never dispatched")
+            refusal = await gates.may_run_again(current, rt.settings)
+            if refusal is not None:
+                raise AttemptRefused(
+                    f"attempt {attempt} of run #{run.id}'s workflow run cannot run it again: "
+                    f"{refusal.reason}"
+                )
+            fields.update(
+                state=RunState.RUNNING,
+                outcome=None,
+                summary=None,
+                blocker_reason=None,
+                blocker_category=None,
+                finished_at=None,
+                viewer_key=current.viewer_key or runs.new_viewer_key(),
+            )
+        try:
+            run = await runs.update(run.id, **fields)
+        except asyncpg.UniqueViolationError:  # another run became active on the issue meanwhile
+            raise AttemptRefused(
+                f"attempt {attempt} of run #{run.id}'s workflow run cannot run it again: "
+                "another run is active on the issue"
+            ) from None
+        await runs.record_event(
+            run.id,
+            "attempt",
+            {"attempt": attempt, "previous": current.attempt, "reopened": reopened},
+        )
+        await audit.record(
+            actor="github-actions",
+            action="run.attempt",
+            target=f"{run.repository}#{run.issue_number}",
+            repository=run.repository,
+            issue_number=run.issue_number,
+            installation_id=run.installation_id,
+            before={"run": run.id, "attempt": current.attempt, "state": current.state.value},
+            after={"run": run.id, "attempt": attempt, "state": run.state.value},
+        )
+        await queue.enqueue(jobs.RUN_EFFECTS, {"run": run.id, "event": "attempt"})
+    log.info(
+        "workflow run re-run: new attempt",
+        extra={"run": run.id, "attempt": attempt, "reopened": reopened},
+    )
+    return run
+
+
 async def finish(
-    rt: Runtime, run: Run, state_: RunState, *, outcome: str, summary: str
+    rt: Runtime,
+    run: Run,
+    state_: RunState,
+    *,
+    outcome: str,
+    summary: str,
+    attempt: int | None = None,
 ) -> Run | None:
-    """End a run the agent never closed (workflow ended, cancelled, silent). Idempotent."""
+    """End a run the agent never closed (workflow ended, cancelled, silent). Idempotent. With
+    `attempt`, only if no newer attempt of its workflow run has shown up."""
     async with engine.transaction():
         current = await runs.get(run.id, lock=True)
         if current is None or current.state.finished:
+            return None
+        if attempt is not None and attempt < current.attempt:
             return None
         run = await runs.update(
             run.id, state=state_, outcome=outcome, summary=summary, finished_at=rt.clock.now()
@@ -159,6 +244,8 @@ async def effects(rt: Runtime, payload: dict[str, Any]) -> None:
         await plans.propose(rt, run, payload["plan"])
     elif kind == "blocker":
         await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
+    elif kind == "attempt" and run.state.active:
+        await _working_labels(rt, client, run)
     if run.state.finished:
         if kind in ("completed", "finished"):
             # Only the job of the event that ended the run: jobs of earlier events run late
@@ -169,6 +256,21 @@ async def effects(rt: Runtime, payload: dict[str, Any]) -> None:
     run = await status_comment.publish(rt, run)
     if run.state.finished:
         await follow_ups.link(rt, run)
+
+
+async def _working_labels(rt: Runtime, client: Any, run: Run) -> None:
+    """A run working again (a re-run of its workflow run after it had ended)."""
+    await state.move_to(
+        client,
+        rt,
+        run.repository,
+        run.issue_number,
+        Status.IN_PROGRESS,
+        actor=await rt.github.bot_login(),
+        reason=f"run #{run.id} attempt {run.attempt}",
+        installation_id=run.installation_id,
+    )
+    await rest.add_label(client, run.repository, run.issue_number, f"{AGENT_PREFIX}{run.agent}")
 
 
 async def _finish_labels(rt: Runtime, client: Any, run: Run) -> None:

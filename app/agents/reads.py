@@ -167,15 +167,26 @@ def _states(state: str | None) -> list[RunState] | None:
 
 
 async def log(
-    token: ApiToken, run_id: int, *, after: int = 0, limit: int = MAX_LOG_CHUNKS
+    token: ApiToken,
+    run_id: int,
+    *,
+    after: int = 0,
+    attempt: int = 1,
+    limit: int = MAX_LOG_CHUNKS,
 ) -> dict[str, Any]:
-    """The run's terminal output after chunk `after`, in order; `next_after` continues it."""
+    """The run's terminal output after chunk `after` of `attempt`, in order: the rest of that
+    attempt, then each later attempt's (a re-run of the workflow numbers its chunks from 1
+    again); `next_attempt` and `next_after` continue it."""
     found = await _readable_run(token, run_id)
-    got = await chunks.since(found.id, after, min(max(limit, 1), MAX_LOG_CHUNKS))
+    got = await chunks.since(
+        found.id, after, min(max(limit, 1), MAX_LOG_CHUNKS), after_attempt=max(attempt, 1)
+    )
     return {
         "run": found.id,
         "state": found.state.value,
-        "chunks": [{"seq": chunk.seq, "data": chunk.data} for chunk in got],
+        "attempt": found.attempt,
+        "chunks": [{"attempt": c.attempt, "seq": c.seq, "data": c.data} for c in got],
+        "next_attempt": got[-1].attempt if got else max(attempt, 1),
         "next_after": got[-1].seq if got else after,
         "finished": found.state.finished,
     }

@@ -27,8 +27,8 @@ WORKFLOW = workflow_files.WORKFLOW
 MAX_AGENT_BODY = 2 * 1024 * 1024
 
 
-async def _reporter(request: Request, rt: Runtime, run_id: int) -> tuple[Run, bool]:
-    """The run a report is for, and whether it came with the run's stream token."""
+async def _reporter(request: Request, rt: Runtime, run_id: int) -> tuple[auth.Reporter, bool]:
+    """Who reports (the run and its attempt), and whether with the run's stream token."""
     token = stream_tokens.presented(request)
     if token is not None:
         return await stream_tokens.authorize(rt, run_id, token), True
@@ -41,7 +41,7 @@ async def run_brief(request: Request, rt: Runtime, run_id: int) -> Response[dict
     and the prompt made from them."""
     if stream_tokens.presented(request) is not None:
         return error(403, stream_tokens.SCOPE)
-    run = await auth.authorize(request, rt, run_id)
+    run = (await auth.authorize(request, rt, run_id)).run
     if run.state.finished:
         return error(409, f"run #{run.id} is already {run.state.value}; its brief is closed")
     return Response(await brief.build(rt, run), headers={"Cache-Control": "no-store"})
@@ -52,8 +52,12 @@ async def run_stream_token(request: Request, rt: Runtime, run_id: int) -> Respon
     """A token for the run's agent job to stream with (it has no OIDC token of its own)."""
     if stream_tokens.presented(request) is not None:
         return error(403, stream_tokens.SCOPE)
-    run = await auth.authorize(request, rt, run_id)
-    attempt = await stream_tokens.attempt_of(request, rt)
+    reporter = await auth.authorize(request, rt, run_id)
+    if not reporter.oidc:
+        return error(
+            403, "stream tokens are issued to the run's GitHub Actions job: send its OIDC token"
+        )
+    run, attempt = reporter.run, reporter.attempt
     try:
         token, expires_at = await stream_tokens.issue(rt, run, attempt)
     except stream_tokens.StreamTokenRefused as exc:
@@ -64,8 +68,10 @@ async def run_stream_token(request: Request, rt: Runtime, run_id: int) -> Respon
 
 @post("/api/runs/{run_id:int}/events", status_code=202, request_max_body_size=MAX_AGENT_BODY)
 async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict[str, Any]]:
-    """One event: started, progress, plan, blocker, pr or completed."""
-    run, streaming = await _reporter(request, rt, run_id)
+    """One event: started, progress, plan, blocker, pr or completed, from the run's latest
+    workflow run attempt."""
+    reporter, streaming = await _reporter(request, rt, run_id)
+    run = reporter.run
     try:
         event = parse_event(await request.body())
     except InvalidEvent as exc:
@@ -79,7 +85,7 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
             f"(dispatch/run-{run.id}-…) in {run.repository}, as GitHub sees it",
         )
     try:
-        run = await lifecycle.apply(rt, run, event)
+        run = await lifecycle.apply(rt, run, event, attempt=reporter.attempt)
     except lifecycle.RunFinished as exc:
         return error(409, str(exc))
     return Response({"run": run.id, "state": run.state.value}, status_code=202)
@@ -99,8 +105,9 @@ async def _is_runs_pull(rt: Runtime, run: Run, number: int) -> bool:
 
 @post("/api/runs/{run_id:int}/log", status_code=200, request_max_body_size=MAX_AGENT_BODY)
 async def run_log(request: Request, rt: Runtime, run_id: int) -> Response[dict[str, Any]]:
-    """A chunk of terminal output; the same seq twice is stored once."""
-    run, _ = await _reporter(request, rt, run_id)
+    """A chunk of terminal output of the reporting attempt; the same seq twice is stored once."""
+    reporter, _ = await _reporter(request, rt, run_id)
+    run = reporter.run
     if run.log_expired_at is not None:
         return error(409, f"run {run.id} ended long ago and its log has expired")
     if run.state.finished:
@@ -109,10 +116,12 @@ async def run_log(request: Request, rt: Runtime, run_id: int) -> Response[dict[s
         chunk = parse_log(await request.body())
     except InvalidEvent as exc:
         return error(422, str(exc))
-    stored = await chunks.append(run.id, chunk.seq, chunk.data)
-    if stored:
+    stored = await chunks.append(run.id, chunk.seq, chunk.data, attempt=reporter.attempt)
+    if stored and run.state.active:
         await lifecycle.seen(rt, run)
-    return Response({"run": run.id, "seq": chunk.seq, "stored": stored})
+    return Response(
+        {"run": run.id, "attempt": reporter.attempt, "seq": chunk.seq, "stored": stored}
+    )
 
 
 def _agent_file(path: Path, media_type: str) -> Response[bytes]:

@@ -114,6 +114,9 @@ class Run:
     issue_edited: bool
     # Signs this run's viewer links; cleared when the run ends for public repositories.
     viewer_key: str | None
+    # The latest attempt of its workflow run (GitHub's "Re-run jobs" makes a new one, with
+    # `run_attempt` + 1 in its OIDC tokens); only that attempt may report.
+    attempt: int
     # Set when the log chunks were dropped (RUN_LOG_RETENTION_DAYS after the run ended).
     log_expired_at: datetime | None = None
     # The pull request a QA run checks, as it was when the run was asked for: number, head ref
@@ -174,6 +177,10 @@ class NewRun:
     agent: str = "claude"
 
 
+def new_viewer_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
 async def create(new: NewRun) -> Run:
     """A queued run. Raises ActiveRunExists if the issue already has one."""
     target = None
@@ -211,7 +218,7 @@ async def create(new: NewRun) -> Run:
                     new.fingerprint,
                     new.error_context,
                     new.retry_of,
-                    secrets.token_urlsafe(24),
+                    new_viewer_key(),
                     new.target_pull,
                     new.origin_issue,
                     new.follow_up,

@@ -80,6 +80,8 @@ def _render(rt: Runtime, run: Run, *, public: bool) -> str:
     started = run.started_at or run.dispatched_at
     end = run.finished_at or now
     rows.append(("elapsed", _elapsed(started, end)))
+    if run.attempt > 1:
+        rows.append(("attempt", f"{run.attempt} (the workflow run was re-run)"))
     if run.cost_usd is not None or run.turns is not None:
         rows.append(("cost", f"${run.cost_usd or 0:.2f} · {run.turns or 0} turns"))
     elif run.cost_cap_usd is not None:

@@ -7,8 +7,9 @@ token; the agent job gets it as a job output. A stream token posts log chunks an
 blocker, pull request or completion (the publish job does, with OIDC again).
 
 One token per run, for the newest workflow run attempt that asked (a re-run replaces it; an older
-attempt cannot replace a newer one's). It is stored as a SHA-256, compared in constant time, and
-stops working when the run ends or after `LIFETIME`, the longest a GitHub-hosted job may run.
+attempt cannot replace a newer one's, and a token stops working once a newer attempt reports).
+It is stored as a SHA-256, compared in constant time, and stops working when the run ends or
+after `LIFETIME`, the longest a GitHub-hosted job may run.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import secrets
 from datetime import datetime, timedelta
 
 from litestar import Request
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException
 
 from app.agents import runs
+from app.agents.auth import Reporter
 from app.agents.events import AgentEvent, Progress, Started
 from app.agents.runs import Run
 from app.db import engine
-from app.github.oidc import TokenRejected
 from app.runtime import Runtime
 
 PREFIX = "dst_"
@@ -49,25 +50,6 @@ def presented(request: Request) -> str | None:
     if scheme.lower() == "bearer" and credential.startswith(PREFIX):
         return credential
     return None
-
-
-async def attempt_of(request: Request, rt: Runtime) -> int:
-    """The workflow run attempt of the request's OIDC token (already verified by `auth`).
-    Only a GitHub Actions job asks for a stream token: API tokens and stream tokens may not."""
-    _, _, credential = request.headers.get("authorization", "").partition(" ")
-    credential = credential.strip()
-    if presented(request) is not None or "." not in credential:
-        raise PermissionDeniedException(
-            "stream tokens are issued to the run's GitHub Actions job: send its OIDC token"
-        )
-    try:
-        claims = await rt.oidc.verify(credential)
-    except TokenRejected as exc:
-        raise NotAuthorizedException(str(exc)) from None
-    try:
-        return max(int(str(claims.get("run_attempt", 1))), 1)
-    except ValueError:
-        raise NotAuthorizedException("the token's run_attempt is not a number") from None
 
 
 async def issue(rt: Runtime, run: Run, run_attempt: int) -> tuple[str, datetime]:
@@ -97,11 +79,13 @@ async def issue(rt: Runtime, run: Run, run_attempt: int) -> tuple[str, datetime]
     return token, expires_at
 
 
-async def authorize(rt: Runtime, run_id: int, token: str) -> Run:
-    """The run `token` streams for, if it is that run's live token and the run is active."""
+async def authorize(rt: Runtime, run_id: int, token: str) -> Reporter:
+    """The run `token` streams for, if it is that run's live token, the run is active and the
+    token's attempt is still the run's."""
     async with engine.connection() as connection:
         row = await connection.fetchrow(
-            "SELECT token_hash, expires_at FROM run_stream_token WHERE run_id = $1", run_id
+            "SELECT token_hash, run_attempt, expires_at FROM run_stream_token WHERE run_id = $1",
+            run_id,
         )
     # Compared in constant time; a missing row compares against a dummy so timing says nothing.
     expected = row["token_hash"] if row is not None else digest(PREFIX)
@@ -112,7 +96,12 @@ async def authorize(rt: Runtime, run_id: int, token: str) -> Run:
     run = await runs.get(run_id)
     if run is None or run.state.finished:
         raise NotAuthorizedException(f"run #{run_id} has ended, and its stream token with it")
-    return run
+    if row["run_attempt"] != run.attempt:
+        raise NotAuthorizedException(
+            f"this stream token is attempt {row['run_attempt']}'s; run #{run_id} is at attempt "
+            f"{run.attempt}"
+        )
+    return Reporter(run, run.attempt)
 
 
 def allows(event: AgentEvent) -> bool:

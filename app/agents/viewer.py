@@ -1,5 +1,6 @@
 """The run viewer: `GET /runs/{id}/stream` (Server-Sent Events: replay from `Last-Event-ID`, then
-live, with a keep-alive every 15 s and an `end` event when the run finishes) and `GET
+live, with a keep-alive every 15 s and an `end` event when the run finishes; event ids are
+`<attempt>:<seq>`, and each attempt of the workflow run starts with an `attempt` event) and `GET
 /runs/{id}`, the page that renders it. Both need a viewer token for that run; a wrong one is a
 404, never a hint. A run whose log has expired (RUN_LOG_RETENTION_DAYS) still has its page, which
 says so; its stream sends one `expired` event (the date) and then `end`."""
@@ -53,8 +54,7 @@ async def run_stream(
     rt: Runtime, request: Request, run_id: int, token: str | None = None
 ) -> ServerSentEvent:
     run = await _authorized_run(rt, run_id, token)
-    header = request.headers.get("last-event-id", "0")
-    last = int(header) if header.isdigit() else 0
+    cursor = event_cursor(request.headers.get("last-event-id", ""))
     bus: StreamBus = request.app.state.bus
     limit = rt.settings.stream_viewers_per_run
     if bus.watching(run_id) >= limit:
@@ -64,29 +64,60 @@ async def run_stream(
             detail=f"this run already has {limit} viewers here; try again later",
             headers={"Retry-After": "30"},
         )
-    events = _expired(run) if run.log_expired_at is not None else _events(bus, run_id, last)
+    events = _expired(run) if run.log_expired_at is not None else _events(bus, run_id, cursor)
     return ServerSentEvent(
         events,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **NO_REFERRER},
     )
 
 
-async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[ServerSentEventMessage]:
-    """Replay from `last`, then follow. Chunks are sent in seq order without gaps: one that
-    arrives ahead of a missing one waits in `ahead` (a retried post may commit late) until the
-    gap fills, or until GAP_WAIT says the missing seq will not come."""
+def event_cursor(last_event_id: str) -> tuple[int, int]:
+    """(attempt, seq) of a `Last-Event-ID`: `2:17` is chunk 17 of attempt 2; a bare `17` (ids
+    before attempts existed) is attempt 1's; anything else starts from the beginning."""
+    attempt, _, seq = last_event_id.strip().rpartition(":")
+    if not seq.isdigit() or not (attempt.isdigit() or attempt == ""):
+        return 1, 0
+    return max(int(attempt or 1), 1), int(seq)
+
+
+async def _events(
+    bus: StreamBus, run_id: int, cursor: tuple[int, int]
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Replay from `cursor`, then follow. Attempts come in order, each opened by an `attempt`
+    event, and an attempt's chunks in seq order without gaps: one that arrives ahead of a
+    missing one waits in `ahead` (a retried post may commit late) until the gap fills, or until
+    GAP_WAIT says the missing seq will not come. A chunk of a newer attempt means the older one
+    is over: whatever of it is committed is read, and the stream moves on."""
     queue = bus.subscribe(run_id)
+    attempt, last = cursor
+    shown = attempt if last else 0  # the attempt the viewer has a heading for
     ahead: dict[int, str] = {}
     gap_since: float | None = None
+
+    def emit(chunk_attempt: int, seq: int, data: str) -> list[ServerSentEventMessage]:
+        nonlocal attempt, last, shown
+        out = []
+        if chunk_attempt != shown:
+            out.append(ServerSentEventMessage(event="attempt", data=str(chunk_attempt)))
+            shown = chunk_attempt
+        attempt, last = chunk_attempt, seq
+        out.append(_log(chunk_attempt, seq, data))
+        return out
+
+    async def committed() -> list[ServerSentEventMessage]:
+        out = []
+        for chunk in await chunks.since(run_id, last, after_attempt=attempt):
+            out += emit(chunk.attempt, chunk.seq, chunk.data)
+        return out
+
     try:
         yield ServerSentEventMessage(retry=2000, comment="stream open")
-        for chunk in await chunks.since(run_id, last):
-            yield _log(chunk.seq, chunk.data)
-            last = chunk.seq
+        for out in await committed():
+            yield out
         run = await runs.get(run_id)
         if run is not None and run.state.finished:
-            for chunk in await chunks.since(run_id, last):
-                yield _log(chunk.seq, chunk.data)
+            for out in await committed():
+                yield out
             yield ServerSentEventMessage(event="end", data=run.state.value)
             return
         while True:
@@ -97,22 +128,23 @@ async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[Serve
             if message is not None and message.get("closing"):
                 # This process is stopping: the browser reconnects from `last` to another one.
                 return
-            if message is not None and ("end" in message or message.get("resync")):
+            newer = message is not None and int(message.get("attempt", 1)) > attempt
+            if message is not None and ("end" in message or message.get("resync") or newer):
                 # Everything committed before this point is in the table.
-                for chunk in await chunks.since(run_id, last):
-                    yield _log(chunk.seq, chunk.data)
-                    last = chunk.seq
-                ahead = {seq: data for seq, data in ahead.items() if seq > last}
+                before = attempt
+                for out in await committed():
+                    yield out
+                ahead = {} if attempt != before else {k: v for k, v in ahead.items() if k > last}
                 if "end" in message:
                     yield ServerSentEventMessage(event="end", data=str(message["end"]))
                     return
-            elif message is not None:
+            elif message is not None and int(message.get("attempt", 1)) == attempt:
                 seq = int(message["seq"])
                 if seq > last and "data" in message:
                     ahead[seq] = message["data"]
             while last + 1 in ahead:
-                last += 1
-                yield _log(last, ahead.pop(last))
+                for out in emit(attempt, last + 1, ahead.pop(last + 1)):
+                    yield out
             if not ahead:
                 gap_since = None
                 continue
@@ -120,11 +152,11 @@ async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[Serve
             if time.monotonic() - gap_since < GAP_WAIT:
                 continue
             # The missing chunks may be committed with their notifications overtaken: read them.
-            for chunk in await chunks.between(run_id, last, max(ahead)):
+            for chunk in await chunks.between(run_id, last, max(ahead), attempt=attempt):
                 ahead.setdefault(chunk.seq, chunk.data)
             for seq in sorted(ahead):  # what is still missing after that never came: skip it
-                yield _log(seq, ahead.pop(seq))
-                last = seq
+                for out in emit(attempt, seq, ahead.pop(seq)):
+                    yield out
             gap_since = None
     finally:
         bus.unsubscribe(run_id, queue)
@@ -145,8 +177,8 @@ async def _next(queue: asyncio.Queue[dict[str, Any]], wait: float) -> dict[str, 
         return None
 
 
-def _log(seq: int, data: str) -> ServerSentEventMessage:
-    return ServerSentEventMessage(id=seq, event="log", data=data)
+def _log(attempt: int, seq: int, data: str) -> ServerSentEventMessage:
+    return ServerSentEventMessage(id=f"{attempt}:{seq}", event="log", data=data)
 
 
 @get("/runs/{run_id:int}", include_in_schema=False)

@@ -38,7 +38,7 @@ from app.commands.parser import Command, parse
 from app.commands.verbs import VERBS
 from app.db import engine
 from app.events import Event, is_bot
-from app.github import markdown, rest
+from app.github import markdown, pacing, rest
 from app.github import retry as github_retry
 from app.github.permissions import Permission
 from app.github.rest import ReactionTarget
@@ -142,8 +142,11 @@ async def record(event: Event, rt: Runtime) -> int:
 
 async def _acknowledge(rt: Runtime, comment: GenericComment) -> None:
     """👀 on the comment right after the delivery committed. If this fails or never happens (a
-    crash right after the commit), a command's job sends it."""
-    await _send_eyes(rt.github.installation(comment.installation_id), comment)
+    crash right after the commit), a command's job sends it. Now or never: when the
+    installation's GitHub budget makes writes wait, the job sends it in turn (sending it from
+    both would spend the budget twice)."""
+    with pacing.at_once():
+        await _send_eyes(rt.github.installation(comment.installation_id), comment)
 
 
 async def _send_eyes(client: Any, comment: GenericComment) -> None:

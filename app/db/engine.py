@@ -59,10 +59,19 @@ INTAKE_POOL_SIZE = 4
 INTAKE_ACQUIRE_TIMEOUT = 5.0
 _intake_pool: asyncpg.Pool | None = None
 
+# Short bookkeeping that must commit by itself whatever transaction the caller is in (GitHub
+# pacing, caches shared between processes) has a small pool too: it neither waits behind the
+# caller's locks nor holds them, and a rollback of the caller cannot undo it (a request already
+# sent to GitHub still counts). Its commits do not wait for the disk (`synchronous_commit` off):
+# a lock taken for a pacing slot is released a flush sooner, and a database crash could lose
+# only the last fraction of a second of such bookkeeping, never make it inconsistent.
+AUTONOMOUS_POOL_SIZE = 4
+_autonomous_pool: asyncpg.Pool | None = None
+
 
 async def connect(dsn: str, *, pool_size: int = 20) -> None:
     """Point the engine at `dsn` and open its pools."""
-    global _intake_pool
+    global _intake_pool, _autonomous_pool
     await disconnect()
     DB.config = {"dsn": dsn}
     DB.pool = await asyncpg.create_pool(
@@ -71,15 +80,25 @@ async def connect(dsn: str, *, pool_size: int = 20) -> None:
     _intake_pool = await asyncpg.create_pool(
         dsn=dsn, min_size=1, max_size=INTAKE_POOL_SIZE, init=_init_connection
     )
+    _autonomous_pool = await asyncpg.create_pool(
+        dsn=dsn,
+        min_size=1,
+        max_size=AUTONOMOUS_POOL_SIZE,
+        init=_init_connection,
+        server_settings={"synchronous_commit": "off"},
+    )
 
 
 async def disconnect() -> None:
-    global _intake_pool
+    global _intake_pool, _autonomous_pool
     if DB.pool is not None:
         await DB.close_connection_pool()
     if _intake_pool is not None:
         await _intake_pool.close()
         _intake_pool = None
+    if _autonomous_pool is not None:
+        await _autonomous_pool.close()
+        _autonomous_pool = None
 
 
 @asynccontextmanager
@@ -88,6 +107,16 @@ async def intake_connection() -> AsyncIterator[asyncpg.Connection]:
     if _intake_pool is None:
         raise RuntimeError("the database is not connected; call app.db.engine.connect() first")
     async with _intake_pool.acquire(timeout=INTAKE_ACQUIRE_TIMEOUT) as pooled:
+        yield pooled
+
+
+@asynccontextmanager
+async def autonomous_connection() -> AsyncIterator[asyncpg.Connection]:
+    """A connection of its own, never the current transaction's: what runs on it commits (or
+    not) by itself. Keep its transactions short."""
+    if _autonomous_pool is None:
+        raise RuntimeError("the database is not connected; call app.db.engine.connect() first")
+    async with _autonomous_pool.acquire() as pooled:
         yield pooled
 
 

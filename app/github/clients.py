@@ -1,9 +1,10 @@
 """githubkit clients: as the App (JWT) and per installation (installation tokens, cached by
 githubkit until a minute before they expire), all against `GITHUB_API_URL`.
 
-Every client shares one HTTP connection pool; each installation has its own content pacer, and
-all of them retry within bounds (see `retry.py`). Request bodies are not validated client-side:
-githubkit would otherwise drop fields it does not know yet (`return_run_details`).
+Every client shares one HTTP connection pool and retries within bounds (see `retry.py`); each
+installation's client is paced through the database, with every process's (see `pacing.py`),
+and its answers are read for rate limits on the way back. Request bodies are not validated
+client-side: githubkit would otherwise drop fields it does not know yet (`return_run_details`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from app import __version__
 from app.config import Settings
 from app.github import rest
 from app.github.credentials import AppCredentials, CredentialStore
-from app.github.pacing import ContentPacer
+from app.github.pacing import InstallationPacer
 from app.github.retry import BoundedRetry
 
 USER_AGENT = f"Dispatch/{__version__} (+https://github.com/dispatch-app)"
@@ -43,6 +44,19 @@ class _SharedTransport(httpx.AsyncBaseTransport):
         return None
 
 
+class _InstallationTransport(_SharedTransport):
+    """The shared pool, telling an installation's pacer what each answer says about limits."""
+
+    def __init__(self, shared: _SharedTransport, pacer: InstallationPacer) -> None:
+        self.inner = shared.inner
+        self.pacer = pacer
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        await self.pacer.observe(request, response)
+        return response
+
+
 class GitHubClients:
     def __init__(self, settings: Settings, credentials: CredentialStore) -> None:
         self.settings = settings
@@ -55,7 +69,7 @@ class GitHubClients:
         self._app: tuple[int, GitHub] | None = None
         self._slug: str | None = None
 
-    def _build(self, auth, throttler=None) -> GitHub:  # type: ignore[no-untyped-def]
+    def _build(self, auth, throttler=None, transport=None) -> GitHub:  # type: ignore[no-untyped-def]
         return GitHub(
             auth,
             base_url=self.settings.github_api_url + "/",
@@ -64,7 +78,7 @@ class GitHubClients:
                 self.settings.github_timeout_seconds,
                 connect=min(10.0, self.settings.github_timeout_seconds),
             ),
-            async_transport=self._transport,
+            async_transport=transport or self._transport,
             http_cache=False,
             auto_retry=self._retry,
             throttler=throttler or LocalThrottler(100),
@@ -91,7 +105,7 @@ class GitHubClients:
         return self._app[1]
 
     def installation(self, installation_id: int) -> GitHub:
-        """A client acting as one installation, with its own content pacer."""
+        """A client acting as one installation, paced with every process's (`pacing.py`)."""
         creds = self._credentials()
         key = (creds.app_id, installation_id)
         client = self._installations.get(key)
@@ -99,10 +113,15 @@ class GitHubClients:
             strategy = AppAuthStrategy(
                 str(creds.app_id), creds.private_key, creds.client_id, creds.client_secret
             ).as_installation(installation_id)
-            pacer = ContentPacer(
-                self.settings.github_content_per_minute, self.settings.github_content_per_hour
+            pacer = InstallationPacer(
+                installation_id,
+                per_minute=self.settings.github_content_per_minute,
+                per_hour=self.settings.github_content_per_hour,
+                max_wait=self.settings.github_max_retry_wait_seconds,
             )
-            client = self._installations[key] = self._build(strategy, pacer)
+            client = self._installations[key] = self._build(
+                strategy, pacer, _InstallationTransport(self._transport, pacer)
+            )
         return client
 
     async def bot_login(self) -> str:

@@ -1,26 +1,74 @@
-"""Pacing of content-creating requests per installation, under GitHub's secondary rate limits
-(80 a minute, 500 an hour for requests that create content), the way octokit's throttling plugin
-does it: such requests go one at a time and only wait when a window is full, so an isolated
-request is never delayed. Reads are not paced (githubkit's own concurrency cap still applies).
+"""One GitHub budget per installation, shared by every Dispatch process through PostgreSQL.
 
-The windows live in this process; with several replicas each paces its own share.
+GitHub lets an installation create about 80 pieces of content a minute and 500 an hour (its
+secondary rate limits: comments, reactions, labels, issues, reviews) and answers more with 403 +
+`retry-after`; repeated abuse can get the App blocked. N web replicas and M workers must share
+that budget, so the pacing lives in the database, not in a process:
+
+- **Content writes take a slot.** A write reserves the earliest moment at which neither the
+  minute nor the hour window is full: `github_pace` has one row per installation, locked
+  (`FOR UPDATE`) for the two statements that read the installation's recent slots in
+  `github_content_slot` and add one, in a short transaction of its own (never the caller's), which
+  commits before anyone waits. Slots are handed out in order, so each rolling window holds at
+  most its limit; an isolated write finds room and goes at once, a burst gets slots spread into
+  the future and each write sleeps until its own, outside any transaction. A window counts as a
+  minute (an hour) and `MARGIN` more: a request reaches GitHub a little after its slot (an
+  installation token to fetch first, a busy event loop), and the next one may be quicker.
+- **A limit seen once pauses every process.** A response that says GitHub is limiting the
+  installation (`retry-after`, or `x-ratelimit-remaining: 0` with `x-ratelimit-reset`) sets
+  `github_pace.paused_until`; every request of that installation, in every process, reads too,
+  waits for it. A write that slept until its slot looks again before it goes.
+- **Long waits are not sat out.** A pause or a slot further away than
+  `GITHUB_MAX_RETRY_WAIT_SECONDS` raises `GitHubPaused`, whose `retry_after` the job queue honours:
+  the job runs again later instead of holding a worker.
+
+Reads are not paced (githubkit's concurrency cap applies), and within one process an
+installation's writes still go one at a time. The database clock is the one clock, so replicas
+on different machines agree on what a minute is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import deque
-from collections.abc import AsyncGenerator, Generator
+import logging
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from githubkit.exception import GitHubException
 from githubkit.throttling import BaseThrottler, LocalThrottler
+
+from app.db import engine
+
+log = logging.getLogger(__name__)
 
 _WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 # Endpoints that create content in GitHub's sense: comments, reactions, labels, issues, reviews.
 _CONTENT_SEGMENTS = frozenset({"issues", "comments", "reactions", "labels", "pulls", "reviews"})
+
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+MARGIN = timedelta(seconds=2)
+# GitHub: "if you exceed a secondary rate limit and there is no retry-after, wait a minute".
+SECONDARY_DEFAULT_WAIT = 60
+
+
+_AT_ONCE: ContextVar[bool] = ContextVar("github_writes_at_once", default=False)
+
+
+@contextmanager
+def at_once() -> Iterator[None]:
+    """Content writes in this block go now or not at all: one that would have to wait for a
+    slot raises GitHubPaused instead (for writes worth making only at once, which something
+    durable makes later otherwise, like a command's 👀)."""
+    token = _AT_ONCE.set(True)
+    try:
+        yield
+    finally:
+        _AT_ONCE.reset(token)
 
 
 def creates_content(request: httpx.Request) -> bool:
@@ -35,52 +83,238 @@ def creates_content(request: httpx.Request) -> bool:
     return any(segment in _CONTENT_SEGMENTS for segment in segments)
 
 
-class SlidingWindow:
-    def __init__(self, limit: int, seconds: float) -> None:
-        self.limit = limit
-        self.seconds = seconds
-        self.stamps: deque[float] = deque()
-
-    def wait_time(self, now: float) -> float:
-        while self.stamps and now - self.stamps[0] >= self.seconds:
-            self.stamps.popleft()
-        if len(self.stamps) < self.limit:
-            return 0.0
-        return self.seconds - (now - self.stamps[0])
-
-    def record(self, now: float) -> None:
-        self.stamps.append(now)
+def _is_token_request(request: httpx.Request) -> bool:
+    """The installation token request is made with the App's JWT: its limits are the App's."""
+    return request.url.path.endswith("/access_tokens")
 
 
-class ContentPacer(BaseThrottler):
-    def __init__(self, per_minute: int, per_hour: int, max_concurrency: int = 100) -> None:
-        self.windows = (SlidingWindow(per_minute, 60.0), SlidingWindow(per_hour, 3600.0))
+class GitHubPaused(GitHubException):
+    """A request not sent: GitHub limits this installation (or its content budget is spent) for
+    longer than a job should wait. `retry_after` says when to try again (the job queue waits
+    that long before running the job again)."""
+
+    def __init__(self, installation_id: int, retry_after: timedelta, reason: str) -> None:
+        super().__init__(
+            f"GitHub requests of installation {installation_id} are paused for "
+            f"{retry_after.total_seconds():.0f} s ({reason})"
+        )
+        self.installation_id = installation_id
+        self.retry_after = retry_after
+        self.reason = reason
+
+
+# Slots are taken in order (a new one is never before the last), so "the k-th most recent slot
+# is more than a window old" is exactly "the window ending at the new slot holds fewer than k".
+_RESERVE = """
+WITH clock AS (
+    SELECT coalesce($2::timestamptz, clock_timestamp()) AS now
+), next AS (
+    SELECT greatest(
+        (SELECT now FROM clock),
+        $3::timestamptz,
+        (SELECT max(at) FROM github_content_slot WHERE installation_id = $1),
+        (SELECT at FROM github_content_slot WHERE installation_id = $1
+            ORDER BY at DESC OFFSET $4 - 1 LIMIT 1) + $6::interval,
+        (SELECT at FROM github_content_slot WHERE installation_id = $1
+            ORDER BY at DESC OFFSET $5 - 1 LIMIT 1) + $7::interval
+    ) AS at
+), taken AS (
+    INSERT INTO github_content_slot (installation_id, at)
+    SELECT $1, at FROM next WHERE at <= (SELECT now FROM clock) + $8::interval
+    RETURNING at
+), pruned AS (
+    DELETE FROM github_content_slot
+    WHERE installation_id = $1 AND at < (SELECT now FROM clock) - $7::interval
+)
+SELECT (SELECT now FROM clock) AS now, (SELECT at FROM next) AS at,
+    EXISTS (SELECT 1 FROM taken) AS taken
+"""
+
+_PAUSE = """
+INSERT INTO github_pace (installation_id, paused_until, pause_reason)
+VALUES ($1, coalesce($2::timestamptz, coalesce($3::timestamptz, clock_timestamp())
+    + make_interval(secs => $4::float8)), $5)
+ON CONFLICT (installation_id) DO UPDATE SET
+    pause_reason = CASE WHEN github_pace.paused_until >= EXCLUDED.paused_until
+        THEN github_pace.pause_reason ELSE EXCLUDED.pause_reason END,
+    paused_until = greatest(github_pace.paused_until, EXCLUDED.paused_until)
+RETURNING paused_until
+"""
+
+
+class InstallationPacer(BaseThrottler):
+    """The githubkit throttler of one installation's client (`app/github/clients.py`), and
+    what its transport tells about GitHub's answers (`observe`)."""
+
+    def __init__(
+        self,
+        installation_id: int,
+        *,
+        per_minute: int,
+        per_hour: int,
+        max_wait: float,
+        max_concurrency: int = 100,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.installation_id = installation_id
+        self.per_minute = per_minute
+        self.per_hour = per_hour
+        self.max_wait = timedelta(seconds=max_wait)
+        # None: the database's clock (production); tests pass a clock they move.
+        self.clock = clock
         self._reads = LocalThrottler(max_concurrency)
         self._write_lock: asyncio.Lock | None = None
+        self._sleeping = False  # a write of this process sleeps until its slot
 
-    @property
-    def waits(self) -> float:
-        now = time.monotonic()
-        return max(window.wait_time(now) for window in self.windows)
+    # ------------------------------------------------------------------ githubkit's throttler
 
     @contextmanager
     def acquire(self, request: httpx.Request) -> Generator[None, Any, Any]:
-        with self._reads.acquire(request):
-            yield
+        # Dispatch only makes async calls; a sync one would bypass the shared budget.
+        raise RuntimeError("GitHub calls of an installation are async only (shared pacing)")
+        yield  # pragma: no cover
 
     @asynccontextmanager
     async def async_acquire(self, request: httpx.Request) -> AsyncGenerator[None, Any]:
         if not creates_content(request):
+            await self._sit_out_pause()
             async with self._reads.async_acquire(request):
                 yield
             return
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
+        if _AT_ONCE.get() and self._sleeping:
+            # The write ahead of this one waits for a slot: so would this one.
+            raise GitHubPaused(self.installation_id, timedelta(seconds=1), "no slot free now")
         async with self._write_lock:
-            # Sleeping until the oldest stamp leaves its window; nothing else can free a slot.
-            while (delay := self.waits) > 0:  # noqa: ASYNC110
-                await asyncio.sleep(delay)
-            now = time.monotonic()
-            for window in self.windows:
-                window.record(now)
+            while True:
+                wait = await self.reserve()
+                if wait <= 0:
+                    break
+                if wait >= 1:
+                    log.info(
+                        "github content write paced",
+                        extra={"installation": self.installation_id, "wait_seconds": wait},
+                    )
+                self._sleeping = True
+                try:
+                    await asyncio.sleep(wait)
+                finally:
+                    self._sleeping = False
+                # A pause another process saw while this write slept: a slot inside it is lost,
+                # take a new one after it.
+                if await self.paused_for() <= 0:
+                    break
             yield
+
+    # ------------------------------------------------------------------ the shared state
+
+    def _now(self) -> datetime | None:
+        return self.clock() if self.clock is not None else None
+
+    async def reserve(self) -> float:
+        """Take this installation's next content slot; the seconds until it (0: now). Inside
+        `at_once()`, only a slot free now."""
+        max_wait = timedelta() if _AT_ONCE.get() else self.max_wait
+        async with engine.autonomous_connection() as connection, connection.transaction():
+            row = await self._locked_pace(connection)
+            # "Now" is read once the lock is held: the slot of the process that held it before
+            # is then in the past or the present, never in this one's future.
+            slot = await connection.fetchrow(
+                _RESERVE,
+                self.installation_id,
+                self._now(),
+                row["paused_until"],
+                self.per_minute,
+                self.per_hour,
+                MINUTE + MARGIN,
+                HOUR + MARGIN,
+                max_wait,
+            )
+        now = slot["now"]
+        wait = slot["at"] - now
+        if not slot["taken"]:
+            paused = row["paused_until"] is not None and row["paused_until"] >= slot["at"]
+            if paused:
+                raise GitHubPaused(self.installation_id, wait, row["pause_reason"] or "paused")
+            # Come back when a slot is within reach again.
+            retry_after = max(wait - max_wait, timedelta(seconds=1))
+            raise GitHubPaused(self.installation_id, retry_after, "content budget spent")
+        return max(wait.total_seconds(), 0.0)
+
+    async def _locked_pace(self, connection: Any) -> Any:
+        for _ in range(2):
+            row = await connection.fetchrow(
+                "SELECT paused_until, pause_reason FROM github_pace WHERE installation_id = $1 "
+                "FOR UPDATE",
+                self.installation_id,
+            )
+            if row is not None:
+                return row
+            await connection.execute(
+                "INSERT INTO github_pace (installation_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                self.installation_id,
+            )
+        raise RuntimeError("github_pace row vanished")  # pragma: no cover
+
+    async def paused_for(self) -> float:
+        """Seconds until this installation's pause ends (0: not paused)."""
+        async with engine.autonomous_connection() as connection:
+            seconds = await connection.fetchval(
+                "SELECT extract(epoch FROM paused_until - coalesce($2::timestamptz, "
+                "clock_timestamp())) FROM github_pace WHERE installation_id = $1",
+                self.installation_id,
+                self._now(),
+            )
+        return max(float(seconds or 0), 0.0)
+
+    async def _sit_out_pause(self) -> None:
+        wait = await self.paused_for()
+        if wait <= 0:
+            return
+        if wait > self.max_wait.total_seconds():
+            async with engine.autonomous_connection() as connection:
+                reason = await connection.fetchval(
+                    "SELECT pause_reason FROM github_pace WHERE installation_id = $1",
+                    self.installation_id,
+                )
+            raise GitHubPaused(self.installation_id, timedelta(seconds=wait), reason or "paused")
+        await asyncio.sleep(wait)
+
+    async def pause(
+        self, *, seconds: float | None = None, until: datetime | None = None, reason: str
+    ) -> None:
+        """Pause every process's requests of this installation for `seconds` (from the
+        database's now) or until `until`; a longer pause already set stays."""
+        async with engine.autonomous_connection() as connection:
+            until = await connection.fetchval(
+                _PAUSE, self.installation_id, until, self._now(), float(seconds or 0), reason
+            )
+        log.warning(
+            "github limits this installation: every process pauses",
+            extra={"installation": self.installation_id, "until": str(until), "reason": reason},
+        )
+
+    async def observe(self, request: httpx.Request, response: httpx.Response) -> None:
+        """What a response says about the installation's limits (called by the transport)."""
+        if _is_token_request(request):
+            return
+        headers = response.headers
+        try:
+            if response.status_code in (403, 429) and "retry-after" in headers:
+                await self.pause(
+                    seconds=max(int(headers["retry-after"]), 1), reason="secondary rate limit"
+                )
+            elif headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+                reset = datetime.fromtimestamp(int(headers["x-ratelimit-reset"]), UTC)
+                await self.pause(until=reset, reason="primary rate limit used up")
+            elif response.status_code in (403, 429):
+                await response.aread()
+                if "secondary rate limit" in response.text.lower():
+                    await self.pause(seconds=SECONDARY_DEFAULT_WAIT, reason="secondary rate limit")
+        except Exception as exc:
+            # The answer itself still goes back to the caller; the next one may pause us.
+            log.warning(
+                "could not record GitHub's rate limit",
+                extra={"installation": self.installation_id, "error": repr(exc)},
+            )

@@ -231,11 +231,16 @@ def build_server(rt: Runtime) -> MCPServer:
         after: Annotated[
             int, Field(ge=0, description="Return chunks after this sequence number.")
         ] = 0,
+        attempt: Annotated[
+            int,
+            Field(ge=1, description="The workflow run attempt `after` counts in (re-runs: 2, …)."),
+        ] = 1,
         limit: Annotated[int, Field(ge=1, le=reads.MAX_LOG_CHUNKS)] = 200,
     ) -> dict[str, Any]:
-        """A run's terminal output in order; call again with `next_after` to read on."""
+        """A run's terminal output in order, attempt by attempt; call again with `next_after`
+        and `next_attempt` to read on."""
         with refusals():
-            return await reads.log(token_of(ctx), run_id, after=after, limit=limit)
+            return await reads.log(token_of(ctx), run_id, after=after, attempt=attempt, limit=limit)
 
     @tool(READ_ONLY)
     async def fleet_status(ctx: Context) -> dict[str, Any]:

@@ -106,7 +106,9 @@ class StreamBus:
     async def _fetch_and_fan_out(self, message: dict[str, Any]) -> None:
         seq = int(message["seq"])
         try:
-            found = await chunks.between(int(message["run"]), seq - 1, seq)
+            found = await chunks.between(
+                int(message["run"]), seq - 1, seq, attempt=int(message.get("attempt", 1))
+            )
         except Exception:
             log.warning("stream bus could not read a chunk", exc_info=True)
             self._fan_out(RESYNC | {"run": message["run"]})

@@ -1,6 +1,9 @@
-"""Log chunks: stored per (run, seq), idempotent, and announced to every server process with
-Postgres `NOTIFY` in the same transaction (so listeners hear of a chunk only once it is
+"""Log chunks: stored per (run, attempt, seq), idempotent, and announced to every server process
+with Postgres `NOTIFY` in the same transaction (so listeners hear of a chunk only once it is
 committed). Small chunks travel inside the notification; larger ones are fetched by seq.
+
+Each attempt of a run's workflow run (a re-run is attempt 2, …) numbers its chunks from 1 again;
+a run's log is its attempts' logs in order.
 
 Chunks are dropped by whoever owns the run they belong to, once it decides the log has expired
 (`drop()`, in small batches)."""
@@ -24,23 +27,25 @@ class Chunk:
     run_id: int
     seq: int
     data: str
+    attempt: int = 1
 
 
-async def append(run_id: int, seq: int, data: str) -> bool:
+async def append(run_id: int, seq: int, data: str, *, attempt: int = 1) -> bool:
     """Store one chunk (credentials scrubbed first: the agent may print what it should not);
-    False if that seq was already stored (a retry)."""
+    False if that seq of that attempt was already stored (a retry)."""
     data = scrub_credentials(data)
     async with engine.transaction(), engine.connection() as connection:
         inserted = await connection.fetchval(
-            "INSERT INTO log_chunk (run_id, seq, data) VALUES ($1, $2, $3) "
-            "ON CONFLICT (run_id, seq) DO NOTHING RETURNING seq",
+            "INSERT INTO log_chunk (run_id, attempt, seq, data) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (run_id, attempt, seq) DO NOTHING RETURNING seq",
             run_id,
+            attempt,
             seq,
             data,
         )
         if inserted is None:
             return False
-        message: dict[str, object] = {"run": run_id, "seq": seq}
+        message: dict[str, object] = {"run": run_id, "attempt": attempt, "seq": seq}
         if len(data.encode()) <= INLINE_LIMIT:
             message["data"] = data
         await connection.execute(
@@ -58,33 +63,41 @@ async def announce_end(run_id: int, state: str) -> None:
         )
 
 
-async def since(run_id: int, after_seq: int, limit: int = 5000) -> list[Chunk]:
+async def since(
+    run_id: int, after_seq: int, limit: int = 5000, *, after_attempt: int = 1
+) -> list[Chunk]:
+    """The chunks after (after_attempt, after_seq), in order: the rest of that attempt, then
+    every later attempt's."""
     async with engine.connection() as connection:
         rows = await connection.fetch(
-            "SELECT seq, data FROM log_chunk WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            "SELECT attempt, seq, data FROM log_chunk WHERE run_id = $1 "
+            "AND (attempt, seq) > ($4, $2) ORDER BY attempt, seq LIMIT $3",
             run_id,
             after_seq,
             limit,
+            after_attempt,
         )
-    return [Chunk(run_id, row["seq"], row["data"]) for row in rows]
+    return [Chunk(run_id, row["seq"], row["data"], row["attempt"]) for row in rows]
 
 
-async def between(run_id: int, after_seq: int, up_to_seq: int) -> list[Chunk]:
+async def between(run_id: int, after_seq: int, up_to_seq: int, *, attempt: int = 1) -> list[Chunk]:
     async with engine.connection() as connection:
         rows = await connection.fetch(
-            "SELECT seq, data FROM log_chunk WHERE run_id = $1 AND seq > $2 AND seq <= $3 "
-            "ORDER BY seq",
+            "SELECT seq, data FROM log_chunk WHERE run_id = $1 AND attempt = $4 "
+            "AND seq > $2 AND seq <= $3 ORDER BY seq",
             run_id,
             after_seq,
             up_to_seq,
+            attempt,
         )
-    return [Chunk(run_id, row["seq"], row["data"]) for row in rows]
+    return [Chunk(run_id, row["seq"], row["data"], attempt) for row in rows]
 
 
 _DROP = """
 DELETE FROM log_chunk
-WHERE (run_id, seq) IN (
-    SELECT run_id, seq FROM log_chunk WHERE run_id = ANY($2) LIMIT $1 FOR UPDATE SKIP LOCKED
+WHERE (run_id, attempt, seq) IN (
+    SELECT run_id, attempt, seq FROM log_chunk WHERE run_id = ANY($2)
+    LIMIT $1 FOR UPDATE SKIP LOCKED
 )
 """
 

@@ -132,7 +132,17 @@ class SSEReader:
                         data.append(line[5:].removeprefix(" "))
 
     def logs(self) -> list[tuple[int, str]]:
-        return [(int(i), d) for e, i, d in self.events if e == "log"]
+        """(seq, data) of every log event (ids are `<attempt>:<seq>`)."""
+        return [(int(i.rpartition(":")[2]), d) for e, i, d in self.events if e == "log"]
+
+    def attempts(self) -> list[tuple[int, int, str]]:
+        """(attempt, seq, data) of every log event."""
+        out = []
+        for event, ident, data in self.events:
+            if event == "log":
+                attempt, _, seq = ident.partition(":")
+                out.append((int(attempt), int(seq), data))
+        return out
 
     async def wait_logs(self, count: int, timeout: float = 10) -> list[tuple[int, str]]:
         """Wait until `count` log events have arrived (not for a while: for them)."""

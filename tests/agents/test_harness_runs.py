@@ -155,6 +155,19 @@ async def test_refusals_are_429_with_the_gate_and_when_it_clears(rt, github, rep
     assert busy.json()["details"]["clears_at"] is None
 
 
+async def test_a_qa_run_checks_the_pull_request_linked_to_the_issue(rt, client, issues):
+    headers = await bearer()
+
+    none = await client.post("/api/runs", json=body(issues[0], mode="qa"), headers=headers)
+    linked = await client.post("/api/runs", json=body(issues[2], mode="qa"), headers=headers)
+
+    assert none.status_code == 409 and "no pull request to check" in none.json()["error"]
+    assert await runs.for_issue("octo-org/widgets", issues[0]) == []
+    assert linked.status_code == 201, linked.text
+    [run] = await runs.for_issue("octo-org/widgets", issues[2])
+    assert run.target_pull is not None and run.target_pull["head_ref"] == f"fix-{issues[2]}"
+
+
 async def test_bad_requests_say_what_is_wrong(rt, github, repo, client, issues):
     headers = await bearer()
     reader = await bearer("reader", scope="read")

@@ -21,6 +21,7 @@ async def world(rt, github, repo):
     second = github.add_issue(repository, "Slow search", labels=["status/ready"])
     other = github.add_repo(installation, "octo-org/secret")
     hidden = github.add_issue(other, "hidden", labels=["status/ready"])
+    github.add_pull(other, "fix-hidden", body=f"Fixes #{hidden['number']}")
     # What the installation webhooks record (tests/installations covers them).
     await installations.upsert_installation({"id": installation, "account": {"login": "octo-org"}})
     await installations.add_repositories(installation, [repository, other])

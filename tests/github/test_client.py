@@ -37,7 +37,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> Waits:
 
 
 @pytest.fixture
-async def clients(tmp_path, github, waits) -> AsyncIterator[GitHubClients]:  # type: ignore[no-untyped-def]
+async def clients(tmp_path, github, waits, database) -> AsyncIterator[GitHubClients]:  # type: ignore[no-untyped-def]
     settings = make_settings(
         tmp_path, github, github_max_retries=3, github_max_retry_wait_seconds=2.0
     )
