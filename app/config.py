@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     watchdog_schedule: str = "* * * * *"
     fix_verification_schedule: str = "*/5 * * * *"
     embedding_backfill_schedule: str = "41 * * * *"
+    portal_rate_prune_schedule: str = "*/5 * * * *"
 
     # --- webhook intake for alert sources
     grafana_webhook_token: str | None = None
@@ -98,6 +99,10 @@ class Settings(BaseSettings):
     embeddings_api_key: str | None = None
     embeddings_model: str = "text-embedding-3-small"
     fix_verification_hours: float = Field(48.0, gt=0)
+
+    # --- the customer portal: requests per minute, counted in Postgres (every replica shares them)
+    portal_rate_per_token: int = Field(600, ge=1)
+    portal_rate_per_address: int = Field(120, ge=1)
 
     @field_validator("dispatch_url", "github_api_url", "github_web_url", "dispatch_oidc_issuer")
     @classmethod

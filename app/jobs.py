@@ -23,6 +23,8 @@ VERIFY_FIXES = "fixes.verify_due"
 EMBED_ISSUE = "search.embed_issue"
 BACKFILL_EMBEDDINGS = "search.backfill"
 EMBED_REPOSITORY = "search.embed_repository"
+PORTAL_BACKFILL_ACTIVITY = "portal.backfill_activity"
+PRUNE_PORTAL_RATES = "portal.prune_rates"
 
 # Higher runs first when jobs wait. Deliveries are short and acknowledge commands (👀), so they
 # go ahead of the work they create: a burst of commands does not delay the next one's 👀.
@@ -64,3 +66,10 @@ class EmbedIssueJob(TypedDict):
 
 class EmbedRepositoryJob(TypedDict):
     repository_id: int
+
+
+class PortalActivityJob(TypedDict):
+    installation_id: int
+    repository: str
+    repository_id: int
+    number: int

@@ -29,6 +29,8 @@ from app.health import routes as health_routes
 from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
+from app.portal import access as portal_access
+from app.portal import routes as portal_routes
 from app.runtime import Runtime
 from app.setup import routes as setup_routes
 from app.stream.bus import StreamBus
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
     Path(__file__).parent / "setup" / "templates",
     Path(__file__).parent / "agents" / "templates",
+    Path(__file__).parent / "portal" / "templates",
 ]
 
 
@@ -84,12 +87,18 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *issue_routes.routes,
         *audit_routes.routes,
         *agent_routes.routes,
+        *portal_routes.routes,
     ]
     return Litestar(
         route_handlers=routes,
         dependencies={
             "rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False),
             "router": Provide(lambda: router, use_cache=True, sync_to_thread=False),
+            # Who else may watch a run's stream: holders of a portal token whose customer
+            # follows the run's issue (the run viewer knows only its own signed links).
+            "other_viewers": Provide(
+                lambda: portal_access.opens_run, use_cache=True, sync_to_thread=False
+            ),
         },
         lifespan=[lifespan],
         exception_handlers={

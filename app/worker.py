@@ -22,6 +22,9 @@ from app.installations import handlers as installation_handlers
 from app.intake import processing, sweep
 from app.issues import handlers as issue_handlers
 from app.issues import onboarding, reconcile
+from app.portal import access as portal_access
+from app.portal import activity as portal_activity
+from app.portal import handlers as portal_handlers
 from app.queue import JobRegistry, RetryPolicy, Worker
 from app.remediation import fixes, pipeline
 from app.remediation import handlers as remediation_handlers
@@ -39,13 +42,15 @@ def event_router() -> Router:
     """Every area's handlers, in the order they run for one event: the installation and issue
     caches first (everything after reads them), then runs and pull requests — remediation before
     agents, so a merged fix of a production error moves its issue to `status/verifying` before
-    the generic rule would call it done — then search, and commands last."""
+    the generic rule would call it done — then search, the portal's records, and commands
+    last."""
     return Router(
         installation_handlers.router,
         issue_handlers.router,
         remediation_handlers.router,
         agent_handlers.router,
         search_handlers.router,
+        portal_handlers.router,
         command_handlers.router,
     )
 
@@ -109,6 +114,18 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     async def reconcile_issues() -> None:
         await reconcile.run(rt)
 
+    async def backfill_portal_activity(payload: dict[str, Any]) -> None:
+        await portal_activity.backfill(
+            rt,
+            payload["installation_id"],
+            payload["repository"],
+            payload["repository_id"],
+            payload["number"],
+        )
+
+    async def prune_portal_rates() -> None:
+        await portal_access.prune()
+
     # Deliveries count their own attempts in the journal (processing raises RetryRequested).
     registry.job(jobs.PROCESS_DELIVERY, process_delivery, RetryPolicy(attempts=1))
     registry.job(jobs.RUN_COMMAND, run_command, retry(command_failed))
@@ -120,6 +137,7 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     registry.job(jobs.CONSIDER_SPAWN, consider_spawn, retry())
     registry.job(jobs.EMBED_ISSUE, embed_issue, retry())
     registry.job(jobs.EMBED_REPOSITORY, embed_repository, retry())
+    registry.job(jobs.PORTAL_BACKFILL_ACTIVITY, backfill_portal_activity, retry())
     registry.schedule(jobs.WATCH_RUNS, settings.watchdog_schedule, watch_runs)
     registry.schedule(jobs.VERIFY_FIXES, settings.fix_verification_schedule, verify_fixes)
     registry.schedule(
@@ -127,6 +145,9 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     )
     registry.schedule(jobs.SWEEP_DELIVERIES, settings.delivery_sweep_schedule, sweep_deliveries)
     registry.schedule(jobs.RECONCILE_ISSUES, settings.reconcile_schedule, reconcile_issues)
+    registry.schedule(
+        jobs.PRUNE_PORTAL_RATES, settings.portal_rate_prune_schedule, prune_portal_rates
+    )
     return registry
 
 

@@ -1,13 +1,14 @@
 """The run viewer: `GET /runs/{id}/stream` (Server-Sent Events: replay from `Last-Event-ID`, then
 live, with a keep-alive every 15 s and an `end` event when the run finishes) and `GET
-/runs/{id}`, the page that renders it. Both need a viewer token for that run; a wrong one is a
-404, never a hint."""
+/runs/{id}`, the page that renders it. Both need a viewer token for that run, or a token the
+composition root vouches for (a portal token whose customer follows the run's issue); a wrong one
+is a 404, never a hint."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from litestar import Request, get
@@ -26,20 +27,31 @@ GAP_WAIT = 2.0
 NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
-def _authorize(rt: Runtime, run_id: int, token: str | None) -> None:
+# Who else may watch a run, given a token that is not a viewer link and the run (the composition
+# root provides it: portal tokens of customers following the run's issue).
+OtherViewers = Callable[[str, runs.Run], Awaitable[bool]]
+
+
+async def _authorize(rt: Runtime, run_id: int, token: str | None, others: OtherViewers) -> None:
     try:
-        subject = rt.signer.verify(links.PURPOSE, token or "")
+        if rt.signer.verify(links.PURPOSE, token or "") == links.subject(run_id):
+            return
     except InvalidToken:
-        raise NotFoundException("no such run") from None
-    if subject != links.subject(run_id):
+        pass
+    run = await runs.get(run_id) if token else None
+    if run is None or not await others(token or "", run):
         raise NotFoundException("no such run")
 
 
 @get("/runs/{run_id:int}/stream", include_in_schema=False)
 async def run_stream(
-    rt: Runtime, request: Request, run_id: int, token: str | None = None
+    rt: Runtime,
+    request: Request,
+    other_viewers: OtherViewers,
+    run_id: int,
+    token: str | None = None,
 ) -> ServerSentEvent:
-    _authorize(rt, run_id, token)
+    await _authorize(rt, run_id, token, other_viewers)
     run = await runs.get(run_id)
     if run is None:
         raise NotFoundException("no such run")
@@ -122,8 +134,10 @@ def _log(seq: int, data: str) -> ServerSentEventMessage:
 
 
 @get("/runs/{run_id:int}", include_in_schema=False)
-async def run_page(rt: Runtime, run_id: int, token: str | None = None) -> Template:
-    _authorize(rt, run_id, token)
+async def run_page(
+    rt: Runtime, other_viewers: OtherViewers, run_id: int, token: str | None = None
+) -> Template:
+    await _authorize(rt, run_id, token, other_viewers)
     run = await runs.get(run_id)
     if run is None:
         raise NotFoundException("no such run")

@@ -10,6 +10,7 @@ from piccolo.columns import JSONB, BigInt, BigSerial, Integer, Text, Timestamptz
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
+from app.db import engine
 from app.db.engine import DB
 
 
@@ -79,6 +80,23 @@ async def entries(
     if issue_number is not None:
         query = query.where(AuditLog.issue_number == issue_number)
     return await query.run()
+
+
+async def for_issue(
+    repository: str, issue_number: int, actions: list[str], *, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Entries of some actions about one issue, oldest first (what a timeline reads)."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT at, actor, action, after, outcome FROM audit_log "
+            "WHERE lower(repository) = lower($1) AND issue_number = $2 AND action = ANY($3) "
+            "ORDER BY at, id LIMIT $4",
+            repository,
+            issue_number,
+            actions,
+            limit,
+        )
+    return [dict(row) for row in rows]
 
 
 def _literal(text: str) -> str:

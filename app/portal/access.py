@@ -1,0 +1,100 @@
+"""Who may read the portal, and how often.
+
+A portal request presents its token in `?token=` or `Authorization: Bearer`; it is hashed before
+anything is looked up (`customers.authenticate`). Requests are counted per token and per client
+address in fixed one-minute windows kept in Postgres (`portal_rate`, unlogged), so every replica
+counts against the same limits; a request past either limit gets 429 with the seconds left in the
+window. The counts are taken before the token is checked, so guessing tokens is limited too.
+
+A portal token also opens the live stream of a run on an issue its customer follows (the run
+viewer asks `opens_run`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar import Request
+
+from app.agents.runs import Run
+from app.db import engine
+from app.installations import service as installations
+from app.issues import cache
+from app.portal import customers
+from app.portal.customers import Customer
+from app.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What a request presented: the token's hash (of the empty string when none was sent), and
+    whether it came in the query string (then links on the page carry it on)."""
+
+    token: str
+    token_hash: str
+    in_query: bool
+
+
+def presented(request: Request) -> Presented:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credential.strip():
+        token, in_query = credential.strip(), False
+    else:
+        token, in_query = request.query_params.get("token") or "", True
+    # Hash whatever came (even nothing), so every answer costs the same work before the lookup.
+    return Presented(token, customers.digest(token), in_query and bool(token))
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+_COUNT = """
+INSERT INTO portal_rate (key, window_start, hits)
+SELECT key, date_trunc('minute', now()), 1 FROM unnest($1::text[]) AS key ORDER BY key
+ON CONFLICT (key, window_start) DO UPDATE SET hits = portal_rate.hits + 1
+RETURNING key, hits, 60 - floor(extract(epoch FROM now() - window_start))::int AS seconds_left
+"""
+
+
+async def wait_needed(rt: Runtime, who: Presented, address: str) -> int | None:
+    """Count this request; the seconds to wait if it is past a limit, else None."""
+    limits = {f"a:{address}": rt.settings.portal_rate_per_address}
+    if who.token:
+        limits[f"t:{who.token_hash[:32]}"] = rt.settings.portal_rate_per_token
+    async with engine.connection() as connection:
+        # One statement, keys in a fixed order: concurrent counts never deadlock.
+        rows = await connection.fetch(_COUNT, sorted(limits))
+    waits = [max(1, row["seconds_left"]) for row in rows if row["hits"] > limits[row["key"]]]
+    return max(waits) if waits else None
+
+
+async def prune() -> int:
+    """Forget finished windows (a scheduled job)."""
+    async with engine.connection() as connection:
+        status = await connection.execute(
+            "DELETE FROM portal_rate WHERE window_start < date_trunc('minute', now())"
+        )
+    return int(status.split()[-1])
+
+
+async def customer_for(slug: str, who: Presented) -> Customer | None:
+    return await customers.authenticate(slug, who.token_hash)
+
+
+async def follows(customer: Customer, repository_id: int, repository: str, number: int) -> bool:
+    """Whether the customer follows this issue: labelled for them, in a repository their
+    installation still gives the App, not deleted or transferred away."""
+    if repository_id not in await installations.repository_ids(customer.installation_id):
+        return False
+    found = await cache.labelled_issue(customer.installation_id, repository, number, customer.label)
+    return found is not None
+
+
+async def opens_run(token: str, run: Run) -> bool:
+    """Whether `token` is a portal token whose customer follows the run's issue."""
+    if not token.startswith(customers.TOKEN_PREFIX):
+        return False
+    customer = await customers.by_token(customers.digest(token))
+    if customer is None or customer.installation_id != run.installation_id:
+        return False
+    return await follows(customer, run.repository_id, run.repository, run.issue_number)
