@@ -1,0 +1,65 @@
+"""Past a rate per token or per client address the portal answers 429 with `Retry-After`; the
+counts live in Postgres, so a second server process sees the same limits."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.db import engine
+from app.portal import access
+from tests.conftest import make_settings
+from tests.harness import ServerProcess, settings_env
+
+
+@pytest.fixture
+def settings(tmp_path, github, oidc):
+    return make_settings(
+        tmp_path,
+        github,
+        dispatch_oidc_issuer=oidc.url,
+        portal_rate_per_token=5,
+        portal_rate_per_address=8,
+    )
+
+
+async def test_too_many_requests_per_token_then_per_address(client, acme):
+    _, token = acme
+
+    answers = [(await client.get(f"/portal/acme?token={token}")).status_code for _ in range(6)]
+    assert answers == [200] * 5 + [429]
+    limited = await client.get(f"/api/portal/acme?token={token}")
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.json()["retry_after"] == int(limited.headers["retry-after"])
+    assert limited.headers["cache-control"] == "no-store"
+
+    # Guessing other tokens from the same address runs into the address's limit.
+    guesses = [(await client.get(f"/portal/acme?token=dpt_{i}")).status_code for i in range(3)]
+    assert guesses[-1] == 429 and set(guesses) <= {404, 429}
+
+
+async def test_the_counts_are_shared_by_every_replica(client, acme, settings, database, tmp_path):
+    _, token = acme
+    for _ in range(5):
+        assert (await client.get(f"/portal/acme?token={token}")).status_code == 200
+
+    other = ServerProcess(settings_env(settings, database), args=("--no-worker",))
+    other.start(tmp_path / "replica.log")
+    try:
+        await other.wait_ready()
+        async with httpx.AsyncClient(base_url=other.url) as replica:
+            answer = await replica.get(f"/portal/acme?token={token}")
+        assert answer.status_code == 429, other.output()
+    finally:
+        other.stop()
+
+
+async def test_finished_windows_are_pruned(client, acme):
+    _, token = acme
+    await client.get(f"/portal/acme?token={token}")
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE portal_rate SET window_start = window_start - '2 min'::interval"
+        )
+    assert await access.prune() == 2
