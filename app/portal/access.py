@@ -55,17 +55,36 @@ ON CONFLICT (key, window_start) DO UPDATE SET hits = portal_rate.hits + 1
 RETURNING key, hits, 60 - floor(extract(epoch FROM now() - window_start))::int AS seconds_left
 """
 
+# The count and the token's lookup in one round trip (one statement, keys in a fixed order:
+# concurrent counts never deadlock).
+_ADMIT = f"""
+WITH counted AS ({_COUNT})
+SELECT (SELECT max(greatest(c.seconds_left, 1)) FROM counted c
+        JOIN unnest($1::text[], $2::int[]) AS l(key, allowed) ON c.key = l.key
+        WHERE c.hits > l.allowed) AS wait,
+    customer.token_hash, {customers.COLUMNS}
+FROM (SELECT 1) AS one
+LEFT JOIN customer ON customer.token_hash = $3 AND customer.deleted_at IS NULL
+"""
 
-async def wait_needed(rt: Runtime, who: Presented, address: str) -> int | None:
-    """Count this request; the seconds to wait if it is past a limit, else None."""
+
+def _limits(rt: Runtime, who: Presented, address: str) -> dict[str, int]:
     limits = {f"a:{address}": rt.settings.portal_rate_per_address}
     if who.token:
         limits[f"t:{who.token_hash[:32]}"] = rt.settings.portal_rate_per_token
+    return limits
+
+
+async def admit(rt: Runtime, who: Presented, address: str, slug: str) -> Customer | int | None:
+    """Count this request, then: the seconds to wait if it is past a limit, else the customer
+    `slug` if the token is theirs, else None (for every other reason alike)."""
+    limits = _limits(rt, who, address)
+    keys = sorted(limits)
     async with engine.connection() as connection:
-        # One statement, keys in a fixed order: concurrent counts never deadlock.
-        rows = await connection.fetch(_COUNT, sorted(limits))
-    waits = [max(1, row["seconds_left"]) for row in rows if row["hits"] > limits[row["key"]]]
-    return max(waits) if waits else None
+        row = await connection.fetchrow(_ADMIT, keys, [limits[k] for k in keys], who.token_hash)
+    if row["wait"] is not None:
+        return int(row["wait"])
+    return customers.verified(row, slug, who.token_hash)
 
 
 async def prune() -> int:
@@ -75,10 +94,6 @@ async def prune() -> int:
             "DELETE FROM portal_rate WHERE window_start < date_trunc('minute', now())"
         )
     return int(status.split()[-1])
-
-
-async def customer_for(slug: str, who: Presented) -> Customer | None:
-    return await customers.authenticate(slug, who.token_hash)
 
 
 async def follows(customer: Customer, repository_id: int, repository: str, number: int) -> bool:

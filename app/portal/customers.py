@@ -32,9 +32,11 @@ SLUG_FORMAT = (
 )
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 _COLOR = re.compile(r"^#?([0-9a-fA-F]{6})$")
-_COLUMNS = (
-    "id, installation_id, slug, name, color, logo_url, token_rotated_at, created_at, updated_at"
+COLUMNS = (
+    "customer.id, customer.installation_id, customer.slug, customer.name, customer.color, "
+    "customer.logo_url, customer.token_rotated_at, customer.created_at, customer.updated_at"
 )
+_COLUMNS = COLUMNS
 
 
 class CustomerError(ValueError):
@@ -146,8 +148,21 @@ def portal_url(base_url: str, slug: str, token: str) -> str:
     return f"{base_url}/portal/{slug}?token={token}"
 
 
+_FIELDS = (
+    "id",
+    "installation_id",
+    "slug",
+    "name",
+    "color",
+    "logo_url",
+    "token_rotated_at",
+    "created_at",
+    "updated_at",
+)
+
+
 def _customer(row: Any) -> Customer:
-    return Customer(**dict(row))
+    return Customer(**{name: row[name] for name in _FIELDS})
 
 
 async def create(
@@ -296,15 +311,19 @@ async def authenticate(slug: str, token_hash: str) -> Customer | None:
             "WHERE token_hash = $1 AND deleted_at IS NULL",
             token_hash,
         )
-    if row is None:
+    return verified(row, slug, token_hash)
+
+
+def verified(row: Any, slug: str, token_hash: str) -> Customer | None:
+    """The customer of a row looked up by `token_hash`, if hash and slug match (compared in
+    constant time); None for no row or any mismatch."""
+    if row is None or row["token_hash"] is None:
         return None
     same_token = hmac.compare_digest(row["token_hash"], token_hash)
     same_slug = hmac.compare_digest(row["slug"].encode(), slug.encode())
     if not (same_token and same_slug):
         return None
-    data = dict(row)
-    data.pop("token_hash")
-    return Customer(**data)
+    return Customer(**{name: row[name] for name in _FIELDS})
 
 
 async def by_token(token_hash: str) -> Customer | None:

@@ -92,13 +92,12 @@ async def _admit(
     request: Request, rt: Runtime, slug: str, html: bool
 ) -> tuple[Customer, access.Presented] | Response[Any]:
     who = access.presented(request)
-    wait = await access.wait_needed(rt, who, access.client_address(request))
-    if wait is not None:
-        return too_many(wait, html)
-    customer = await access.customer_for(slug, who)
-    if customer is None:
+    admitted = await access.admit(rt, who, access.client_address(request), slug)
+    if isinstance(admitted, int):
+        return too_many(admitted, html)
+    if admitted is None:
         return not_found(html)
-    return customer, who
+    return admitted, who
 
 
 def _flag(request: Request, name: str) -> bool:

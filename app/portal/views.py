@@ -8,6 +8,7 @@ production alert, and a public timeline of status changes, agent runs and pull r
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -149,16 +150,18 @@ async def board(
     customer: Customer, *, show_closed: bool, page: int, per_page: int = PER_PAGE
 ) -> Board:
     repository_ids = await installations.repository_ids(customer.installation_id)
-    total, issues = await cache.labelled(
-        customer.installation_id,
-        customer.label,
-        repository_ids,
-        include_closed=show_closed,
-        limit=per_page,
-        offset=(page - 1) * per_page,
-    )
-    counts = await cache.labelled_by_status(
-        customer.installation_id, customer.label, repository_ids, include_closed=show_closed
+    (total, issues), counts = await asyncio.gather(
+        cache.labelled(
+            customer.installation_id,
+            customer.label,
+            repository_ids,
+            include_closed=show_closed,
+            limit=per_page,
+            offset=(page - 1) * per_page,
+        ),
+        cache.labelled_by_status(
+            customer.installation_id, customer.label, repository_ids, include_closed=show_closed
+        ),
     )
     seen = await activity.for_issues([(i.repository_id, i.number) for i in issues])
     columns = {status: Column(status, title, 0) for status, title in COLUMNS}
@@ -261,18 +264,21 @@ async def issue_page(customer: Customer, repository: str, number: int) -> IssueP
     issue = await cache.labelled_issue(customer.installation_id, repository, number, customer.label)
     if issue is None:
         return None
-    if issue.repository_id not in await installations.repository_ids(customer.installation_id):
+    key = (issue.repository_id, issue.number)
+    # Independent reads, each on its own pooled connection: the page waits for the slowest.
+    repository_ids, config, seen, changes, issue_runs, pulls = await asyncio.gather(
+        installations.repository_ids(customer.installation_id),
+        repo_config.cached(issue.repository),
+        activity.for_issues([key]),
+        state.status_history(issue.repository, issue.number),
+        runs.for_issue(issue.repository, issue.number, limit=50),
+        activity.pull_requests(issue.repository_id, issue.number),
+    )
+    if issue.repository_id not in repository_ids:
         return None
     # Never an alert's body (production data), whatever the repository says.
-    shown = not is_alert_issue(issue.body)
-    body = (
-        issue.body
-        if shown and (await repo_config.cached(issue.repository)).portal.show_body
-        else None
-    )
-    seen = (await activity.for_issues([(issue.repository_id, issue.number)])).get(
-        (issue.repository_id, issue.number)
-    )
+    shown = config.portal.show_body and not is_alert_issue(issue.body)
+    found = seen.get(key)
     return IssuePage(
         customer=customer,
         repository=issue.repository,
@@ -282,21 +288,25 @@ async def issue_page(customer: Customer, repository: str, number: int) -> IssueP
         status=column_of(issue.state, issue.status),
         priority=priority_name(issue.priority),
         created_at=issue.created_at,
-        updated_at=_latest(issue.updated_at, seen.last_comment_at if seen else None),
+        updated_at=_latest(issue.updated_at, found.last_comment_at if found else None),
         closed_at=issue.closed_at,
-        body=body,
-        timeline=await _timeline(issue),
+        body=issue.body if shown else None,
+        timeline=_timeline(issue, changes, issue_runs, pulls),
     )
 
 
-async def _timeline(issue: cache.CachedIssue) -> list[Entry]:
+def _timeline(
+    issue: cache.CachedIssue,
+    changes: list[state.StatusChange],
+    issue_runs: list[runs.Run],
+    known: list[activity.PullRequest],
+) -> list[Entry]:
     entries: list[Entry] = []
     if issue.created_at is not None:
         entries.append(Entry(issue.created_at, "opened", "Issue opened"))
-    for change in await state.status_history(issue.repository, issue.number):
+    for change in changes:
         title = STATUS_TITLES[change.status]
         entries.append(Entry(change.at, "status", f"Status: {title}", state=change.status.value))
-    issue_runs = await runs.for_issue(issue.repository, issue.number, limit=50)
     for run in issue_runs:
         if run.state is RunState.REFUSED:
             continue  # never started: an internal decision (budgets, gates), not activity
@@ -311,7 +321,6 @@ async def _timeline(issue: cache.CachedIssue) -> list[Entry]:
                 ended_at=run.finished_at,
             )
         )
-    known = await activity.pull_requests(issue.repository_id, issue.number)
     pulls = {pull.number: pull for pull in known}
     for run in issue_runs:
         # An agent's PR is known from its report even before (or without) GitHub's webhook.
