@@ -1,7 +1,8 @@
 """Who may read the portal, and how often.
 
 A portal request presents its token in `?token=` or `Authorization: Bearer`; it is hashed before
-anything is looked up (`customers.authenticate`). Requests are counted per token and per client
+anything is looked up (`admit`), and what was looked up is compared in constant time
+(`customers.verified`). Requests are counted per token and per client
 address in fixed one-minute windows kept in Postgres (`portal_rate`, unlogged), so every replica
 counts against the same limits; a request past either limit gets 429 with the seconds left in the
 window. The counts are taken before the token is checked, so guessing tokens is limited too.
