@@ -8,13 +8,13 @@ production alert, and a public timeline of status changes, agent runs and pull r
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from app.agents import runs
 from app.agents.runs import RunState
+from app.db import engine
 from app.github import rest
 from app.installations import service as installations
 from app.issues import cache, repo_config, state
@@ -149,21 +149,20 @@ class Board:
 async def board(
     customer: Customer, *, show_closed: bool, page: int, per_page: int = PER_PAGE
 ) -> Board:
-    repository_ids = await installations.repository_ids(customer.installation_id)
-    (total, issues), counts = await asyncio.gather(
-        cache.labelled(
+    async with engine.transaction():  # one connection for every read of the page
+        repository_ids = await installations.repository_ids(customer.installation_id)
+        total, issues = await cache.labelled(
             customer.installation_id,
             customer.label,
             repository_ids,
             include_closed=show_closed,
             limit=per_page,
             offset=(page - 1) * per_page,
-        ),
-        cache.labelled_by_status(
+        )
+        counts = await cache.labelled_by_status(
             customer.installation_id, customer.label, repository_ids, include_closed=show_closed
-        ),
-    )
-    seen = await activity.for_issues([(i.repository_id, i.number) for i in issues])
+        )
+        seen = await activity.for_issues([(i.repository_id, i.number) for i in issues])
     columns = {status: Column(status, title, 0) for status, title in COLUMNS}
     for key, count in counts.items():
         columns[column_of("closed" if key == "closed" else "open", key)].count += count
@@ -261,24 +260,21 @@ def is_alert_issue(body: str) -> bool:
 
 async def issue_page(customer: Customer, repository: str, number: int) -> IssuePage | None:
     """The issue as the customer may see it; None unless they follow it."""
-    issue = await cache.labelled_issue(customer.installation_id, repository, number, customer.label)
-    if issue is None:
+    found = None
+    async with engine.transaction():  # one connection for every read of the page
+        issue = await cache.labelled_issue(
+            customer.installation_id, repository, number, customer.label
+        )
+        repository_ids = await installations.repository_ids(customer.installation_id)
+        if issue is not None and issue.repository_id in repository_ids:
+            found = (issue, await _records(issue))
+    if found is None:
         return None
+    issue, (config, seen, changes, issue_runs, pulls) = found
     key = (issue.repository_id, issue.number)
-    # Independent reads, each on its own pooled connection: the page waits for the slowest.
-    repository_ids, config, seen, changes, issue_runs, pulls = await asyncio.gather(
-        installations.repository_ids(customer.installation_id),
-        repo_config.cached(issue.repository),
-        activity.for_issues([key]),
-        state.status_history(issue.repository, issue.number),
-        runs.for_issue(issue.repository, issue.number, limit=50),
-        activity.pull_requests(issue.repository_id, issue.number),
-    )
-    if issue.repository_id not in repository_ids:
-        return None
     # Never an alert's body (production data), whatever the repository says.
     shown = config.portal.show_body and not is_alert_issue(issue.body)
-    found = seen.get(key)
+    comments = seen.get(key)
     return IssuePage(
         customer=customer,
         repository=issue.repository,
@@ -288,10 +284,28 @@ async def issue_page(customer: Customer, repository: str, number: int) -> IssueP
         status=column_of(issue.state, issue.status),
         priority=priority_name(issue.priority),
         created_at=issue.created_at,
-        updated_at=_latest(issue.updated_at, found.last_comment_at if found else None),
+        updated_at=_latest(issue.updated_at, comments.last_comment_at if comments else None),
         closed_at=issue.closed_at,
         body=issue.body if shown else None,
         timeline=_timeline(issue, changes, issue_runs, pulls),
+    )
+
+
+async def _records(
+    issue: cache.CachedIssue,
+) -> tuple[
+    repo_config.RepoConfig,
+    dict[tuple[int, int], activity.Activity],
+    list[state.StatusChange],
+    list[runs.Run],
+    list[activity.PullRequest],
+]:
+    return (
+        await repo_config.cached(issue.repository),
+        await activity.for_issues([(issue.repository_id, issue.number)]),
+        await state.status_history(issue.repository, issue.number),
+        await runs.for_issue(issue.repository, issue.number, limit=50),
+        await activity.pull_requests(issue.repository_id, issue.number),
     )
 
 
