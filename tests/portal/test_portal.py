@@ -380,3 +380,39 @@ async def test_two_hundred_concurrent_views_make_no_github_call(
 
     assert {a.status_code for a in answers} == {200}
     assert len(github.calls) == before
+
+
+async def test_pull_requests_that_fix_the_issue_join_its_timeline(
+    client, github, installed, acme, deliver
+):
+    customer, token = acme
+    installation, repository = installed
+    issue = await follow(github, installed, "Export breaks", labels=["customer/acme"])
+    number = issue["number"]
+    pull = github.add_pull(repository, "fix-export", body=f"Fixes #{number}")
+
+    def event(action: str, **changes) -> dict:
+        payload = for_repo(f"pull_request/{action}", installation, repository)
+        payload["pull_request"] = {
+            **payload["pull_request"],
+            "number": pull["number"],
+            "body": f"Fixes #{number}",
+            "html_url": f"https://github.com/octo-org/widgets/pull/{pull['number']}",
+            "head": {**payload["pull_request"]["head"], "ref": "fix-export"},
+            "created_at": "2026-12-01T10:00:00Z",
+            **changes,
+        }
+        return payload
+
+    await deliver("pull_request", event("opened", state="open", merged=False))
+    opened = await client.get(f"/api/portal/acme/octo-org/widgets/{number}?token={token}")
+    [entry] = [e for e in opened.json()["timeline"] if e["kind"] == "pull_request"]
+    assert (entry["text"], entry["state"]) == (f"Pull request #{pull['number']}", "open")
+
+    await deliver(
+        "pull_request",
+        event("closed", state="closed", merged=True, merged_at="2026-12-01T12:00:00Z"),
+    )
+    merged = await client.get(f"/api/portal/acme/octo-org/widgets/{number}?token={token}")
+    [entry] = [e for e in merged.json()["timeline"] if e["kind"] == "pull_request"]
+    assert entry["state"] == "merged" and entry["ended_at"].startswith("2026-12-01T12:00")
