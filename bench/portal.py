@@ -201,6 +201,14 @@ async def main(args: argparse.Namespace) -> int:
             f"{max(result.latencies) * 1000:>6.1f}ms  {cpu.summary()}"
         )
         assert set(result.statuses) == {200}, result.statuses
+        per_page = {name: share * 1000 / result.rate for name, share in cpu.result.items()}
+        print(
+            f"CPU per page (closed loop): server {per_page['server']:.2f} ms, "
+            f"postgres {per_page['postgres']:.2f} ms; two quiet cores would serve about "
+            f"{2000 / (per_page['server'] + per_page['postgres'] + per_page['bench+fake']):.0f} "
+            "pages/s (the server alone: one core, about "
+            f"{1000 / per_page['server']:.0f} pages/s)"
+        )
         github_calls = len(fake.calls) - calls_before
         print(f"GitHub calls while serving the portal: {github_calls}")
         for call in fake.calls[calls_before:]:
