@@ -25,6 +25,11 @@ BACKFILL_EMBEDDINGS = "search.backfill"
 EMBED_REPOSITORY = "search.embed_repository"
 PORTAL_BACKFILL_ACTIVITY = "portal.backfill_activity"
 PRUNE_PORTAL_RATES = "portal.prune_rates"
+PRUNE = "storage.prune"
+PLAN_MISSION = "missions.plan"
+EXECUTE_MISSION = "missions.execute"
+REPORT_MISSION = "missions.report"
+EXPIRE_CLAIMS = "claims.expire"
 
 # Higher runs first when jobs wait. Deliveries are short and acknowledge commands (👀), so they
 # go ahead of the work they create: a burst of commands does not delay the next one's 👀.
@@ -73,3 +78,17 @@ class PortalActivityJob(TypedDict):
     repository: str
     repository_id: int
     number: int
+
+
+class PlanMissionJob(TypedDict):
+    mission: int
+    generation: int
+
+
+class ExecuteMissionJob(TypedDict):
+    proposal: int
+
+
+class ReportMissionJob(TypedDict):
+    proposal: int
+    times: int

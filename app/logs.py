@@ -20,14 +20,21 @@ from datetime import UTC, datetime
 _delivery: contextvars.ContextVar[str | None] = contextvars.ContextVar("delivery", default=None)
 _run: contextvars.ContextVar[int | None] = contextvars.ContextVar("run", default=None)
 
+# Credentials by their shape: private keys, GitHub tokens of every kind and length (installation
+# tokens may carry `.` and `_`), fine-grained PATs, Anthropic and AWS keys, Dispatch's own API
+# tokens, JWTs, and anything after "bearer"/"token".
 _SECRET_SHAPES = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
-    r"|\b(?:ghs|ghp|gho|ghu|ghr|github_pat)_[A-Za-z0-9_]{16,}"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
+    r"|\bgh[opsur]_[A-Za-z0-9_.\-]{16,}"
+    r"|\bgithub_pat_[A-Za-z0-9_]{20,}"
+    r"|\bsk-ant-[A-Za-z0-9_\-]{10,}"
+    r"|\bAKIA[0-9A-Z]{16}\b"
     r"|\bdsp_[A-Za-z0-9_\-]{16,}"
-    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
-    r"|(?i:bearer|token)\s+[A-Za-z0-9_\-.=]{16,}",
+    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{4,}",
     re.DOTALL,
 )
+# In log lines (not in prose, where "token refresh_handler_function" is just words).
+_AFTER_AUTH_WORD = re.compile(r"(?i:bearer|token)\s+[A-Za-z0-9_\-.=]{16,}")
 _known_secrets: set[str] = set()
 
 # Attributes every LogRecord has; anything else passed through `extra=` is logged as a field.
@@ -45,6 +52,12 @@ def register_secret(value: str | None) -> None:
 
 
 def scrub(text: str) -> str:
+    """A log line without secrets."""
+    return _AFTER_AUTH_WORD.sub("[redacted]", scrub_credentials(text))
+
+
+def scrub_credentials(text: str) -> str:
+    """Text (an agent's output, a plan) without known secrets or anything shaped like one."""
     for secret in _known_secrets:
         if secret in text:
             text = text.replace(secret, "[redacted]")

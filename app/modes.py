@@ -48,6 +48,13 @@ class ModeSpec:
     # Whether the agent may change files (its patch is published by the workflow, never by it).
     changes_files: bool
     instructions: str
+    # Whether the agent's final answer is a report Dispatch posts in full on the issue.
+    posts_report: bool = False
+    # Whether a run moves the issue's status (in progress, then back to ready). A QA run checks
+    # a pull request: the issue stays where it is (usually in review).
+    moves_status: bool = True
+    # Whether the run works on a pull request's head commit (the brief names it).
+    checks_pull: bool = False
 
 
 MODES: dict[Mode, ModeSpec] = {
@@ -97,10 +104,16 @@ MODES: dict[Mode, ModeSpec] = {
         ends_in_plan=False,
         changes_files=False,
         instructions=(
-            "Check the change for issue #{number} in {repository}: run the tests, try the "
-            "behaviour the issue describes, and report what works and what does not. Do not "
-            "change files."
+            "Check pull request #{pull_number} in {repository} (asked on #{number}): the "
+            "checkout is its head commit {head_sha}. Run the tests, try the behaviour the issue "
+            "and the pull request describe, and report what works and what does not. Do not "
+            "change files. End the report with one line, exactly `DISPATCH-VERDICT: pass` "
+            "when the change does what the issue asks and the tests pass, or "
+            "`DISPATCH-VERDICT: fail` otherwise; it becomes the pull request's `dispatch/qa` check."
         ),
+        posts_report=True,
+        moves_status=False,
+        checks_pull=True,
     ),
     Mode.RESEARCH: ModeSpec(
         heading="Research",
@@ -110,8 +123,11 @@ MODES: dict[Mode, ModeSpec] = {
         changes_files=False,
         instructions=(
             "Research the question asked on issue #{number} in {repository} and answer it with "
-            "sources, trade-offs and a recommendation. Do not change files."
+            "sources, trade-offs and a recommendation. Do not change files. End the report with a "
+            "`## Sources` section listing every source you relied on (links, documents, files of "
+            "the repository); if you used none, say so in that section."
         ),
+        posts_report=True,
     ),
 }
 

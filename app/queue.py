@@ -4,15 +4,22 @@ transaction, and the worker loop that runs jobs and cron schedules.
 A job enqueued inside `db.transaction()` commits or vanishes with the caller's writes. Workers on
 any number of machines dequeue with `SKIP LOCKED`; a job whose worker died (no heartbeat for
 `JOB_HEARTBEAT_SECONDS`) is picked up again by another.
+
+pgqueuer keeps a history of every job (a log row per state change, and per-second statistics);
+`prune_history` forgets what is older than QUEUE_HISTORY_RETENTION_DAYS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,7 +33,7 @@ from pgqueuer.types import QueueExecutionMode
 
 from app import jobs
 from app.clock import backoff
-from app.db import engine
+from app.db import engine, pruning
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,41 @@ async def _enqueue(
     return ids[0] is not None
 
 
+# pgqueuer's history tables (its defaults; Dispatch sets no PGQUEUER_PREFIX).
+_HISTORY = {
+    "queue log": "pgqueuer_log",
+    "queue statistics": "pgqueuer_statistics",
+}
+
+
+async def prune_history(
+    cutoff: datetime, *, batch: int, dry_run: bool = False
+) -> list[pruning.Pruned]:
+    """Forget the job history (log rows and statistics) from before `cutoff`. Jobs still queued
+    or running live in another table and are never touched."""
+    pruned = []
+    for what, table in _HISTORY.items():
+        if dry_run:
+            rows, size = await pruning.estimate(
+                f"SELECT count(*), sum(pg_column_size({table}.*)) FROM {table} WHERE created < $1",
+                cutoff,
+            )
+            pruned.append(pruning.Pruned(what, rows, size, cutoff))
+            continue
+        statement = (
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE created < $2 "
+            "ORDER BY created LIMIT $1 FOR UPDATE SKIP LOCKED)"
+        )
+        rows = await pruning.in_batches(statement, cutoff, batch=batch)
+        pruned.append(pruning.Pruned(what, rows, None, cutoff))
+    return pruned
+
+
+async def oldest_history() -> datetime | None:
+    async with engine.connection() as connection:
+        return await connection.fetchval("SELECT min(created) FROM pgqueuer_log")
+
+
 @dataclass
 class JobRegistry:
     """Job names bound to functions, and cron schedules; filled by the composition root."""
@@ -95,9 +137,56 @@ class JobRegistry:
         self.schedules[name] = (cron, function)
 
 
+# Heartbeats older than this are forgotten (a worker that stopped long ago tells nothing).
+HEARTBEAT_KEPT = timedelta(days=1)
+
+
+async def beat(worker: str, started_at: datetime) -> None:
+    """Record that `worker` is alive now (and forget long-silent workers)."""
+    async with engine.connection() as connection:
+        await connection.execute(
+            "INSERT INTO worker_heartbeat (worker, host, pid, started_at, seen_at) "
+            "VALUES ($1, $2, $3, $4, now()) "
+            "ON CONFLICT (worker) DO UPDATE SET seen_at = now()",
+            worker,
+            socket.gethostname(),
+            os.getpid(),
+            started_at,
+        )
+        await connection.execute(
+            "DELETE FROM worker_heartbeat WHERE seen_at < now() - $1::interval", HEARTBEAT_KEPT
+        )
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    worker: str
+    host: str
+    pid: int
+    started_at: datetime
+    seen_at: datetime
+    age_seconds: float
+
+
+async def latest_heartbeat() -> Heartbeat | None:
+    """The most recent heartbeat of any worker, with its age by the database's clock."""
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            "SELECT worker, host, pid, started_at, seen_at, "
+            "extract(epoch FROM now() - seen_at)::float AS age_seconds "
+            "FROM worker_heartbeat ORDER BY seen_at DESC LIMIT 1"
+        )
+    return Heartbeat(**dict(row)) if row else None
+
+
 class Worker:
     """Runs registered jobs until stopped. `drain=True` stops once the queue is empty (tests,
-    one-shot maintenance)."""
+    one-shot maintenance).
+
+    `stop(grace)` takes no new jobs and gives the running ones `grace` seconds; those still
+    running then are cancelled and handed back to the queue (without using up an attempt), to
+    run again at once on whichever worker is up. Scheduled jobs cut short run at their next time.
+    """
 
     def __init__(self, registry: JobRegistry, *, concurrency: int, heartbeat_seconds: float):
         self.registry = registry
@@ -106,16 +195,22 @@ class Worker:
         self.running = asyncio.Event()
         self._pgq: PgQueuer | None = None
         self._connection: asyncpg.Connection | None = None
+        self._jobs = _RunningJobs()
+        self._stopping = False
+        self._deadline: tuple[float, asyncio.Handle] | None = None
 
     async def run(self, *, drain: bool = False, schedules: bool = True) -> None:
         self._connection = await asyncpg.connect(engine.dsn())
         pgq = self._pgq = PgQueuer(AsyncpgDriver(self._connection))
         for name, (job, retry) in self.registry.jobs.items():
-            pgq.entrypoint(name)(_job_runner(name, job, retry))
+            pgq.entrypoint(name)(_job_runner(name, job, retry, self._jobs))
         if schedules and not drain:
             for name, (cron, scheduled) in self.registry.schedules.items():
-                pgq.schedule(name, cron)(_schedule_runner(name, scheduled))
+                pgq.schedule(name, cron)(_schedule_runner(name, scheduled, self._jobs))
+        if self._stopping:  # stopped while connecting
+            pgq.shutdown.set()
         self.running.set()
+        beating = None if drain else asyncio.create_task(self._heartbeat())
         try:
             if drain:
                 await pgq.qm.run(
@@ -133,19 +228,85 @@ class Worker:
                 )
         finally:
             self.running.clear()
+            if beating is not None:
+                beating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beating
+            if self._deadline is not None:
+                self._deadline[1].cancel()
             if not self._connection.is_closed():
                 await self._connection.close()
 
-    def stop(self) -> None:
+    async def _heartbeat(self) -> None:
+        """Tell the database this worker is alive, every heartbeat period (`dispatch doctor`
+        reads it); a failed beat is tried again at the next one."""
+        name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        started = datetime.now(UTC)
+        while True:
+            try:
+                await beat(name, started)
+            except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
+                log.warning("worker heartbeat not recorded", extra={"error": str(exc)})
+            await asyncio.sleep(self.heartbeat.total_seconds())
+
+    def stop(self, grace: float | None = None) -> None:
+        """Take no new jobs; running ones get `grace` seconds (None: as long as they take), then
+        go back to the queue. A second call can only shorten the wait (`grace=0`: now)."""
+        self._stopping = True
         if self._pgq is not None:
             self._pgq.shutdown.set()
+        if grace is None:
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(grace, 0.0)
+        if self._deadline is not None:
+            if self._deadline[0] <= when:
+                return
+            self._deadline[1].cancel()
+        self._deadline = (when, loop.call_at(when, self._jobs.hand_back))
 
 
-def _job_runner(name: str, function: JobFunction, retry: RetryPolicy):  # type: ignore[no-untyped-def]
+class _RunningJobs:
+    """The tasks running a job or a schedule right now, so a stopping worker can cut them short."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.handing_back = False
+
+    def hand_back(self) -> None:
+        self.handing_back = True
+        if self.tasks:
+            log.info("handing running jobs back to the queue", extra={"jobs": len(self.tasks)})
+        for task in self.tasks:
+            task.cancel()
+
+    @contextlib.contextmanager
+    def track(self) -> Iterator[asyncio.Task[Any]]:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            yield task
+        finally:
+            self.tasks.discard(task)
+
+
+def _job_runner(name: str, function: JobFunction, retry: RetryPolicy, running: _RunningJobs):  # type: ignore[no-untyped-def]
     async def run(job: Job) -> None:
         payload = msgspec.json.decode(job.payload) if job.payload else {}
         try:
-            await function(payload)
+            with running.track() as task:
+                try:
+                    if running.handing_back:  # dequeued just as the worker stopped
+                        raise asyncio.CancelledError
+                    await function(payload)
+                except asyncio.CancelledError:
+                    if not running.handing_back:
+                        raise
+                    task.uncancel()
+                    await _not_an_attempt(job)
+                    log.info("job handed back to the queue", extra={"job": name})
+                    raise RetryRequested(delay=timedelta(0), reason="worker stopping") from None
         except RetryRequested:
             raise
         except Exception as exc:
@@ -173,10 +334,33 @@ def _job_runner(name: str, function: JobFunction, retry: RetryPolicy):  # type: 
     return run
 
 
-def _schedule_runner(name: str, function: ScheduledFunction):  # type: ignore[no-untyped-def]
+async def _not_an_attempt(job: Job) -> None:
+    """pgqueuer counts the retry that hands a job back as an attempt, but the job did not fail.
+    Taken off while the job is still picked by this worker, so no other one sees the count."""
+    try:
+        async with engine.connection() as connection:
+            await connection.execute(
+                "UPDATE pgqueuer SET attempts = attempts - 1 WHERE id = $1", int(job.id)
+            )
+    except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
+        log.warning("a job handed back keeps one attempt more", extra={"error": str(exc)})
+
+
+def _schedule_runner(name: str, function: ScheduledFunction, running: _RunningJobs):  # type: ignore[no-untyped-def]
     async def run(schedule: Schedule) -> None:
         try:
-            await function()
+            with running.track() as task:
+                if running.handing_back:
+                    return
+                try:
+                    await function()
+                except asyncio.CancelledError:
+                    if not running.handing_back:
+                        raise
+                    task.uncancel()
+                    log.info(
+                        "scheduled job cut short, it runs at its next time", extra={"job": name}
+                    )
         except Exception:
             log.exception("scheduled job failed", extra={"job": name})
 

@@ -1,6 +1,11 @@
 """The composition root of the web side: the Litestar app factory collects each area's routes
 in one list, hands handlers the runtime and the event router, and a lifespan connects the
-database, applies migrations and runs the worker (unless `--no-worker`)."""
+database, applies migrations and runs the worker (unless `--no-worker`).
+
+`Server` is uvicorn with Dispatch's way of stopping (the CLI owns the signals): it stops
+listening, ends the live streams at once, lets requests and running jobs finish within
+`SHUTDOWN_GRACE_SECONDS` (then hands the jobs back to the queue and answers what is left 503),
+and only then closes the worker, the stream bus and the database pools."""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
@@ -22,16 +29,22 @@ from litestar.openapi import OpenAPIConfig
 from litestar.template import TemplateConfig
 
 from app import __version__
+from app.agents import api_routes as agent_api_routes
 from app.agents import routes as agent_routes
 from app.audit import routes as audit_routes
+from app.claims import routes as claim_routes
 from app.db import engine, migrate
 from app.health import routes as health_routes
 from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
+from app.mcp import mount as mcp_mount
 from app.portal import access as portal_access
 from app.portal import routes as portal_routes
+from app.queue import Worker
+from app.retention.service import StorageMetrics
 from app.runtime import Runtime
+from app.search import routes as search_routes
 from app.setup import routes as setup_routes
 from app.stream.bus import StreamBus
 from app.web.errors import busy_handler, http_exception_handler, internal_error_handler
@@ -48,6 +61,8 @@ TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
 
 def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
     router = event_router()
+    metric_sources = [StorageMetrics(rt.clock).refresh]
+    mcp = mcp_mount.build(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -72,9 +87,12 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
             yield
         finally:
             if worker_task is not None:
-                app.state.worker.stop()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(worker_task, timeout=10)
+                grace = rt.settings.shutdown_grace_seconds
+                app.state.worker.stop(grace)  # keeps an earlier deadline set by `Server`
+                # The worker hands its jobs back by the deadline; this bound is only a backstop.
+                done, _ = await asyncio.wait({worker_task}, timeout=grace + 5)
+                if not done:
+                    log.error("the worker did not stop in time")
             await bus.stop()
             await rt.close()
             await engine.disconnect()
@@ -88,6 +106,10 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *audit_routes.routes,
         *agent_routes.routes,
         *portal_routes.routes,
+        *agent_api_routes.routes,
+        *claim_routes.routes,
+        *search_routes.routes,
+        mcp.handler,
     ]
     return Litestar(
         route_handlers=routes,
@@ -99,8 +121,10 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
             "other_viewers": Provide(
                 lambda: portal_access.opens_run, use_cache=True, sync_to_thread=False
             ),
+            "metric_sources": Provide(lambda: metric_sources, use_cache=True, sync_to_thread=False),
         },
-        lifespan=[lifespan],
+        # The MCP session manager runs inside the app's lifespan, after the database is up.
+        lifespan=[lifespan, mcp.lifespan],
         exception_handlers={
             HTTPException: http_exception_handler,
             TimeoutError: busy_handler,
@@ -121,3 +145,86 @@ def _state_defaults(config: AppConfig) -> AppConfig:
 def _report_worker_exit(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("worker stopped", exc_info=task.exception())
+
+
+class Server(uvicorn.Server):
+    """`dispatch serve`'s uvicorn. Signals are the caller's: it sets `should_exit` on the first
+    and calls `hurry()` on the next. Shutdown then runs in this order: stop listening; end the
+    live streams and stop the worker taking jobs; wait for requests and running jobs, at most
+    `grace` seconds (then `hurry()`); close the worker, the stream bus and the pools."""
+
+    def __init__(self, app: Litestar, *, host: str, port: int, grace: float) -> None:
+        self.app = app
+        self.grace = grace
+        self._hurried = False
+        config = uvicorn.Config(
+            self._asgi,
+            interface="asgi3",
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            # A backstop: `hurry()` at the grace has ended every request well before.
+            timeout_graceful_shutdown=int(grace) + 5,
+        )
+        super().__init__(config)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn's own handlers would re-raise SIGTERM after the shutdown (killing the process
+        # before anything after `serve()` ran) and cancel the lifespan on a second Ctrl-C.
+        yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        bus: StreamBus | None = self.app.state.get("bus")
+        if bus is not None:
+            bus.end_streams()
+        worker: Worker | None = self.app.state.get("worker")
+        if worker is not None:
+            worker.stop(0 if self._hurried else self.grace)
+        hurry = asyncio.get_running_loop().call_later(self.grace, self.hurry)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            hurry.cancel()
+
+    def hurry(self) -> None:
+        """The grace is over (or a second signal came): running jobs go back to the queue now,
+        and requests still running are cut short with a 503."""
+        if self._hurried:
+            return
+        self._hurried = True
+        worker: Worker | None = self.app.state.get("worker")
+        if worker is not None:
+            worker.stop(0)
+        for task in list(self.server_state.tasks):
+            task.cancel()
+
+    async def _asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        started = False
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self._hurried or task is None:
+                raise
+            task.uncancel()
+            if scope["type"] == "http" and not started:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 503,
+                        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"5")],
+                    }
+                )
+                body = (
+                    b'{"detail": "the server is stopping; try again (another replica may answer)"}'
+                )
+                await send({"type": "http.response.body", "body": body})

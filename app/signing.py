@@ -18,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.logs import register_secret
 
 KEY_FILE = "secret-key"
@@ -35,6 +35,11 @@ def load_secret_key(settings: Settings) -> bytes:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
         key = path.read_text().strip()
+        if len(key) < 32:
+            raise ConfigError(
+                f"{path} holds a secret key of {len(key)} characters; it needs at least 32 "
+                "(delete the file to have one generated, or set DISPATCH_SECRET_KEY)"
+            )
     register_secret(key)
     return key.encode()
 
@@ -57,7 +62,8 @@ class Signer:
     def verify(self, purpose: str, token: str) -> str:
         """The token's subject, if it is authentic, unexpired and minted for `purpose`."""
         encoded, _, mac = token.partition(".")
-        if not mac or not hmac.compare_digest(self._mac(encoded), mac):
+        given = mac.encode("utf-8", "surrogateescape")
+        if not mac or not hmac.compare_digest(self._mac(encoded).encode(), given):
             raise InvalidToken("bad signature")
         try:
             claims = msgspec.json.decode(_unb64(encoded))
@@ -70,7 +76,9 @@ class Signer:
         return str(claims.get("s"))
 
     def _mac(self, encoded: str) -> str:
-        return _b64(hmac.new(self._key, encoded.encode(), hashlib.sha256).digest())
+        return _b64(
+            hmac.new(self._key, encoded.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+        )
 
 
 def _b64(data: bytes) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 from app import jobs
 from app.agents import dispatcher, lifecycle
 from app.agents import handlers as agent_handlers
+from app.claims import handlers as claim_handlers
+from app.claims import service as claims
 from app.clock import Clock
 from app.commands import handlers as command_handlers
 from app.commands import runner
@@ -22,12 +24,15 @@ from app.installations import handlers as installation_handlers
 from app.intake import processing, sweep
 from app.issues import handlers as issue_handlers
 from app.issues import onboarding, reconcile
+from app.orchestrator import execution, planning
+from app.orchestrator import handlers as orchestrator_handlers
 from app.portal import access as portal_access
 from app.portal import activity as portal_activity
 from app.portal import handlers as portal_handlers
 from app.queue import JobRegistry, RetryPolicy, Worker
 from app.remediation import fixes, pipeline
 from app.remediation import handlers as remediation_handlers
+from app.retention import service as retention
 from app.runtime import Runtime
 from app.search import handlers as search_handlers
 from app.search import indexing
@@ -40,17 +45,20 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 
 def event_router() -> Router:
     """Every area's handlers, in the order they run for one event: the installation and issue
-    caches first (everything after reads them), then runs and pull requests — remediation before
-    agents, so a merged fix of a production error moves its issue to `status/verifying` before
-    the generic rule would call it done — then search, the portal's records, and commands
-    last."""
+    caches first (everything after reads them), then claims (a removed agent label ends its
+    claim), then runs and pull requests — remediation before agents, so a merged fix of a
+    production error moves its issue to `status/verifying` before the generic rule would call it
+    done — then search, the portal's records, then missions (the label that starts one, edits
+    that make a proposal stale, closed issues that free waiting items), and commands last."""
     return Router(
         installation_handlers.router,
         issue_handlers.router,
+        claim_handlers.router,
         remediation_handlers.router,
         agent_handlers.router,
         search_handlers.router,
         portal_handlers.router,
+        orchestrator_handlers.router,
         command_handlers.router,
     )
 
@@ -126,6 +134,27 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     async def prune_portal_rates() -> None:
         await portal_access.prune()
 
+    async def prune() -> None:
+        await retention.prune(rt)
+
+    async def plan_mission(payload: dict[str, Any]) -> None:
+        await planning.plan(rt, payload["mission"], payload["generation"])
+
+    async def planning_failed(payload: dict[str, Any], exc: Exception) -> None:
+        await planning.give_up(rt, payload["mission"], exc)
+
+    async def execute_mission(payload: dict[str, Any]) -> None:
+        await execution.execute(rt, payload["proposal"])
+
+    async def execution_failed(payload: dict[str, Any], exc: Exception) -> None:
+        await execution.give_up(rt, payload["proposal"], exc)
+
+    async def report_mission(payload: dict[str, Any]) -> None:
+        await execution.report(rt, payload["proposal"], payload.get("times", 0))
+
+    async def expire_claims() -> None:
+        await claims.expire_due(rt)
+
     # Deliveries count their own attempts in the journal (processing raises RetryRequested).
     registry.job(jobs.PROCESS_DELIVERY, process_delivery, RetryPolicy(attempts=1))
     registry.job(jobs.RUN_COMMAND, run_command, retry(command_failed))
@@ -138,6 +167,9 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     registry.job(jobs.EMBED_ISSUE, embed_issue, retry())
     registry.job(jobs.EMBED_REPOSITORY, embed_repository, retry())
     registry.job(jobs.PORTAL_BACKFILL_ACTIVITY, backfill_portal_activity, retry())
+    registry.job(jobs.PLAN_MISSION, plan_mission, retry(planning_failed))
+    registry.job(jobs.EXECUTE_MISSION, execute_mission, retry(execution_failed))
+    registry.job(jobs.REPORT_MISSION, report_mission, retry())
     registry.schedule(jobs.WATCH_RUNS, settings.watchdog_schedule, watch_runs)
     registry.schedule(jobs.VERIFY_FIXES, settings.fix_verification_schedule, verify_fixes)
     registry.schedule(
@@ -148,6 +180,8 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     registry.schedule(
         jobs.PRUNE_PORTAL_RATES, settings.portal_rate_prune_schedule, prune_portal_rates
     )
+    registry.schedule(jobs.PRUNE, settings.prune_schedule, prune)
+    registry.schedule(jobs.EXPIRE_CLAIMS, settings.claim_expiry_schedule, expire_claims)
     return registry
 
 

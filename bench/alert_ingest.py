@@ -44,6 +44,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.intake.journal import decode
 from app.remediation.fingerprint import fingerprint
 from bench import loadgen
 from bench.common import (
@@ -458,10 +459,15 @@ async def checks(
     other_statuses: Counter[int],
 ) -> bool:
     rows = await connection.fetch(
-        "SELECT payload->>'benchDelivery' AS key, state, guid FROM delivery "
-        "WHERE source = 'grafana'"
+        "SELECT body, payload, state, guid FROM delivery WHERE source = 'grafana'"
     )
-    journaled = {row["key"]: row for row in rows}
+    # The journal stores bodies compressed (`body`); older rows kept a jsonb `payload`.
+    journaled = {
+        (decode(row["body"]) if row["body"] is not None else json.loads(row["payload"]))[
+            "benchDelivery"
+        ]: row
+        for row in rows
+    }
     lost = [key for key in acked if key not in journaled]
     states = Counter(row["state"] for row in rows)
     unprocessed = sum(n for state, n in states.items() if state != "processed")

@@ -322,7 +322,9 @@ async def coordinator(args: argparse.Namespace) -> int:
         env = dispatch_env(dsn, fake, scratch)
         server_a = serve(env, scratch, gc_log=args.gc_log)
         server_b = serve(env, scratch, "--no-worker", gc_log=args.gc_log)
-        token = dispatch_cli(env, "token", "create", "--name", "bench", "--scope", "agent").strip()
+        token = dispatch_cli(
+            env, "token", "create", "--name", "bench", "--scope", "agent", "--all-repos"
+        ).strip()
         connection = await asyncpg.connect(dsn)
         run_id = await connection.fetchval(
             "INSERT INTO run (installation_id, repository, repository_id, issue_number, mode, "

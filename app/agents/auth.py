@@ -4,11 +4,13 @@ agent API token for the run's repository. Anything else is refused before anythi
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 
 from app.agents import runs
-from app.agents.dispatcher import run_name
+from app.agents.dispatcher import is_our_workflow_run, workflow_file
 from app.agents.runs import Run
 from app.github import rest
 from app.github.oidc import TokenRejected
@@ -34,7 +36,7 @@ async def authorize(request: Request, rt: Runtime, run_id: int) -> Run:
         raise PermissionDeniedException("this token belongs to another repository")
     workflow_run_id = int(str(claims["run_id"]))
     if run.workflow_run_id is None:
-        run = await _bind(rt, run, workflow_run_id)
+        run = await _bind(rt, run, workflow_run_id, claims)
     elif workflow_run_id != run.workflow_run_id:
         raise PermissionDeniedException(
             f"this token belongs to another workflow run, not run #{run.id}'s"
@@ -47,7 +49,7 @@ async def _by_api_token(credential: str, run_id: int) -> Run:
     if token is None:
         raise NotAuthorizedException("the API token is unknown or revoked")
     run = await _run(run_id)
-    if token.scope not in ("agent", "admin") or not token.allows(run.repository):
+    if not token.permits(tokens.AGENT) or not token.allows(run.repository):
         raise PermissionDeniedException(f"this token is not allowed on {run.repository}")
     return run
 
@@ -59,14 +61,25 @@ async def _run(run_id: int) -> Run:
     return run
 
 
-async def _bind(rt: Runtime, run: Run, workflow_run_id: int) -> Run:
+async def _bind(rt: Runtime, run: Run, workflow_run_id: int, claims: dict[str, Any]) -> Run:
     """GitHub did not return the workflow run's id at dispatch (older API); accept the token's
-    run only if GitHub confirms it is ours (its run-name is `dispatch-run-<id>`)."""
+    run only if both the token and GitHub say it is the workflow Dispatch dispatched for this
+    run (same repository, a `workflow_dispatch` of the run's workflow, its run-name)."""
+    if claims.get("event_name") != "workflow_dispatch" or workflow_file(
+        claims.get("workflow_ref")
+    ) != workflow_file(f".github/workflows/{run.workflow or 'dispatch-agent.yml'}"):
+        raise PermissionDeniedException("this token is not from the run's agent workflow")
     client = rt.github.installation(run.installation_id)
     data = await rest.get_workflow_run(client, run.repository, workflow_run_id)
     if data is None:
         raise PermissionDeniedException("this token's workflow run is unknown to GitHub")
-    if data.get("display_title") != run_name(run.id):
+    if not is_our_workflow_run(
+        run,
+        repository_id=(data.get("repository") or {}).get("id"),
+        event=data.get("event"),
+        workflow=workflow_file(data.get("path")),
+        title=data.get("display_title") or "",
+    ):
         raise PermissionDeniedException("this token's workflow run was not dispatched for this run")
     return await runs.update(
         run.id, workflow_run_id=workflow_run_id, workflow_run_url=data.get("html_url")

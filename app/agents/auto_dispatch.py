@@ -1,16 +1,25 @@
 """Auto-dispatch rules from `.github/dispatch.yml`: when an issue comes to carry all the labels of
 a rule (`when: {labels: [status/ready, type/bug]}`), a run of the rule's mode starts — once per
 issue and mode — through the one run-starting service, and so the same spawn gates as a command.
-Whoever added the label is the requester."""
+
+Whoever added the label is the requester, and must have the permission the rule's mode needs as
+a command (`permissions:` in the config, else write): labels an issue form applies when a
+stranger opens an issue never start a run. An `implement` rule waits for an approved plan, and a
+`qa` rule for a pull request linked to the issue, as the commands do."""
 
 from __future__ import annotations
 
 import logging
 
-from app.agents import runs, spawn
+from app.agents import plans, qa, runs, spawn
+from app.agents.plans import PlanState
 from app.agents.runs import NewRun, Run, Trigger
+from app.audit import log as audit
 from app.events import Event
+from app.github.permissions import Permission
 from app.issues import repo_config
+from app.issues.repo_config import RepoConfig
+from app.modes import Mode
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -34,6 +43,33 @@ async def on_labels(event: Event, rt: Runtime) -> int:
             continue
         if await runs.started_by(repository_id, issue["number"], rule.mode, Trigger.AUTO_RULE):
             continue
+        refusal = await _refusal(rt, event, loaded.config, rule.mode, repository_id)
+        target = None
+        if refusal is None and rule.mode.spec.checks_pull:
+            found = await qa.target_for(
+                rt.github.installation(event.installation_id),
+                repository=event.repository,
+                repository_id=repository_id,
+                number=issue["number"],
+                is_pull=False,
+                allow_forks=loaded.config.qa.allow_forks,
+            )
+            refusal = found.reason if isinstance(found, qa.Refused) else None
+            target = None if isinstance(found, qa.Refused) else found
+        if refusal is not None:
+            await audit.record(
+                actor=event.sender or "unknown",
+                action="run.auto_dispatch",
+                target=f"{event.repository}#{issue['number']}",
+                repository=event.repository,
+                issue_number=issue["number"],
+                installation_id=event.installation_id,
+                after={"mode": rule.mode.value, "labels": rule.when.labels},
+                outcome=audit.Outcome.REFUSED,
+                reason=refusal,
+                delivery=event.delivery,
+            )
+            continue
         result = await spawn.request_run(
             NewRun(
                 installation_id=event.installation_id,
@@ -44,9 +80,29 @@ async def on_labels(event: Event, rt: Runtime) -> int:
                 trigger=Trigger.AUTO_RULE,
                 requested_by=event.sender,
                 notes=f"auto-dispatched: the issue has {', '.join(rule.when.labels)}",
+                target_pull=target,
             )
         )
         if isinstance(result, Run):
             log.info("auto-dispatched", extra={"run": result.id, "mode": rule.mode.value})
             started += 1
     return started
+
+
+async def _refusal(
+    rt: Runtime, event: Event, config: RepoConfig, mode: Mode, repository_id: int
+) -> str | None:
+    """Why the rule must not start a run for this labeler, or None."""
+    needed = config.permission_for(mode.value) or Permission.WRITE
+    sender = event.sender
+    if not sender:
+        return "the label was added by no one Dispatch can check"
+    client = rt.github.installation(event.installation_id or 0)
+    level = await rt.permissions.level(client, event.repository or "", sender)
+    if level < needed:
+        return f"{sender} has {level.label} permission; a {mode.value} run needs {needed.label}"
+    if mode is Mode.IMPLEMENT and config.plans.require_approval:
+        plan = await plans.latest(repository_id, event.payload["issue"]["number"])
+        if plan is None or plan.state is not PlanState.APPROVED:
+            return "implementation waits for an approved plan"
+    return None

@@ -24,6 +24,8 @@ Outcome = Literal[
     "failed",
 ]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=200_000)]
+# A whole QA or research report: the reporter cuts longer ones (the body limit is 2 MB).
+REPORT_MAX_CHARS = 200_000
 
 
 class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=False):
@@ -57,6 +59,8 @@ class Completed(_Event, tag="completed"):
     summary: str
     cost_usd: Annotated[float, msgspec.Meta(ge=0)]
     turns: Annotated[int, msgspec.Meta(ge=0)]
+    # The agent's whole final answer, for the modes that post a report (qa, research).
+    report: Annotated[str, msgspec.Meta(max_length=REPORT_MAX_CHARS)] | None = None
 
 
 AgentEvent = Started | Progress | PlanProposed | Blocker | PullRequestOpened | Completed

@@ -7,6 +7,9 @@ reason (and when the refusal clears):
 The budget row of (installation, mode, UTC day) is locked for the whole check and incremented in
 the same transaction, and runs become `dispatched` inside it, so fifty concurrent requests
 against a budget of ten dispatch exactly ten, across any number of workers.
+
+The daily cost budget counts what finished runs reported and what was spent outside runs (a
+mission's calls to Claude, `charge`); other areas ask it through `cost_refusal`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from app.agents import runs
 from app.agents.runs import Run
 from app.clock import parse_timestamp
 from app.config import Settings
-from app.db import engine
+from app.db import engine, pruning
 from app.issues.repo_config import RepoConfig
 from app.modes import Mode
 
@@ -36,22 +39,25 @@ class Limits:
 
 
 def limits_for(settings: Settings, config: RepoConfig, mode: Mode) -> Limits:
-    """Environment defaults, overridden by the repository's `budgets`."""
+    """The operator's limits (the environment), tightened by the repository's `budgets`: a
+    repository may lower a budget or lengthen a cooldown, never loosen what the operator set."""
     budgets = config.budgets
+    concurrency = settings.spawn_concurrency(mode)
+    daily_spawns = settings.spawn_budget(mode)
     return Limits(
         kill_switch=settings.spawn_kill_switch,
-        concurrency=budgets.max_concurrent.get(mode, settings.spawn_concurrency(mode)),
-        daily_spawns=budgets.daily_spawns.get(mode, settings.spawn_budget(mode)),
-        daily_cost_usd=_first(budgets.daily_cost_usd, settings.daily_cost_limit_usd),
-        cost_cap_usd=_first(budgets.max_cost_per_run_usd, settings.max_agent_cost_per_run),
-        cooldown_hours=_first(budgets.cooldown_hours, settings.spawn_cooldown_hours),
+        concurrency=min(budgets.max_concurrent.get(mode, concurrency), concurrency),
+        daily_spawns=min(budgets.daily_spawns.get(mode, daily_spawns), daily_spawns),
+        daily_cost_usd=_lower(budgets.daily_cost_usd, settings.daily_cost_limit_usd),
+        cost_cap_usd=_lower(budgets.max_cost_per_run_usd, settings.max_agent_cost_per_run),
+        cooldown_hours=max(budgets.cooldown_hours or 0.0, settings.spawn_cooldown_hours),
         min_events=settings.min_event_count_to_spawn,
         spawn_delay_minutes=settings.spawn_delay_minutes,
     )
 
 
-def _first(override: float | None, default: float) -> float:
-    return default if override is None else override
+def _lower(repository: float | None, operator: float) -> float:
+    return operator if repository is None else min(repository, operator)
 
 
 @dataclass(frozen=True)
@@ -208,16 +214,9 @@ async def _take_budget(run: Run, limits: Limits, now: datetime) -> Decision:
                 f"today's {run.mode.value} budget is spent ({spawned} of {limits.daily_spawns})",
                 _next_utc_midnight(now),
             )
-        spent = await runs.spent_since(
-            run.installation_id, datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo)
-        )
-        if spent >= limits.daily_cost_usd:
-            return Decision(
-                False,
-                "daily_cost_budget",
-                f"today's agent spend is ${spent:.2f} of ${limits.daily_cost_usd:.2f}",
-                _next_utc_midnight(now),
-            )
+        refusal = await cost_refusal(run.installation_id, limits.daily_cost_usd, now)
+        if refusal is not None:
+            return refusal
         await connection.execute(
             "UPDATE spawn_budget SET spawned = spawned + 1 WHERE installation_id = $1 "
             "AND mode = $2 AND day = $3",
@@ -226,6 +225,67 @@ async def _take_budget(run: Run, limits: Limits, now: datetime) -> Decision:
             day,
         )
     return Decision.allow()
+
+
+def daily_cost_limit(settings: Settings, config: RepoConfig) -> float:
+    """The installation's daily cost budget as a repository sees it (its config may lower it)."""
+    return _lower(config.budgets.daily_cost_usd, settings.daily_cost_limit_usd)
+
+
+def _day_start(now: datetime) -> datetime:
+    return datetime.combine(now.date(), datetime.min.time(), tzinfo=now.tzinfo)
+
+
+async def spent_today(installation_id: int, now: datetime) -> float:
+    """Today's spend (UTC) of an installation: what its finished runs reported, and every
+    charge outside runs (mission planning)."""
+    since = _day_start(now)
+    async with engine.connection() as connection:
+        charged = await connection.fetchval(
+            "SELECT coalesce(sum(cost_usd), 0) FROM cost_charge "
+            "WHERE installation_id = $1 AND at >= $2",
+            installation_id,
+            since,
+        )
+    return await runs.spent_since(installation_id, since) + float(charged)
+
+
+async def cost_refusal(
+    installation_id: int, limit_usd: float, now: datetime, *, more_usd: float = 0.0
+) -> Decision | None:
+    """The daily cost budget's refusal, or None: spent already at the limit, or about to spend
+    `more_usd` that would take it past the limit (a mission's planning asks with its cap)."""
+    spent = await spent_today(installation_id, now)
+    if spent < limit_usd and spent + more_usd <= limit_usd:
+        return None
+    reason = f"today's agent spend is ${spent:.2f} of ${limit_usd:.2f}"
+    if more_usd > 0 and spent < limit_usd:
+        reason += f", and this may spend up to ${more_usd:.2f} more"
+    return Decision(False, "daily_cost_budget", reason, _next_utc_midnight(now))
+
+
+async def charge(
+    installation_id: int, cost_usd: float, *, source: str, reference: str, at: datetime
+) -> None:
+    """Count spend that is not a run's (a mission's call to Claude) against the daily budget."""
+    if cost_usd <= 0:
+        return
+    async with engine.connection() as connection:
+        await connection.execute(
+            "INSERT INTO cost_charge (installation_id, source, reference, cost_usd, at) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            installation_id,
+            source,
+            reference,
+            cost_usd,
+            at,
+        )
+
+
+async def kill_switch(installation_id: int, settings: Settings) -> Decision | None:
+    """The kill switch's refusal (global, the environment's, or this installation's), or None."""
+    limits = limits_for(settings, RepoConfig(), Mode.INVESTIGATE)
+    return await _kill_switch(installation_id, limits)
 
 
 async def record(
@@ -339,3 +399,67 @@ async def set_kill_switch(
             reason,
             by,
         )
+
+
+# A refusal still in force is kept whatever its age: `refused_recently` reads it.
+_PRUNE_DECISIONS = """
+DELETE FROM spawn_decision
+WHERE id IN (
+    SELECT id FROM spawn_decision
+    WHERE at < $2 AND (clears_at IS NULL OR clears_at < $3)
+    ORDER BY at LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+"""
+
+
+async def prune_decisions(
+    cutoff: datetime, now: datetime, *, batch: int, dry_run: bool = False
+) -> pruning.Pruned:
+    """Forget decisions made before `cutoff` (the run keeps its refusal reason)."""
+    what = "spawn decisions"
+    if dry_run:
+        rows, size = await pruning.estimate(
+            "SELECT count(*), sum(pg_column_size(spawn_decision.*)) FROM spawn_decision "
+            "WHERE at < $1 AND (clears_at IS NULL OR clears_at < $2)",
+            cutoff,
+            now,
+        )
+        return pruning.Pruned(what, rows, size, cutoff)
+    rows = await pruning.in_batches(_PRUNE_DECISIONS, cutoff, now, batch=batch)
+    return pruning.Pruned(what, rows, None, cutoff)
+
+
+async def oldest_decision() -> datetime | None:
+    async with engine.connection() as connection:
+        return await connection.fetchval("SELECT min(at) FROM spawn_decision")
+
+
+async def last_decision(run_id: int) -> Decision | None:
+    """The gates' latest decision about a run (what a refused API caller is told)."""
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            "SELECT gate, allowed, reason, clears_at FROM spawn_decision WHERE run_id = $1 "
+            "ORDER BY id DESC LIMIT 1",
+            run_id,
+        )
+    if row is None:
+        return None
+    return Decision(row["allowed"], row["gate"], row["reason"], row["clears_at"])
+
+
+@dataclass(frozen=True)
+class KillSwitch:
+    scope: str  # "global" or "installation:<id>"
+    reason: str | None
+    set_by: str | None
+    at: datetime | None
+
+
+async def engaged_kill_switches() -> list[KillSwitch]:
+    """The kill switches that are on now (set with `dispatch killswitch`)."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT scope, reason, set_by, at FROM kill_switch WHERE engaged ORDER BY scope"
+        )
+    return [KillSwitch(**dict(row)) for row in rows]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from app.agents import auto_dispatch, lifecycle, pull_requests, runs
-from app.agents.dispatcher import run_name
+from app.agents.dispatcher import is_our_workflow_run, workflow_file
 from app.agents.runs import RunState
 from app.events import Event, Router, is_own_change
 from app.issues import state
@@ -20,18 +20,27 @@ router = Router()
 _RUN_NAME = re.compile(r"^dispatch-run-(\d+)$")
 
 
-async def _run_of(workflow_run: dict) -> runs.Run | None:
+async def _run_of(event: Event) -> runs.Run | None:
+    workflow_run = event.payload["workflow_run"]
+    repository_id = (event.payload.get("repository") or {}).get("id")
     run = await runs.by_workflow_run(workflow_run["id"])
     if run is not None:
-        return run
+        return run if run.repository_id == repository_id else None
     match = _RUN_NAME.match(workflow_run.get("display_title") or "")
     if match is None:
         return None
     run = await runs.get(int(match.group(1)))
     if run is None or run.workflow_run_id is not None:
         return None
-    # Servers without run details at dispatch: this is where the run learns its workflow run.
-    if workflow_run.get("display_title") != run_name(run.id):
+    # Servers without run details at dispatch: this is where the run learns its workflow run,
+    # if everything about it says Dispatch started it (a title alone anyone can write).
+    if not is_our_workflow_run(
+        run,
+        repository_id=repository_id,
+        event=workflow_run.get("event"),
+        workflow=workflow_file(workflow_run.get("path")),
+        title=workflow_run.get("display_title") or "",
+    ):
         return None
     return await runs.update(
         run.id, workflow_run_id=workflow_run["id"], workflow_run_url=workflow_run.get("html_url")
@@ -41,7 +50,7 @@ async def _run_of(workflow_run: dict) -> runs.Run | None:
 @router.on("workflow_run")
 async def workflow_run_changed(event: Event, rt: Runtime) -> None:
     workflow_run = event.payload["workflow_run"]
-    run = await _run_of(workflow_run)
+    run = await _run_of(event)
     if run is None or run.state.finished or event.action != "completed":
         return
     conclusion = workflow_run.get("conclusion") or "unknown"
@@ -98,7 +107,7 @@ async def pull_request_opened(event: Event, rt: Runtime) -> None:
     if event.installation_id is None:
         return
     pull_request = event.payload["pull_request"]
-    numbers, run = await pull_requests.fixed_issues(event)
+    numbers, run = await pull_requests.fixed_issues(event, rt)
     if run is not None and run.pr_number is None:
         await runs.update(
             run.id, pr_number=pull_request["number"], pr_url=pull_request.get("html_url")
@@ -112,7 +121,7 @@ async def pull_request_merged(event: Event, rt: Runtime) -> None:
     pull_request = event.payload["pull_request"]
     if event.installation_id is None or not pull_request.get("merged"):
         return
-    numbers, _ = await pull_requests.fixed_issues(event)
+    numbers, _ = await pull_requests.fixed_issues(event, rt)
     # The remediation room runs first for this event (app/worker.py) and moves the issues of
     # production errors to `status/verifying`; those stay there until the fix is verified.
     await _move_all(

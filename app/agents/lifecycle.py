@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from app import jobs, queue
-from app.agents import gates, plans, runs, status_comment
+from app.agents import gates, plans, pull_requests, qa, reports, runs, status_comment
 from app.agents.events import (
     AgentEvent,
     Blocker,
@@ -23,8 +23,10 @@ from app.agents.events import (
 )
 from app.agents.runs import Run, RunState
 from app.audit import log as audit
+from app.claims import service as claims
 from app.db import engine
 from app.github import rest
+from app.installations import service as installations
 from app.issues import repo_config, state
 from app.issues.labels import AGENT_PREFIX, Signal, Status
 from app.modes import Mode
@@ -69,10 +71,16 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent) -> Run:
                 state=OUTCOME_STATES[event.outcome],
                 outcome=event.outcome,
                 summary=event.summary[:4000],
-                cost_usd=event.cost_usd,
-                turns=event.turns,
+                # Self-reported: never more than the run may spend or turn, so one report
+                # cannot spend an installation's day (the cap was passed to the agent).
+                cost_usd=min(
+                    event.cost_usd, run.cost_cap_usd or rt.settings.max_agent_cost_per_run
+                ),
+                turns=min(event.turns, run.mode.spec.max_turns),
                 finished_at=now,
             )
+            if run.mode.spec.posts_report and event.report and event.report.strip():
+                fields["report"] = event.report
         run = await runs.update(run.id, **fields)
         await runs.record_event(run.id, kind, body)
         if isinstance(event, Completed):
@@ -113,6 +121,9 @@ async def _on_finish(rt: Runtime, run: Run) -> None:
         hours = gates.limits_for(rt.settings, loaded.config, run.mode).cooldown_hours
         await gates.start_cooldown(run.fingerprint, rt.clock.now() + timedelta(hours=hours))
     await chunks.announce_end(run.id, run.state.value)
+    if await installations.is_public(run.repository_id):
+        # Anyone could read the link in the status comment: it ends with the run.
+        await runs.update(run.id, viewer_key=None)
     await audit.record(
         actor=run.requested_by or "dispatch",
         action="run.finish",
@@ -142,15 +153,33 @@ async def effects(rt: Runtime, payload: dict[str, Any]) -> None:
     elif kind == "blocker":
         await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
     if run.state.finished:
+        if kind in ("completed", "finished"):
+            # Only the job of the event that ended the run: jobs of earlier events run late
+            # and at the same time, and two would both find no report comment yet.
+            run = await reports.publish(rt, run)
+            run = await qa.finish_check(rt, run)
         await _finish_labels(rt, client, run)
     await status_comment.publish(rt, run)
 
 
 async def _finish_labels(rt: Runtime, client: Any, run: Run) -> None:
+    holder = await claims.active_on(run.repository_id, run.issue_number)
+    if holder is not None:
+        # A claim holds the issue (a harness working it, perhaps through this very run): its
+        # holder moves the status and its own agent label when it releases the claim.
+        if holder.agent != run.agent:
+            await rest.remove_label(
+                client, run.repository, run.issue_number, f"{AGENT_PREFIX}{run.agent}"
+            )
+        if run.state is RunState.BLOCKED:
+            await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
+        return
     await rest.remove_label(client, run.repository, run.issue_number, f"{AGENT_PREFIX}{run.agent}")
     if run.state is RunState.BLOCKED:
         await rest.add_label(client, run.repository, run.issue_number, Signal.BLOCKED)
         return
+    if not run.mode.spec.moves_status:
+        return  # a QA run leaves the issue where it was (in review, usually)
     if run.state is RunState.SUCCEEDED and run.mode is Mode.IMPLEMENT and run.pr_number:
         target = Status.IN_REVIEW
     else:
@@ -193,6 +222,13 @@ async def cancel_workflow_run(rt: Runtime, run: Run) -> bool:
         return False
     client = rt.github.installation(run.installation_id)
     return await rest.cancel_workflow_run(client, run.repository, run.workflow_run_id)
+
+
+async def is_runs_pull(rt: Runtime, run: Run, number: int) -> bool:
+    """Whether GitHub says pull request `number` comes from the run's own branch."""
+    client = rt.github.installation(run.installation_id)
+    pull = await rest.get_pull(client, run.repository, number)
+    return pull is not None and pull_requests.is_run_branch(run, pull.get("head") or {})
 
 
 async def seen(rt: Runtime, run: Run) -> None:

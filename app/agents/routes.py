@@ -1,43 +1,83 @@
-"""The agent API (`/api/runs/{id}/brief`, `/events`, `/log`), `GET /agent/reporter.py` (the
-reporting script the agent workflow fetches so that it always matches this server) and the run
-viewer's routes."""
+"""The agent API (`/api/runs/{id}/brief`, `/events`, `/log`, `/stream-token`), the agent
+workflow's files (`GET /agent/reporter.py`, the reporting script each job of the workflow fetches
+and checks against the SHA-256 the workflow pins, and `GET /agent/dispatch-agent.yml`, the
+workflow that pins this server's reporter), and the run viewer's routes."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
 
-from app.agents import auth, brief, lifecycle, viewer
-from app.agents.events import InvalidEvent, parse_event, parse_log
+from app.agents import auth, brief, lifecycle, stream_tokens, viewer, workflow_files
+from app.agents.events import InvalidEvent, PullRequestOpened, parse_event, parse_log
+from app.agents.runs import Run
 from app.runtime import Runtime
 from app.stream import chunks
 from app.web.errors import error
 
-_PACKAGED = Path(__file__).resolve().parent.parent / "_workflows" / "reporter.py"
-_SOURCE = Path(__file__).resolve().parent.parent.parent / "workflows" / "reporter.py"
-REPORTER = _PACKAGED if _PACKAGED.is_file() else _SOURCE
+REPORTER = workflow_files.REPORTER
+WORKFLOW = workflow_files.WORKFLOW
 
 # Log chunks are small (the reporter sends at most a few KB every few seconds).
 MAX_AGENT_BODY = 2 * 1024 * 1024
 
 
+async def _reporter(request: Request, rt: Runtime, run_id: int) -> tuple[Run, bool]:
+    """The run a report is for, and whether it came with the run's stream token."""
+    token = stream_tokens.presented(request)
+    if token is not None:
+        return await stream_tokens.authorize(rt, run_id, token), True
+    return await auth.authorize(request, rt, run_id), False
+
+
 @get("/api/runs/{run_id:int}/brief")
-async def run_brief(request: Request, rt: Runtime, run_id: int) -> dict[str, Any]:
-    """The task for this run: mode, issue, approved plan, feedback, error context, cost cap."""
+async def run_brief(request: Request, rt: Runtime, run_id: int) -> Response[dict[str, Any]]:
+    """The task for this run: mode, issue, approved plan, feedback, error context, cost cap,
+    and the prompt made from them."""
+    if stream_tokens.presented(request) is not None:
+        return error(403, stream_tokens.SCOPE)
     run = await auth.authorize(request, rt, run_id)
-    return await brief.build(rt, run)
+    if run.state.finished:
+        return error(409, f"run #{run.id} is already {run.state.value}; its brief is closed")
+    return Response(await brief.build(rt, run), headers={"Cache-Control": "no-store"})
+
+
+@post("/api/runs/{run_id:int}/stream-token", status_code=201)
+async def run_stream_token(request: Request, rt: Runtime, run_id: int) -> Response[dict[str, Any]]:
+    """A token for the run's agent job to stream with (it has no OIDC token of its own)."""
+    if stream_tokens.presented(request) is not None:
+        return error(403, stream_tokens.SCOPE)
+    run = await auth.authorize(request, rt, run_id)
+    attempt = await stream_tokens.attempt_of(request, rt)
+    try:
+        token, expires_at = await stream_tokens.issue(rt, run, attempt)
+    except stream_tokens.StreamTokenRefused as exc:
+        return error(409, str(exc))
+    body = {"run": run.id, "run_attempt": attempt, "token": token, "expires_at": expires_at}
+    return Response(body, status_code=201, headers={"Cache-Control": "no-store"})
 
 
 @post("/api/runs/{run_id:int}/events", status_code=202, request_max_body_size=MAX_AGENT_BODY)
 async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict[str, Any]]:
     """One event: started, progress, plan, blocker, pr or completed."""
-    run = await auth.authorize(request, rt, run_id)
+    run, streaming = await _reporter(request, rt, run_id)
     try:
         event = parse_event(await request.body())
     except InvalidEvent as exc:
         return error(422, str(exc))
+    if streaming and not stream_tokens.allows(event):
+        return error(403, stream_tokens.SCOPE)
+    if isinstance(event, PullRequestOpened) and not await lifecycle.is_runs_pull(
+        rt, run, event.number
+    ):
+        return error(
+            422,
+            f"pull request #{event.number} is not from this run's branch "
+            f"(dispatch/run-{run.id}-…) in {run.repository}, as GitHub sees it",
+        )
     try:
         run = await lifecycle.apply(rt, run, event)
     except lifecycle.RunFinished as exc:
@@ -48,24 +88,48 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
 @post("/api/runs/{run_id:int}/log", status_code=200, request_max_body_size=MAX_AGENT_BODY)
 async def run_log(request: Request, rt: Runtime, run_id: int) -> Response[dict[str, Any]]:
     """A chunk of terminal output; the same seq twice is stored once."""
-    run = await auth.authorize(request, rt, run_id)
+    run, _ = await _reporter(request, rt, run_id)
+    if run.log_expired_at is not None:
+        return error(409, f"run {run.id} ended long ago and its log has expired")
+    if run.state.finished:
+        return error(409, f"run #{run.id} is already {run.state.value}; its log is closed")
     try:
         chunk = parse_log(await request.body())
     except InvalidEvent as exc:
         return error(422, str(exc))
     stored = await chunks.append(run.id, chunk.seq, chunk.data)
-    if stored and run.state.active:
+    if stored:
         await lifecycle.seen(rt, run)
     return Response({"run": run.id, "seq": chunk.seq, "stored": stored})
 
 
-@get("/agent/reporter.py", media_type=MediaType.TEXT, include_in_schema=False)
-async def reporter_script() -> Response[bytes]:
+def _agent_file(path: Path, media_type: str) -> Response[bytes]:
+    content = path.read_bytes()
+    sha256 = hashlib.sha256(content).hexdigest()
     return Response(
-        REPORTER.read_bytes(),
-        media_type="text/x-python; charset=utf-8",
-        headers={"Cache-Control": "no-cache"},
+        content,
+        media_type=media_type,
+        headers={"Cache-Control": "no-cache", "ETag": f'"sha256-{sha256}"'},
     )
 
 
-routes = [run_brief, run_event, run_log, reporter_script, *viewer.routes]
+@get("/agent/reporter.py", media_type=MediaType.TEXT, include_in_schema=False)
+async def reporter_script() -> Response[bytes]:
+    return _agent_file(REPORTER, "text/x-python; charset=utf-8")
+
+
+@get("/agent/dispatch-agent.yml", media_type=MediaType.TEXT, include_in_schema=False)
+async def agent_workflow() -> Response[bytes]:
+    """The agent workflow matching this server (it pins this server's reporter by hash)."""
+    return _agent_file(WORKFLOW, "text/yaml; charset=utf-8")
+
+
+routes = [
+    run_brief,
+    run_stream_token,
+    run_event,
+    run_log,
+    reporter_script,
+    agent_workflow,
+    *viewer.routes,
+]

@@ -8,6 +8,7 @@ A unique index keeps one active run per issue across any number of replicas.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -55,6 +56,12 @@ class Trigger(StrEnum):
     MISSION = "mission"
     MCP = "mcp"
 
+    @property
+    def through_api(self) -> bool:
+        """Asked for with an API token (a harness, an MCP client): the caller hears the spawn
+        gates' answer directly, and the requester is a token, not a GitHub login."""
+        return self in (Trigger.HARNESS, Trigger.MCP)
+
 
 @dataclass(frozen=True)
 class Run:
@@ -98,6 +105,23 @@ class Run:
     started_at: datetime | None
     finished_at: datetime | None
     last_seen_at: datetime | None
+    # The issue as the agent was briefed (the first brief), so a plan binds what it was made from.
+    issue_title: str | None
+    issue_body: str | None
+    # The issue was edited after its plan was approved; the agent works from the approved text.
+    issue_edited: bool
+    # Signs this run's viewer links; cleared when the run ends for public repositories.
+    viewer_key: str | None
+    # Set when the log chunks were dropped (RUN_LOG_RETENTION_DAYS after the run ended).
+    log_expired_at: datetime | None = None
+    # The pull request a QA run checks, as it was when the run was asked for: number, head ref
+    # and sha, base ref, head repository, URL (`app/agents/qa.py`).
+    target_pull: dict[str, Any] | None = None
+    # The agent's whole report (qa, research), posted as the run's report comment.
+    report: str | None = None
+    report_comment_id: int | None = None
+    # The `dispatch/qa` check run on the pull request's head (QA runs).
+    check_run_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -135,6 +159,9 @@ class NewRun:
     fingerprint: str | None = None
     error_context: dict[str, Any] | None = None
     retry_of: int | None = None
+    target_pull: dict[str, Any] | None = None
+    # The agent that works the run: its label is `agent/<agent>` while it runs.
+    agent: str = "claude"
 
 
 async def create(new: NewRun) -> Run:
@@ -153,8 +180,10 @@ async def create(new: NewRun) -> Run:
                     """
                     INSERT INTO run (installation_id, repository, repository_id, issue_number,
                         mode, trigger, requested_by, command_id, command_line, reaction_target,
-                        notes, plan_id, fingerprint, error_context, retry_of)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                        notes, plan_id, fingerprint, error_context, retry_of, viewer_key,
+                        target_pull, agent)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                        $16, $17, $18)
                     RETURNING *
                     """,
                     new.installation_id,
@@ -172,6 +201,9 @@ async def create(new: NewRun) -> Run:
                     new.fingerprint,
                     new.error_context,
                     new.retry_of,
+                    secrets.token_urlsafe(24),
+                    new.target_pull,
+                    new.agent,
                 )
         except asyncpg.UniqueViolationError:
             active = await active_for_issue(new.repository_id, new.issue_number)
@@ -213,6 +245,70 @@ async def for_issue(repository: str, issue_number: int, limit: int = 10) -> list
             limit,
         )
     return [Run.from_row(row) for row in rows]
+
+
+async def recent(repository_id: int, limit: int = 10) -> list[Run]:
+    """The latest runs of a repository, newest first."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT * FROM run WHERE repository_id = $1 ORDER BY id DESC LIMIT $2",
+            repository_id,
+            limit,
+        )
+    return [Run.from_row(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    repositories: list[str] | None = None  # None: every repository
+    issue_number: int | None = None
+    states: list[RunState] | None = None
+    mode: Mode | None = None
+
+
+async def search(flt: RunFilter, *, limit: int = 50, offset: int = 0) -> tuple[int, list[Run]]:
+    """(total matching, one page), newest first."""
+    where = ["true"]
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if flt.repositories is not None:
+        where.append(f"lower(repository) = ANY({arg([r.lower() for r in flt.repositories])})")
+    if flt.issue_number is not None:
+        where.append(f"issue_number = {arg(flt.issue_number)}")
+    if flt.states:
+        where.append(f"state = ANY({arg([state.value for state in flt.states])})")
+    if flt.mode is not None:
+        where.append(f"mode = {arg(flt.mode.value)}")
+    clause = " AND ".join(where)
+    async with engine.connection() as connection:
+        total = await connection.fetchval(f"SELECT count(*) FROM run WHERE {clause}", *args)
+        rows = await connection.fetch(
+            f"SELECT * FROM run WHERE {clause} ORDER BY id DESC "
+            f"LIMIT {arg(limit)} OFFSET {arg(offset)}",
+            *args,
+        )
+    return int(total), [Run.from_row(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    id: int
+    type: str
+    body: dict[str, Any]
+    at: datetime
+
+
+async def events(run_id: int) -> list[RunEvent]:
+    """What the agent reported, oldest first."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT id, type, body, at FROM run_event WHERE run_id = $1 ORDER BY id", run_id
+        )
+    return [RunEvent(**dict(row)) for row in rows]
 
 
 async def started_by(repository_id: int, issue_number: int, mode: Mode, trigger: Trigger) -> bool:
@@ -319,3 +415,35 @@ async def silent_since(cutoff: datetime) -> list[Run]:
             cutoff,
         )
     return [Run.from_row(row) for row in rows]
+
+
+async def logs_due(ended_before: datetime, limit: int | None = None) -> list[int]:
+    """Finished runs that ended before `ended_before` and still have their log, oldest first
+    (all of them when `limit` is None). Active runs never appear, however old: their log is
+    still being written."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            f"SELECT id FROM run WHERE log_expired_at IS NULL AND finished_at IS NOT NULL "
+            f"AND finished_at < $1 AND state NOT IN {_ACTIVE_SQL} ORDER BY finished_at LIMIT $2",
+            ended_before,
+            limit,
+        )
+    return [row["id"] for row in rows]
+
+
+async def mark_log_expired(run_ids: list[int], at: datetime) -> None:
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE run SET log_expired_at = $2 WHERE id = ANY($1) AND log_expired_at IS NULL",
+            run_ids,
+            at,
+        )
+
+
+async def oldest_kept_log_end() -> datetime | None:
+    """When the run whose log has been kept longest ended."""
+    async with engine.connection() as connection:
+        return await connection.fetchval(
+            "SELECT min(finished_at) FROM run WHERE log_expired_at IS NULL "
+            "AND finished_at IS NOT NULL"
+        )

@@ -27,7 +27,13 @@ class Refusal:
 
 async def request_run(new: NewRun) -> Run | Refusal:
     """Create the run and queue its dispatch together. A refusal when the issue already has an
-    active run (one active run per issue, across every replica)."""
+    active run (one active run per issue, across every replica), or when a QA run names no pull
+    request to check (`app/agents/qa.py` finds it)."""
+    if new.mode.spec.checks_pull and not new.target_pull:
+        return Refusal(
+            f"a {new.mode.value} run checks a pull request, and none was given: comment on the "
+            f"PR, or open one that says Fixes #{new.issue_number}."
+        )
     try:
         async with engine.transaction():
             run = await runs.create(new)

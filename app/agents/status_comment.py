@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.agents import runs
-from app.agents.runs import Run, RunState
-from app.github import rest
+from app.agents.runs import Run, RunState, Trigger
+from app.github import markdown, rest
+from app.installations import service as installations
 from app.runtime import Runtime
 from app.stream.links import viewer_url
 
@@ -39,17 +40,23 @@ def _elapsed(start: datetime | None, end: datetime) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def render(rt: Runtime, run: Run) -> str:
+# Viewer links of public repositories' runs: anyone can read the status comment.
+PUBLIC_LINK_DAYS = 1.0
+
+
+def render(rt: Runtime, run: Run, *, public: bool = False) -> str:
     now = rt.clock.now()
     shown = run.state.value.replace("_", " ")
     title = f"### {ICONS[run.state]} {run.mode.heading} · run #{run.id} · {shown}"
     if run.state is RunState.REFUSED:
-        quoted = f"> {run.command_line}\n\n" if run.command_line else ""
-        who = f"@{run.requested_by} " if run.requested_by else ""
+        quoted = f"{markdown.quoted_command(run.command_line)}\n\n" if run.command_line else ""
+        who = f"@{run.requested_by} " if run.requested_by and not run.trigger.through_api else ""
         return f"{quoted}{title}\n\n{who}Not started: {run.refusal}."
-    rows = [("requested by", f"@{run.requested_by}" if run.requested_by else "Dispatch")]
+    rows = [("requested by", _requester(run))]
+    if run.trigger is Trigger.HARNESS:
+        rows.append(("agent", f"{markdown.code_span(run.agent)}, run by its own harness"))
     if run.notes:
-        rows.append(("notes", run.notes.replace("\n", " ")[:200]))
+        rows.append(("notes", markdown.table_cell(run.notes)))
     started = run.started_at or run.dispatched_at
     end = run.finished_at or now
     rows.append(("elapsed", _elapsed(started, end)))
@@ -57,11 +64,23 @@ def render(rt: Runtime, run: Run) -> str:
         rows.append(("cost", f"${run.cost_usd or 0:.2f} · {run.turns or 0} turns"))
     elif run.cost_cap_usd is not None:
         rows.append(("budget", f"up to ${run.cost_cap_usd:.2f}"))
-    rows.append(("live output", f"[watch the stream]({viewer_url(rt, run.id)})"))
+    if run.viewer_key:
+        days = min(PUBLIC_LINK_DAYS, rt.settings.stream_token_days) if public else None
+        link = viewer_url(rt, run.id, run.viewer_key, days=days)
+        rows.append(("live output", f"[watch the stream]({link})"))
     if run.workflow_run_url:
         rows.append(("workflow run", f"[GitHub Actions]({run.workflow_run_url})"))
     if run.pr_url:
         rows.append(("pull request", f"[#{run.pr_number}]({run.pr_url})"))
+    if run.target_pull:
+        pull = run.target_pull
+        sha = markdown.code_span(str(pull.get("head_sha") or "")[:12])
+        hosts = markdown.github_hosts(rt.settings.github_web_url)
+        pull_url = markdown.safe_link(pull.get("url"), hosts)
+        shown = f"[#{int(pull['number'])}]({pull_url})" if pull_url else f"#{int(pull['number'])}"
+        rows.append(("checks", f"pull request {shown} at {sha}"))
+    if run.report_comment_id:
+        rows.append(("report", "the full report is in the comment below"))
     table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
     parts = [title, table]
     if run.blocker_reason and run.state in (
@@ -69,23 +88,44 @@ def render(rt: Runtime, run: Run) -> str:
         RunState.BLOCKED,
         RunState.DISPATCHED,
     ):
-        parts.append(f"**Blocked** ({run.blocker_category}): {run.blocker_reason}")
+        reason = markdown.agent_markdown(
+            run.blocker_reason, markdown.github_hosts(rt.settings.github_web_url)
+        )
+        parts.append(f"**Blocked** ({run.blocker_category}): {reason}")
     if run.summary and run.state.finished:
-        parts.append(f"**Result** ({run.outcome}): {run.summary}")
+        summary = markdown.agent_markdown(
+            run.summary, markdown.github_hosts(rt.settings.github_web_url)
+        )
+        parts.append(f"**Result** ({run.outcome}): {summary}")
+    if run.issue_edited:
+        parts.append(
+            "📝 The issue was edited after its plan was approved; the agent works from the text "
+            "the plan was made from. `/dispatch investigate` again to plan for the new text."
+        )
     if run.mode.spec.ends_in_plan and run.state is RunState.SUCCEEDED:
         parts.append("Review the plan above: `/dispatch approve` or `/dispatch reject <reason>`.")
     return "\n\n".join(parts)
 
 
+def _requester(run: Run) -> str:
+    if not run.requested_by:
+        return "Dispatch"
+    if run.trigger.through_api:
+        # An API token's name, never an @-mention of whoever has that login.
+        return f"API token {markdown.code_span(run.requested_by.removeprefix('token:'))}"
+    return f"@{run.requested_by}"
+
+
 async def publish(rt: Runtime, run: Run) -> Run:
     """Create or edit the run's status comment; remembers its id on the run."""
+    public = await installations.is_public(run.repository_id)
     client = rt.github.installation(run.installation_id)
     comment_id = await rest.upsert_marked_comment(
         client,
         run.repository,
         run.issue_number,
         marker_name(run.id),
-        render(rt, run),
+        render(rt, run, public=public),
         bot_login=await rt.github.bot_login(),
         comment_id=run.status_comment_id,
     )

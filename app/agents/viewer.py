@@ -2,21 +2,24 @@
 live, with a keep-alive every 15 s and an `end` event when the run finishes) and `GET
 /runs/{id}`, the page that renders it. Both need a viewer token for that run, or a token the
 composition root vouches for (a portal token whose customer follows the run's issue); a wrong one
-is a 404, never a hint."""
+is a 404, never a hint. Clearing a run's viewer key (Dispatch does when a public repository's run
+ends) closes it to both. A run whose log has expired (RUN_LOG_RETENTION_DAYS) still has its page,
+which says so; its stream sends one `expired` event (the date) and then `end`."""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from litestar import Request, get
-from litestar.exceptions import NotFoundException
+from litestar import Request, Response, get
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
-from app.agents import runs
+from app.agents import plans, reports, runs
 from app.runtime import Runtime
 from app.signing import InvalidToken
 from app.stream import chunks, links
@@ -24,7 +27,12 @@ from app.stream.bus import StreamBus
 
 KEEPALIVE_SECONDS = 15.0
 GAP_WAIT = 2.0
-NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+NO_REFERRER = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
 
 
 # Who else may watch a run, given a token that is not a viewer link and the run (the composition
@@ -32,15 +40,25 @@ NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 OtherViewers = Callable[[str, runs.Run], Awaitable[bool]]
 
 
-async def _authorize(rt: Runtime, run_id: int, token: str | None, others: OtherViewers) -> None:
-    try:
-        if rt.signer.verify(links.PURPOSE, token or "") == links.subject(run_id):
-            return
-    except InvalidToken:
-        pass
-    run = await runs.get(run_id) if token else None
-    if run is None or not await others(token or "", run):
+def _page_policy(script_nonce: str) -> str:
+    return (
+        f"default-src 'none'; script-src 'nonce-{script_nonce}'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+async def _authorized_run(
+    rt: Runtime, run_id: int, token: str | None, others: OtherViewers
+) -> runs.Run:
+    """The run, if `token` opens it; otherwise the same 404 whatever was wrong."""
+    run = await runs.get(run_id)
+    if run is None or not run.viewer_key:
         raise NotFoundException("no such run")
+    if links.opens(rt, token, run_id, run.viewer_key):
+        return run
+    if not token or not await others(token, run):
+        raise NotFoundException("no such run")
+    return run
 
 
 @get("/runs/{run_id:int}/stream", include_in_schema=False)
@@ -51,15 +69,21 @@ async def run_stream(
     run_id: int,
     token: str | None = None,
 ) -> ServerSentEvent:
-    await _authorize(rt, run_id, token, other_viewers)
-    run = await runs.get(run_id)
-    if run is None:
-        raise NotFoundException("no such run")
+    run = await _authorized_run(rt, run_id, token, other_viewers)
     header = request.headers.get("last-event-id", "0")
     last = int(header) if header.isdigit() else 0
     bus: StreamBus = request.app.state.bus
+    limit = rt.settings.stream_viewers_per_run
+    if bus.watching(run_id) >= limit:
+        # A link can be shared; its holders must not be able to tie up a server's connections.
+        raise HTTPException(
+            status_code=429,
+            detail=f"this run already has {limit} viewers here; try again later",
+            headers={"Retry-After": "30"},
+        )
+    events = _expired(run) if run.log_expired_at is not None else _events(bus, run_id, last)
     return ServerSentEvent(
-        _events(bus, run_id, last),
+        events,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **NO_REFERRER},
     )
 
@@ -87,6 +111,9 @@ async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[Serve
             if message is None and not ahead:
                 yield ServerSentEventMessage(comment="keep-alive")
                 continue
+            if message is not None and message.get("closing"):
+                # This process is stopping: the browser reconnects from `last` to another one.
+                return
             if message is not None and ("end" in message or message.get("resync")):
                 # Everything committed before this point is in the table.
                 for chunk in await chunks.since(run_id, last):
@@ -120,6 +147,12 @@ async def _events(bus: StreamBus, run_id: int, last: int) -> AsyncIterator[Serve
         bus.unsubscribe(run_id, queue)
 
 
+async def _expired(run: runs.Run) -> AsyncIterator[ServerSentEventMessage]:
+    assert run.log_expired_at is not None
+    yield ServerSentEventMessage(event="expired", data=f"{run.log_expired_at:%Y-%m-%d}")
+    yield ServerSentEventMessage(event="end", data=run.state.value)
+
+
 async def _next(queue: asyncio.Queue[dict[str, Any]], wait: float) -> dict[str, Any] | None:
     # asyncio.timeout instead of wait_for: no task per message per viewer (less garbage).
     try:
@@ -137,16 +170,56 @@ def _log(seq: int, data: str) -> ServerSentEventMessage:
 async def run_page(
     rt: Runtime, other_viewers: OtherViewers, run_id: int, token: str | None = None
 ) -> Template:
-    await _authorize(rt, run_id, token, other_viewers)
-    run = await runs.get(run_id)
-    if run is None:
-        raise NotFoundException("no such run")
+    run = await _authorized_run(rt, run_id, token, other_viewers)
+    script_nonce = secrets.token_urlsafe(16)
     context: dict[str, Any] = {
         "run": run,
+        "script_nonce": script_nonce,
         "stream_url": f"/runs/{run_id}/stream?token={token}",
         "issue_url": f"{rt.settings.github_web_url}/{run.repository}/issues/{run.issue_number}",
+        "log_retention_days": rt.settings.run_log_retention_days,
     }
-    return Template(template_name="run.html", context=context, headers=NO_REFERRER)
+    return Template(
+        template_name="run.html",
+        context=context,
+        headers={**NO_REFERRER, "Content-Security-Policy": _page_policy(script_nonce)},
+    )
 
 
-routes = [run_stream, run_page]
+@get("/runs/{run_id:int}/plans/{revision:str}", include_in_schema=False)
+async def full_plan(rt: Runtime, run_id: int, revision: str, token: str | None = None) -> Response:
+    """A plan's whole text, as the agent wrote it (plain text: nothing in it renders)."""
+    try:
+        allowed = rt.signer.verify(plans.PLAN_LINK_PURPOSE, token or "") == (
+            f"plan:{run_id}:{revision}"
+        )
+    except InvalidToken:
+        allowed = False
+    plan = await plans.by_revision(run_id, revision) if allowed else None
+    if plan is None:
+        raise NotFoundException("no such plan")
+    return Response(
+        plan.body,
+        media_type="text/plain; charset=utf-8",
+        headers={**NO_REFERRER, "Content-Security-Policy": "default-src 'none'; sandbox"},
+    )
+
+
+@get("/runs/{run_id:int}/report", include_in_schema=False)
+async def full_report(rt: Runtime, run_id: int, token: str | None = None) -> Response:
+    """A QA or research report's whole text, as the agent wrote it (plain text)."""
+    try:
+        allowed = rt.signer.verify(reports.REPORT_LINK_PURPOSE, token or "") == f"report:{run_id}"
+    except InvalidToken:
+        allowed = False
+    run = await runs.get(run_id) if allowed else None
+    if run is None or not run.report:
+        raise NotFoundException("no such report")
+    return Response(
+        run.report,
+        media_type="text/plain; charset=utf-8",
+        headers={**NO_REFERRER, "Content-Security-Policy": "default-src 'none'; sandbox"},
+    )
+
+
+routes = [run_stream, run_page, full_plan, full_report]

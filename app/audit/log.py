@@ -1,8 +1,10 @@
 """Writing and reading audit entries. Writes join the caller's transaction, so an entry exists
-exactly when the change it describes was committed."""
+exactly when the change it describes was committed. The trail is kept for good unless
+AUDIT_RETENTION_DAYS says otherwise (`prune`)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -10,7 +12,7 @@ from piccolo.columns import JSONB, BigInt, BigSerial, Integer, Text, Timestamptz
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from app.db import engine
+from app.db import engine, pruning
 from app.db.engine import DB
 
 
@@ -102,3 +104,28 @@ async def for_issue(
 def _literal(text: str) -> str:
     """`text` as an ILIKE pattern that matches only itself."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_PRUNE = """
+DELETE FROM audit_log
+WHERE id IN (
+    SELECT id FROM audit_log WHERE at < $2 ORDER BY at LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+"""
+
+
+async def prune(cutoff: datetime, *, batch: int, dry_run: bool = False) -> pruning.Pruned:
+    """Delete entries written before `cutoff` (only when AUDIT_RETENTION_DAYS is set)."""
+    what = "audit entries"
+    if dry_run:
+        rows, size = await pruning.estimate(
+            "SELECT count(*), sum(pg_column_size(audit_log.*)) FROM audit_log WHERE at < $1",
+            cutoff,
+        )
+        return pruning.Pruned(what, rows, size, cutoff)
+    return pruning.Pruned(what, await pruning.in_batches(_PRUNE, cutoff, batch=batch), None, cutoff)
+
+
+async def oldest() -> datetime | None:
+    async with engine.connection() as connection:
+        return await connection.fetchval("SELECT min(at) FROM audit_log")

@@ -10,7 +10,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import Parameter
 
 from app.audit import log
-from app.tokens.guard import api_token, require_repository
+from app.tokens.guard import api_token, require_admin, require_repository
 from app.tokens.service import ApiToken
 
 
@@ -21,7 +21,9 @@ async def list_audit(
     issue: Annotated[int | None, Parameter(ge=1)] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    """Newest first. Tokens limited to some repositories must name one with `repo`."""
+    """Newest first; admin tokens only (the trail says who did what where). Tokens limited to
+    some repositories must name one with `repo`."""
+    require_admin(token)
     if repo is not None:
         require_repository(token, repo)
     elif token.repositories:

@@ -85,10 +85,13 @@ class Result:
     reply: str | None = None
     reaction: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # Why a refusal happened, when it is one a flood repeats (permission, rate limit): then a
+    # person gets one reply for it at most, and 😕 on the rest.
+    refused_for: str | None = None
 
     @classmethod
-    def refuse(cls, reason: str) -> Result:
-        return cls(ok=False, reply=reason)
+    def refuse(cls, reason: str, *, refused_for: str | None = None) -> Result:
+        return cls(ok=False, reply=reason, refused_for=refused_for)
 
     @classmethod
     def done(cls, reply: str | None = None, reaction: str | None = "rocket") -> Result:

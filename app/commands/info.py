@@ -4,9 +4,10 @@ issue waits for)."""
 from __future__ import annotations
 
 from app.agents import gates, runs
+from app.claims import service as claims
 from app.commands.context import CommandContext, Result
 from app.commands.registry import Registry
-from app.github import rest
+from app.github import markdown, rest
 from app.github.permissions import Permission
 from app.issues.labels import Plan, Signal, Status, priority_of, status_of
 from app.modes import COMMAND_MODES
@@ -56,6 +57,12 @@ async def status_verb(ctx: CommandContext) -> Result:
         waiting = "A plan is proposed: `/dispatch approve` or `/dispatch reject <reason>`."
     elif Plan.APPROVED in labels and status in (Status.READY, Status.BACKLOG, None):
         waiting = "The plan is approved: `/dispatch implement` starts the work."
+    claim = await claims.active_on(ctx.comment.repository_id, ctx.number)
+    if claim is not None and Signal.BLOCKED not in labels:
+        waiting = (
+            f"`{claim.label}` holds it (claim #{claim.id}); the claim lasts while its agent "
+            "sends heartbeats, and removing the label ends it."
+        )
     lines = [
         f"**Status of #{ctx.number}**",
         "",
@@ -63,6 +70,11 @@ async def status_verb(ctx: CommandContext) -> Result:
         f"- priority: `{priority.value if priority else 'none'}`",
         f"- labels: {', '.join(f'`{name}`' for name in sorted(labels)) or 'none'}",
     ]
+    if claim is not None:
+        lines.append(
+            f"- claimed by `{claim.label}` with API token {markdown.code_span(claim.token_name)}"
+            f" until {claim.lease_expires_at:%Y-%m-%d %H:%M} UTC"
+        )
     lines += await _runs_section(ctx)
     lines += ["", f"**Waiting for:** {waiting}"]
     return Result.done("\n".join(lines), reaction=None)

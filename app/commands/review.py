@@ -1,23 +1,34 @@
-"""Plan review: `approve` binds approval to the plan revision on the table; `reject <reason>`
-sends it back, and the reason goes into the next investigation's brief."""
+"""Review: `approve` and `reject`, one pair of verbs for both things Dispatch asks people to
+review. The issue decides which: on an issue with a mission (`/dispatch ask`, the
+`dispatch/mission` label) they review the mission's proposal (`missions.py`); on any other issue,
+the plan an investigation proposed. `approve` binds approval to the revision on the table;
+`reject <reason>` sends it back, and the reason goes to the next investigation (or planning)."""
 
 from __future__ import annotations
 
 from app.agents import plans
 from app.agents.plans import PlanState
+from app.commands import missions
 from app.commands.context import CommandContext, Result
 from app.commands.registry import Registry
 from app.github import rest
 from app.github.permissions import Permission
 from app.issues.labels import Plan as PlanLabel
+from app.orchestrator import execution
 
 registry = Registry()
 
 
 @registry.verb(
-    "approve", permission=Permission.WRITE, help="Approve the proposed plan (this revision)."
+    "approve",
+    permission=Permission.WRITE,
+    help="Approve the proposed plan, or the mission's proposal on a mission issue (this revision).",
+    usage="[revision]",
 )
 async def approve(ctx: CommandContext) -> Result:
+    mission = await execution.for_issue(ctx.comment.repository_id, ctx.number)
+    if mission is not None:
+        return await missions.approve(ctx, mission)
     plan = await plans.latest(ctx.comment.repository_id, ctx.number)
     if plan is None or plan.state is not PlanState.PROPOSED:
         return Result.refuse("there is no proposed plan waiting for review on this issue.")
@@ -43,7 +54,7 @@ async def approve(ctx: CommandContext) -> Result:
 @registry.verb(
     "reject",
     permission=Permission.WRITE,
-    help="Reject the proposed plan; the reason goes to the next investigation.",
+    help="Reject the proposed plan (or mission proposal); the reason goes to the next attempt.",
     usage="<reason>",
 )
 async def reject(ctx: CommandContext) -> Result:
@@ -52,6 +63,9 @@ async def reject(ctx: CommandContext) -> Result:
         return Result.refuse(
             "`/dispatch reject` needs a reason, e.g. `/dispatch reject keep the public API`."
         )
+    mission = await execution.for_issue(ctx.comment.repository_id, ctx.number)
+    if mission is not None:
+        return await missions.reject(ctx, mission, reason)
     plan = await plans.latest(ctx.comment.repository_id, ctx.number)
     if plan is None or plan.state is not PlanState.PROPOSED:
         return Result.refuse("there is no proposed plan waiting for review on this issue.")

@@ -30,7 +30,8 @@ from app.commands.parser import Command, parse
 from app.commands.verbs import VERBS
 from app.db import engine
 from app.events import Event, is_bot
-from app.github import rest
+from app.github import markdown, rest
+from app.github.permissions import Permission
 from app.github.rest import ReactionTarget
 from app.issues import repo_config
 from app.runtime import Runtime
@@ -46,6 +47,13 @@ class CommandState(StrEnum):
 
 
 SETTLED = (CommandState.DONE, CommandState.REFUSED, CommandState.FAILED)
+
+# Only this many commands of one comment run; the rest are ignored (and audited).
+MAX_COMMANDS_PER_COMMENT = 5
+# Commands one person without write permission may send in one repository per window, before
+# they are refused.
+RATE_LIMIT = 20
+RATE_WINDOW_MINUTES = 10
 
 
 async def record(event: Event, rt: Runtime) -> int:
@@ -72,6 +80,20 @@ async def record(event: Event, rt: Runtime) -> int:
                 delivery=comment.delivery,
             )
             return 0
+    if len(commands) > MAX_COMMANDS_PER_COMMENT:
+        await audit.record(
+            actor=comment.author,
+            action="command.ignored",
+            target=f"{comment.repository}#{comment.number}",
+            repository=comment.repository,
+            issue_number=comment.number,
+            installation_id=comment.installation_id,
+            outcome=audit.Outcome.SKIPPED,
+            reason=f"only the first {MAX_COMMANDS_PER_COMMENT} commands of a comment run; "
+            f"{len(commands) - MAX_COMMANDS_PER_COMMENT} ignored",
+            delivery=comment.delivery,
+        )
+        commands = commands[:MAX_COMMANDS_PER_COMMENT]
     stored: list[int] = []
     async with engine.connection() as connection:
         for position, command in enumerate(commands):
@@ -159,16 +181,28 @@ async def _settle(
     body = None
     if result.reply:
         body = (
-            result.reply if result.ok else f"> {command.line}\n\n@{comment.author} {result.reply}"
+            result.reply
+            if result.ok
+            else f"{markdown.quoted_command(command.line)}\n\n@{comment.author} {result.reply}"
         )
     async with engine.transaction(), engine.connection() as connection:
+        if result.refused_for:
+            # One person's commands settle one at a time here, so of a flood only the first
+            # refusal of a kind carries a reply; 😕 says the rest.
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                f"refusal:{comment.repository.lower()}:{comment.author.lower()}",
+            )
+            if await _replied_recently(comment, result.refused_for, command_id):
+                body = None
         settled = await connection.fetchval(
-            "UPDATE command SET state = $2, reply = $3, reaction = $4, finished_at = now() "
-            "WHERE id = $1 AND state = 'pending' RETURNING id",
+            "UPDATE command SET state = $2, reply = $3, reaction = $4, refused_for = $5, "
+            "finished_at = now() WHERE id = $1 AND state = 'pending' RETURNING id",
             command_id,
             (CommandState.DONE if result.ok else CommandState.REFUSED).value,
             body,
             reaction,
+            result.refused_for,
         )
         if settled is None:
             return None
@@ -188,6 +222,40 @@ async def _settle(
     return {"state": state.value, "reply": body, "reaction": reaction}
 
 
+async def _replied_recently(comment: GenericComment, refused_for: str, command_id: int) -> bool:
+    """Whether this person already got a reply for this kind of refusal in this repository
+    within the rate window."""
+    async with engine.connection() as connection:
+        return bool(
+            await connection.fetchval(
+                "SELECT 1 FROM command WHERE lower(repository) = lower($1) "
+                "AND lower(author) = lower($2) AND refused_for = $3 AND reply IS NOT NULL "
+                "AND id <> $4 AND created_at > now() - make_interval(mins => $5) LIMIT 1",
+                comment.repository,
+                comment.author,
+                refused_for,
+                command_id,
+                RATE_WINDOW_MINUTES,
+            )
+        )
+
+
+async def _sent_recently(comment: GenericComment, command_id: int) -> int:
+    """Commands this person sent in this repository within the rate window, before this one."""
+    async with engine.connection() as connection:
+        return int(
+            await connection.fetchval(
+                "SELECT count(*) FROM command WHERE lower(repository) = lower($1) "
+                "AND lower(author) = lower($2) AND id < $3 "
+                "AND created_at > now() - make_interval(mins => $4)",
+                comment.repository,
+                comment.author,
+                command_id,
+                RATE_WINDOW_MINUTES,
+            )
+        )
+
+
 async def give_up(payload: dict[str, Any], exc: Exception, rt: Runtime) -> None:
     """After the last retry: mark the command failed and say so on the issue (never silence)."""
     row = await _load(payload["command"])
@@ -205,7 +273,7 @@ async def give_up(payload: dict[str, Any], exc: Exception, rt: Runtime) -> None:
                 "UPDATE command SET state = 'failed', reaction = 'confused', reply = $2, "
                 "finished_at = now() WHERE id = $1 AND state = 'pending'",
                 row["id"],
-                f"> {command.line}\n\n@{comment.author} {reason}",
+                f"{markdown.quoted_command(command.line)}\n\n@{comment.author} {reason}",
             )
         row = await _load(payload["command"])
     client = rt.github.installation(comment.installation_id)
@@ -232,6 +300,14 @@ def _from_row(row: Any) -> tuple[GenericComment, Command]:
 async def _run(
     rt: Runtime, client: Any, comment: GenericComment, command: Command, command_id: int
 ) -> Result:
+    level = await rt.permissions.level(client, comment.repository, comment.author)
+    # People who may write are trusted not to flood; everyone else is slowed down.
+    if level < Permission.WRITE and await _sent_recently(comment, command_id) >= RATE_LIMIT:
+        return Result.refuse(
+            f"you sent more than {RATE_LIMIT} commands in {RATE_WINDOW_MINUTES} minutes here; "
+            "wait a few minutes and send it again.",
+            refused_for="rate_limit",
+        )
     loaded = await repo_config.load(rt, comment.installation_id, comment.repository)
     if loaded.error:
         return Result.refuse(
@@ -244,15 +320,14 @@ async def _run(
             return Result.refuse("That command has no verb. See `/dispatch help`.")
         suggestion = VERBS.closest(command.verb)
         hint = f" Did you mean `/dispatch {suggestion}`?" if suggestion else ""
-        return Result.refuse(
-            f"`{command.verb}` is not a Dispatch command.{hint} See `/dispatch help`."
-        )
+        shown = markdown.code_span(markdown.no_mentions(command.verb))
+        return Result.refuse(f"{shown} is not a Dispatch command.{hint} See `/dispatch help`.")
     needed = loaded.config.permission_for(verb.name) or verb.permission
-    level = await rt.permissions.level(client, comment.repository, comment.author)
     if level < needed:
         return Result.refuse(
             f"`/dispatch {verb.name}` needs **{needed.label}** permission on "
-            f"{comment.repository}; @{comment.author} has **{level.label}**."
+            f"{comment.repository}; @{comment.author} has **{level.label}**.",
+            refused_for="permission",
         )
     context = CommandContext(
         rt=rt,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.commands.context import CommandContext, Result
 from app.commands.registry import Registry
+from app.github import markdown
 from app.github.permissions import Permission
 from app.search import duplicates, indexing
 
@@ -25,5 +26,6 @@ async def similar(ctx: CommandContext) -> Result:
     lines = ["**Similar issues**", ""]
     for n in found:
         flag = " — likely duplicate" if n.score >= cutoff and n.state == "open" else ""
-        lines.append(f"- #{n.number} {n.title} ({n.state}, similarity {n.score:.2f}){flag}")
+        title = markdown.inline_text(n.title, 120)
+        lines.append(f"- #{n.number} {title} ({n.state}, similarity {n.score:.2f}){flag}")
     return Result.done("\n".join(lines), reaction=None)

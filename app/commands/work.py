@@ -5,8 +5,9 @@ why not)."""
 
 from __future__ import annotations
 
-from app.agents import lifecycle, plans, runs, spawn
-from app.agents.plans import PlanState
+from typing import Any
+
+from app.agents import lifecycle, plans, qa, runs, spawn
 from app.agents.runs import NewRun, RunState, Trigger
 from app.commands.context import CommandContext, Result
 from app.commands.registry import Registry
@@ -32,6 +33,7 @@ async def start_run(
     notes: str | None = None,
     plan_id: int | None = None,
     retry_of: int | None = None,
+    target_pull: dict[str, Any] | None = None,
 ) -> Result:
     result = await spawn.request_run(
         NewRun(
@@ -48,6 +50,7 @@ async def start_run(
             notes=notes or None,
             plan_id=plan_id,
             retry_of=retry_of,
+            target_pull=target_pull,
         )
     )
     if isinstance(result, spawn.Refusal):
@@ -81,29 +84,40 @@ async def investigate(ctx: CommandContext) -> Result:
     usage="[notes]",
 )
 async def implement(ctx: CommandContext) -> Result:
-    plan = await plans.latest(ctx.comment.repository_id, ctx.number)
-    if ctx.config.plans.require_approval and (plan is None or plan.state is not PlanState.APPROVED):
-        if plan is not None and plan.state is PlanState.PROPOSED:
-            return Result.refuse(
-                f"the plan (revision `{plan.revision}`) is waiting for review: "
-                "`/dispatch approve` it first."
-            )
-        return Result.refuse(
-            "there is no approved plan for this issue: `/dispatch investigate`, then "
-            "`/dispatch approve` the plan."
+    try:
+        plan_id = await plans.for_implementation(
+            ctx.comment.repository_id,
+            ctx.number,
+            require_approval=ctx.config.plans.require_approval,
         )
-    plan_id = plan.id if plan is not None and plan.state is PlanState.APPROVED else None
+    except plans.PlanRequired as exc:
+        return Result.refuse(str(exc))
     return await start_run(ctx, Mode.IMPLEMENT, notes=ctx.command.args, plan_id=plan_id)
 
 
 @registry.verb(
     "qa",
     permission=Permission.WRITE,
-    help="Dispatch a QA run against the pull request or branch.",
+    help="Dispatch a QA run on the pull request (here, or the one linked to the issue); its "
+    "verdict becomes the `dispatch/qa` check.",
     usage="[instructions]",
 )
-async def qa(ctx: CommandContext) -> Result:
-    return await start_run(ctx, Mode.QA, notes=ctx.command.args)
+async def qa_run(ctx: CommandContext) -> Result:
+    target = await qa_target(ctx)
+    if isinstance(target, qa.Refused):
+        return Result.refuse(target.reason)
+    return await start_run(ctx, Mode.QA, notes=ctx.command.args, target_pull=target)
+
+
+async def qa_target(ctx: CommandContext) -> dict[str, Any] | qa.Refused:
+    return await qa.target_for(
+        ctx.client,
+        repository=ctx.repository,
+        repository_id=ctx.comment.repository_id,
+        number=ctx.number,
+        is_pull=ctx.comment.is_pull,
+        allow_forks=ctx.config.qa.allow_forks,
+    )
 
 
 @registry.verb(
@@ -147,6 +161,18 @@ async def retry(ctx: CommandContext) -> Result:
     )
     if previous is None:
         return Result.refuse("there is no failed, timed-out, cancelled or refused run to retry.")
+    target = None
+    if previous.mode is Mode.QA:
+        # The pull request as it is now: a retry checks its current head.
+        found = await qa_target(ctx)
+        if isinstance(found, qa.Refused):
+            return Result.refuse(found.reason)
+        target = found
     return await start_run(
-        ctx, previous.mode, notes=previous.notes, plan_id=previous.plan_id, retry_of=previous.id
+        ctx,
+        previous.mode,
+        notes=previous.notes,
+        plan_id=previous.plan_id,
+        retry_of=previous.id,
+        target_pull=target,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class AppCredentials:
     client_id: str | None = None
     client_secret: str | None = None
     html_url: str | None = None
+    owner: str | None = None
 
     @property
     def bot_login(self) -> str | None:
@@ -82,11 +84,22 @@ class CredentialStore:
         return self.current() is not None
 
     def save(self, credentials: AppCredentials) -> None:
-        """Write the setup file atomically with mode 0600 (it holds the private key)."""
+        """Write the setup file with mode 0600 (it holds the private key), whole or not at all,
+        and only if there is none yet: of two registrations racing, one is kept and the other
+        gets AlreadyConfigured."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(credentials), handle, indent=2)
-        os.chmod(tmp, 0o600)
-        tmp.replace(self._path)
+        tmp = self._path.with_name(f".{self._path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(asdict(credentials), handle, indent=2)
+            try:
+                os.link(tmp, self._path)  # fails if the file exists: an exclusive create
+            except FileExistsError:
+                raise AlreadyConfigured("a GitHub App was registered already") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+class AlreadyConfigured(Exception):
+    """Credentials exist; registration does not replace them."""

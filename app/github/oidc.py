@@ -14,6 +14,10 @@ from jwt import PyJWK
 
 JWKS_TTL = 3600.0
 REFETCH_INTERVAL = 60.0
+# A failing issuer is asked again only after this long; meanwhile tokens get a quick 401
+# instead of each waiting for its own fetch.
+FAILURE_BACKOFF = 30.0
+FETCH_TIMEOUT = 5.0
 REQUIRED = ["exp", "iat", "iss", "aud", "repository_id", "run_id"]
 
 
@@ -27,6 +31,8 @@ class OIDCVerifier:
         self.audience = audience
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at = 0.0
+        self._failed_at: float | None = None
+        self._failure = ""
         self._lock: asyncio.Lock | None = None
 
     async def verify(self, token: str) -> dict[str, Any]:
@@ -71,8 +77,11 @@ class OIDCVerifier:
             wanted = kid not in self._keys or now - self._fetched_at > JWKS_TTL
             # An unknown kid may be a forgery: refetch at most once a minute for it.
             allowed = now - self._fetched_at >= REFETCH_INTERVAL or not self._keys
-            if wanted and allowed:
+            failing = self._failed_at is not None and now - self._failed_at < FAILURE_BACKOFF
+            if wanted and allowed and not failing:
                 await self._fetch()
+            elif wanted and failing and not self._keys:
+                raise TokenRejected(f"the issuer's keys are unavailable: {self._failure}")
         if kid not in self._keys:
             raise TokenRejected("the token's signing key is not published by the issuer")
         return self._keys[kid]
@@ -80,17 +89,39 @@ class OIDCVerifier:
     async def _fetch(self) -> None:
         url = f"{self.issuer}/.well-known/jwks"
         try:
-            async with httpx.AsyncClient(timeout=10) as client:
+            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT) as client:
                 response = await client.get(url)
                 response.raise_for_status()
                 document = response.json()
+            keys = _keys_of(document)
         except (httpx.HTTPError, ValueError) as exc:
+            self._failed_at = time.monotonic()
+            self._failure = str(exc)[:200] or type(exc).__name__
             if not self._keys:
-                raise TokenRejected(f"cannot fetch the issuer's keys: {exc}") from None
+                raise TokenRejected(f"cannot fetch the issuer's keys: {self._failure}") from None
             return  # keep the keys we have
-        keys: dict[str, PyJWK] = {}
-        for entry in document.get("keys", []):
-            if entry.get("kty") == "RSA" and "kid" in entry:
-                keys[entry["kid"]] = PyJWK(entry, algorithm="RS256")
         self._keys = keys
         self._fetched_at = time.monotonic()
+        self._failed_at = None
+
+
+def _keys_of(document: Any) -> dict[str, PyJWK]:
+    """The RSA keys of a JWKS document; entries that are not usable keys are skipped, and a
+    document with none is an error (ValueError)."""
+    entries = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("the JWKS document has no list of keys")
+    keys: dict[str, PyJWK] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("kty") != "RSA":
+            continue
+        kid = entry.get("kid")
+        if not isinstance(kid, str):
+            continue
+        try:
+            keys[kid] = PyJWK(entry, algorithm="RS256")
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            continue
+    if not keys:
+        raise ValueError("the JWKS document has no usable RSA key")
+    return keys

@@ -63,6 +63,39 @@ async def get_app(client: GitHub) -> dict[str, Any]:
     return await _call(client, "GET", "/app")
 
 
+async def app_webhook_config(client: GitHub) -> dict[str, Any]:
+    """The App's webhook settings (`GET /app/hook/config`): `url`, `content_type`, `secret`
+    (masked when set), `insecure_ssl`."""
+    return await _call(client, "GET", "/app/hook/config")
+
+
+async def app_installations(client: GitHub) -> list[dict[str, Any]]:
+    """Every installation of the App (as the App, JWT), with its account and permissions."""
+    found: list[dict[str, Any]] = []
+    async for page in _pages(client, "/app/installations", {}):
+        found += page
+    return found
+
+
+async def installation_repositories(client: GitHub) -> list[dict[str, Any]]:
+    """The repositories an installation can reach (as the installation: this is also how to
+    learn whether an installation token can be had)."""
+    found: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        response = await client.arequest(
+            "GET",
+            "/installation/repositories",
+            params={"per_page": 100, "page": page},
+            headers=api_headers(),
+        )
+        repositories = response.json().get("repositories") or []
+        found += repositories
+        if 'rel="next"' not in response.headers.get("link", "") or not repositories:
+            return found
+        page += 1
+
+
 async def convert_manifest(client: GitHub, code: str) -> dict[str, Any]:
     """Trade the manifest flow's one-time code for the new App's credentials."""
     return await _call(client, "POST", f"/app-manifests/{_seg(code)}/conversions")
@@ -164,6 +197,18 @@ async def repo_labels(client: GitHub, repository: RepoLike) -> list[dict[str, An
     return labels
 
 
+async def label_exists(client: GitHub, repository: RepoLike, label: str) -> bool:
+    """Whether the repository has the label (a read: it costs nothing of the content-creation
+    limit that creating it, even when GitHub answers "already exists", does)."""
+    try:
+        await _call(client, "GET", f"{Repo.of(repository).api_path}/labels/{_seg(label)}")
+    except RequestFailed as exc:
+        if status_of(exc) == 404:
+            return False
+        raise
+    return True
+
+
 async def create_label(
     client: GitHub, repository: RepoLike, label: str, color: str, description: str
 ) -> bool:
@@ -206,12 +251,20 @@ async def create_issue(
 
 
 async def list_issues(
-    client: GitHub, repository: RepoLike, *, state: str = "open", since: str | None = None
+    client: GitHub,
+    repository: RepoLike,
+    *,
+    state: str = "open",
+    since: str | None = None,
+    creator: str | None = None,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Pages of issues (pull requests included, as GitHub lists them), oldest update first."""
+    """Pages of issues (pull requests included, as GitHub lists them), oldest update first;
+    only those opened by `creator` when given."""
     params: dict[str, Any] = {"state": state, "sort": "updated", "direction": "asc"}
     if since:
         params["since"] = since
+    if creator:
+        params["creator"] = creator
     async for page in _pages(client, f"{Repo.of(repository).api_path}/issues", params):
         yield page
 
@@ -230,6 +283,87 @@ async def _pages(
         if 'rel="next"' not in response.headers.get("link", "") or not items:
             return
         page += 1
+
+
+async def get_pull(client: GitHub, repository: RepoLike, number: int) -> dict[str, Any] | None:
+    try:
+        return await _call(client, "GET", f"{Repo.of(repository).api_path}/pulls/{number}")
+    except RequestFailed as exc:
+        if status_of(exc) == 404:
+            return None
+        raise
+
+
+async def open_pulls(
+    client: GitHub, repository: RepoLike, *, max_pages: int = 3
+) -> list[dict[str, Any]]:
+    """Open pull requests, most recently updated first, at most `max_pages` pages of 100 (the
+    newest are the ones a person means)."""
+    found: list[dict[str, Any]] = []
+    params = {"state": "open", "sort": "updated", "direction": "desc"}
+    pages = 0
+    async for page in _pages(client, f"{Repo.of(repository).api_path}/pulls", params):
+        found += page
+        pages += 1
+        if pages >= max_pages:
+            break
+    return found
+
+
+# --- check runs
+
+
+async def create_check_run(
+    client: GitHub, repository: RepoLike, head_sha: str, name: str, **fields: Any
+) -> dict[str, Any] | None:
+    """A check run on a commit (`status`, `conclusion`, `output`, `external_id`, `details_url`
+    …). None when the installation has not granted `checks: write` (403): an App that asked for
+    the permission later keeps working without it until an owner accepts it; None too when
+    GitHub no longer knows the commit (422: a force-push and a garbage collection)."""
+    try:
+        return await _call(
+            client,
+            "POST",
+            f"{Repo.of(repository).api_path}/check-runs",
+            json={"name": name, "head_sha": head_sha, **fields},
+        )
+    except RequestFailed as exc:
+        if status_of(exc) in (403, 422):
+            return None
+        raise
+
+
+async def update_check_run(
+    client: GitHub, repository: RepoLike, check_run_id: int, **fields: Any
+) -> dict[str, Any] | None:
+    """Change a check run; None when GitHub no longer knows it (404) or the installation does
+    not grant `checks: write` (403)."""
+    path = f"{Repo.of(repository).api_path}/check-runs/{_seg(check_run_id)}"
+    try:
+        return await _call(client, "PATCH", path, json=fields)
+    except RequestFailed as exc:
+        if status_of(exc) in (403, 404):
+            return None
+        raise
+
+
+async def check_runs_for_ref(
+    client: GitHub, repository: RepoLike, ref: str, name: str
+) -> list[dict[str, Any]]:
+    """The check runs called `name` on a commit (newest first); none when the installation
+    cannot read checks (403) or GitHub does not know the commit (404, 422)."""
+    try:
+        data = await _call(
+            client,
+            "GET",
+            f"{Repo.of(repository).api_path}/commits/{_seg(ref)}/check-runs",
+            params={"check_name": name, "filter": "all", "per_page": 100},
+        )
+    except RequestFailed as exc:
+        if status_of(exc) in (403, 404, 422):
+            return []
+        raise
+    return list((data or {}).get("check_runs", []))
 
 
 # --- comments and reactions
@@ -351,6 +485,41 @@ async def file_content(
     return FileContent(sha=data["sha"], text=text)
 
 
+@dataclass(frozen=True)
+class TreeEntry:
+    path: str
+    type: str  # blob (a file), tree (a directory), commit (a submodule)
+    size: int
+
+
+@dataclass(frozen=True)
+class FileTree:
+    entries: list[TreeEntry]
+    # GitHub cuts very large trees (100,000 entries or 7 MB) and says so.
+    truncated: bool
+
+
+async def file_tree(client: GitHub, repository: RepoLike, ref: str) -> FileTree | None:
+    """Every path at `ref` (a branch, tag or sha), in one call; None if GitHub knows no such
+    ref (404, or 409 for an empty repository)."""
+    # One path segment: a branch named `fix/x` goes as `fix%2Fx`, which GitHub decodes.
+    path = f"{Repo.of(repository).api_path}/git/trees/{_seg(ref)}"
+    try:
+        data = await _call(client, "GET", path, params={"recursive": "1"})
+    except RequestFailed as exc:
+        if status_of(exc) in (404, 409):
+            return None
+        raise
+    entries = [
+        TreeEntry(
+            str(item.get("path", "")), str(item.get("type", "blob")), int(item.get("size") or 0)
+        )
+        for item in (data or {}).get("tree", [])
+        if isinstance(item, dict)
+    ]
+    return FileTree(entries, bool((data or {}).get("truncated")))
+
+
 async def compare_commits(client: GitHub, repository: RepoLike, base: str, head: str) -> str | None:
     """How `head` relates to `base`: `ahead`, `behind`, `identical` or `diverged`; None when
     GitHub knows one of them not (404)."""
@@ -377,8 +546,8 @@ class WorkflowNotDispatchable(Exception):
 
 @dataclass(frozen=True)
 class DispatchedRun:
-    """What GitHub says about the run a dispatch started (API 2026-03-10); empty on older
-    servers, which answer 204."""
+    """What GitHub says about the run a dispatch started: API 2026-03-10 always answers 200 with
+    it; older servers (GitHub Enterprise) answer 204, and the run is found by its run-name."""
 
     workflow_run_id: int | None = None
     html_url: str | None = None
@@ -392,7 +561,7 @@ async def dispatch_workflow(
         response = await client.arequest(
             "POST",
             path,
-            json={"ref": ref, "inputs": inputs, "return_run_details": True},
+            json={"ref": ref, "inputs": inputs},
             headers=api_headers(),
         )
     except RequestFailed as exc:

@@ -1,8 +1,12 @@
 """`/healthz` (alive, database reachable), `/readyz` (migrated and, if this process runs one, the
-worker is running) and `/metrics`."""
+worker is running) and `/metrics`.
+
+Some metrics are measured when they are read: the composition root hands `/metrics` the
+refreshers to await first (`metric_sources`), so this room needs to know none of the areas."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, get
@@ -40,8 +44,13 @@ async def readyz(request: Request) -> Response[dict[str, Any]]:
     return Response({"ready": ready, **checks}, status_code=200 if ready else 503)
 
 
+MetricSources = list[Callable[[], Awaitable[None]]]
+
+
 @get("/metrics", include_in_schema=False)
-async def metrics() -> Response[bytes]:
+async def metrics(metric_sources: MetricSources) -> Response[bytes]:
+    for refresh in metric_sources:
+        await refresh()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

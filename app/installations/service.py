@@ -108,6 +108,16 @@ async def active_repositories(installation_id: int | None = None) -> list[dict[s
     return [dict(row) for row in rows]
 
 
+async def is_public(repository_id: int) -> bool:
+    """Whether a repository is public (anyone can read its issues and comments). Unknown
+    repositories count as public: the safer guess."""
+    async with engine.connection() as connection:
+        private = await connection.fetchval(
+            "SELECT private FROM repository WHERE id = $1", repository_id
+        )
+    return not private
+
+
 async def repository_by_name(full_name: str) -> dict[str, Any] | None:
     async with engine.connection() as connection:
         row = await connection.fetchrow(

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from app.health.metrics import WEBHOOKS
-from app.intake import journal
+from app.intake import bodies, journal
 from app.intake.signatures import verify_bearer, verify_sentry
 from app.runtime import Runtime
 from app.web.errors import error
@@ -45,7 +45,9 @@ async def grafana_webhook(request: Request, rt: Runtime) -> Response[dict[str, A
         return error(401, "missing or wrong bearer token")
     if (refusal := _no_repository(rt)) is not None:
         return refusal
-    body = await request.body()
+    body = await bodies.read(request, MAX_ALERT_BODY)
+    if isinstance(body, Response):
+        return body
     payload = _parse(body)
     if isinstance(payload, Response):
         return payload
@@ -60,6 +62,7 @@ async def grafana_webhook(request: Request, rt: Runtime) -> Response[dict[str, A
             installation_id=None,
             repository=None,
             body=body.decode(),
+            received_at=rt.clock.now(),
             source="grafana",
         ),
         handled=True,
@@ -73,8 +76,14 @@ async def sentry_webhook(request: Request, rt: Runtime) -> Response[dict[str, An
     secret = rt.settings.sentry_client_secret
     if not secret:
         return error(503, "the Sentry webhook is not configured: set SENTRY_CLIENT_SECRET")
-    body = await request.body()
-    if not verify_sentry(secret, body, request.headers.get("sentry-hook-signature")):
+    signature = request.headers.get("sentry-hook-signature")
+    if not signature:
+        WEBHOOKS.labels("sentry", "bad_signature").inc()
+        return error(401, "missing or invalid Sentry-Hook-Signature")
+    body = await bodies.read(request, MAX_ALERT_BODY)
+    if isinstance(body, Response):
+        return body
+    if not verify_sentry(secret, body, signature):
         WEBHOOKS.labels("sentry", "bad_signature").inc()
         return error(401, "missing or invalid Sentry-Hook-Signature")
     resource = request.headers.get("sentry-hook-resource")
@@ -96,6 +105,7 @@ async def sentry_webhook(request: Request, rt: Runtime) -> Response[dict[str, An
             installation_id=None,
             repository=None,
             body=body.decode(),
+            received_at=rt.clock.now(),
             source="sentry",
         ),
         handled=handled,

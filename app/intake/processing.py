@@ -25,6 +25,7 @@ from app.clock import backoff
 from app.db import engine
 from app.events import Event, Router
 from app.health.metrics import DELIVERIES, HANDLER_SECONDS
+from app.intake import journal
 from app.intake.journal import DeliveryState
 from app.logs import delivery_context, scrub
 from app.runtime import Runtime
@@ -38,7 +39,7 @@ async def process(guid: str, rt: Runtime, router: Router) -> None:
     with delivery_context(guid):
         async with engine.transaction() as tx, engine.connection() as connection:
             row = await connection.fetchrow(
-                "SELECT source, event, action, installation_id, state, attempts, payload "
+                "SELECT source, event, action, installation_id, state, attempts, body, payload "
                 "FROM delivery WHERE guid = $1 FOR UPDATE",
                 guid,
             )
@@ -52,7 +53,7 @@ async def process(guid: str, rt: Runtime, router: Router) -> None:
                 name=row["event"],
                 action=row["action"],
                 delivery=guid,
-                payload=row["payload"],
+                payload=journal.decode(row["body"], row["payload"]),
                 source=row["source"],
                 installation_id=row["installation_id"],
             )

@@ -9,7 +9,7 @@ from litestar import Request, Response, post
 
 from app.events import Router
 from app.health.metrics import WEBHOOKS
-from app.intake import journal
+from app.intake import bodies, journal
 from app.intake.signatures import verify_github
 from app.runtime import Runtime
 from app.web.errors import error
@@ -23,10 +23,14 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
     credentials = rt.credentials.current()
     if credentials is None:
         return error(503, "the GitHub App is not configured yet; finish /setup first")
-    body = await request.body()
-    if not verify_github(
-        credentials.webhook_secret, body, request.headers.get("x-hub-signature-256")
-    ):
+    signature = request.headers.get("x-hub-signature-256")
+    if not signature:
+        WEBHOOKS.labels("github", "bad_signature").inc()
+        return error(401, "missing or invalid X-Hub-Signature-256")
+    body = await bodies.read(request, MAX_GITHUB_BODY)
+    if isinstance(body, Response):
+        return body
+    if not verify_github(credentials.webhook_secret, body, signature):
         WEBHOOKS.labels("github", "bad_signature").inc()
         return error(401, "missing or invalid X-Hub-Signature-256")
     event = request.headers.get("x-github-event")
@@ -51,6 +55,7 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
             installation_id=installation_id,
             repository=repository,
             body=body.decode(),
+            received_at=rt.clock.now(),
         ),
         handled=router.handles(event, action),
     )

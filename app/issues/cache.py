@@ -182,6 +182,144 @@ async def search(
     return total, [CachedIssue(**dict(row)) for row in rows]
 
 
+async def issues_with_words(
+    repository_id: int, words: list[str], *, state: str | None = None, limit: int = 10
+) -> list[CachedIssue]:
+    """Issues of a repository whose title or body contains the most of `words` (case
+    insensitive), best first: search when there are no embeddings."""
+    terms = [w.lower() for w in words if len(w) >= 3][:12]
+    if not terms:
+        return []
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            f"""
+            SELECT {_COLUMNS}, (
+                SELECT count(*) FROM unnest($2::text[]) AS term
+                WHERE strpos(lower(title || ' ' || body), term) > 0
+            ) AS hits
+            FROM issue
+            WHERE repository_id = $1 AND NOT deleted AND ($3::text IS NULL OR state = $3)
+            ORDER BY hits DESC, number DESC
+            LIMIT $4
+            """,
+            repository_id,
+            terms,
+            state,
+            limit,
+        )
+    return [
+        CachedIssue(**{k: v for k, v in dict(row).items() if k != "hits"})
+        for row in rows
+        if row["hits"] > 0
+    ]
+
+
+async def lock_next_claimable(
+    repositories: list[str] | None, types: list[str] | None, *, skip: list[str]
+) -> CachedIssue | None:
+    """Inside the caller's transaction: the most urgent, oldest open issue labelled
+    `status/ready` with no `agent/*` label (among `repositories`, all when None; with one of
+    `types`, any when None), its row locked `FOR UPDATE SKIP LOCKED` so concurrent claimers each
+    get another issue and none waits. `skip` holds `"<repository_id>#<number>"` keys already
+    tried in this claim (issues that drifted at GitHub)."""
+    where = ["NOT deleted", "state = 'open'", "status = 'status/ready'", "agents = '{}'"]
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if repositories is not None:
+        where.append(f"lower(repository) = ANY({arg([r.lower() for r in repositories])})")
+    if types:
+        where.append(f"labels && {arg([_prefixed('type/', t) for t in types])}::text[]")
+    if skip:
+        where.append(f"NOT (repository_id::text || '#' || number::text = ANY({arg(skip)}))")
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            f"SELECT {_COLUMNS} FROM issue WHERE {' AND '.join(where)} "
+            "ORDER BY coalesce(priority, 'priority/p9'), created_at, number "
+            "LIMIT 1 FOR UPDATE SKIP LOCKED",
+            *args,
+        )
+    return CachedIssue(**dict(row)) if row else None
+
+
+def issue_key(repository_id: int, number: int) -> str:
+    """How `lock_next_claimable` names an issue to skip."""
+    return f"{repository_id}#{number}"
+
+
+async def refresh(
+    rt: Runtime, installation_id: int, repository_id: int, repository: str, number: int
+) -> dict[str, Any]:
+    """Re-read one issue at GitHub into the cache (after Dispatch changed it, or found the copy
+    stale); returns it as GitHub sent it."""
+    client = rt.github.installation(installation_id)
+    issue = await rest.get_issue(client, repository, number)
+    await store(installation_id, {"id": repository_id, "full_name": repository}, issue)
+    return issue
+
+
+async def repository_ids(repositories: list[str]) -> list[int]:
+    """The ids of the named repositories that have cached issues."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT DISTINCT repository_id FROM issue WHERE lower(repository) = ANY($1)",
+            [r.lower() for r in repositories],
+        )
+    return [row["repository_id"] for row in rows]
+
+
+async def by_ids(issue_ids: list[int]) -> dict[int, CachedIssue]:
+    """Cached issues by their row id (what search's embeddings point at)."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            f"SELECT id, {_COLUMNS} FROM issue WHERE id = ANY($1::bigint[]) AND NOT deleted",
+            issue_ids,
+        )
+    found = {}
+    for row in rows:
+        data = dict(row)
+        issue_id = data.pop("id")
+        found[issue_id] = CachedIssue(**data)
+    return found
+
+
+async def search_words(
+    text: str, repositories: list[str] | None, *, limit: int = 10
+) -> list[tuple[CachedIssue, float]]:
+    """Issues whose title or body contain the words of `text` (PostgreSQL full text search,
+    English stemming; a title containing `text` as typed matches too), best match first, open
+    ones before closed ones of equal rank. What search answers with when embeddings are off."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            f"""
+            SELECT {_COLUMNS}, score FROM (
+                SELECT *, ts_rank(to_tsvector('english', title || ' ' || body), query)
+                    + CASE WHEN title ILIKE $2 THEN 1 ELSE 0 END AS score
+                FROM issue, websearch_to_tsquery('english', $1) AS query
+                WHERE NOT deleted
+                  AND ($3::text[] IS NULL OR lower(repository) = ANY($3))
+                  AND (to_tsvector('english', title || ' ' || body) @@ query OR title ILIKE $2)
+            ) AS found
+            ORDER BY score DESC, state = 'open' DESC, updated_at DESC NULLS LAST
+            LIMIT $4
+            """,
+            text,
+            pattern,
+            [r.lower() for r in repositories] if repositories is not None else None,
+            limit,
+        )
+    results = []
+    for row in rows:
+        data = dict(row)
+        score = float(data.pop("score"))
+        results.append((CachedIssue(**data), score))
+    return results
+
+
 @dataclass(frozen=True)
 class Card:
     """What a board shows of an issue (no body): the customer portal's read of the cache."""
@@ -355,27 +493,54 @@ def _prefixed(prefix: str, value: str) -> str:
     return value if value.startswith(prefix) else prefix + value
 
 
+@dataclass(frozen=True)
+class BackfillProgress:
+    """Where a backfill is, after each page GitHub answered."""
+
+    repository: str
+    # "open", then "closed" (those closed in the last 30 days).
+    phase: str
+    # Issues and pull requests GitHub listed so far in this phase (it lists them together).
+    listed: int
+    # How many GitHub says it will list in this phase: open issues and pull requests (the
+    # repository's `open_issues_count`); None for the closed ones (GitHub does not say).
+    expected: int | None
+    # Issues cached so far, both phases (pull requests are not cached).
+    cached: int
+    done: bool = False
+
+
 async def backfill(
     rt: Runtime,
     installation_id: int,
     repository: str,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[BackfillProgress], None] | None = None,
 ) -> int:
-    """Cache every open issue and those closed in the last 30 days. Returns how many."""
+    """Cache every open issue and those closed in the last 30 days. Returns how many; tells
+    `progress` after every page."""
     client = rt.github.installation(installation_id)
-    repo = await _repository(client, repository)
-    total = 0
+    data = await rest.get_repository(client, repository)
+    repo = {"id": data["id"], "full_name": data["full_name"]}
+    expected = data.get("open_issues_count")
+    total = listed = 0
+
+    def tell(phase: str, expected: int | None, done: bool = False) -> None:
+        if progress is not None:
+            progress(BackfillProgress(repository, phase, listed, expected, total, done))
+
     async for page in rest.list_issues(client, repository, state="open"):
         total += await store_many(installation_id, repo, page)
-        if progress:
-            progress(total)
+        listed += len(page)
+        tell("open", max(expected or 0, listed))
+    listed = 0
     since = (rt.clock.now() - CLOSED_WINDOW).isoformat()
     async for page in rest.list_issues(client, repository, state="closed", since=since):
         cutoff = rt.clock.now() - CLOSED_WINDOW
         recent = [i for i in page if (parse_timestamp(i.get("closed_at")) or cutoff) >= cutoff]
         total += await store_many(installation_id, repo, recent)
-        if progress:
-            progress(total)
+        listed += len(page)
+        tell("closed", None)
+    tell("closed", None, done=True)
     return total
 
 

@@ -3,6 +3,7 @@ machine reads as data; `LABEL_SET` is what Dispatch creates in every repository.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -51,6 +52,17 @@ class Signal(StrEnum):
 AGENT_PREFIX = "agent/"
 OWNER_PREFIX = "owner/"
 CUSTOMER_PREFIX = "customer/"
+
+# An agent's name as its label `agent/<name>` carries it (GitHub labels are at most 50 characters).
+AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,43}$")
+AGENT_NAME_RULE = (
+    "letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 44 characters"
+)
+
+
+def agent_label(name: str) -> str:
+    return f"{AGENT_PREFIX}{name}"
+
 
 # Families where at most one label may be on an issue at a time.
 EXCLUSIVE_PREFIXES = ("status/", "priority/")

@@ -38,15 +38,35 @@ async def ensure_labels(rt: Runtime, installation_id: int, repository: str) -> l
     return created
 
 
+# Without a caller to show it to (the install's backfill runs as a job), progress goes to the
+# log every this many issues listed.
+LOG_EVERY = 1000
+
+
+def log_progress(step: cache.BackfillProgress) -> None:
+    """Progress as log lines: every LOG_EVERY issues listed, and at the end of each phase."""
+    if step.done or (step.listed and step.listed % LOG_EVERY == 0):
+        log.info(
+            "backfill progress",
+            extra={
+                "repository": step.repository,
+                "phase": step.phase,
+                "listed": step.listed,
+                "expected": step.expected,
+                "cached": step.cached,
+            },
+        )
+
+
 async def onboard(
     rt: Runtime,
     installation_id: int,
     repository: str,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[cache.BackfillProgress], None] | None = None,
 ) -> int:
     await ensure_labels(rt, installation_id, repository)
     await repo_config.refresh(rt, installation_id, repository)
-    count = await cache.backfill(rt, installation_id, repository, progress)
+    count = await cache.backfill(rt, installation_id, repository, progress or log_progress)
     if rt.embeddings is not None:
         repository_id = (
             await rest.get_repository(rt.github.installation(installation_id), repository)

@@ -30,11 +30,15 @@ Example (every key is optional):
         mode: investigate
     portal:
       show_body: false                # customers see issue bodies in the portal (never alerts')
+    qa:
+      allow_forks: false              # QA may check pull requests from forks (their code runs
+                                      # with the repository's Anthropic key)
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import yaml
@@ -57,6 +61,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_WORKFLOW_FILE = re.compile(r"^(?:[A-Za-z0-9._-]+\.ya?ml|[0-9]+)$")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def valid_ref(ref: str) -> bool:
+    """git's ref-format rules (`git check-ref-format --branch`), so a ref cannot smuggle a path
+    or a query into an API call."""
+    if not ref or len(ref) > 255 or ref == "@" or ref.startswith(("-", "/")):
+        return False
+    if ref.endswith(("/", ".", ".lock")) or _REF_FORBIDDEN.search(ref):
+        return False
+    return all(part and not part.startswith(".") for part in ref.split("/"))
+
+
 class Workflows(_Strict):
     default: str = "dispatch-agent.yml"
     investigate: str | None = None
@@ -65,6 +83,23 @@ class Workflows(_Strict):
     research: str | None = None
     auto_investigate: str | None = None
     ref: str | None = None
+
+    @field_validator("default", "investigate", "implement", "qa", "research", "auto_investigate")
+    @classmethod
+    def _workflow_file(cls, value: str | None) -> str | None:
+        if value is not None and not _WORKFLOW_FILE.match(value):
+            raise ValueError(
+                "a workflow is a file name in .github/workflows (like dispatch-agent.yml) or a "
+                "workflow id"
+            )
+        return value
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str | None) -> str | None:
+        if value is not None and not valid_ref(value):
+            raise ValueError("not a valid branch name")
+        return value
 
     def for_mode(self, mode: str) -> str:
         return getattr(self, mode, None) or self.default
@@ -85,6 +120,12 @@ class Duplicates(_Strict):
 class Plans(_Strict):
     require_approval: bool = True
     allow_self_approval: bool = False
+
+
+class QA(_Strict):
+    # A fork's pull request is anyone's code: checking it runs that code next to the
+    # repository's Anthropic key. Off unless the repository says so.
+    allow_forks: bool = False
 
 
 class AutoDispatchWhen(_Strict):
@@ -109,6 +150,7 @@ class RepoConfig(_Strict):
     plans: Plans = Field(default_factory=Plans)
     auto_dispatch: list[AutoDispatchRule] = Field(default_factory=list)
     portal: Portal = Field(default_factory=Portal)
+    qa: QA = Field(default_factory=QA)
 
     @field_validator("permissions")
     @classmethod

@@ -43,7 +43,7 @@ async def started_following(event: Event, rt: Runtime) -> None:
 async def linked_pull_request(event: Event, rt: Runtime) -> None:
     if event.installation_id is None or "repository" not in event.payload:
         return
-    numbers, _ = await pull_requests.fixed_issues(event)
+    numbers, _ = await pull_requests.fixed_issues(event, rt)
     await activity.record_pull_request(
         event.payload["repository"]["id"], numbers, event.payload["pull_request"]
     )

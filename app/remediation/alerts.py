@@ -29,6 +29,24 @@ class Occurrence:
     links: dict[str, str] = field(default_factory=dict)
     key: str | None = None  # a stable upstream id (Sentry issue id) that decides the fingerprint
 
+    def __post_init__(self) -> None:
+        # Whatever a sender puts in an alert is bounded before it is stored or shown.
+        capped = {
+            "source": _cap(self.source, 100),
+            "feature": _cap(self.feature, 200),
+            "message": _cap(self.message, MAX_MESSAGE),
+            "severity": _cap(self.severity, 40),
+            "release": _cap(self.release, 100),
+            "stack": _cap(self.stack, MAX_STACK),
+            "samples": [_cap(line, 1000) for line in self.samples[:5]],
+            "links": {
+                _cap(name, 40): _cap(url, 2000) for name, url in list(self.links.items())[:10]
+            },
+            "count": max(0, min(int(self.count), 10**9)),
+        }
+        for name, value in capped.items():
+            object.__setattr__(self, name, value)
+
     @property
     def fingerprint(self) -> str:
         if self.key is not None:
@@ -38,6 +56,17 @@ class Occurrence:
     @property
     def normalized(self) -> str:
         return normalize(self.message)
+
+
+MAX_ALERTS_PER_PAYLOAD = 100
+MAX_MESSAGE = 8192
+MAX_STACK = 20_000
+
+
+def _cap(value: Any, limit: int) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1] + "…"
+    return value
 
 
 def _time(value: Any) -> datetime:
@@ -74,7 +103,7 @@ def _count(values: Any) -> int:
 
 def from_grafana(payload: dict[str, Any]) -> list[Occurrence]:
     found = []
-    for alert in payload.get("alerts") or []:
+    for alert in (payload.get("alerts") or [])[:MAX_ALERTS_PER_PAYLOAD]:
         labels = alert.get("labels") or {}
         notes = alert.get("annotations") or {}
         message = (

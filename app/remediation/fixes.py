@@ -18,7 +18,7 @@ from app.audit import log as audit
 from app.clock import parse_timestamp
 from app.db import engine
 from app.events import Event
-from app.github import rest
+from app.github import markdown, rest
 from app.issues import state
 from app.issues.labels import Priority, Signal, Status, priority_of
 from app.runtime import Runtime
@@ -245,8 +245,9 @@ async def _reopen_escalated(
         installation_id=attempt.installation_id,
     )
     lines = "\n".join(
-        f"- {e.get('at')}: {e.get('message') or 'event'} (x{e.get('count', 1)})"
-        + (f", release `{e['release']}`" if e.get("release") else "")
+        f"- {e.get('at')}: {markdown.code_span((e.get('message') or 'event')[:200])} "
+        f"(x{e.get('count', 1)})"
+        + (f", release {markdown.code_span(e['release'])}" if e.get("release") else "")
         for e in events[:10]
     )
     await rest.comment(

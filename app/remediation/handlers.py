@@ -23,7 +23,7 @@ async def fix_merged(event: Event, rt: Runtime) -> None:
     """A merged PR that fixes an alert issue starts watching the fix (`status/verifying`)."""
     if event.installation_id is None or not event.payload["pull_request"].get("merged"):
         return
-    numbers, _ = await pull_requests.fixed_issues(event)
+    numbers, _ = await pull_requests.fixed_issues(event, rt)
     for number in sorted(numbers):
         await fixes.start_if_alert_issue(rt, event, number)
 

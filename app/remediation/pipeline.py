@@ -17,7 +17,7 @@ from app.agents import gates, spawn
 from app.agents.runs import NewRun, Trigger
 from app.db import engine
 from app.events import Event
-from app.github import rest
+from app.github import markdown, rest
 from app.installations import service as installations
 from app.issues import cache, repo_config
 from app.issues.labels import Kind, Status
@@ -186,7 +186,7 @@ async def open_issue(rt: Runtime, fingerprint: str) -> int | None:
         client,
         error["repository"],
         alerts.title_for(_occurrence(error)),
-        issue_body(error),
+        issue_body(error, rt.settings.alert_hosts),
         [
             Kind.BUG.value,
             alerts.priority_for(error["severity"], error["event_count"]),
@@ -219,6 +219,19 @@ def _occurrence(error: dict[str, Any]) -> Occurrence:
     )
 
 
+def _cell_code(text: str) -> str:
+    """A short value as code inside a table cell (a pipe would end the cell: escaped)."""
+    return markdown.code_span(text[:100]).replace("|", "\\|")
+
+
+def _link(name: str, url: str | None, hosts: list[str]) -> str | None:
+    if not url:
+        return None
+    label = markdown.inline_text(name, 40)
+    safe = markdown.safe_link(url, hosts)
+    return f"[{label}]({safe})" if safe else f"{label}: {markdown.code_span(url[:300])}"
+
+
 def marker(fingerprint: str) -> str:
     return rest.marker(f"alert:{fingerprint}")
 
@@ -233,43 +246,30 @@ async def _find_opened(client: Any, error: dict[str, Any]) -> dict[str, Any] | N
     return None
 
 
-def _fence(text: str) -> str:
-    """Error text comes from production and may contain Markdown, mentions or backticks: show it
-    verbatim in a fence long enough not to be closed by it."""
-    ticks = "`" * max(3, _longest_backtick_run(text) + 1)
-    return f"{ticks}text\n{text.strip()}\n{ticks}"
-
-
-def _longest_backtick_run(text: str) -> int:
-    best = current = 0
-    for char in text:
-        current = current + 1 if char == "`" else 0
-        best = max(best, current)
-    return best
-
-
-def issue_body(error: dict[str, Any]) -> str:
+def issue_body(error: dict[str, Any], link_hosts: list[str]) -> str:
+    """Everything in an alert is production data anyone could have put there: error text goes
+    in fences, short values in code spans or escaped cells, links only to `link_hosts`."""
     parts = [
         marker(error["fingerprint"]),
         "Dispatch opened this issue from a production error alert.",
         "### Error",
-        _fence(error["message"]),
+        markdown.fenced(error["message"]),
         "| | |",
         "|---|---|",
-        f"| source / feature | `{error['source']}` / `{error['feature']}` |",
-        f"| severity | {error['severity'] or 'unknown'} |",
+        f"| source / feature | {_cell_code(error['source'])} / {_cell_code(error['feature'])} |",
+        f"| severity | {markdown.table_cell(error['severity'] or 'unknown', 40)} |",
         f"| fingerprint | `{error['fingerprint'][:16]}` |",
         f"| occurrences | {error['event_count']} |",
         f"| first seen | {error['first_seen']:%Y-%m-%d %H:%M:%S} UTC |",
         f"| last seen | {error['last_seen']:%Y-%m-%d %H:%M:%S} UTC |",
     ]
     if error.get("stack"):
-        parts += ["### Stack", _fence(error["stack"])]
+        parts += ["### Stack", markdown.fenced(error["stack"])]
     if error.get("samples"):
-        parts += ["### Sample lines", _fence("\n".join(error["samples"]))]
-    links = {name: url for name, url in (error.get("links") or {}).items() if url}
-    if links:
-        parts += ["### Links", *(f"- [{name}]({url})" for name, url in links.items())]
+        parts += ["### Sample lines", markdown.fenced("\n".join(error["samples"]))]
+    links = [_link(name, url, link_hosts) for name, url in (error.get("links") or {}).items()]
+    if any(links):
+        parts += ["### Links", *(f"- {link}" for link in links if link)]
     parts.append(
         "_The occurrence count is kept current in Dispatch's summary comment. An agent "
         "investigates within the spawn budgets; a merged fix is verified before this closes._"
@@ -293,7 +293,8 @@ async def update_summary(rt: Runtime, fingerprint: str) -> None:
         "",
         "Latest events:",
         *(
-            f"- {e['at']}: x{e['count']}" + (f" (release `{e['release']}`)" if e["release"] else "")
+            f"- {e['at']}: x{e['count']}"
+            + (f" (release {markdown.code_span(e['release'])})" if e["release"] else "")
             for e in events
         ),
     ]

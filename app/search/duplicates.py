@@ -83,6 +83,54 @@ async def nearest(
     ]
 
 
+async def similar_to_text(
+    rt: Runtime, repository_id: int, text: str, *, limit: int = 5, open_only: bool = False
+) -> list[Neighbour]:
+    """The issues of a repository closest in meaning to `text` (a search, or an issue not yet
+    written), by cosine similarity; [] when embeddings are off."""
+    if rt.embeddings is None or not text.strip():
+        return []
+    [vector] = await rt.embeddings.embed([text])
+    async with engine.transaction(), engine.connection() as connection:
+        await density.scan_settings(connection)
+        rows = await connection.fetch(
+            """
+            SELECT number, 1 - (embedding <=> $2) AS score
+            FROM issue_embedding
+            WHERE repository_id = $1 AND NOT deleted AND ($4::boolean IS FALSE OR open)
+            ORDER BY embedding <=> $2
+            LIMIT $3
+            """,
+            repository_id,
+            vector,
+            limit,
+            open_only,
+        )
+    shown = await cache.summaries(repository_id, [row["number"] for row in rows])
+    return [
+        Neighbour(
+            row["number"],
+            shown[row["number"]].title,
+            shown[row["number"]].state,
+            float(row["score"]),
+        )
+        for row in rows
+        if row["number"] in shown
+    ]
+
+
+async def likely_duplicates_of_text(
+    rt: Runtime, installation_id: int, repository: str, repository_id: int, text: str
+) -> list[Neighbour]:
+    """Up to three open issues above the repository's duplicate threshold for an issue that
+    does not exist yet (its title and body as `text`)."""
+    if rt.embeddings is None:
+        return []
+    cutoff = await threshold(rt, installation_id, repository)
+    found = await similar_to_text(rt, repository_id, text, limit=3, open_only=True)
+    return [n for n in found if n.score >= cutoff]
+
+
 async def threshold(rt: Runtime, installation_id: int, repository: str) -> float:
     loaded = await repo_config.load(rt, installation_id, repository)
     return loaded.config.duplicates.threshold or DEFAULT_DUPLICATE_THRESHOLD

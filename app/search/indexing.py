@@ -15,7 +15,7 @@ from app import jobs, queue
 from app.audit import log as audit
 from app.db import bookmarks, engine
 from app.events import Event
-from app.github import rest
+from app.github import markdown, rest
 from app.issues import cache
 from app.issues.cache import IndexableIssue
 from app.issues.labels import Signal
@@ -158,7 +158,11 @@ async def _reply_if_duplicate(rt: Runtime, issue: IndexableIssue) -> None:
     if not found:
         return
     client = rt.github.installation(issue.installation_id)
-    listed = "\n".join(f"- #{n.number} {n.title} (similarity {n.score:.2f})" for n in found)
+    # Titles are other people's text: shown escaped, so they cannot mention, link or format.
+    listed = "\n".join(
+        f"- #{n.number} {markdown.inline_text(n.title, 120)} (similarity {n.score:.2f})"
+        for n in found
+    )
     body = (
         f"👋 This looks like a possible duplicate of #{found[0].number} "
         f"({found[0].score:.2f}):\n\n{listed}\n\nIf it is, close this one in favour of the "

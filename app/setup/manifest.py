@@ -60,4 +60,5 @@ async def convert(github: GitHubClients, code: str) -> AppCredentials:
         client_id=data.get("client_id"),
         client_secret=data.get("client_secret"),
         html_url=data.get("html_url"),
+        owner=(data.get("owner") or {}).get("login"),
     )

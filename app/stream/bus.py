@@ -3,7 +3,9 @@ notification to the viewers of that run connected to this process. Every web pro
 so a viewer on one replica sees chunks posted to another.
 
 The database stays the source of truth: a viewer that falls behind (its queue fills) or a bus
-that lost its connection gets a `resync` message and re-reads from the last seq it sent.
+that lost its connection gets a `resync` message and re-reads from the last seq it sent. When the
+process stops, every viewer gets a `closing` message and ends its stream; the browser reconnects
+(with `Last-Event-ID`) to a process that is up.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 2000
 RESYNC: dict[str, Any] = {"resync": True}
+CLOSING: dict[str, Any] = {"closing": True}
 
 
 class StreamBus:
@@ -34,6 +37,7 @@ class StreamBus:
         self._watch: asyncio.Task[None] | None = None
         self._fetches: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._streams_ended = False
 
     async def start(self) -> None:
         await self._connect()
@@ -48,9 +52,19 @@ class StreamBus:
         if self._connection is not None and not self._connection.is_closed():
             await self._connection.close()
 
+    def end_streams(self) -> None:
+        """The process is stopping: every viewer's stream ends now (and any opened later at once),
+        instead of holding the shutdown until its run ends."""
+        self._streams_ended = True
+        for queues in self._subscribers.values():
+            for queue in queues:
+                _offer(queue, CLOSING)
+
     def subscribe(self, run_id: int) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self._subscribers[run_id].add(queue)
+        if self._streams_ended:
+            _offer(queue, CLOSING)
         return queue
 
     def unsubscribe(self, run_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
@@ -59,6 +73,10 @@ class StreamBus:
             subscribers.discard(queue)
             if not subscribers:
                 del self._subscribers[run_id]
+
+    def watching(self, run_id: int) -> int:
+        """Viewers of one run connected to this process."""
+        return len(self._subscribers.get(run_id, ()))
 
     @property
     def viewers(self) -> int:
@@ -119,4 +137,4 @@ def _offer(queue: asyncio.Queue[dict[str, Any]], message: dict[str, Any]) -> Non
         # A slow viewer: drop what is queued and let it catch up from the database.
         while not queue.empty():
             queue.get_nowait()
-        queue.put_nowait(RESYNC)
+        queue.put_nowait(CLOSING if message is CLOSING else RESYNC)

@@ -28,3 +28,12 @@ def require_repository(token: ApiToken, repository: str) -> None:
 def require_admin(token: ApiToken) -> None:
     if token.scope != "admin":
         raise PermissionDeniedException("this endpoint needs an admin-scoped token")
+
+
+def require_scope(token: ApiToken, scope: str) -> None:
+    """Refuse (403) a token whose scope does not include `scope`, saying what it would take."""
+    if not token.permits(scope):
+        raise PermissionDeniedException(
+            f"this needs a token with the `{scope}` scope (or a wider one); "
+            f"token {token.name!r} has `{token.scope}`"
+        )

@@ -18,7 +18,15 @@ from app.db import engine
 from app.github.repo import InvalidRepo, Repo
 
 PREFIX = "dsp_"
-SCOPES = ("admin", "agent")
+
+# Each scope allows everything the scopes before it allow:
+#   read      lists and reads issues, runs, logs, search and the fleet;
+#   agent     also claims issues, registers the runs it starts itself and reports on runs
+#             (events, logs, plans, blockers, comments);
+#   dispatch  also creates and edits issues and dispatches agent runs;
+#   admin     everything, including endpoints meant for operators only.
+SCOPES = ("read", "agent", "dispatch", "admin")
+READ, AGENT, DISPATCH, ADMIN = SCOPES
 
 
 class TokenError(ValueError):
@@ -34,6 +42,16 @@ class ApiToken:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+    def permits(self, scope: str) -> bool:
+        """Whether this token's scope includes `scope`."""
+        return SCOPES.index(self.scope) >= SCOPES.index(scope)
+
+    @property
+    def actor(self) -> str:
+        """Who the audit trail says acted: the token's name, marked as a token so it is never
+        mistaken for a GitHub login (and never rendered as an @-mention)."""
+        return f"token:{self.name}"
 
     def allows(self, repository: Repo | str) -> bool:
         """An empty repository list means every repository the App is installed on."""

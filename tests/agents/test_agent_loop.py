@@ -14,13 +14,13 @@ from app.agents import runs
 from app.db import engine
 from app.stream.links import viewer_token
 from tests.agents.loop import STREAM_FIXTURES, Reporter, SSEReader, comment
-from tests.harness import ServerProcess, settings_env
+from tests.harness import AGENT_WORKFLOW, ServerProcess, settings_env
 
 
 @pytest.fixture
 def project(github, repo):
     installation, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.set_permission(repository, "alice", "write")
     github.set_permission(repository, "bob", "maintain")
     issue = github.add_issue(
@@ -65,7 +65,7 @@ async def test_investigate_plan_approve_implement(
     try:
         await other.wait_ready()
         viewer = SSEReader(
-            f"{other.url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}"
+            f"{other.url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
         ).start()
         await asyncio.wait_for(viewer.opened.wait(), 10)
 
@@ -124,18 +124,21 @@ async def test_investigate_plan_approve_implement(
     await reporter("brief", "--out", "brief.json", "--prompt-out", "prompt.md")
     assert reporter.brief()["plan"]["body"] in plan_comments[0]
     await reporter("replay", str(STREAM_FIXTURES / "basic_query.ndjson"), "--mode", "implement")
-    await reporter("event", "pr", "--url", "https://github.com/octo-org/widgets/pull/77")
+    pull = github.add_pull(repository, reporter.brief()["branch"], body=f"Fixes #{number}")
+    await reporter(
+        "event", "pr", "--url", f"https://github.com/octo-org/widgets/pull/{pull['number']}"
+    )
     await reporter("complete", "--mode", "implement")
     await _drain(rt)
 
     done = await runs.get(implement.id)
-    assert (done.state.value, done.pr_number) == ("succeeded", 77)
+    assert (done.state.value, done.pr_number) == ("succeeded", pull["number"])
     labels = github.label_names(repository, number)
     assert "status/in-review" in labels and "agent/claude" not in labels
     status = next(
         c for c in github.bot_comments(repository, number) if f"dispatch:run:{implement.id}" in c
     )
-    assert "succeeded" in status and "[#77]" in status and "$0.14" in status
+    assert "succeeded" in status and f"[#{pull['number']}]" in status and "$0.14" in status
 
 
 async def _drain(rt):
@@ -162,7 +165,7 @@ async def test_approval_binds_to_the_revision_and_self_approval_is_refused(
         "issue_comment", comment(github, (installation, repository), number, "/dispatch approve")
     )
     refusal = github.bot_comments(repository, number)[-1]
-    assert "\n> /dispatch approve" in refusal and "someone else approves it" in refusal
+    assert "\n> `/dispatch approve`" in refusal and "someone else approves it" in refusal
 
     # A newer plan supersedes the first; approval is for what is on the table now.
     await reporter("event", "plan", "--json", '{"body": "## Summary\\nBetter idea"}')

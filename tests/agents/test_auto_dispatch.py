@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.agents import runs
 from app.db import engine
+from tests.harness import AGENT_WORKFLOW
 from tests.webhooks import for_repo
 
 CONFIG = """
@@ -24,8 +25,9 @@ def labeled(github, repo, issue, label, sender="maria"):
 
 async def test_matching_labels_start_one_run(github, repo, deliver):
     _, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.add_file(repository, ".github/dispatch.yml", CONFIG)
+    github.set_permission(repository, "maria", "write")
     issue = github.add_issue(repository, "Crash on save", labels=["type/bug"])
 
     await deliver("issues", labeled(github, repo, issue, "type/bug"))

@@ -12,7 +12,7 @@ from app.agents import runs
 from app.db import engine
 from tests.agents.loop import comment
 from tests.conftest import make_settings
-from tests.harness import drain, settings_env
+from tests.harness import AGENT_WORKFLOW, drain, settings_env
 from tests.webhooks import signed
 
 
@@ -30,7 +30,7 @@ def settings(tmp_path, github, oidc):
 @pytest.fixture
 def project(github, repo):
     _, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.set_permission(repository, "alice", "write")
     return repo
 
@@ -65,7 +65,7 @@ async def test_fifty_concurrent_investigations_against_a_budget_of_ten(rt, githu
     ]
     assert len(refused) == 40
     assert all("budget is spent (10 of 10)" in body and "it clears at" in body for body in refused)
-    assert all("\n> /dispatch investigate\n" in body for body in refused)
+    assert all("\n> `/dispatch investigate`\n" in body for body in refused)
 
 
 async def test_kill_switch_refuses_the_next_command_until_turned_off(

@@ -10,13 +10,13 @@ from app.agents import gates, runs, spawn
 from app.agents.runs import NewRun, RunState, Trigger
 from app.db import engine
 from app.modes import Mode
-from tests.harness import drain
+from tests.harness import AGENT_WORKFLOW, drain
 
 
 @pytest.fixture
 def project(github, repo):
     _, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     return repo
 
 

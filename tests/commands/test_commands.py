@@ -69,7 +69,7 @@ async def test_unknown_verb_gets_the_closest_one(github, repo, issue, deliver):
 
     assert {"eyes", "confused"} <= set(github.reactions(repo[1], comment_id))
     [answer] = github.bot_comments(repo[1], issue["number"])
-    assert "\n> /dispatch stauts" in answer
+    assert "\n> `/dispatch stauts`" in answer
     assert "Did you mean `/dispatch status`?" in answer
 
 

@@ -89,3 +89,32 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck():
     assert by("EXPOSE")[0].value == (port,)
     healthcheck = " ".join(by("HEALTHCHECK")[0].value)
     assert f"127.0.0.1:{port}/healthz" in healthcheck
+
+
+def test_containers_are_locked_down():
+    for doc, container in containers():
+        pod = doc["spec"]["template"]["spec"]
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True, container["name"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+
+
+def test_the_ingress_exposes_no_operator_pages():
+    [ingress] = [doc for doc in documents() if doc["kind"] == "Ingress"]
+    exposed = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    for private in ("/setup", "/setup/callback", "/metrics", "/schema", "/readyz", "/"):
+        assert not any(private.startswith(path) and path != "/healthz" for path in exposed), private
+    assert {"/webhooks/", "/api/", "/agent/", "/runs/"} <= set(exposed)
+
+
+def test_network_policies_cover_web_and_worker():
+    policies = [doc for doc in documents() if doc["kind"] == "NetworkPolicy"]
+    selected = {
+        p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in policies
+    }
+    assert selected == {"web", "worker"}
+    worker = next(p for p in policies if "worker" in p["metadata"]["name"])
+    assert worker["spec"]["ingress"] == []

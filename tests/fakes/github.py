@@ -4,7 +4,21 @@ Dispatch talks to it through its normal githubkit client with `GITHUB_API_URL` p
 test runs the real request path: App JWTs signed with the fake App's key, installation tokens,
 URL-encoded label names, `Link` pagination, GitHub-shaped errors and rate-limit headers. Tests seed
 state and assert outcomes directly on the object (labels, comments, reactions, workflow dispatches,
-redeliveries), and can inject 5xx answers and secondary rate limits.
+redeliveries).
+
+It is as strict as GitHub's own API description (`tests/fakes/openapi/`): every request is checked
+against the operation it is for (path and method, query parameters and their limits, the JSON body),
+and what GitHub would refuse or ignore is recorded in `violations`; an exception inside the fake is
+recorded in `server_errors`. The test harness fails the test during which either happened
+(`take_problems()`). It answers like GitHub for what the description cannot say: installation
+permissions (403 "Resource not accessible by integration"), deleted issues (410), bodies over
+65,536 characters (422), dispatches of an unknown ref or undeclared inputs (422).
+
+Faults, each for the next `n` matching requests (`method`, `path` as in `calls_to`; `n=None`: until
+`clear_faults()`): `fail_next` (5xx), `rate_limit_next` (secondary limit: 403/429 + `retry-after`),
+`timeout_next` (the request is held, then the connection dropped), `drop_next` (the connection is
+closed without an answer); and `exhaust_primary_limit(reset_in=...)` (403/429 with
+`x-ratelimit-remaining: 0` until `x-ratelimit-reset`, on `gh.clock`).
 
     with FakeGitHub() as gh:
         installation = gh.add_installation("octo-org")
@@ -23,6 +37,7 @@ id), and reused ids would hand one fake's token to another.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -35,21 +50,22 @@ import string
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import httpx
 import jwt
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from litestar import Litestar, Request, Response, route
-from litestar.background_tasks import BackgroundTask
-from litestar.enums import HttpMethod
 
+from tests.fakes.openapi.description import RestDescription, Violation
 from tests.fakes.serving import LoopbackServer
 
 API_VERSION = "2026-03-10"
@@ -70,38 +86,26 @@ LEGACY_PERMISSION = {
     "none": "none",
 }
 DEFAULT_LABEL_COLOR = "ededed"
-DEFAULT_APP_PERMISSIONS = {
-    "issues": "write",
-    "pull_requests": "write",
-    "actions": "write",
-    "contents": "read",
-    "metadata": "read",
-    "deployments": "read",
-    "checks": "read",
-}
-DEFAULT_APP_EVENTS = (
-    "issues",
-    "issue_comment",
-    "pull_request",
-    "pull_request_review",
-    "pull_request_review_comment",
-    "workflow_run",
-    "workflow_job",
-    "deployment_status",
-    "label",
-    "push",
-)
+# What Dispatch's App manifest asks for: installations grant it unless a test takes some away.
+_MANIFEST = yaml.safe_load((Path(__file__).parents[2] / "app.yml").read_text())
+DEFAULT_APP_PERMISSIONS: dict[str, str] = dict(_MANIFEST["default_permissions"])
+DEFAULT_APP_EVENTS: tuple[str, ...] = tuple(_MANIFEST["default_events"])
+ACCESS_LEVELS = ("read", "write", "admin")
+NOT_ACCESSIBLE = "Resource not accessible by integration"
 SECONDARY_RATE_LIMIT_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
 SECONDARY_RATE_LIMIT_DOCS = (
     "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
 )
+PRIMARY_RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
 RATE_LIMIT = 5000
 UNAUTHENTICATED_RATE_LIMIT = 60
 MAX_PER_PAGE = 100
 MAX_LABEL_NAME = 50
+MAX_LABEL_DESCRIPTION = 100
 MAX_WORKFLOW_INPUTS = 25
+MAX_BODY = 65536
 
 _ids = itertools.count(1001)
 _key_lock = threading.Lock()
@@ -176,7 +180,9 @@ def sign_webhook(secret: str, body: bytes) -> str:
 
 @dataclass(frozen=True)
 class Call:
-    """One request the fake answered. `path` is as sent on the wire (percent-encoding kept)."""
+    """One request the fake received. `path` is as sent on the wire (percent-encoding kept);
+    `status` 0: the connection was lost before an answer (`timeout_next`, `drop_next`);
+    `operation`: the operation id in GitHub's description, None for an unknown endpoint."""
 
     method: str
     path: str
@@ -186,6 +192,7 @@ class Call:
     installation_id: int | None
     auth: str
     status: int
+    operation: str | None = None
 
     @property
     def decoded_path(self) -> str:
@@ -216,6 +223,8 @@ class _Pull:
     merged: bool
     merge_commit_sha: str | None
     merged_at: datetime | None
+    # The fork the head branch lives in (None: the repository itself).
+    head_repo: _Repo | None = None
 
 
 @dataclass
@@ -261,6 +270,9 @@ class _Workflow:
     file: str
     name: str
     created_at: datetime
+    # `on.workflow_dispatch.inputs` of the workflow file; None: no workflow_dispatch trigger.
+    inputs: dict[str, dict[str, Any]] | None = None
+    run_name: str | None = None
 
     @property
     def path(self) -> str:
@@ -280,6 +292,21 @@ class _Run:
     updated_at: datetime
     status: str = "queued"
     conclusion: str | None = None
+
+
+@dataclass
+class _CheckRun:
+    id: int
+    name: str
+    head_sha: str
+    status: str
+    conclusion: str | None
+    external_id: str | None
+    details_url: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    output: dict[str, Any]
+    check_suite_id: int
 
 
 @dataclass
@@ -303,13 +330,16 @@ class _Repo:
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     parents: dict[str, str | None] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)
+    check_runs: dict[int, _CheckRun] = field(default_factory=dict)
+    fork: bool = False
 
     @property
     def full_name(self) -> str:
         return f"{self.owner.login}/{self.name}"
 
     def next_number(self) -> int:
-        return max(self.issues, default=0) + 1
+        return max([*self.issues, *self.deleted], default=0) + 1
 
 
 @dataclass
@@ -319,6 +349,7 @@ class _Installation:
     permissions: dict[str, str]
     events: list[str]
     created_at: datetime
+    suspended_at: datetime | None = None
 
 
 @dataclass
@@ -407,6 +438,10 @@ class _Req:
     installation_id: int | None
     params: dict[str, Any] = field(default_factory=dict)
     repo: _Repo | None = None
+    operation: str | None = None
+    docs_url: str = DOCS_URL
+    # The API version the answer follows when it is not the requested one (an older server).
+    answered_as: str | None = None
 
     def int_arg(self, name: str, default: int, *, maximum: int | None = None) -> int:
         try:
@@ -435,18 +470,30 @@ class _Answer:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     background: Callable[[], Awaitable[None]] | None = None
+    # Set: no answer is sent, the connection is held (`hold` seconds) and then dropped.
+    lost: _Fault | None = None
 
 
 _Handler = Callable[["FakeGitHub", _Req], _Answer]
+# Permission sets, any one of which suffices: ((("issues", "write"),), (("pull_requests", "write"),)).
+_Permissions = tuple[tuple[tuple[str, str], ...], ...]
 
 
 @dataclass(frozen=True)
 class _Route:
     method: str
+    template: str
     pattern: re.Pattern[str]
+    operation: str
     auth: str
+    permissions: _Permissions
     handler: _Handler
     ints: frozenset[str]
+
+    @property
+    def accepted(self) -> str:
+        """The permissions as GitHub's `x-accepted-github-permissions` header spells them."""
+        return "; ".join(", ".join(f"{k}={v}" for k, v in group) for group in self.permissions)
 
 
 _ROUTES: list[_Route] = []
@@ -454,8 +501,27 @@ _PARAM = re.compile(r"\{(\w+)(?::(int|path))?\}")
 _SEGMENT = {"int": "[0-9]+", "path": ".+", None: "[^/]+"}
 
 
-def _route(method: str, template: str, auth: str = "repo") -> Callable[[_Handler], _Handler]:
-    """Register a handler. `auth`: none | app | app_or_installation | installation | repo.
+def _parse_permissions(text: str | None) -> _Permissions:
+    """`"issues=write; pull_requests=write"`: sets separated by `;`, within a set by `,`."""
+    if not text:
+        return ()
+    return tuple(
+        tuple(
+            (name.strip(), level.strip())
+            for name, _, level in (item.partition("=") for item in group.split(","))
+        )
+        for group in text.split(";")
+    )
+
+
+def _route(
+    method: str, template: str, op: str, auth: str = "repo", permissions: str | None = None
+) -> Callable[[_Handler], _Handler]:
+    """Register a handler for GitHub's operation `op` (its id in the REST description).
+
+    `auth`: none | app | app_or_installation | installation | repo. `permissions`: what an
+    installation needs, as GitHub's `x-accepted-github-permissions` header lists it (sets separated
+    by `;`, any one suffices), from GitHub's "Permissions required for GitHub Apps".
 
     `{name}` matches one percent-encoded path segment (so `status%2Fready` is one label name),
     `{name:int}` digits, `{name:path}` the rest of the path.
@@ -470,10 +536,26 @@ def _route(method: str, template: str, auth: str = "repo") -> Callable[[_Handler
                 ints.add(match.group(1))
             position = match.end()
         regex += re.escape(template[position:])
-        _ROUTES.append(_Route(method, re.compile(regex), auth, handler, frozenset(ints)))
+        _ROUTES.append(
+            _Route(
+                method,
+                template,
+                re.compile(regex),
+                op,
+                auth,
+                _parse_permissions(permissions),
+                handler,
+                frozenset(ints),
+            )
+        )
         return handler
 
     return register
+
+
+def implemented_operations() -> list[str]:
+    """Operation ids of GitHub's REST API the fake serves, in registration order."""
+    return [r.operation for r in _ROUTES]
 
 
 def _match(method: str, raw_path: str) -> tuple[_Route, dict[str, Any]] | None:
@@ -490,23 +572,105 @@ def _match(method: str, raw_path: str) -> tuple[_Route, dict[str, Any]] | None:
     return None
 
 
+# The job permission a write needs, by a path part (first match wins).
+_WRITE_SCOPES = (
+    ("/pulls", "pull-requests"),
+    ("/issues", "issues"),
+    ("/labels", "issues"),
+    ("/actions/", "actions"),
+    ("/contents/", "contents"),
+    ("/git/", "contents"),
+)
+
+
+def _credential(header: str | None) -> str:
+    return (header or "").strip().partition(" ")[2].strip()
+
+
 def _is_token_endpoint(method: str, raw_path: str) -> bool:
     return method == "POST" and bool(
         re.fullmatch(r"/app/installations/\d+/access_tokens", raw_path)
     )
 
 
+# --------------------------------------------------------------------------------------- faults
+
+
+class Clock(Protocol):
+    """What the fake reads the time from for rate limits: the app's clock fits (`now()`)."""
+
+    def now(self) -> datetime: ...
+
+
+class _SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Which requests a fault hits: `method` and `path` (as in `calls_to`), None for any. Without
+    a path the token endpoint is spared, so a client that has to fetch a token first still
+    reaches the request under test."""
+
+    method: str | None
+    path: str | re.Pattern[str] | None
+
+    def matches(self, req: _Req) -> bool:
+        if self.method is not None and self.method.upper() != req.method:
+            return False
+        if self.path is None:
+            return not _is_token_endpoint(req.method, req.raw_path)
+        return any(_path_matches(self.path, p) for p in (req.raw_path, unquote(req.raw_path)))
+
+
+@dataclass
+class _Fault:
+    """An injected fault for the next `remaining` requests `target` matches (None: until
+    `clear_faults()`)."""
+
+    kind: str  # "status" | "secondary" | "timeout" | "drop"
+    remaining: int | None
+    target: _Target
+    status: int = 502
+    retry_after: int = 1
+    hold: float = 0.0
+    applied: bool = False
+
+
+@dataclass
+class _PrimaryLimit:
+    """The primary rate limit used up until `reset` (epoch seconds on the fake's clock), for the
+    App and installation credentials (or one installation's) on the requests `target` matches."""
+
+    reset: int
+    status: int
+    installation_id: int | None
+    target: _Target
+
+    def matches(self, req: _Req) -> bool:
+        if req.auth not in ("app", "installation"):
+            return False
+        if self.installation_id is not None and req.installation_id != self.installation_id:
+            return False
+        return self.target.matches(req)
+
+
 # --------------------------------------------------------------------------------------- the fake
 
 
 class FakeGitHub(LoopbackServer):
-    server_name = "fake-github"
-
     """GitHub's REST API for one GitHub App, with the state tests seed and assert on.
 
     Toggles: `dispatch_supports_run_details` (False: workflow dispatches always answer 204, like
-    servers older than API 2026-03-10); `fail_next()`; `rate_limit_next()`.
+    servers older than API 2026-03-10); `clock` (what rate-limit windows and resets are read from;
+    a test hands the app's clock here to move both together); the faults (see the module).
+    `check_answers`: also check each answer against GitHub's response schema, recording a
+    mismatch in `server_errors` (the fake's own tests turn it on).
     """
+
+    server_name = "fake-github"
+    _live: ClassVar[weakref.WeakSet[FakeGitHub]] = weakref.WeakSet()
 
     def __init__(
         self,
@@ -516,7 +680,14 @@ class FakeGitHub(LoopbackServer):
         app_name: str = "Dispatch Test",
         webhook_secret: str = "fake-webhook-secret",
         private_key_pem: str | None = None,
+        check_answers: bool = False,
     ) -> None:
+        self.check_answers = check_answers
+        self.description = RestDescription.load()
+        self.violations: list[Violation] = []
+        self.server_errors: list[str] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        FakeGitHub._live.add(self)
         self.app_id = app_id
         self.app_slug = app_slug
         self.app_name = app_name
@@ -532,7 +703,6 @@ class FakeGitHub(LoopbackServer):
         self._app_owner = _User("dispatch-dev", _next_id(), "Organization")
         self._app_created = _now()
         super().__init__()
-        self._asgi = self._build_asgi()
         self._clear_state()
 
     # ---------------------------------------------------------------- lifecycle
@@ -542,51 +712,201 @@ class FakeGitHub(LoopbackServer):
         self._installations: dict[int, _Installation] = {}
         self._repos: dict[str, _Repo] = {}
         self._tokens: dict[str, tuple[int, datetime]] = {}
+        # Workflow jobs' GITHUB_TOKENs: the permissions the job declared, and who acts with it.
+        self._job_tokens: dict[str, tuple[dict[str, str], _User]] = {}
         self._manifest_codes: set[str] = set()
         self._deliveries: dict[int, _Delivery] = {}
         self._redeliveries: list[int] = []
         self._webhook_target: str | None = None
+        # The App's own settings, as GitHub keeps them (`GET /app`, `GET /app/hook/config`).
+        self.app_permissions: dict[str, str] = dict(DEFAULT_APP_PERMISSIONS)
+        self.app_events: list[str] = list(DEFAULT_APP_EVENTS)
+        self.hook_config: dict[str, Any] = {
+            "url": "https://dispatch.example.com/webhooks/github",
+            "content_type": "json",
+            "secret": "********",
+            "insecure_ssl": "0",
+        }
         self._rate_windows: dict[str, tuple[int, int]] = {}
-        self._failures: list[int] = []
-        self._rate_limits: list[int] = []
+        self._faults: list[_Fault] = []
+        self._primary_limits: list[_PrimaryLimit] = []
         self._inflight = 0
         self.calls: list[Call] = []
-        self.server_errors: list[str] = []
         self.dispatch_supports_run_details = True
+        self.clock: Clock = _SystemClock()
         # The API version of the request being answered; accessors render the newest.
         self._version = API_VERSION
 
     def reset(self) -> None:
-        """Forget all state (installations, repos, calls, tokens, toggles); keep the server."""
+        """Forget all state (installations, repos, calls, tokens, faults, toggles); keep the
+        server. Recorded problems stay until `take_problems()`: they belong to a test."""
         with self.lock:
             self._clear_state()
 
-    # ---------------------------------------------------------------- toggles
+    # ---------------------------------------------------------------- problems
 
-    def fail_next(self, n: int = 1, status: int = 502) -> None:
-        """Answer the next `n` requests with `status` and a GitHub-like body.
+    @classmethod
+    def live(cls) -> list[FakeGitHub]:
+        """Every fake GitHub of this process that has not been garbage-collected."""
+        return list(cls._live)
 
-        Every request counts except `POST /app/installations/{id}/access_tokens`, so a client
-        that has to fetch a token first still reaches the request under test.
-        """
+    def take_problems(self) -> list[str]:
+        """The violations and internal errors recorded so far, forgotten once taken."""
         with self.lock:
-            self._failures += [status] * n
+            violations, errors = self.take_violations(), self.take_server_errors()
+        return [describe_violation(v) for v in violations] + [
+            f"error inside the fake GitHub: {e}" for e in errors
+        ]
 
-    def rate_limit_next(self, n: int = 1, retry_after: int = 1) -> None:
-        """Answer the next `n` requests with GitHub's secondary rate limit (403 + `retry-after`).
+    def take_violations(self) -> list[Violation]:
+        """The violations recorded so far, forgotten once taken (for tests that provoke them)."""
+        with self.lock:
+            taken = list(self.violations)
+            self.violations.clear()
+        return taken
 
-        Same exemption as `fail_next`. `retry_after` must be >= 1: githubkit reads a zero wait as
-        "unknown" and sleeps a full minute.
+    def take_server_errors(self) -> list[str]:
+        """The errors inside the fake recorded so far, forgotten once taken."""
+        with self.lock:
+            taken = list(self.server_errors)
+            self.server_errors.clear()
+        return taken
+
+    # ---------------------------------------------------------------- faults
+
+    def _add_fault(self, fault: _Fault) -> None:
+        if fault.remaining is not None and fault.remaining < 1:
+            raise ValueError("n must be at least 1 (or None: until clear_faults())")
+        with self.lock:
+            self._faults.append(fault)
+
+    def fail_next(
+        self,
+        n: int | None = 1,
+        status: int = 502,
+        *,
+        method: str | None = None,
+        path: str | re.Pattern[str] | None = None,
+    ) -> None:
+        """Answer the next `n` matching requests with `status` and GitHub's error body.
+
+        `method`, `path`: which requests count (`path` as in `calls_to`); by default every request
+        except `POST /app/installations/{id}/access_tokens`. `n=None`: until `clear_faults()`.
+        """
+        self._add_fault(_Fault("status", n, _Target(method, path), status=status))
+
+    def rate_limit_next(
+        self,
+        n: int | None = 1,
+        retry_after: int = 1,
+        *,
+        status: int = 403,
+        method: str | None = None,
+        path: str | re.Pattern[str] | None = None,
+    ) -> None:
+        """Answer the next `n` matching requests with GitHub's secondary rate limit: 403 (or
+        429) with `retry-after`.
+
+        `retry_after` must be >= 1: githubkit reads a zero wait as "unknown" and sleeps a minute.
         """
         if retry_after < 1:
             raise ValueError("retry_after must be at least 1 second")
+        if status not in (403, 429):
+            raise ValueError("GitHub answers a secondary rate limit with 403 or 429")
+        self._add_fault(
+            _Fault("secondary", n, _Target(method, path), status=status, retry_after=retry_after)
+        )
+
+    def exhaust_primary_limit(
+        self,
+        reset_in: float = 3600,
+        *,
+        status: int = 403,
+        installation_id: int | None = None,
+        method: str | None = None,
+        path: str | re.Pattern[str] | None = None,
+    ) -> int:
+        """Use up the primary rate limit until `reset_in` seconds from now on `clock`: matching
+        requests (of `installation_id`, or of any App or installation credential) answer 403 (or
+        429) with `x-ratelimit-remaining: 0` and `x-ratelimit-reset`. Returns the reset (epoch
+        seconds); the limit lifts by itself once `clock` passes it."""
+        if status not in (403, 429):
+            raise ValueError("GitHub answers an exhausted primary rate limit with 403 or 429")
         with self.lock:
-            self._rate_limits += [retry_after] * n
+            reset = math.ceil(self.clock.now().timestamp() + reset_in)
+            self._primary_limits.append(
+                _PrimaryLimit(reset, status, installation_id, _Target(method, path))
+            )
+            return reset
+
+    def timeout_next(
+        self,
+        n: int | None = 1,
+        *,
+        hold: float = 35.0,
+        applied: bool = False,
+        method: str | None = None,
+        path: str | re.Pattern[str] | None = None,
+    ) -> None:
+        """Never answer the next `n` matching requests: hold each for `hold` seconds (longer
+        than the client's timeout, or until the client gives up), then drop the connection.
+
+        `applied`: the request takes effect before the answer is lost (a comment is posted, a
+        workflow dispatched) — what makes a blind retry post twice.
+        """
+        self._add_fault(_Fault("timeout", n, _Target(method, path), hold=hold, applied=applied))
+
+    def drop_next(
+        self,
+        n: int | None = 1,
+        *,
+        applied: bool = False,
+        method: str | None = None,
+        path: str | re.Pattern[str] | None = None,
+    ) -> None:
+        """Close the connection of the next `n` matching requests without an answer
+        (`applied` as in `timeout_next`)."""
+        self._add_fault(_Fault("drop", n, _Target(method, path), applied=applied))
+
+    def clear_faults(self) -> None:
+        """GitHub recovers: forget every injected fault and exhausted limit."""
+        with self.lock:
+            self._faults.clear()
+            self._primary_limits.clear()
 
     def revoke_tokens(self) -> None:
         """Invalidate every installation token issued so far (the next use answers 401)."""
         with self.lock:
             self._tokens.clear()
+
+    # ---------------------------------------------------------------- Actions job tokens
+
+    def mint_job_token(self, installation_id: int, permissions: Mapping[str, str]) -> str:
+        """A workflow job's `GITHUB_TOKEN`: an installation token limited to the permissions the
+        job declares (`contents`, `pull-requests`, `issues`, `actions` …: read or write); writes
+        outside them answer 403 like GitHub does. It acts as `github-actions[bot]`."""
+        with self.lock:
+            token = _random_token("ghs_", 36)
+            self._tokens[token] = (installation_id, _now() + timedelta(hours=1))
+            self._job_tokens[token] = (dict(permissions), self._user("github-actions[bot]"))
+            return token
+
+    def token_grants(self, token: str) -> tuple[int, dict[str, str]] | None:
+        """(installation id, permissions) of a live token, or None. An App installation token
+        has the installation's permissions (with GitHub's `pull_requests` spelled as a job's)."""
+        with self.lock:
+            issued = self._tokens.get(token)
+            if issued is None or issued[1] <= datetime.now(UTC):
+                return None
+            if token in self._job_tokens:
+                return issued[0], dict(self._job_tokens[token][0])
+            permissions = self._installations[issued[0]].permissions
+            return issued[0], {k.replace("_", "-"): v for k, v in permissions.items()}
+
+    def revoke_token(self, token: str) -> None:
+        """The job ended: its token no longer works."""
+        with self.lock:
+            self._tokens.pop(token, None)
 
     # ---------------------------------------------------------------- seeding
 
@@ -615,6 +935,29 @@ class FakeGitHub(LoopbackServer):
             )
             self._installations[installation.id] = installation
             return installation.id
+
+    def set_installation_permissions(self, installation_id: int, **changes: str | None) -> None:
+        """Change what an installation grants, e.g. `issues="read"`, `actions=None` (none).
+
+        Takes effect at once, tokens already issued included (GitHub fixes a token's permissions
+        when it is issued; tests would otherwise wait out githubkit's token cache)."""
+        with self.lock:
+            permissions = self._installations[installation_id].permissions
+            for name, level in changes.items():
+                if level is None:
+                    permissions.pop(name, None)
+                elif level not in ACCESS_LEVELS:
+                    raise ValueError(f"{name}: level must be one of {ACCESS_LEVELS} or None")
+                else:
+                    permissions[name] = level
+
+    def suspend_installation(self, installation_id: int) -> None:
+        """An owner suspends the installation: no installation token can be had (403)."""
+        with self.lock:
+            self._installations[installation_id].suspended_at = _now()
+            for token, (owner, _) in list(self._tokens.items()):
+                if owner == installation_id:
+                    del self._tokens[token]
 
     def add_repo(
         self,
@@ -734,14 +1077,31 @@ class FakeGitHub(LoopbackServer):
         return issue
 
     def _new_pull(self, repo: _Repo, head: str, base: str, head_sha: str | None = None) -> _Pull:
+        sha = head_sha or hashlib.sha1(f"{repo.id}:{head}".encode()).hexdigest()
+        # The head commit exists (on the head branch, forked from the default branch).
+        repo.parents.setdefault(sha, repo.branches.get(repo.default_branch))
         return _Pull(
             id=_next_id(),
             head=head,
             base=base,
-            head_sha=head_sha or hashlib.sha1(f"{repo.id}:{head}".encode()).hexdigest(),
+            head_sha=sha,
             merged=False,
             merge_commit_sha=None,
             merged_at=None,
+        )
+
+    def _fork_of(self, repo: _Repo, owner: str) -> _Repo:
+        """A fork of `repo` owned by `owner`: served inside pull requests, never installed."""
+        return _Repo(
+            id=_next_id(),
+            owner=self._user(owner),
+            name=repo.name,
+            private=repo.private,
+            default_branch=repo.default_branch,
+            installation_id=0,
+            description=repo.description,
+            created_at=_now(),
+            fork=True,
         )
 
     def add_pull(
@@ -757,12 +1117,19 @@ class FakeGitHub(LoopbackServer):
         title: str | None = None,
         labels: Iterable[str] = (),
         head_sha: str | None = None,
+        fork_owner: str | None = None,
+        state: str = "open",
     ) -> dict[str, Any]:
-        """A pull request; like on GitHub it is also an issue with the same number."""
+        """A pull request; like on GitHub it is also an issue with the same number. With
+        `fork_owner`, its head branch lives in that user's fork."""
         with self.lock:
             found = self._find_repo(repo)
             issue = self._new_issue(found, title or f"Merge {head}", body, labels, self._user(user))
             issue.pull = self._new_pull(found, head, base, head_sha)
+            if fork_owner is not None:
+                issue.pull.head_repo = self._fork_of(found, fork_owner)
+            if state == "closed":
+                issue.state, issue.state_reason, issue.closed_at = "closed", None, _now()
             if merged:
                 issue.pull.merged = True
                 issue.pull.merged_at = issue.closed_at = issue.created_at
@@ -812,6 +1179,19 @@ class FakeGitHub(LoopbackServer):
             issue.updated_at = _now()
             return list(issue.labels)
 
+    def delete_issue(self, repo: str | Mapping[str, Any], number: int) -> None:
+        """An admin deletes an issue on github.com: from now on the API answers 410 Gone for
+        it (and for its comments, labels and reactions), and its number is never reused."""
+        with self.lock:
+            found = self._find_repo(repo)
+            issue = self._issue_of(found, number)
+            del found.issues[number]
+            found.deleted.add(number)
+            for comment_id in [c.id for c in found.comments.values() if c.number == number]:
+                del found.comments[comment_id]
+                found.reactions.pop(("comment", comment_id), None)
+            found.reactions.pop(("issue", issue.number), None)
+
     def update_issue(
         self, repo: str | Mapping[str, Any], number: int, **changes: Any
     ) -> dict[str, Any]:
@@ -841,12 +1221,36 @@ class FakeGitHub(LoopbackServer):
             found.files[(ref or found.default_branch, path.strip("/"))] = text
 
     def add_workflow(
-        self, repo: str | Mapping[str, Any], file_name: str, *, name: str | None = None
+        self,
+        repo: str | Mapping[str, Any],
+        file_name: str,
+        text: str = "on: workflow_dispatch\n",
+        *,
+        name: str | None = None,
     ) -> dict[str, Any]:
-        """Register `.github/workflows/<file_name>` so it can be dispatched."""
+        """Commit `.github/workflows/<file_name>` with `text` (YAML) on the default branch.
+
+        Like GitHub, the fake reads the workflow's `name` and its `on.workflow_dispatch.inputs`
+        from the text, and refuses a dispatch of a workflow without that trigger or with inputs
+        it does not declare."""
+        try:
+            spec = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"{file_name} is not valid YAML: {error}") from None
+        if not isinstance(spec, dict):
+            raise ValueError(f"{file_name} is not a workflow (a YAML mapping)")
         with self.lock:
             found = self._find_repo(repo)
-            workflow = _Workflow(_next_id(), file_name, name or file_name, _now())
+            path = f".github/workflows/{file_name}"
+            found.files[(found.default_branch, path)] = text
+            workflow = _Workflow(
+                _next_id(),
+                file_name,
+                name or str(spec.get("name") or path),
+                _now(),
+                _dispatch_inputs_declared(spec),
+                spec.get("run-name"),
+            )
             found.workflows[file_name] = workflow
             return self._workflow_json(found, workflow)
 
@@ -930,6 +1334,26 @@ class FakeGitHub(LoopbackServer):
         with self.lock:
             self._webhook_target = url
 
+    def set_branch(
+        self,
+        repo: str | Mapping[str, Any],
+        branch: str,
+        sha: str,
+        parents: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Point `branch` at `sha`, learning commits (`sha -> first parent`) pushed to a real git
+        repository standing for this one (so dispatches, compares and PRs see real shas)."""
+        with self.lock:
+            found = self._find_repo(repo)
+            found.parents.update(parents or {})
+            found.parents.setdefault(sha, None)
+            found.branches[branch] = sha
+
+    def set_hook_config(self, **changes: Any) -> None:
+        """Change the App's webhook settings (`url`, `content_type`, `secret`, `insecure_ssl`)."""
+        with self.lock:
+            self.hook_config.update(changes)
+
     def set_run_status(
         self, repo: str | Mapping[str, Any], run_id: int, status: str, conclusion: str | None = None
     ) -> None:
@@ -945,6 +1369,12 @@ class FakeGitHub(LoopbackServer):
         with self.lock:
             found = self._find_repo(repo)
             return self._issue_json(found, self._issue_of(found, number))
+
+    def issues(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every issue and pull request of the repository, by number, as the API renders it."""
+        with self.lock:
+            found = self._find_repo(repo)
+            return [self._issue_json(found, found.issues[n]) for n in sorted(found.issues)]
 
     def label_names(self, repo: str | Mapping[str, Any], number: int) -> list[str]:
         with self.lock:
@@ -991,6 +1421,22 @@ class FakeGitHub(LoopbackServer):
         """Workflow dispatches: `workflow`, `ref`, `inputs`, `run_id` (the Actions run id)."""
         with self.lock:
             return [dict(d) for d in self._find_repo(repo).dispatches]
+
+    def check_runs(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The repository's check runs, oldest first, as `GET` would show them."""
+        with self.lock:
+            found = self._find_repo(repo)
+            return [self._check_run_json(found, c) for c in found.check_runs.values()]
+
+    def installation_of(self, repo: str | Mapping[str, Any]) -> int:
+        with self.lock:
+            return self._find_repo(repo).installation_id
+
+    def pulls(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every pull request of a repository, oldest first, as the API renders it."""
+        with self.lock:
+            found = self._find_repo(repo)
+            return [self._pull_json(found, i) for i in found.issues.values() if i.pull]
 
     def runs(self, repo: str | Mapping[str, Any]) -> list[dict[str, Any]]:
         with self.lock:
@@ -1069,61 +1515,86 @@ class FakeGitHub(LoopbackServer):
     def asgi_app(self) -> Any:
         return self._asgi
 
-    def _build_asgi(self) -> Litestar:
-        methods = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH]
-        methods.append(HttpMethod.DELETE)
-
-        @route(["/", "/{path:path}"], http_method=methods, name="github")
-        async def github(request: Request) -> Response:
-            raw_path = (request.scope.get("raw_path") or request.scope["path"].encode()).decode(
-                "latin-1"
-            )
+    async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """A bare ASGI app: the fake must be able to hold a request and drop its connection,
+        which a framework would turn into a 500."""
+        if scope["type"] != "http":
+            return
+        try:
+            raw = b""
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                raw += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             headers = {
-                k.decode("latin-1").lower(): v.decode("latin-1")
-                for k, v in request.scope["headers"]
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
             }
-            answer = self._serve(
-                request.method,
-                raw_path,
-                request.scope["query_string"],
-                headers,
-                await request.body(),
-            )
-            content = b"" if answer.body is None else json.dumps(answer.body).encode()
-            after = answer.background
+            answer = self._serve(scope["method"], raw_path, scope["query_string"], headers, raw)
+            if answer.lost is not None:
+                await self._lose_connection(answer.lost, receive, send)
+                return
+            await self._send(answer, send)
+        except Exception:
+            with self.lock:
+                self.server_errors.append(traceback.format_exc())
+            await self._send(_Answer(500, GitHubError(500, "Server Error").body()), send)
 
-            async def background() -> None:
-                if after is not None:
-                    await after()
+    async def _send(self, answer: _Answer, send: Any) -> None:
+        content = b"" if answer.body is None else json.dumps(answer.body).encode()
+        headers = [(b"content-length", str(len(content)).encode())]
+        if answer.status != 204:
+            headers.append((b"content-type", b"application/json; charset=utf-8"))
+        headers += [(k.lower().encode(), v.encode()) for k, v in answer.headers.items()]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+        if answer.background is not None:
+            task = asyncio.create_task(self._background(answer.background))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-            return Response(
-                content=content,
-                status_code=answer.status,
-                headers=answer.headers,
-                media_type="application/json; charset=utf-8",
-                background=BackgroundTask(background) if after else None,
-            )
+    async def _background(self, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        except Exception:
+            with self.lock:
+                self.server_errors.append(traceback.format_exc())
 
-        return Litestar(
-            route_handlers=[github],
-            openapi_config=None,
-            logging_config=None,
-            request_max_body_size=100 * 1024 * 1024,
-        )
+    async def _lose_connection(self, fault: _Fault, receive: Any, send: Any) -> None:
+        """Hold the request (until `fault.hold` passes or the client gives up), then close the
+        connection without a byte of answer."""
+        if fault.hold > 0:
+            waiting = asyncio.ensure_future(receive())  # completes when the client disconnects
+            try:
+                await asyncio.wait_for(asyncio.shield(waiting), fault.hold)
+            except TimeoutError:
+                pass
+            finally:
+                waiting.cancel()
+        # uvicorn hands the app its per-request cycle's `send`; the cycle owns the transport.
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is None:
+            raise RuntimeError("dropping a connection needs uvicorn's HTTP protocol")
+        transport.abort()
+        await asyncio.sleep(0)  # let uvicorn see the connection lost before the app returns
 
     def _serve(
         self, method: str, raw_path: str, query_string: bytes, headers: dict[str, str], raw: bytes
     ) -> _Answer:
-        query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+        query = dict(pairs)
         with self.lock:
             auth, installation_id = self._authenticate(headers.get("authorization"))
             req = _Req(method, raw_path, query, None, headers, auth, installation_id)
             self._version = headers.get("x-github-api-version", DEFAULT_API_VERSION)
             try:
-                answer = self._answer(req, raw)
+                answer = self._answer(req, raw, pairs)
             finally:
                 self._version = API_VERSION
-            answer.headers.update(self._common_headers(req))
+            answer.headers = {**self._common_headers(req), **answer.headers}
             self.calls.append(
                 Call(
                     method=method,
@@ -1133,19 +1604,45 @@ class FakeGitHub(LoopbackServer):
                     headers=headers,
                     installation_id=installation_id if auth == "installation" else None,
                     auth=auth if auth in ("app", "installation") else "none",
-                    status=answer.status,
+                    status=0 if answer.lost is not None else answer.status,
+                    operation=req.operation,
                 )
             )
+            if self.check_answers and req.operation and answer.lost is None:
+                self.server_errors += self.description.check_answer(
+                    req.answered_as or self._version_of(req),
+                    req.operation,
+                    answer.status,
+                    answer.body,
+                )
             return answer
 
-    def _answer(self, req: _Req, raw: bytes) -> _Answer:
+    def _version_of(self, req: _Req) -> str:
+        return req.headers.get("x-github-api-version", DEFAULT_API_VERSION)
+
+    def _answer(self, req: _Req, raw: bytes, pairs: list[tuple[str, str]]) -> _Answer:
+        fault: _Fault | None = None
         try:
-            if raw:
-                try:
-                    req.body = json.loads(raw)
-                except ValueError:
-                    raise GitHubError(400, "Problems parsing JSON") from None
-            injected = self._injected_fault(req)
+            parsed, body = self._parse_body(raw)
+            req.body = body
+            version = self._version_of(req)
+            if raw and parsed:
+                check = self.description.check(version, req.method, req.raw_path, pairs, body)
+            else:
+                check = self.description.check(version, req.method, req.raw_path, pairs)
+            if check.operation is not None:
+                req.operation = check.operation.id
+                req.docs_url = check.operation.docs_url or DOCS_URL
+            self.violations += check.violations
+            if not parsed:
+                self.violations.append(
+                    Violation(req.method, req.raw_path, req.operation or "", "body", "", "not JSON")
+                )
+                raise GitHubError(400, "Problems parsing JSON")
+            fault = self._take_fault(req)
+            if fault is not None and fault.kind in ("timeout", "drop") and not fault.applied:
+                return _Answer(lost=fault)
+            injected = self._fault_answer(req, fault)
             if injected is not None:
                 return injected
             self._check_api_version(req)
@@ -1154,29 +1651,77 @@ class FakeGitHub(LoopbackServer):
                 raise _not_found()
             found, req.params = matched
             self._authorize(found.auth, req)
-            return found.handler(self, req)
+            self._check_job_token(req)
+            self._check_permissions(found, req)
+            if check.refusal is not None:
+                raise GitHubError(*check.refusal)
+            answer = found.handler(self, req)
+            if req.auth == "installation" and found.permissions:
+                answer.headers.setdefault("x-accepted-github-permissions", found.accepted)
         except GitHubError as error:
-            return _Answer(error.status, error.body(), dict(error.headers))
+            if error.documentation_url == DOCS_URL and req.operation is not None:
+                error.documentation_url = req.docs_url
+            answer = _Answer(error.status, error.body(), dict(error.headers))
         except Exception:
             self.server_errors.append(traceback.format_exc())
-            return _Answer(500, GitHubError(500, "Server Error").body())
+            answer = _Answer(500, GitHubError(500, "Server Error").body())
+        if fault is not None and fault.kind in ("timeout", "drop"):
+            answer.lost = fault  # `applied`: the request took effect, its answer is lost
+        return answer
 
-    def _injected_fault(self, req: _Req) -> _Answer | None:
-        if _is_token_endpoint(req.method, req.raw_path):
-            return None
-        if self._rate_limits:
-            retry_after = self._rate_limits.pop(0)
+    @staticmethod
+    def _parse_body(raw: bytes) -> tuple[bool, Any]:
+        """(parsed, JSON): (True, None) for no body; (False, None) for a body that is not JSON."""
+        if not raw:
+            return True, None
+        try:
+            return True, json.loads(raw)
+        except ValueError:
+            return False, None
+
+    def _take_fault(self, req: _Req) -> _Fault | None:
+        for fault in self._faults:
+            if fault.target.matches(req):
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def _fault_answer(self, req: _Req, fault: _Fault | None) -> _Answer | None:
+        limit = self._primary_limit(req)
+        if limit is not None:
+            who = (
+                f"installation ID {req.installation_id}"
+                if req.auth == "installation"
+                else f"integration ID {self.app_id}"
+            )
             error = GitHubError(
-                403,
+                limit.status,
+                f"API rate limit exceeded for {who}.",
+                documentation_url=PRIMARY_RATE_LIMIT_DOCS,
+            )
+            return _Answer(limit.status, error.body(), dict(error.headers))
+        if fault is None:
+            return None
+        if fault.kind == "secondary":
+            error = GitHubError(
+                fault.status,
                 SECONDARY_RATE_LIMIT_MESSAGE,
                 documentation_url=SECONDARY_RATE_LIMIT_DOCS,
-                headers={"retry-after": str(retry_after)},
+                headers={"retry-after": str(fault.retry_after)},
             )
-            return _Answer(403, error.body(), dict(error.headers))
-        if self._failures:
-            status = self._failures.pop(0)
-            return _Answer(status, GitHubError(status, HTTPStatus(status).phrase).body())
+            return _Answer(fault.status, error.body(), dict(error.headers))
+        if fault.kind == "status":
+            error = GitHubError(fault.status, HTTPStatus(fault.status).phrase)
+            return _Answer(fault.status, error.body())
         return None
+
+    def _primary_limit(self, req: _Req) -> _PrimaryLimit | None:
+        now = self.clock.now().timestamp()
+        self._primary_limits = [limit for limit in self._primary_limits if limit.reset > now]
+        return next((limit for limit in self._primary_limits if limit.matches(req)), None)
 
     def _check_api_version(self, req: _Req) -> None:
         version = req.headers.get("x-github-api-version")
@@ -1190,15 +1735,19 @@ class FakeGitHub(LoopbackServer):
     def _common_headers(self, req: _Req) -> dict[str, str]:
         key = f"installation:{req.installation_id}" if req.auth == "installation" else req.auth
         limit = RATE_LIMIT if req.auth in ("app", "installation") else UNAUTHENTICATED_RATE_LIMIT
-        now = int(time.time())
+        now = int(self.clock.now().timestamp())
         reset, used = self._rate_windows.get(key, (now + 3600, 0))
         if reset <= now:
             reset, used = now + 3600, 0
         used += 1
         self._rate_windows[key] = (reset, used)
+        remaining = max(limit - used, 0)
+        exhausted = self._primary_limit(req)
+        if exhausted is not None:
+            reset, used, remaining = exhausted.reset, limit, 0
         return {
             "x-ratelimit-limit": str(limit),
-            "x-ratelimit-remaining": str(max(limit - used, 0)),
+            "x-ratelimit-remaining": str(remaining),
             "x-ratelimit-reset": str(reset),
             "x-ratelimit-used": str(used),
             "x-ratelimit-resource": "core",
@@ -1254,7 +1803,7 @@ class FakeGitHub(LoopbackServer):
         if req.auth == "none":
             raise GitHubError(401, "Requires authentication")
         if req.auth == "app":
-            raise GitHubError(403, "Resource not accessible by integration")
+            raise GitHubError(403, NOT_ACCESSIBLE)
         if req.auth != "installation":
             raise GitHubError(401, "Bad credentials")
         if auth == "repo":
@@ -1264,11 +1813,34 @@ class FakeGitHub(LoopbackServer):
                 raise _not_found()
             req.repo = repo
 
+    def _check_permissions(self, route: _Route, req: _Req) -> None:
+        """403 unless the installation grants one of the route's permission sets."""
+        if not route.permissions or req.auth != "installation":
+            return
+        repo = req.repo
+        # "Some endpoints can also be used to access public resources without these permissions."
+        if repo is not None and not repo.private and req.method == "GET":
+            return
+        sets = route.permissions
+        number = req.params.get("number")
+        issue = repo.issues.get(number) if repo is not None and number is not None else None
+        if issue is not None and issue.pull is None:
+            # Pull requests are issues, but `pull_requests` does not reach a plain issue.
+            sets = tuple(s for s in sets if all(name != "pull_requests" for name, _ in s)) or sets
+        granted = self._installations[req.installation_id or 0].permissions
+        if any(all(_grants(granted.get(name), level) for name, level in s) for s in sets):
+            return
+        raise GitHubError(
+            403, NOT_ACCESSIBLE, headers={"x-accepted-github-permissions": route.accepted}
+        )
+
     # ---------------------------------------------------------------- domain operations
 
     def _issue_of(self, repo: _Repo, number: int) -> _Issue:
         issue = repo.issues.get(number)
         if issue is None:
+            if number in repo.deleted:
+                raise GitHubError(410, "This issue was deleted")
             raise _not_found()
         return issue
 
@@ -1288,7 +1860,18 @@ class FakeGitHub(LoopbackServer):
         return comment
 
     def _actor(self, req: _Req) -> _User:
+        job = self._job_tokens.get(_credential(req.headers.get("authorization")))
+        if job is not None:
+            return job[1]
         return self.bot if req.auth == "installation" else self._user("ghost")
+
+    def _check_job_token(self, req: _Req) -> None:
+        job = self._job_tokens.get(_credential(req.headers.get("authorization")))
+        if job is None or req.method in ("GET", "HEAD"):
+            return
+        scope = next((s for part, s in _WRITE_SCOPES if part in req.raw_path), None)
+        if scope is None or job[0].get(scope) != "write":
+            raise GitHubError(403, "Resource not accessible by integration")
 
     def _role(self, repo: _Repo, login: str) -> str:
         role = repo.roles.get(login.lower())
@@ -1442,8 +2025,8 @@ class FakeGitHub(LoopbackServer):
             "html_url": f"{WEB_URL}/apps/{self.app_slug}",
             "created_at": _iso(self._app_created),
             "updated_at": _iso(self._app_created),
-            "permissions": dict(DEFAULT_APP_PERMISSIONS),
-            "events": list(DEFAULT_APP_EVENTS),
+            "permissions": dict(self.app_permissions),
+            "events": list(self.app_events),
             "installations_count": len(self._installations),
         }
 
@@ -1473,8 +2056,8 @@ class FakeGitHub(LoopbackServer):
             "single_file_name": None,
             "has_multiple_single_files": False,
             "single_file_paths": [],
-            "suspended_by": None,
-            "suspended_at": None,
+            "suspended_by": self._user_json(account) if installation.suspended_at else None,
+            "suspended_at": _iso(installation.suspended_at),
         }
 
     def _repo_json(self, repo: _Repo) -> dict[str, Any]:
@@ -1491,7 +2074,7 @@ class FakeGitHub(LoopbackServer):
             "owner": self._user_json(repo.owner),
             "html_url": f"{WEB_URL}/{repo.full_name}",
             "description": repo.description,
-            "fork": False,
+            "fork": repo.fork,
             "url": api,
             **urls,
             "git_url": f"git://github.com/{repo.full_name}.git",
@@ -1612,6 +2195,9 @@ class FakeGitHub(LoopbackServer):
                 "patch_url": f"{html}.patch",
                 "merged_at": _iso(issue.pull.merged_at),
             }
+            if issue.pull.merged_at is None and self._version == API_VERSION:
+                # 2026-03-10 made `merged_at` non-nullable: an unmerged pull request has none.
+                del data["pull_request"]["merged_at"]
         return data
 
     def _legacy_issue_fields(self, issue: _Issue) -> dict[str, Any]:
@@ -1710,7 +2296,7 @@ class FakeGitHub(LoopbackServer):
             "assignees": issue_data["assignees"],
             "requested_reviewers": [],
             "requested_teams": [],
-            "head": self._branch_json(repo, pull.head, pull.head_sha),
+            "head": self._branch_json(pull.head_repo or repo, pull.head, pull.head_sha),
             "base": self._branch_json(repo, pull.base, base_sha),
             "_links": {name: {"href": href} for name, href in links.items()},
             "author_association": issue_data["author_association"],
@@ -1732,6 +2318,33 @@ class FakeGitHub(LoopbackServer):
         if self._version != API_VERSION:
             data.update(self._legacy_issue_fields(issue))
         return data
+
+    def _check_run_json(self, repo: _Repo, check: _CheckRun) -> dict[str, Any]:
+        api = f"{self.url}/repos/{repo.full_name}"
+        return {
+            "id": check.id,
+            "node_id": _node_id("CheckRun", check.id),
+            "head_sha": check.head_sha,
+            "external_id": check.external_id,
+            "url": f"{api}/check-runs/{check.id}",
+            "html_url": f"{WEB_URL}/{repo.full_name}/runs/{check.id}",
+            "details_url": check.details_url or f"{WEB_URL}/apps/{self.app_slug}",
+            "status": check.status,
+            "conclusion": check.conclusion,
+            "started_at": _iso(check.started_at),
+            "completed_at": _iso(check.completed_at),
+            "output": {
+                "title": check.output.get("title"),
+                "summary": check.output.get("summary"),
+                "text": check.output.get("text"),
+                "annotations_count": 0,
+                "annotations_url": f"{api}/check-runs/{check.id}/annotations",
+            },
+            "name": check.name,
+            "check_suite": {"id": check.check_suite_id},
+            "app": self._app_json(),
+            "pull_requests": [],
+        }
 
     def _workflow_json(self, repo: _Repo, workflow: _Workflow) -> dict[str, Any]:
         api = f"{self.url}/repos/{repo.full_name}"
@@ -1891,6 +2504,14 @@ class FakeGitHub(LoopbackServer):
         return data
 
 
+def describe_violation(violation: Violation) -> str:
+    return f"request outside GitHub's REST description: {violation}"
+
+
+def _grants(granted: str | None, needed: str) -> bool:
+    return granted in ACCESS_LEVELS and ACCESS_LEVELS.index(granted) >= ACCESS_LEVELS.index(needed)
+
+
 def _path_matches(pattern: str | re.Pattern[str], path: str) -> bool:
     if isinstance(pattern, re.Pattern):
         return pattern.search(path) is not None
@@ -1945,12 +2566,12 @@ _REPO_URLS = {
 # ================================================================================ handlers: App
 
 
-@_route("GET", "/app", auth="app_or_installation")
+@_route("GET", "/app", "apps/get-authenticated", auth="app_or_installation")
 def _get_app(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, gh._app_json())
 
 
-@_route("POST", "/app-manifests/{code}/conversions", auth="none")
+@_route("POST", "/app-manifests/{code}/conversions", "apps/create-from-manifest", auth="none")
 def _convert_manifest(gh: FakeGitHub, req: _Req) -> _Answer:
     code = req.params["code"]
     if code not in gh._manifest_codes:
@@ -1967,7 +2588,7 @@ def _convert_manifest(gh: FakeGitHub, req: _Req) -> _Answer:
     )
 
 
-@_route("GET", "/app/installations", auth="app")
+@_route("GET", "/app/installations", "apps/list-installations", auth="app")
 def _list_installations(gh: FakeGitHub, req: _Req) -> _Answer:
     items = [gh._installation_json(i) for i in gh._installations.values()]
     page, headers = gh._page(req, items)
@@ -1981,14 +2602,21 @@ def _installation(gh: FakeGitHub, installation_id: int) -> _Installation:
     return installation
 
 
-@_route("GET", "/app/installations/{installation_id:int}", auth="app")
+@_route("GET", "/app/installations/{installation_id:int}", "apps/get-installation", auth="app")
 def _get_installation(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, gh._installation_json(_installation(gh, req.params["installation_id"])))
 
 
-@_route("POST", "/app/installations/{installation_id:int}/access_tokens", auth="app")
+@_route(
+    "POST",
+    "/app/installations/{installation_id:int}/access_tokens",
+    "apps/create-installation-access-token",
+    auth="app",
+)
 def _create_token(gh: FakeGitHub, req: _Req) -> _Answer:
     installation = _installation(gh, req.params["installation_id"])
+    if installation.suspended_at is not None:
+        raise GitHubError(403, "This installation has been suspended")
     token = _random_token("ghs_", 36)
     expires = _now() + timedelta(hours=1)
     gh._tokens[token] = (installation.id, expires)
@@ -2003,7 +2631,7 @@ def _create_token(gh: FakeGitHub, req: _Req) -> _Answer:
     )
 
 
-@_route("GET", "/repos/{owner}/{repo}/installation", auth="app")
+@_route("GET", "/repos/{owner}/{repo}/installation", "apps/get-repo-installation", auth="app")
 def _get_repo_installation(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = gh._repos.get(f"{req.params['owner']}/{req.params['repo']}".lower())
     if repo is None:
@@ -2011,7 +2639,12 @@ def _get_repo_installation(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, gh._installation_json(gh._installations[repo.installation_id]))
 
 
-@_route("GET", "/installation/repositories", auth="installation")
+@_route(
+    "GET",
+    "/installation/repositories",
+    "apps/list-repos-accessible-to-installation",
+    auth="installation",
+)
 def _list_installation_repos(gh: FakeGitHub, req: _Req) -> _Answer:
     repos = [r for r in gh._repos.values() if r.installation_id == req.installation_id]
     page, headers = gh._page(req, [gh._repo_json(r) for r in repos])
@@ -2022,7 +2655,12 @@ def _list_installation_repos(gh: FakeGitHub, req: _Req) -> _Answer:
 # ================================================================================ hook deliveries
 
 
-@_route("GET", "/app/hook/deliveries", auth="app")
+@_route("GET", "/app/hook/config", "apps/get-webhook-config-for-app", auth="app")
+def _get_hook_config(gh: FakeGitHub, req: _Req) -> _Answer:
+    return _Answer(200, {k: v for k, v in gh.hook_config.items() if v is not None})
+
+
+@_route("GET", "/app/hook/deliveries", "apps/list-webhook-deliveries", auth="app")
 def _list_deliveries(gh: FakeGitHub, req: _Req) -> _Answer:
     per_page = req.int_arg("per_page", 30, maximum=MAX_PER_PAGE)
     ordered = gh._deliveries_newest_first()
@@ -2049,12 +2687,17 @@ def _delivery(gh: FakeGitHub, delivery_id: int) -> _Delivery:
     return delivery
 
 
-@_route("GET", "/app/hook/deliveries/{delivery_id:int}", auth="app")
+@_route("GET", "/app/hook/deliveries/{delivery_id:int}", "apps/get-webhook-delivery", auth="app")
 def _get_delivery(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, gh._delivery_json(_delivery(gh, req.params["delivery_id"]), detail=True))
 
 
-@_route("POST", "/app/hook/deliveries/{delivery_id:int}/attempts", auth="app")
+@_route(
+    "POST",
+    "/app/hook/deliveries/{delivery_id:int}/attempts",
+    "apps/redeliver-webhook-delivery",
+    auth="app",
+)
 def _redeliver(gh: FakeGitHub, req: _Req) -> _Answer:
     original = _delivery(gh, req.params["delivery_id"])
     gh._redeliveries.append(original.id)
@@ -2074,12 +2717,17 @@ def _redeliver(gh: FakeGitHub, req: _Req) -> _Answer:
 # ================================================================================ repositories
 
 
-@_route("GET", "/repos/{owner}/{repo}")
+@_route("GET", "/repos/{owner}/{repo}", "repos/get", permissions="metadata=read")
 def _get_repo(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, gh._repo_json(req.the_repo))
 
 
-@_route("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/collaborators/{username}/permission",
+    "repos/get-collaborator-permission-level",
+    permissions="metadata=read",
+)
 def _get_permission(gh: FakeGitHub, req: _Req) -> _Answer:
     repo, login = req.the_repo, req.params["username"]
     role = gh._role(repo, login)
@@ -2144,7 +2792,12 @@ def _issue_filter(req: _Req) -> Callable[[_Issue], bool]:
     return keep
 
 
-@_route("GET", "/repos/{owner}/{repo}/issues")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/issues",
+    "issues/list-for-repo",
+    permissions="issues=read; pull_requests=read",
+)
 def _list_issues(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     if req.query.get("state", "open") not in ("open", "closed", "all"):
@@ -2156,12 +2809,13 @@ def _list_issues(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, [gh._issue_json(repo, i) for i in page], headers)
 
 
-@_route("POST", "/repos/{owner}/{repo}/issues")
+@_route("POST", "/repos/{owner}/{repo}/issues", "issues/create", permissions="issues=write")
 def _create_issue(gh: FakeGitHub, req: _Req) -> _Answer:
     repo, data = req.the_repo, req.json_object()
     title = data.get("title")
     if not isinstance(title, str | int) or not str(title).strip():
         raise _validation_failed("Issue", "missing_field", "title")
+    _refuse_long_body(gh, req, data.get("body"), "Issue")
     labels = [_label_name(item) for item in data.get("labels") or []]
     issue = gh._new_issue(
         repo, str(title), data.get("body"), labels, gh._actor(req), data.get("assignees") or []
@@ -2169,7 +2823,12 @@ def _create_issue(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(201, gh._issue_json(repo, issue))
 
 
-@_route("GET", "/repos/{owner}/{repo}/issues/{number:int}")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/issues/{number:int}",
+    "issues/get",
+    permissions="issues=read; pull_requests=read",
+)
 def _get_issue(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     return _Answer(200, gh._issue_json(repo, gh._issue_of(repo, req.params["number"])))
@@ -2189,12 +2848,70 @@ def _apply_state(issue: _Issue, state: Any, reason: Any) -> None:
         issue.state_reason = reason
 
 
-@_route("PATCH", "/repos/{owner}/{repo}/issues/{number:int}")
+@_route(
+    "PATCH",
+    "/repos/{owner}/{repo}/issues/{number:int}",
+    "issues/update",
+    permissions="issues=write; pull_requests=write",
+)
 def _update_issue(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     issue = gh._issue_of(repo, req.params["number"])
-    _edit_issue(gh, repo, issue, req.json_object())
+    data = req.json_object()
+    _refuse_long_body(gh, req, data.get("body"), "Issue")
+    _edit_issue(gh, repo, issue, data)
     return _Answer(200, gh._issue_json(repo, issue))
+
+
+def _refuse_too_long(
+    gh: FakeGitHub, req: _Req, resource: str, name: str, value: Any, limit: int
+) -> None:
+    """GitHub's length limits on a field, which its description states nowhere: a request over
+    them is refused whatever the state, so it is a violation too."""
+    if not isinstance(value, str) or len(value) <= limit:
+        return
+    gh.violations.append(
+        Violation(
+            req.method,
+            req.raw_path,
+            req.operation or "",
+            "body",
+            name,
+            f"{len(value):,} characters; GitHub refuses more than {limit:,} (422)",
+        )
+    )
+    error = {
+        "resource": resource,
+        "code": "custom",
+        "field": name,
+        "message": f"{name} is too long (maximum is {limit} characters)",
+    }
+    raise GitHubError(422, "Validation Failed", errors=[error])
+
+
+def _refuse_long_body(gh: FakeGitHub, req: _Req, body: Any, resource: str) -> None:
+    """GitHub refuses an issue or comment body over 65,536 characters, whatever the state; for a
+    comment it says so in a shape of its own."""
+    if resource != "IssueComment" or not isinstance(body, str) or len(body) <= MAX_BODY:
+        _refuse_too_long(gh, req, resource, "body", body, MAX_BODY)
+        return
+    gh.violations.append(
+        Violation(
+            req.method,
+            req.raw_path,
+            req.operation or "",
+            "body",
+            "body",
+            f"{len(body):,} characters; GitHub refuses more than {MAX_BODY:,} (422)",
+        )
+    )
+    error = {
+        "resource": resource,
+        "code": "unprocessable",
+        "field": "data",
+        "message": f"Body is too long (maximum is {MAX_BODY} characters)",
+    }
+    raise GitHubError(422, "Validation Failed", errors=[error])
 
 
 def _edit_issue(gh: FakeGitHub, repo: _Repo, issue: _Issue, data: Mapping[str, Any]) -> None:
@@ -2238,7 +2955,12 @@ def _issue_labels_answer(gh: FakeGitHub, repo: _Repo, issue: _Issue) -> _Answer:
     return _Answer(200, gh._issue_labels_json(repo, issue))
 
 
-@_route("GET", "/repos/{owner}/{repo}/issues/{number:int}/labels")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/issues/{number:int}/labels",
+    "issues/list-labels-on-issue",
+    permissions="issues=read; pull_requests=read",
+)
 def _list_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     issue = gh._issue_of(repo, req.params["number"])
@@ -2246,7 +2968,12 @@ def _list_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, page, headers)
 
 
-@_route("POST", "/repos/{owner}/{repo}/issues/{number:int}/labels")
+@_route(
+    "POST",
+    "/repos/{owner}/{repo}/issues/{number:int}/labels",
+    "issues/add-labels",
+    permissions="issues=write; pull_requests=write",
+)
 def _add_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     issue = gh._issue_of(repo, req.params["number"])
@@ -2255,7 +2982,12 @@ def _add_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
     return _issue_labels_answer(gh, repo, issue)
 
 
-@_route("PUT", "/repos/{owner}/{repo}/issues/{number:int}/labels")
+@_route(
+    "PUT",
+    "/repos/{owner}/{repo}/issues/{number:int}/labels",
+    "issues/set-labels",
+    permissions="issues=write; pull_requests=write",
+)
 def _set_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     issue = gh._issue_of(repo, req.params["number"])
@@ -2266,14 +2998,24 @@ def _set_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
     return _issue_labels_answer(gh, repo, issue)
 
 
-@_route("DELETE", "/repos/{owner}/{repo}/issues/{number:int}/labels")
+@_route(
+    "DELETE",
+    "/repos/{owner}/{repo}/issues/{number:int}/labels",
+    "issues/remove-all-labels",
+    permissions="issues=write; pull_requests=write",
+)
 def _clear_issue_labels(gh: FakeGitHub, req: _Req) -> _Answer:
     issue = gh._issue_of(req.the_repo, req.params["number"])
     issue.labels, issue.updated_at = [], _now()
     return _Answer(204)
 
 
-@_route("DELETE", "/repos/{owner}/{repo}/issues/{number:int}/labels/{name}")
+@_route(
+    "DELETE",
+    "/repos/{owner}/{repo}/issues/{number:int}/labels/{name}",
+    "issues/remove-label",
+    permissions="issues=write; pull_requests=write",
+)
 def _remove_issue_label(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     issue = gh._issue_of(repo, req.params["number"])
@@ -2302,21 +3044,33 @@ def _color(value: Any) -> str:
     return value.lower()
 
 
-@_route("GET", "/repos/{owner}/{repo}/labels")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/labels",
+    "issues/list-labels-for-repo",
+    permissions="issues=read; pull_requests=read",
+)
 def _list_labels(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     page, headers = gh._page(req, [gh._label_json(repo, x) for x in repo.labels.values()])
     return _Answer(200, page, headers)
 
 
-@_route("POST", "/repos/{owner}/{repo}/labels")
+@_route(
+    "POST",
+    "/repos/{owner}/{repo}/labels",
+    "issues/create-label",
+    permissions="issues=write; pull_requests=write",
+)
 def _create_label(gh: FakeGitHub, req: _Req) -> _Answer:
     repo, data = req.the_repo, req.json_object()
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise _validation_failed("Label", "missing_field", "name")
-    if len(name) > MAX_LABEL_NAME:
-        raise _validation_failed("Label", "invalid", "name")
+    _refuse_too_long(gh, req, "Label", "name", name, MAX_LABEL_NAME)
+    _refuse_too_long(
+        gh, req, "Label", "description", data.get("description"), MAX_LABEL_DESCRIPTION
+    )
     if name.lower() in repo.labels:
         raise _validation_failed("Label", "already_exists", "name")
     color = _color(data["color"]) if "color" in data else DEFAULT_LABEL_COLOR
@@ -2325,16 +3079,30 @@ def _create_label(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(201, gh._label_json(repo, label))
 
 
-@_route("GET", "/repos/{owner}/{repo}/labels/{name}")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/labels/{name}",
+    "issues/get-label",
+    permissions="issues=read; pull_requests=read",
+)
 def _get_label(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     return _Answer(200, gh._label_json(repo, _repo_label(repo, req.params["name"])))
 
 
-@_route("PATCH", "/repos/{owner}/{repo}/labels/{name}")
+@_route(
+    "PATCH",
+    "/repos/{owner}/{repo}/labels/{name}",
+    "issues/update-label",
+    permissions="issues=write; pull_requests=write",
+)
 def _update_label(gh: FakeGitHub, req: _Req) -> _Answer:
     repo, data = req.the_repo, req.json_object()
     label = _repo_label(repo, req.params["name"])
+    _refuse_too_long(gh, req, "Label", "name", data.get("new_name"), MAX_LABEL_NAME)
+    _refuse_too_long(
+        gh, req, "Label", "description", data.get("description"), MAX_LABEL_DESCRIPTION
+    )
     if "color" in data:
         label.color = _color(data["color"])
     if "description" in data:
@@ -2351,7 +3119,12 @@ def _update_label(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, gh._label_json(repo, label))
 
 
-@_route("DELETE", "/repos/{owner}/{repo}/labels/{name}")
+@_route(
+    "DELETE",
+    "/repos/{owner}/{repo}/labels/{name}",
+    "issues/delete-label",
+    permissions="issues=write; pull_requests=write",
+)
 def _delete_label(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     label = _repo_label(repo, req.params["name"])
@@ -2371,14 +3144,20 @@ def _comment_of(repo: _Repo, comment_id: int, *, review: bool = False) -> _Comme
     return comment
 
 
-def _comment_body(req: _Req) -> str:
+def _comment_body(gh: FakeGitHub, req: _Req) -> str:
     body = req.json_object().get("body")
     if not isinstance(body, str) or not body:
         raise _validation_failed("IssueComment", "missing_field", "body")
+    _refuse_long_body(gh, req, body, "IssueComment")
     return body
 
 
-@_route("GET", "/repos/{owner}/{repo}/issues/{number:int}/comments")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/issues/{number:int}/comments",
+    "issues/list-comments",
+    permissions="issues=read; pull_requests=read",
+)
 def _list_comments(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     number = gh._issue_of(repo, req.params["number"]).number
@@ -2392,29 +3171,49 @@ def _list_comments(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, page, headers)
 
 
-@_route("POST", "/repos/{owner}/{repo}/issues/{number:int}/comments")
+@_route(
+    "POST",
+    "/repos/{owner}/{repo}/issues/{number:int}/comments",
+    "issues/create-comment",
+    permissions="issues=write; pull_requests=write",
+)
 def _create_comment(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     issue = gh._issue_of(repo, req.params["number"])
-    comment = gh._new_comment(repo, issue, _comment_body(req), gh._actor(req))
+    comment = gh._new_comment(repo, issue, _comment_body(gh, req), gh._actor(req))
     return _Answer(201, gh._comment_json(repo, comment))
 
 
-@_route("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/issues/comments/{comment_id:int}",
+    "issues/get-comment",
+    permissions="issues=read; pull_requests=read",
+)
 def _get_comment(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     return _Answer(200, gh._comment_json(repo, _comment_of(repo, req.params["comment_id"])))
 
 
-@_route("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}")
+@_route(
+    "PATCH",
+    "/repos/{owner}/{repo}/issues/comments/{comment_id:int}",
+    "issues/update-comment",
+    permissions="issues=write; pull_requests=write",
+)
 def _update_comment(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     comment = _comment_of(repo, req.params["comment_id"])
-    comment.body, comment.updated_at = _comment_body(req), _now()
+    comment.body, comment.updated_at = _comment_body(gh, req), _now()
     return _Answer(200, gh._comment_json(repo, comment))
 
 
-@_route("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}")
+@_route(
+    "DELETE",
+    "/repos/{owner}/{repo}/issues/comments/{comment_id:int}",
+    "issues/delete-comment",
+    permissions="issues=write; pull_requests=write",
+)
 def _delete_comment(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     del repo.comments[_comment_of(repo, req.params["comment_id"]).id]
@@ -2467,33 +3266,121 @@ def _delete_reaction(gh: FakeGitHub, req: _Req, kind: str) -> _Answer:
     return _Answer(204)
 
 
-def _register_reactions(kind: str, template: str) -> None:
-    _route("GET", template)(lambda gh, req: _list_reactions(gh, req, kind))
-    _route("POST", template)(lambda gh, req: _create_reaction(gh, req, kind))
-    _route("DELETE", template + "/{reaction_id:int}")(
-        lambda gh, req: _delete_reaction(gh, req, kind)
+def _register_reactions(kind: str, template: str, subject: str, permissions: str) -> None:
+    """The three reaction operations on one kind of subject (`issue-comment`, ...)."""
+    read = permissions.replace("=write", "=read")
+    _route("GET", template, f"reactions/list-for-{subject}", permissions=read)(
+        lambda gh, req: _list_reactions(gh, req, kind)
     )
+    _route("POST", template, f"reactions/create-for-{subject}", permissions=permissions)(
+        lambda gh, req: _create_reaction(gh, req, kind)
+    )
+    # GitHub names the last one `delete-for-pull-request-comment`, not `...-review-comment`.
+    deleted = subject.replace("-review-comment", "-comment")
+    _route(
+        "DELETE",
+        template + "/{reaction_id:int}",
+        f"reactions/delete-for-{deleted}",
+        permissions=permissions,
+    )(lambda gh, req: _delete_reaction(gh, req, kind))
 
 
-_register_reactions("comment", "/repos/{owner}/{repo}/issues/comments/{comment_id:int}/reactions")
-_register_reactions("issue", "/repos/{owner}/{repo}/issues/{number:int}/reactions")
-_register_reactions("review", "/repos/{owner}/{repo}/pulls/comments/{comment_id:int}/reactions")
+_register_reactions(
+    "comment",
+    "/repos/{owner}/{repo}/issues/comments/{comment_id:int}/reactions",
+    "issue-comment",
+    "issues=write; pull_requests=write",
+)
+_register_reactions(
+    "issue",
+    "/repos/{owner}/{repo}/issues/{number:int}/reactions",
+    "issue",
+    "issues=write; pull_requests=write",
+)
+_register_reactions(
+    "review",
+    "/repos/{owner}/{repo}/pulls/comments/{comment_id:int}/reactions",
+    "pull-request-review-comment",
+    "pull_requests=write",
+)
 
 
 # ================================================================================ pulls
 
 
-@_route("GET", "/repos/{owner}/{repo}/pulls")
+def _head_branch(repo: _Repo, head: str) -> str | None:
+    """`branch` or `owner:branch` of this repository (forks are not modelled)."""
+    owner, colon, branch = head.rpartition(":")
+    if colon and owner.lower() != repo.owner.login.lower():
+        return None
+    return branch
+
+
+@_route("GET", "/repos/{owner}/{repo}/pulls", "pulls/list", permissions="pull_requests=read")
 def _list_pulls(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     state = req.query.get("state", "open")
-    pulls = [i for i in repo.issues.values() if i.pull and (state == "all" or i.state == state)]
+    head = _head_branch(repo, req.query["head"]) if "head" in req.query else None
+    pulls = [
+        i
+        for i in repo.issues.values()
+        if i.pull
+        and (state == "all" or i.state == state)
+        and ("head" not in req.query or i.pull.head == head)
+        and ("base" not in req.query or i.pull.base == req.query["base"])
+    ]
     pulls.sort(key=lambda i: i.number, reverse=req.query.get("direction", "desc") != "asc")
     page, headers = gh._page(req, pulls)
     return _Answer(200, [gh._pull_json(repo, i) for i in page], headers)
 
 
-@_route("GET", "/repos/{owner}/{repo}/pulls/{number:int}")
+@_route("POST", "/repos/{owner}/{repo}/pulls", "pulls/create", permissions="pull_requests=write")
+def _create_pull(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, data = req.the_repo, req.json_object()
+    for name in ("title", "head", "base"):
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise _validation_failed("PullRequest", "missing_field", name)
+    head = _head_branch(repo, data["head"])
+    if head is None or head not in repo.branches:
+        raise _validation_failed("PullRequest", "invalid", "head")
+    if data["base"] not in repo.branches:
+        raise _validation_failed("PullRequest", "invalid", "base")
+    for issue in repo.issues.values():
+        if issue.pull and issue.state == "open" and issue.pull.head == head:
+            raise GitHubError(
+                422,
+                "Validation Failed",
+                errors=[
+                    {
+                        "resource": "PullRequest",
+                        "code": "custom",
+                        "message": f"A pull request already exists for {repo.owner.login}:{head}.",
+                    }
+                ],
+            )
+    if repo.branches[head] == repo.branches[data["base"]]:
+        raise GitHubError(
+            422,
+            "Validation Failed",
+            errors=[
+                {
+                    "resource": "PullRequest",
+                    "code": "custom",
+                    "message": f"No commits between {data['base']} and {head}",
+                }
+            ],
+        )
+    issue = gh._new_issue(repo, data["title"], data.get("body"), (), gh._actor(req))
+    issue.pull = gh._new_pull(repo, head, data["base"], repo.branches[head])
+    return _Answer(201, gh._pull_json(repo, issue))
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/pulls/{number:int}",
+    "pulls/get",
+    permissions="pull_requests=read",
+)
 def _get_pull(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     issue = gh._issue_of(repo, req.params["number"])
@@ -2512,20 +3399,43 @@ def _workflow(repo: _Repo, workflow_id: str) -> _Workflow:
     raise _not_found()
 
 
-@_route("GET", "/repos/{owner}/{repo}/actions/workflows")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/actions/workflows",
+    "actions/list-repo-workflows",
+    permissions="actions=read",
+)
 def _list_workflows(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     workflows = [gh._workflow_json(repo, w) for w in repo.workflows.values()]
     return _Answer(200, {"total_count": len(workflows), "workflows": workflows})
 
 
-@_route("GET", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/actions/workflows/{workflow_id}",
+    "actions/get-workflow",
+    permissions="actions=read",
+)
 def _get_workflow(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     return _Answer(200, gh._workflow_json(repo, _workflow(repo, req.params["workflow_id"])))
 
 
-def _dispatch_inputs(data: dict[str, Any]) -> dict[str, str]:
+def _dispatch_inputs_declared(spec: Mapping[Any, Any]) -> dict[str, dict[str, Any]] | None:
+    """`on.workflow_dispatch.inputs` of a parsed workflow; None without that trigger."""
+    triggers = spec.get("on", spec.get(True))  # YAML 1.1 reads a bare `on` key as true
+    if isinstance(triggers, str):
+        triggers = [triggers]
+    if isinstance(triggers, list):
+        return {} if "workflow_dispatch" in triggers else None
+    if not isinstance(triggers, dict) or "workflow_dispatch" not in triggers:
+        return None
+    declared = (triggers["workflow_dispatch"] or {}).get("inputs") or {}
+    return {str(name): dict(spec or {}) for name, spec in declared.items()}
+
+
+def _dispatch_inputs(data: dict[str, Any], workflow: _Workflow) -> dict[str, str]:
     inputs = data.get("inputs") or {}
     if not isinstance(inputs, dict):
         raise _invalid_request("For 'properties/inputs', it is not an object.")
@@ -2534,24 +3444,69 @@ def _dispatch_inputs(data: dict[str, Any]) -> dict[str, str]:
     for key, value in inputs.items():
         if not isinstance(value, str):
             raise _invalid_request(f"For 'properties/{key}', {json.dumps(value)} is not a string.")
-    return dict(inputs)
+    declared = workflow.inputs or {}
+    unexpected = [name for name in inputs if name not in declared]
+    if unexpected:
+        raise GitHubError(422, f"Unexpected inputs provided: {json.dumps(unexpected)}")
+    resolved: dict[str, str] = {}
+    for name, spec in declared.items():
+        if name in inputs:
+            value = inputs[name]
+        elif "default" in spec:
+            value = (
+                str(spec["default"]).lower()
+                if isinstance(spec["default"], bool)
+                else str(spec["default"])
+            )
+        elif spec.get("required"):
+            raise GitHubError(422, f"Required input '{name}' not provided")
+        else:
+            continue
+        options = spec.get("options")
+        if spec.get("type") == "choice" and options and value not in [str(o) for o in options]:
+            raise GitHubError(
+                422,
+                f"Provided value '{value}' for input '{name}' not in the list of allowed values",
+            )
+        resolved[name] = value
+    return resolved
 
 
-@_route("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches")
+def _run_name(workflow: _Workflow, inputs: Mapping[str, str]) -> str:
+    """The run's name: the workflow's `run-name` with `${{ inputs.x }}` filled in."""
+    if not workflow.run_name:
+        return workflow.name
+    return re.sub(
+        r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}",
+        lambda m: inputs.get(m.group(1), ""),
+        str(workflow.run_name),
+    )
+
+
+@_route(
+    "POST",
+    "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+    "actions/create-workflow-dispatch",
+    permissions="actions=write",
+)
 def _dispatch_workflow(gh: FakeGitHub, req: _Req) -> _Answer:
     repo, data = req.the_repo, req.json_object()
     workflow = _workflow(repo, req.params["workflow_id"])
+    if workflow.inputs is None:
+        raise GitHubError(422, "Workflow does not have 'workflow_dispatch' trigger")
     ref = data.get("ref")
     if not isinstance(ref, str) or not ref:
         raise _invalid_request('"ref" wasn\'t supplied.')
-    inputs = _dispatch_inputs(data)
+    branch = ref.removeprefix("refs/heads/")
+    if branch not in repo.branches:
+        raise GitHubError(422, f"No ref found for: {ref}")
+    inputs = _dispatch_inputs(data, workflow)
     run = _Run(
         id=_next_id(),
         workflow=workflow,
-        name=f"dispatch-run-{inputs['run_id']}" if "run_id" in inputs else workflow.name,
-        head_branch=ref.removeprefix("refs/heads/"),
-        head_sha=repo.branches.get(ref.removeprefix("refs/heads/"))
-        or repo.branches[repo.default_branch],
+        name=_run_name(workflow, inputs),
+        head_branch=branch,
+        head_sha=repo.branches[branch],
         run_number=1 + sum(1 for r in repo.runs.values() if r.workflow is workflow),
         inputs=inputs,
         created_at=_now(),
@@ -2561,7 +3516,11 @@ def _dispatch_workflow(gh: FakeGitHub, req: _Req) -> _Answer:
     repo.dispatches.append(
         {"workflow": workflow.file, "ref": ref, "inputs": inputs, "run_id": run.id}
     )
-    if not (gh.dispatch_supports_run_details and data.get("return_run_details") is True):
+    # API 2026-03-10 always answers with the run; 2022-11-28 only when asked to.
+    details = gh._version == API_VERSION or data.get("return_run_details") is True
+    if not gh.dispatch_supports_run_details:
+        req.answered_as = DEFAULT_API_VERSION
+    if not (gh.dispatch_supports_run_details and details):
         return _Answer(204)
     api = f"{gh.url}/repos/{repo.full_name}"
     return _Answer(
@@ -2581,7 +3540,12 @@ def _run_of(repo: _Repo, run_id: int) -> _Run:
     return run
 
 
-@_route("GET", "/repos/{owner}/{repo}/actions/runs")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/actions/runs",
+    "actions/list-workflow-runs-for-repo",
+    permissions="actions=read",
+)
 def _list_runs(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     status = req.query.get("status")
@@ -2595,13 +3559,23 @@ def _list_runs(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, body, headers)
 
 
-@_route("GET", "/repos/{owner}/{repo}/actions/runs/{run_id:int}")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/actions/runs/{run_id:int}",
+    "actions/get-workflow-run",
+    permissions="actions=read",
+)
 def _get_run(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     return _Answer(200, gh._run_json(repo, _run_of(repo, req.params["run_id"])))
 
 
-@_route("POST", "/repos/{owner}/{repo}/actions/runs/{run_id:int}/cancel")
+@_route(
+    "POST",
+    "/repos/{owner}/{repo}/actions/runs/{run_id:int}/cancel",
+    "actions/cancel-workflow-run",
+    permissions="actions=write",
+)
 def _cancel_run(gh: FakeGitHub, req: _Req) -> _Answer:
     run = _run_of(req.the_repo, req.params["run_id"])
     if run.status == "completed":
@@ -2610,10 +3584,121 @@ def _cancel_run(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(202, {})
 
 
+# ================================================================================ check runs
+
+
+_CHECK_STATUSES = ("queued", "in_progress", "completed")
+_CHECK_CONCLUSIONS = (
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "success",
+    "skipped",
+    "timed_out",
+)
+MAX_CHECK_OUTPUT = 65535
+
+
+def _apply_check_fields(check: _CheckRun, data: Mapping[str, Any]) -> None:
+    """What create and update share: status and conclusion rules, output limits."""
+    status = data.get("status", check.status)
+    conclusion = data.get("conclusion", check.conclusion)
+    if status not in _CHECK_STATUSES:
+        raise _validation_failed("CheckRun", "invalid", "status")
+    if conclusion is not None and conclusion not in _CHECK_CONCLUSIONS:
+        raise _validation_failed("CheckRun", "invalid", "conclusion")
+    if "conclusion" in data and conclusion is not None:
+        status = "completed"  # providing a conclusion completes the check run
+    if status == "completed" and conclusion is None:
+        raise GitHubError(422, "Invalid request.\n\nNo conclusion given for a completed check run.")
+    output = data.get("output")
+    if output is not None:
+        if not isinstance(output, dict) or not output.get("title") or not output.get("summary"):
+            raise _invalid_request("For 'output', title and summary are required.")
+        for key in ("summary", "text"):
+            if len(str(output.get(key) or "")) > MAX_CHECK_OUTPUT:
+                raise _validation_failed("CheckRun", "invalid", f"output.{key}")
+        check.output = {k: output.get(k) for k in ("title", "summary", "text")}
+    check.status, check.conclusion = status, conclusion if status == "completed" else None
+    for name in ("external_id", "details_url"):
+        if name in data:
+            setattr(check, name, data[name])
+    if "started_at" in data:
+        check.started_at = _as_datetime(data["started_at"])
+    if status == "completed":
+        check.completed_at = _as_datetime(data.get("completed_at")) or _now()
+
+
+@_route("POST", "/repos/{owner}/{repo}/check-runs", "checks/create", permissions="checks=write")
+def _create_check_run(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo, data = req.the_repo, req.json_object()
+    for name in ("name", "head_sha"):
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise _validation_failed("CheckRun", "missing_field", name)
+    if data["head_sha"] not in repo.parents:
+        raise GitHubError(422, f"No commit found for SHA: {data['head_sha']}")
+    check = _CheckRun(
+        id=_next_id(),
+        name=data["name"],
+        head_sha=data["head_sha"],
+        status="queued",
+        conclusion=None,
+        external_id=None,
+        details_url=None,
+        started_at=_now(),
+        completed_at=None,
+        output={},
+        check_suite_id=_next_id(),
+    )
+    _apply_check_fields(check, data)
+    repo.check_runs[check.id] = check
+    return _Answer(201, gh._check_run_json(repo, check))
+
+
+@_route(
+    "PATCH",
+    "/repos/{owner}/{repo}/check-runs/{check_run_id:int}",
+    "checks/update",
+    permissions="checks=write",
+)
+def _update_check_run(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    check = repo.check_runs.get(req.params["check_run_id"])
+    if check is None:
+        raise _not_found()
+    _apply_check_fields(check, req.json_object())
+    return _Answer(200, gh._check_run_json(repo, check))
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+    "checks/list-for-ref",
+    permissions="checks=read",
+)
+def _list_check_runs(gh: FakeGitHub, req: _Req) -> _Answer:
+    repo = req.the_repo
+    sha = gh._resolve_commit(repo, req.params["ref"])
+    name = req.query.get("check_name")
+    found = [
+        gh._check_run_json(repo, c)
+        for c in sorted(repo.check_runs.values(), key=lambda c: c.id, reverse=True)
+        if c.head_sha == sha and (name is None or c.name == name)
+    ]
+    page, headers = gh._page(req, found)
+    return _Answer(200, {"total_count": len(found), "check_runs": page}, headers)
+
+
 # ================================================================================ contents, compare
 
 
-@_route("GET", "/repos/{owner}/{repo}/contents/{path:path}")
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/contents/{path:path}",
+    "repos/get-content",
+    permissions="contents=read",
+)
 def _get_contents(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     ref = req.query.get("ref") or repo.default_branch
@@ -2635,7 +3720,86 @@ def _get_contents(gh: FakeGitHub, req: _Req) -> _Answer:
     return _Answer(200, listing)
 
 
-@_route("GET", "/repos/{owner}/{repo}/compare/{basehead:path}")
+# GitHub cuts a recursive tree at 100,000 entries (and 7 MB); the fake keeps the flag honest.
+MAX_TREE_ENTRIES = 100_000
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/git/trees/{tree_sha}",
+    "git/get-tree",
+    permissions="contents=read",
+)
+def _get_tree(gh: FakeGitHub, req: _Req) -> _Answer:
+    """The files at a branch (`tree_sha` is a branch name here; the fake keeps files by branch)
+    as GitHub's tree: blobs and, with `recursive`, every directory on the way as a tree."""
+    repo = req.the_repo
+    ref = req.params["tree_sha"]
+    if ref not in repo.branches and not any(file_ref == ref for file_ref, _ in repo.files):
+        raise _not_found()
+    recursive = req.query.get("recursive") not in (None, "", "0", "false")
+    api = f"{gh.url}/repos/{repo.full_name}/git"
+    entries: dict[str, dict[str, Any]] = {}
+    for file_ref, path in sorted(repo.files):
+        if file_ref != ref:
+            continue
+        parts = path.split("/")
+        if not recursive and len(parts) > 1:
+            top = parts[0]
+            sha = hashlib.sha1(f"{ref}:{top}".encode()).hexdigest()
+            entries.setdefault(
+                top,
+                {
+                    "path": top,
+                    "mode": "040000",
+                    "type": "tree",
+                    "sha": sha,
+                    "url": f"{api}/trees/{sha}",
+                },
+            )
+            continue
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            sha = hashlib.sha1(f"{ref}:{folder}".encode()).hexdigest()
+            entries.setdefault(
+                folder,
+                {
+                    "path": folder,
+                    "mode": "040000",
+                    "type": "tree",
+                    "sha": sha,
+                    "url": f"{api}/trees/{sha}",
+                },
+            )
+        data = repo.files[(file_ref, path)].encode()
+        sha = _blob_sha(data)
+        entries[path] = {
+            "path": path,
+            "mode": "100644",
+            "type": "blob",
+            "sha": sha,
+            "size": len(data),
+            "url": f"{api}/blobs/{sha}",
+        }
+    listed = [entries[key] for key in sorted(entries)]
+    tree_sha = hashlib.sha1(f"{ref}:".encode()).hexdigest()
+    return _Answer(
+        200,
+        {
+            "sha": tree_sha,
+            "url": f"{api}/trees/{tree_sha}",
+            "tree": listed[:MAX_TREE_ENTRIES],
+            "truncated": len(listed) > MAX_TREE_ENTRIES,
+        },
+    )
+
+
+@_route(
+    "GET",
+    "/repos/{owner}/{repo}/compare/{basehead:path}",
+    "repos/compare-commits",
+    permissions="contents=read",
+)
 def _compare(gh: FakeGitHub, req: _Req) -> _Answer:
     repo = req.the_repo
     base_ref, dots, head_ref = req.params["basehead"].partition("...")

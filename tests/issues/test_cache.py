@@ -53,14 +53,33 @@ async def test_backfill_of_a_thousand_issues_caches_every_one(rt, github, repo):
     )
     github.add_issue(repository, "a pull request", is_pull=True)
 
-    count = await onboarding.onboard(rt, installation, "octo-org/widgets")
+    steps: list[cache.BackfillProgress] = []
+
+    count = await onboarding.onboard(rt, installation, "octo-org/widgets", steps.append)
 
     assert count == 1001
+    # Told after every page: listed of expected (GitHub counts the pull request), cached so far.
+    opened = [(s.listed, s.expected, s.cached) for s in steps if s.phase == "open"]
+    assert opened[0] == (100, 1001, 100) and opened[-1] == (1001, 1001, 1000)
+    assert len(opened) == 11
+    assert steps[-1].done and steps[-1].cached == 1001
     total, _ = await cache.search(cache.IssueFilter(state=None), limit=1)
     assert total == 1001
     ready, _ = await cache.search(cache.IssueFilter(status="ready"), limit=1)
     assert ready == 500
     assert len(github.calls_to("GET", r"/issues$")) >= 11  # paged, 100 at a time
+
+
+async def test_the_install_backfill_logs_its_progress(rt, github, repo, caplog):
+    installation, repository = repo
+    for i in range(3):
+        github.add_issue(repository, f"issue {i}")
+
+    with caplog.at_level("INFO", logger="app.issues.onboarding"):
+        await onboarding.onboard(rt, installation, "octo-org/widgets")  # as the job runs it
+
+    [done] = [r for r in caplog.records if r.getMessage() == "backfill progress"]
+    assert (done.repository, done.cached) == ("octo-org/widgets", 3)
 
 
 async def test_reconcile_repairs_labels_changed_while_dispatch_was_down(rt, github, repo, clock):

@@ -9,6 +9,7 @@ import pytest
 
 from app.installations import service as installations
 from tests.conftest import make_settings
+from tests.harness import AGENT_WORKFLOW
 
 ALERTS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "alerts"
 TOKEN = "grafana-test-token"
@@ -36,7 +37,7 @@ def settings(tmp_path, github, oidc):  # type: ignore[no-untyped-def]
 async def installed(rt, github, repo):  # type: ignore[no-untyped-def]
     """The App installed on the alerts repository, with the agent workflow in place."""
     installation, repository = repo
-    github.add_workflow(repository, "dispatch-agent.yml")
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     await installations.upsert_installation({"id": installation, "account": {"login": "octo-org"}})
     await installations.add_repositories(installation, [repository])
     return repo

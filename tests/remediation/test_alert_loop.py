@@ -81,7 +81,11 @@ async def fix_merged_and_deployed(rt, github, client, deliver, oidc, installed, 
         merged_at=clock.now().isoformat(),
         merge_commit_sha=merge_sha,
         body=f"Fixes #{number}",
-        head={**merged["pull_request"]["head"], "ref": f"dispatch/run-{run.id}-fix"},
+        head={
+            **merged["pull_request"]["head"],
+            "ref": f"dispatch/run-{run.id}-fix",
+            "repo": {**merged["pull_request"]["head"]["repo"], "id": repository["id"]},
+        },
     )
     await deliver("pull_request", merged)
     assert "status/verifying" in github.label_names(repository, number)

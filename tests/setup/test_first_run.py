@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import stat
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from app.config import load_settings
 from app.github.credentials import CREDENTIALS_FILE
 from app.logs import JsonFormatter
 from app.runtime import Runtime
+from app.setup import code as setup_code
 from app.worker import build_runtime
 from tests.harness import free_port, serve_in_process
 from tests.webhooks import example, signed
@@ -126,9 +128,22 @@ class _Page(HTMLParser):
             self.inputs[values.get("name") or ""] = values
 
 
-async def registration_form(http: httpx.AsyncClient) -> tuple[str, dict]:
-    """The form's target URL and the manifest it would post."""
-    response = await http.get("/setup")
+async def unlock(server: Server) -> None:
+    """Enter the setup code the operator was shown; the server answers with the session cookie,
+    which this client keeps (it is Secure: httpx would not send it back over plain http)."""
+    response = await server.http.post(
+        "/setup", data={"code": setup_code.ensure(server.data_dir)}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    name, _, rest = response.headers["set-cookie"].partition("=")
+    server.http.headers["cookie"] = f"{name}={rest.split(';')[0]}"
+
+
+async def registration_form(server: Server) -> tuple[str, dict]:
+    """The form's target URL and the manifest it would post, once setup is unlocked."""
+    if "cookie" not in server.http.headers:
+        await unlock(server)
+    response = await server.http.get("/setup")
     assert response.status_code == 200
     page = _Page(response.text)
     assert len(page.forms) == 1
@@ -152,7 +167,7 @@ def credentials_file(server: Server) -> Path:
 
 async def test_unconfigured_server_offers_registration_from_the_manifest(server):
     health = await server.http.get("/healthz")
-    action, manifest = await registration_form(server.http)
+    action, manifest = await registration_form(server)
 
     assert health.json()["github_app"] == "unconfigured"
     target = urlsplit(action)
@@ -171,21 +186,23 @@ async def test_unconfigured_server_offers_registration_from_the_manifest(server)
         "contents": "read",
         "metadata": "read",
         "deployments": "read",
-        "checks": "read",
+        # QA's verdict is the `dispatch/qa` check run on the pull request's head.
+        "checks": "write",
     }
     assert manifest["default_events"] == yaml.safe_load(APP_YML.read_text())["default_events"]
     assert len(manifest["default_events"]) == 10
 
 
 async def test_callback_registers_the_app_and_the_server_uses_it_at_once(server, github):
-    action, _ = await registration_form(server.http)
+    action, _ = await registration_form(server)
 
     response = await callback(server.http, code=github.manifest_code(), state=state_of(action))
 
-    assert response.status_code in (302, 303, 307)
-    assert response.headers["location"] == (
-        f"https://github.com/apps/{github.app_slug}/installations/new"
+    assert response.status_code == 200
+    assert f"App id <code>{github.app_id}</code>, owned by <code>dispatch-dev</code>" in (
+        response.text
     )
+    assert f"https://github.com/apps/{github.app_slug}/installations/new" in response.text
     assert len(github.calls_to("POST", CONVERSIONS)) == 1
     path = credentials_file(server)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -197,6 +214,7 @@ async def test_callback_registers_the_app_and_the_server_uses_it_at_once(server,
         "client_id": github.client_id,
         "client_secret": github.client_secret,
         "html_url": f"https://github.com/apps/{github.app_slug}",
+        "owner": "dispatch-dev",
     }
 
     # No restart: the same server now knows the App.
@@ -213,7 +231,7 @@ async def test_callback_registers_the_app_and_the_server_uses_it_at_once(server,
 
 
 async def test_once_registered_setup_registers_nothing_more(server, github):
-    action, _ = await registration_form(server.http)
+    action, _ = await registration_form(server)
     state = state_of(action)
     await callback(server.http, code=github.manifest_code(), state=state)
     saved = credentials_file(server).read_text()
@@ -243,6 +261,7 @@ async def test_once_registered_setup_registers_nothing_more(server, github):
     ids=["missing", "empty", "forged", "other-purpose", "expired"],
 )
 async def test_callback_without_a_valid_state_is_refused(server, github, make_state):
+    await unlock(server)  # the right browser, the wrong state
     params = {"code": github.manifest_code()}
     if make_state is not None:
         params["state"] = make_state(server.rt)
@@ -250,14 +269,14 @@ async def test_callback_without_a_valid_state_is_refused(server, github, make_st
     response = await callback(server.http, **params)
 
     assert response.status_code == 400
-    assert "not from this setup page (or it expired)" in response.text
+    assert "not from this setup page in this browser (or it expired)" in response.text
     assert github.calls_to("POST", CONVERSIONS) == []
     assert not credentials_file(server).exists()
     assert (await server.http.get("/healthz")).json()["github_app"] == "unconfigured"
 
 
 async def test_callback_without_a_code_is_refused(server, github):
-    action, _ = await registration_form(server.http)
+    action, _ = await registration_form(server)
 
     response = await callback(server.http, state=state_of(action))
 
@@ -268,7 +287,7 @@ async def test_callback_without_a_code_is_refused(server, github):
 
 
 async def test_code_github_refuses_is_a_502_that_says_why(server, github):
-    action, _ = await registration_form(server.http)
+    action, _ = await registration_form(server)
 
     response = await callback(server.http, code="expired0code", state=state_of(action))
 
@@ -282,7 +301,7 @@ async def test_code_github_refuses_is_a_502_that_says_why(server, github):
 
 
 async def test_malformed_code_is_refused_without_asking_github(server, github):
-    action, _ = await registration_form(server.http)
+    action, _ = await registration_form(server)
 
     response = await callback(server.http, code="../x", state=state_of(action))
 
@@ -295,10 +314,87 @@ async def test_malformed_code_is_refused_without_asking_github(server, github):
 async def test_unreachable_github_is_a_502_that_says_why(tmp_path, database, github):
     nowhere = f"http://127.0.0.1:{free_port()}"
     async with unconfigured(tmp_path, database, nowhere) as server:
-        action, _ = await registration_form(server.http)
+        action, _ = await registration_form(server)
 
         response = await callback(server.http, code=github.manifest_code(), state=state_of(action))
 
     assert response.status_code == 502
     assert f"could not reach GitHub at {nowhere}" in response.text
     assert not credentials_file(server).exists()
+
+
+async def test_setup_is_locked_until_the_setup_code_is_entered(server, github):
+    page = await server.http.get("/setup")
+
+    assert page.status_code == 200
+    assert "setup code" in page.text
+    assert "manifest" not in _Page(page.text).inputs  # nothing to register with yet
+    wrong = await server.http.post("/setup", data={"code": "AAAAA-BBBBB-CCCCC-DDDDD"})
+    assert wrong.status_code == 403
+    assert "set-cookie" not in wrong.headers
+    assert "manifest" not in _Page(wrong.text).inputs
+
+
+async def test_a_stranger_with_a_valid_state_but_not_the_session_is_refused(
+    server, github, tmp_path
+):
+    """The state travels in a URL (a referrer, a shared screen); the session cookie does not."""
+    action, _ = await registration_form(server)
+    stranger = httpx.AsyncClient(base_url=str(server.http.base_url), timeout=30)
+    async with stranger:
+        response = await stranger.get(
+            "/setup/callback",
+            params={"code": github.manifest_code(), "state": state_of(action)},
+        )
+
+    assert response.status_code == 400
+    assert github.calls_to("POST", CONVERSIONS) == []
+    assert not credentials_file(server).exists()
+
+
+async def test_two_overlapping_callbacks_register_one_app(server, github):
+    import asyncio
+
+    action, _ = await registration_form(server)
+    state = state_of(action)
+
+    first, second = await asyncio.gather(
+        callback(server.http, code=github.manifest_code(), state=state),
+        callback(server.http, code=github.manifest_code(), state=state),
+    )
+
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    assert json.loads(credentials_file(server).read_text())["app_id"] == github.app_id
+    assert not (server.data_dir / setup_code.CODE_FILE).exists()
+
+
+async def test_setup_pages_forbid_framing_and_sniffing(server):
+    page = await server.http.get("/setup")
+
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_serve_prints_the_setup_code_and_keeps_it_private(tmp_path, database, github):
+    from tests.harness import ServerProcess
+
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "DISPATCH_"))}
+    env.update(
+        DATABASE_URL=database,
+        DISPATCH_DATA_DIR=str(data_dir),
+        DISPATCH_URL=DISPATCH_URL,
+        DISPATCH_SECRET_KEY="k" * 32,
+        GITHUB_API_URL=github.url,
+        DISPATCH_EMBEDDINGS="off",
+    )
+    process = ServerProcess(env).start(tmp_path / "serve.log")
+    try:
+        await process.wait_ready()
+    finally:
+        process.stop()
+
+    code_file = data_dir / setup_code.CODE_FILE
+    assert stat.S_IMODE(code_file.stat().st_mode) == 0o600
+    assert f"enter the setup code {code_file.read_text().strip()}" in process.output()

@@ -10,7 +10,7 @@ import pytest
 from app.agents import runs
 from app.signing import Signer
 from app.stream import chunks
-from app.stream.links import viewer_token
+from app.stream.links import subject, viewer_token
 from app.tokens import service as tokens
 from tests.agents.loop import SSEReader, create_run
 
@@ -24,7 +24,7 @@ async def test_replay_from_last_event_id_then_live_then_end(rt, client, run):
     for seq in range(1, 6):
         await chunks.append(run.id, seq, f"line {seq}\n")
     agent = await tokens.create("agent", "agent", [])
-    url = f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}"
+    url = f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
 
     viewer = SSEReader(url, headers={"Last-Event-ID": "2"}).start()
     await asyncio.wait_for(viewer.opened.wait(), 10)
@@ -56,7 +56,7 @@ async def test_a_finished_run_replays_and_ends_at_once(rt, client, run):
     await runs.update(run.id, state="failed")
 
     viewer = SSEReader(
-        f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}"
+        f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
     ).start()
     await asyncio.wait_for(viewer.ended.wait(), 10)
 
@@ -69,10 +69,11 @@ async def test_tokens_open_one_run_only(rt, client, run):
     cases = [
         None,
         "garbage",
-        viewer_token(rt, other_run),
-        Signer(b"another key" * 4).sign("stream", f"run:{run.id}", 60),
-        rt.signer.sign("stream", f"run:{run.id}", -10),
-        rt.signer.sign("setup-state", f"run:{run.id}", 60),
+        viewer_token(rt, other_run, run.viewer_key),
+        viewer_token(rt, run.id, "a key the run does not have"),
+        Signer(b"another key" * 4).sign("stream", subject(run.id, run.viewer_key), 60),
+        rt.signer.sign("stream", subject(run.id, run.viewer_key), -10),
+        rt.signer.sign("setup-state", subject(run.id, run.viewer_key), 60),
     ]
     for token in cases:
         params = {"token": token} if token else {}
@@ -83,7 +84,9 @@ async def test_tokens_open_one_run_only(rt, client, run):
 
 
 async def test_the_viewer_page_sends_no_referrer(rt, client, run):
-    page = await client.get(f"/runs/{run.id}", params={"token": viewer_token(rt, run.id)})
+    page = await client.get(
+        f"/runs/{run.id}", params={"token": viewer_token(rt, run.id, run.viewer_key)}
+    )
 
     assert page.status_code == 200
     assert page.headers["referrer-policy"] == "no-referrer"
@@ -92,7 +95,7 @@ async def test_the_viewer_page_sends_no_referrer(rt, client, run):
 
 async def test_a_chunk_that_commits_late_is_not_lost(rt, client, run):
     viewer = SSEReader(
-        f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id)}"
+        f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
     ).start()
     await asyncio.wait_for(viewer.opened.wait(), 10)
     await asyncio.sleep(0.2)

@@ -75,3 +75,27 @@ async def test_audit_api(rt, github, repo, client):
     assert response.status_code == 200
     assert any(entry["action"] == "labels.create" for entry in response.json()["entries"])
     assert (await client.get("/api/audit")).status_code == 401
+
+
+async def test_agent_tokens_cannot_read_the_audit_trail(rt, github, repo, client):
+    await seed(rt, github, repo)
+    agent = await service.create("harness", "agent", ["octo-org/widgets"])
+
+    response = await client.get(
+        "/api/audit",
+        params={"repo": "octo-org/widgets"},
+        headers={"authorization": f"Bearer {agent}"},
+    )
+
+    assert response.status_code == 403
+
+
+async def test_audit_repo_is_an_exact_name_not_a_pattern(rt, github, repo, client):
+    await seed(rt, github, repo)
+    token = await service.create("ops", "admin", [])
+
+    response = await client.get(
+        "/api/audit", params={"repo": "%"}, headers={"authorization": f"Bearer {token}"}
+    )
+
+    assert response.status_code == 200 and response.json()["entries"] == []

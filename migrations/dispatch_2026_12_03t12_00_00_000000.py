@@ -10,7 +10,7 @@ crash only resets the counts).
 
 from app.db.migrate import sql_migration
 
-ID = "2026-12-01T12:00:00:000000"
+ID = "2026-12-03T12:00:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "customer, portal_issue_activity, portal_pull_request, portal_rate"
 

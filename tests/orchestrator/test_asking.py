@@ -1,0 +1,173 @@
+"""The other ways to ask: the `dispatch/mission` label (by someone with the permission `ask`
+needs; the issue's title and body are the request) and `dispatch ask` on the command line (it
+opens the mission issue). And what `/dispatch ask` itself refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.audit import log as audit
+from app.db import engine
+from app.installations import service as installations
+from app.issues import onboarding
+from app.orchestrator import store
+from app.orchestrator.store import MissionState, Source
+from tests.conftest import claude_settings, make_settings
+from tests.fakes.anthropic import tool_use
+from tests.harness import drain, settings_env
+from tests.orchestrator.missions import (
+    ask,
+    mission_comment,
+    proposal_comment,
+    propose_input,
+    seed_project,
+)
+from tests.test_cli_commands import dispatch
+from tests.webhooks import for_repo
+
+REPO = "octo-org/widgets"
+
+
+@pytest.fixture
+def settings(tmp_path, github, oidc, claude):
+    return make_settings(tmp_path, github, dispatch_oidc_issuer=oidc.url, **claude_settings(claude))
+
+
+@pytest.fixture
+async def project(rt, github, repo):
+    seeded = seed_project(github, repo)
+    await onboarding.onboard(rt, repo[0], REPO)
+    return seeded
+
+
+def labeled(github, repo, number: int, sender: str) -> dict:
+    installation, repository = repo
+    github.add_label_to_issue(repository, number, "dispatch/mission")
+    payload = for_repo("issues/labeled", installation, repository)
+    payload["issue"] = github.issue(repository, number)
+    payload["label"] = {**payload["label"], "name": "dispatch/mission"}
+    payload["sender"] = {**payload["sender"], "login": sender, "type": "User"}
+    return payload
+
+
+async def test_the_mission_label_starts_a_mission_from_the_issue(
+    github, repo, claude, deliver, project
+):
+    _, repository = repo
+    number = project["mission"]["number"]
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+
+    await deliver("issues", labeled(github, repo, number, "bob"))
+
+    assert "eyes" in github.issue_reactions(repository, number)
+    mission = await store.latest_for_issue(repository["id"], number)
+    assert mission.source is Source.LABEL and mission.requested_by == "bob"
+    assert mission.request.startswith("Make webhook delivery resilient\n\nOutages at customers")
+    assert "📋 Proposed" in mission_comment(github, repository, number)
+    opening = claude.requests[0].messages[0]["content"]
+    assert "Outages at customers should not hurt us or them." in opening
+
+    # The label again (or GitHub's `opened` for the same label) starts nothing new.
+    await deliver("issues", labeled(github, repo, number, "bob"))
+    assert claude.attempts == 1
+
+
+async def test_the_label_from_someone_without_permission_starts_nothing(
+    github, repo, claude, deliver, project
+):
+    _, repository = repo
+    number = project["mission"]["number"]
+
+    await deliver("issues", labeled(github, repo, number, "eve"))
+
+    assert await store.latest_for_issue(repository["id"], number) is None
+    assert github.bot_comments(repository, number) == []  # strangers get no reply
+    assert claude.attempts == 0
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(
+            "SELECT outcome, reason FROM audit_log WHERE action = 'mission.label'"
+        )
+    assert row["outcome"] == audit.Outcome.REFUSED and "eve has read permission" in row["reason"]
+
+    github.set_permission(repository, "tom", "triage")
+    await deliver("issues", labeled(github, repo, number, "tom"))
+    [reply] = github.bot_comments(repository, number)
+    assert "tom has triage permission; a mission needs write" in reply
+
+
+async def test_ask_needs_a_request_and_write_permission(github, repo, claude, deliver, project):
+    _, repository = repo
+    number = project["mission"]["number"]
+
+    await deliver("issue_comment", ask(github, repo, number, "", user="alice"))
+    assert "`/dispatch ask` needs what you want" in github.bot_comments(repository, number)[-1]
+
+    await deliver("issue_comment", ask(github, repo, number, "do everything", user="eve"))
+    assert "needs **write** permission" in github.bot_comments(repository, number)[-1]
+    assert claude.attempts == 0
+
+
+async def test_a_second_ask_while_a_proposal_waits_is_refused(
+    github, repo, claude, deliver, project
+):
+    _, repository = repo
+    number = project["mission"]["number"]
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+
+    await deliver("issue_comment", ask(github, repo, number, "something else"))
+
+    reply = github.bot_comments(repository, number)[-1]
+    assert "mission #1 is already proposed on this issue" in reply
+    assert "`/dispatch reject <reason>` plans it again" in reply
+
+
+async def test_dispatch_ask_on_the_command_line_opens_the_mission_issue(
+    rt, settings, database, github, repo, claude, project
+):
+    installation, repository = repo
+    await installations.upsert_installation({"id": installation, "account": {"login": "octo-org"}})
+    await installations.add_repositories(installation, [repository])
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+
+    code, out, err = await dispatch(
+        settings_env(settings, database),
+        "ask",
+        "--repo",
+        REPO,
+        "--by",
+        "alice",
+        "Make webhook delivery survive outages",
+        "and tell customers what we retry.",
+    )
+
+    assert code == 0, err
+    [opened] = [i for i in github.issues(repository) if i["user"]["login"] == github.bot.login]
+    assert f"opened {REPO}#{opened['number']}" in out
+    assert (
+        opened["title"] == "Make webhook delivery survive outages and tell customers what we retry."
+    )
+    assert [label["name"] for label in opened["labels"]] == ["dispatch/mission"]
+    assert "Asked by @alice with `dispatch ask`" in opened["body"]
+    mission = await store.latest_for_issue(repository["id"], opened["number"])
+    assert mission.source is Source.CLI and mission.state is MissionState.PLANNING
+
+    await drain(rt)  # what a running `dispatch serve` does
+
+    assert "mission-proposal" in proposal_comment(github, repository, opened["number"])
+
+
+async def test_dispatch_ask_without_a_key_says_what_to_set(settings, database, github, repo):
+    env = settings_env(settings, database)
+    env.pop("ANTHROPIC_API_KEY")
+
+    code, _, err = await dispatch(env, "ask", "--repo", REPO, "anything")
+
+    assert code == 2 and "missions need ANTHROPIC_API_KEY" in err
+    assert github.issues(repo[1]) == []

