@@ -77,7 +77,6 @@ class Settings(BaseSettings):
     watchdog_schedule: str = "* * * * *"
     fix_verification_schedule: str = "*/5 * * * *"
     embedding_backfill_schedule: str = "41 * * * *"
-    portal_rate_prune_schedule: str = "*/5 * * * *"
     # After a stop signal, running jobs and requests get this long before they are handed back
     # to the queue (or cut short); under Kubernetes' default 30 s termination grace period.
     shutdown_grace_seconds: float = Field(25.0, ge=0, le=3600)

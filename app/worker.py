@@ -26,7 +26,6 @@ from app.issues import handlers as issue_handlers
 from app.issues import onboarding, reconcile
 from app.orchestrator import execution, planning
 from app.orchestrator import handlers as orchestrator_handlers
-from app.portal import access as portal_access
 from app.portal import activity as portal_activity
 from app.portal import handlers as portal_handlers
 from app.queue import JobRegistry, RetryPolicy, Worker
@@ -131,9 +130,6 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
             payload["number"],
         )
 
-    async def prune_portal_rates() -> None:
-        await portal_access.prune()
-
     async def prune() -> None:
         await retention.prune(rt)
 
@@ -177,9 +173,6 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     )
     registry.schedule(jobs.SWEEP_DELIVERIES, settings.delivery_sweep_schedule, sweep_deliveries)
     registry.schedule(jobs.RECONCILE_ISSUES, settings.reconcile_schedule, reconcile_issues)
-    registry.schedule(
-        jobs.PRUNE_PORTAL_RATES, settings.portal_rate_prune_schedule, prune_portal_rates
-    )
     registry.schedule(jobs.PRUNE, settings.prune_schedule, prune)
     registry.schedule(jobs.EXPIRE_CLAIMS, settings.claim_expiry_schedule, expire_claims)
     return registry

@@ -2,13 +2,14 @@
 
 A portal request presents its token in `?token=` or `Authorization: Bearer`; it is hashed before
 anything is looked up (`admit`), and what was looked up is compared in constant time
-(`customers.verified`). Requests are counted per token and per client
-address in fixed one-minute windows kept in Postgres (`portal_rate`, unlogged), so every replica
-counts against the same limits; a request past either limit gets 429 with the seconds left in the
-window. The counts are taken before the token is checked, so guessing tokens is limited too.
+(`customers.verified`). Requests are counted per token and per client address in fixed one-minute
+windows kept in Postgres (`portal_rate`, unlogged), so every replica counts against the same
+limits; a request past either limit gets 429 with the seconds left in the window, and the
+retention job (`dispatch prune`) forgets finished windows. The counts are taken before the token
+is checked, so guessing tokens is limited too.
 
 A portal token also opens the live stream of a run on an issue its customer follows (the run
-viewer asks `opens_run`)."""
+viewer asks `opens_run`), as long as the run's viewer links are open."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from litestar import Request
 
 from app.agents.runs import Run
-from app.db import engine
+from app.db import engine, pruning
 from app.installations import service as installations
 from app.issues import cache
 from app.portal import customers
@@ -88,13 +89,26 @@ async def admit(rt: Runtime, who: Presented, address: str, slug: str) -> Custome
     return customers.verified(row, slug, who.token_hash)
 
 
-async def prune() -> int:
-    """Forget finished windows (a scheduled job)."""
-    async with engine.connection() as connection:
-        status = await connection.execute(
-            "DELETE FROM portal_rate WHERE window_start < date_trunc('minute', now())"
+# Windows that have ended, by the database's clock (the one that counts them).
+_PRUNE = """
+DELETE FROM portal_rate
+WHERE (key, window_start) IN (
+    SELECT key, window_start FROM portal_rate WHERE window_start < date_trunc('minute', now())
+    LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+"""
+
+
+async def prune(*, batch: int, dry_run: bool = False) -> pruning.Pruned:
+    """Forget finished rate-limit windows (a step of the retention job)."""
+    what = "portal rate windows"
+    if dry_run:
+        rows, _ = await pruning.estimate(
+            "SELECT count(*), NULL FROM portal_rate "
+            "WHERE window_start < date_trunc('minute', now())"
         )
-    return int(status.split()[-1])
+        return pruning.Pruned(what, rows)
+    return pruning.Pruned(what, await pruning.in_batches(_PRUNE, batch=batch))
 
 
 async def follows(customer: Customer, repository_id: int, repository: str, number: int) -> bool:

@@ -25,13 +25,13 @@ from urllib.parse import urlencode, urlsplit
 
 from litestar import MediaType, Request, Response, delete, get, patch, post
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import Template
 
 from app.portal import access, customers, health, views
 from app.portal.customers import Customer
 from app.runtime import Runtime
-from app.tokens.guard import api_token, require_admin
+from app.tokens.guard import api_token, require_scope
 from app.tokens.service import ApiToken
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -245,8 +245,16 @@ def _refusal(exc: customers.CustomerError) -> HTTPException:
 
 
 def _admin(token: ApiToken) -> str:
-    require_admin(token)
-    return f"token:{token.name}"
+    """Customers are an operator's business: an `admin` token, and one for every repository (a
+    customer follows issues across the installation, which a token limited to some of its
+    repositories must not see)."""
+    require_scope(token, "admin")
+    if token.repositories:
+        raise PermissionDeniedException(
+            f"customers span every repository of an installation: token {token.name!r} is "
+            "limited to some; use an admin token created with --all-repos"
+        )
+    return token.actor
 
 
 async def _find(slug: str, installation: int | None) -> Customer:

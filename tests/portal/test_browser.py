@@ -268,7 +268,9 @@ async def test_the_run_viewer_shows_chunks_as_the_agent_posts_them(
     )  # fmt: skip
     await runs.update(run.id, state="running")
     agent = await tokens.create("harness", "agent", [])
-    token = viewer_token(rt, run.id)  # signed with the server's secret key (same settings)
+    token = viewer_token(
+        rt, run.id, run.viewer_key
+    )  # signed with the server's secret key (same settings)
 
     page = await browser()
     await page.goto(f"{server.url}/runs/{run.id}?token={token}")

@@ -119,18 +119,41 @@ async def test_the_cli_prints_the_link_once_and_lists_health(rt, settings, datab
 
 
 async def test_the_api_is_for_admin_tokens_only(client, installed):
-    agent = await tokens.create("harness", "agent", [])
-
-    assert (await client.get("/api/customers")).status_code == 401
-    refused = await client.get("/api/customers", headers={"authorization": f"Bearer {agent}"})
-    assert refused.status_code == 403 and "admin" in refused.json()["error"]
-    posted = await client.post(
+    installation, _ = installed
+    admin = await tokens.create("ops", "admin", [])
+    created = await client.post(
         "/api/customers",
-        json={"installation_id": installed[0], "name": "Acme"},
-        headers={"authorization": f"Bearer {agent}"},
+        json={"installation_id": installation, "name": "Acme"},
+        headers={"authorization": f"Bearer {admin}"},
     )
-    assert posted.status_code == 403
-    assert await customers.list_all() == []
+    assert created.status_code == 201, created.text
+    routes = [
+        ("GET", "/api/customers", None),
+        ("POST", "/api/customers", {"installation_id": installation, "name": "Globex"}),
+        ("GET", "/api/customers/acme", None),
+        ("PATCH", "/api/customers/acme", {"name": "Evil"}),
+        ("DELETE", "/api/customers/acme", None),
+        ("POST", "/api/customers/acme/token", None),
+        ("GET", "/api/customers/acme/stats", None),
+    ]
+    assert (await client.get("/api/customers")).status_code == 401
+    for scope in ("read", "agent", "dispatch"):
+        token = await tokens.create(f"not-admin-{scope}", scope, [])
+        for method, path, body in routes:
+            refused = await client.request(
+                method, path, json=body, headers={"authorization": f"Bearer {token}"}
+            )
+            assert refused.status_code == 403, (scope, method, path)
+            assert "admin" in refused.json()["error"]
+    # An admin token limited to some repositories would see customers' issues in others.
+    limited = await tokens.create("ops-widgets", "admin", ["octo-org/widgets"])
+    for method, path, body in routes:
+        refused = await client.request(
+            method, path, json=body, headers={"authorization": f"Bearer {limited}"}
+        )
+        assert refused.status_code == 403 and "--all-repos" in refused.json()["error"]
+    [customer] = await customers.list_all()
+    assert (customer.slug, customer.name) == ("acme", "Acme")
 
 
 async def test_the_api_manages_customers(client, installed, github):

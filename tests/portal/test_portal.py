@@ -373,6 +373,12 @@ async def test_a_portal_token_opens_the_streams_of_followed_issues_only(
     new_token = await customers.rotate_token(customer)
     assert (await client.get(f"/runs/{mine.id}", params={"token": token})).status_code == 404
     assert (await client.get(f"/runs/{mine.id}", params={"token": new_token})).status_code == 200
+    # When Dispatch closes a run's viewer links (a public repository's run ended), the portal's
+    # way in closes with them.
+    await runs.update(mine.id, viewer_key=None)
+    assert (await client.get(f"/runs/{mine.id}", params={"token": new_token})).status_code == 404
+    closed = await client.get(f"/runs/{mine.id}/stream", params={"token": new_token})
+    assert closed.status_code == 404
 
 
 @pytest.mark.timeout(120)
@@ -416,7 +422,8 @@ async def test_pull_requests_that_fix_the_issue_join_its_timeline(
             "number": pull["number"],
             "body": f"Fixes #{number}",
             "html_url": f"https://github.com/octo-org/widgets/pull/{pull['number']}",
-            "head": {**payload["pull_request"]["head"], "ref": "fix-export"},
+            # A branch of the repository itself: its closing keywords count.
+            "head": {**payload["pull_request"]["head"], "ref": "fix-export", "repo": repository},
             "created_at": "2026-12-01T10:00:00Z",
             **changes,
         }
