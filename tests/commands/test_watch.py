@@ -73,7 +73,7 @@ async def test_unwatch_removes_it_and_says_when_there_is_nothing_to_remove(
 
     answer, reactions = await say(github, repo, issue, deliver, "/dispatch unwatch acme")
     assert "confused" in reactions
-    assert "\n> /dispatch unwatch acme" in answer and "does not follow it" in answer
+    assert "\n> `/dispatch unwatch acme`" in answer and "does not follow it" in answer
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ from tests.webhooks import example, for_repo, signed
 CHROMIUM = os.environ.get("DISPATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox",
+    "--disable-dev-shm-usage",  # containers give /dev/shm 64 MB
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
