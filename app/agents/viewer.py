@@ -32,6 +32,8 @@ NO_REFERRER = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
+    # Its links carry a token (a viewer link, or a customer's portal token): never index them.
+    "X-Robots-Tag": "noindex, nofollow",
 }
 
 

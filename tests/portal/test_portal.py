@@ -249,6 +249,14 @@ async def test_everything_wrong_gets_the_same_404(client, github, installed, acm
     assert {page.status_code for page in apis} == {404}
     assert {page.text for page in apis} == {'{"error":"not found","status":404}'}
     assert (await client.get(f"/portal/acme/octo-org/widgets/{n}?token={token}")).status_code == 200
+    # The same through `Authorization: Bearer`.
+    for path in ("/portal/acme", f"/api/portal/acme/octo-org/widgets/{n}"):
+        for bad in ("dpt_wrong", old_token, gone_token, globex_token):
+            answer = await client.get(path, headers={"authorization": f"Bearer {bad}"})
+            assert answer.status_code == 404
+            assert answer.text in (pages[0].text, '{"error":"not found","status":404}')
+        good = await client.get(path, headers={"authorization": f"Bearer {token}"})
+        assert good.status_code == 200
 
 
 async def test_pages_keep_the_link_private(client, github, installed, acme):
@@ -364,6 +372,9 @@ async def test_a_portal_token_opens_the_streams_of_followed_issues_only(
 
     page = await client.get(f"/runs/{mine.id}", params={"token": token})
     assert page.status_code == 200 and f"/runs/{mine.id}/stream?token={token}" in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-robots-tag"].startswith("noindex")
     async with client.stream("GET", f"/runs/{mine.id}/stream", params={"token": token}) as s:
         assert s.status_code == 200
     assert (await client.get(f"/runs/{theirs.id}", params={"token": token})).status_code == 404
