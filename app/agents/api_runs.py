@@ -20,7 +20,7 @@ from datetime import datetime
 
 from litestar.exceptions import HTTPException, NotFoundException
 
-from app.agents import dispatcher, gates, lifecycle, plans, runs, spawn
+from app.agents import dispatcher, gates, lifecycle, plans, qa, runs, spawn
 from app.agents.events import AgentEvent, Blocker, BlockerCategory, Completed, PlanProposed
 from app.agents.runs import NewRun, Run, RunState, Trigger
 from app.audit import log as audit
@@ -137,14 +137,30 @@ async def _start(
                 f"not {repository}#{number}",
             )
     plan_id = None
-    if mode is Mode.IMPLEMENT:
+    target_pull = None
+    if mode is Mode.IMPLEMENT or mode.spec.checks_pull:
         loaded = await repo_config.load(rt, issue.installation_id, issue.repository)
-        try:
-            plan_id = await plans.for_implementation(
-                issue.repository_id, number, require_approval=loaded.config.plans.require_approval
+        if mode is Mode.IMPLEMENT:
+            try:
+                plan_id = await plans.for_implementation(
+                    issue.repository_id,
+                    number,
+                    require_approval=loaded.config.plans.require_approval,
+                )
+            except plans.PlanRequired as exc:
+                raise conflict(str(exc)) from None
+        else:  # the pull request that closes the issue (or its implementation's), as `/dispatch qa`
+            found = await qa.target_for(
+                rt.github.installation(issue.installation_id),
+                repository=issue.repository,
+                repository_id=issue.repository_id,
+                number=number,
+                is_pull=False,
+                allow_forks=loaded.config.qa.allow_forks,
             )
-        except plans.PlanRequired as exc:
-            raise conflict(str(exc)) from None
+            if isinstance(found, qa.Refused):
+                raise conflict(found.reason)
+            target_pull = found
     requested = await spawn.request_run(
         NewRun(
             installation_id=issue.installation_id,
@@ -157,6 +173,7 @@ async def _start(
             notes=(notes or "").strip() or None,
             plan_id=plan_id,
             agent=agent,
+            target_pull=target_pull,
         )
     )
     now = rt.clock.now()

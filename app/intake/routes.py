@@ -46,7 +46,10 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
     if not isinstance(payload, dict):
         return error(400, "body must be a JSON object")
 
-    action, installation_id, repository = journal.payload_summary(payload)
+    try:
+        action, installation_id, repository = journal.payload_summary(payload)
+    except journal.MalformedPayload as exc:
+        return error(400, f"not a GitHub webhook payload: {exc}")
     stored = await journal.record(
         journal.Inbound(
             guid=guid,

@@ -27,8 +27,11 @@ from app.agents import api_runs, reads
 from app.agents.runs import Trigger
 from app.audit import log as audit
 from app.claims import service as claims
+from app.installations import service as installations
 from app.issues import cache, editing
 from app.modes import Mode
+from app.orchestrator import planning
+from app.orchestrator.store import Source
 from app.runtime import Runtime
 from app.search import duplicates
 from app.search import query as search
@@ -386,6 +389,55 @@ def build_server(rt: Runtime) -> MCPServer:
     ) -> dict[str, Any]:
         """Dispatch deep research on a question; the answer is posted on the issue."""
         return await dispatch(ctx, "dispatch_research", repository, number, Mode.RESEARCH, question)
+
+    @tool(CHANGES)
+    async def plan_mission(
+        ctx: Context,
+        repository: Repository,
+        request: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=planning.MAX_REQUEST,
+                description="What to build, in plain words; the first line becomes the title.",
+            ),
+        ],
+    ) -> dict[str, Any]:
+        """Open a mission issue for what to build and let Claude plan it into issues. Only a
+        proposal comes back on the issue: nothing is created or dispatched until a person with
+        write permission approves it there (`/dispatch approve`). Needs the `dispatch` scope."""
+
+        async def work() -> dict[str, Any]:
+            token = token_of(ctx)
+            require_scope(token, tokens.DISPATCH)
+            require_repository(token, repository)
+            found = await installations.repository_by_name(repository)
+            if found is None:
+                raise ToolError(f"{repository} is not a repository the App is installed on")
+            opened = await planning.open_mission(
+                rt,
+                installation_id=found["installation_id"],
+                repository=found["full_name"],
+                repository_id=found["id"],
+                request=request,
+                requested_by=None,
+                source=Source.MCP,
+            )
+            if isinstance(opened, planning.Refusal):
+                raise ToolError(f"no mission: {opened.reason}")
+            answer: dict[str, Any] = {"number": opened.number, "url": opened.url}
+            if isinstance(opened.mission, planning.Refusal):
+                answer["message"] = (
+                    f"the issue is open, but planning did not start: {opened.mission.reason}"
+                )
+            else:
+                answer["mission"] = opened.mission.id
+                answer["message"] = (
+                    "planning started: the proposal appears on the issue for a person to approve"
+                )
+            return answer
+
+        return await _audited(ctx, "plan_mission", repository, work())
 
     # --- working a claim, reporting: `agent` scope
 

@@ -102,6 +102,11 @@ async def start(
     return mission
 
 
+# What fits in the mission issue's body (GitHub refuses one over 65,536 characters) with its
+# footer.
+MAX_REQUEST = 60_000
+
+
 @dataclass(frozen=True)
 class Opened:
     """A mission issue opened for a request, and its mission (or why it was not started)."""
@@ -122,21 +127,23 @@ async def open_mission(
     source: Source,
 ) -> Opened | Refusal:
     """Open a mission issue for `request` (labelled `dispatch/mission`) and start planning it:
-    `dispatch ask` on the command line, and anything else that asks without an issue (an MCP
-    tool can wrap this; it only proposes). Refused before anything is opened when there is no
-    key or the daily cost budget would not allow the planning."""
+    `dispatch ask` on the command line and the MCP tool `plan_mission` (it only proposes).
+    Refused before anything is opened when there is no key, the request is too long, or the
+    daily cost budget would not allow the planning."""
     if not rt.settings.anthropic_api_key:
         return Refusal(NOT_CONFIGURED)
+    if len(request) > MAX_REQUEST:
+        return Refusal(f"the request is longer than {MAX_REQUEST:,} characters: say it shorter")
     refusal = await budget_refusal(rt, installation_id, repository, starting=True)
     if refusal is not None:
         return Refusal(refusal)
     first_line = " ".join(request.strip().splitlines()[0].split()) if request.strip() else ""
     title = first_line if len(first_line) <= 80 else first_line[:79].rsplit(" ", 1)[0] + "…"
     who = f"@{requested_by}" if requested_by else "an operator"
+    how = "through Dispatch's MCP server" if source is Source.MCP else "with `dispatch ask`"
     body = (
-        f"{request.strip()}\n\n---\nAsked by {who} with `dispatch ask`. Claude plans this "
-        "mission; nothing is created or dispatched until someone with write permission approves "
-        "its proposal here."
+        f"{request.strip()}\n\n---\nAsked by {who} {how}. Claude plans this mission; nothing "
+        "is created or dispatched until someone with write permission approves its proposal here."
     )
     client = rt.github.installation(installation_id)
     issue = await rest.create_issue(

@@ -33,6 +33,7 @@ TOOLS = {
     "dispatch_investigation",
     "dispatch_implementation",
     "dispatch_qa",
+    "plan_mission",
     "dispatch_research",
     "get_run",
     "read_run_log",

@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from app.agents import gates
+from app.agents import gates, runs
 from app.db import engine
 from app.installations import service as installations
 from app.issues import onboarding
@@ -119,8 +119,13 @@ async def test_dispatch_refusals_say_why(rt, github, repo, client, world):
         assert "refused by the spawn gates" in text(stopped) and "incident 42" in text(stopped)
         await gates.set_kill_switch(False, installation_id=None, reason=None, by="ops")
 
+        no_pull = await mcp.call_tool("dispatch_qa", where)
+        assert no_pull.is_error and "no pull request to check" in text(no_pull)
+        pull = github.add_pull(repo[1], "fix-save", body=f"Fixes #{number}", title="Fix save")
         started = data(await mcp.call_tool("dispatch_qa", {**where, "instructions": "try it"}))
         assert started["run"]["mode"] == "qa" and started["run"]["state"] == "dispatched"
+        qa_run = await runs.get(started["run"]["id"])
+        assert qa_run.target_pull["number"] == pull["number"]
         again = await mcp.call_tool("dispatch_investigation", where)
         assert again.is_error and "already dispatched" in text(again)
 

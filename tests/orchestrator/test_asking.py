@@ -171,3 +171,56 @@ async def test_dispatch_ask_without_a_key_says_what_to_set(settings, database, g
 
     assert code == 2 and "missions need ANTHROPIC_API_KEY" in err
     assert github.issues(repo[1]) == []
+
+
+async def test_an_mcp_client_asks_and_only_a_proposal_comes_back(
+    rt, client, github, repo, claude, project
+):
+    from app.tokens import service as tokens
+    from tests.mcp.test_mcp_tools import connect, data, text
+
+    installation, repository = repo
+    await installations.upsert_installation({"id": installation, "account": {"login": "octo-org"}})
+    await installations.add_repositories(installation, [repository])
+    reader = await tokens.create("reader", "read", [REPO])
+    planner = await tokens.create("planner", "dispatch", [REPO])
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+    before = len(github.issues(repository))
+
+    async with connect(client, reader) as mcp:
+        refused = await mcp.call_tool("plan_mission", {"repository": REPO, "request": "Retries"})
+        assert refused.is_error and "`dispatch` scope" in text(refused)
+    async with connect(client, planner) as mcp:
+        elsewhere = await mcp.call_tool(
+            "plan_mission", {"repository": "octo-org/other", "request": "Retries"}
+        )
+        assert elsewhere.is_error and "not allowed on octo-org/other" in text(elsewhere)
+        opened = data(
+            await mcp.call_tool(
+                "plan_mission",
+                {"repository": REPO, "request": "Make webhook delivery survive outages"},
+            )
+        )
+    assert len(github.issues(repository)) == before + 1  # nothing but the mission issue
+
+    issue = github.issue(repository, opened["number"])
+    assert issue["title"] == "Make webhook delivery survive outages"
+    assert "through Dispatch's MCP server" in issue["body"]
+    mission = await store.latest_for_issue(repository["id"], opened["number"])
+    assert mission.source is Source.MCP and mission.id == opened["mission"]
+
+    await drain(rt)
+
+    assert "mission-proposal" in proposal_comment(github, repository, opened["number"])
+    assert len(github.issues(repository)) == before + 1  # approval is a person's, on the issue
+    async with engine.connection() as connection:
+        actions = await connection.fetch(
+            "SELECT actor, outcome FROM audit_log WHERE action = 'mcp.plan_mission' ORDER BY id"
+        )
+    assert [(a["actor"], a["outcome"]) for a in actions] == [
+        ("token:reader", "refused"),
+        ("token:planner", "refused"),
+        ("token:planner", "done"),
+    ]
