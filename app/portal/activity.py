@@ -21,6 +21,7 @@ from app.events import is_bot
 from app.github import rest
 from app.github.permissions import Permission
 from app.issues import repo_config
+from app.issues.labels import CUSTOMER_PREFIX
 from app.runtime import Runtime
 
 TEAM_PERMISSION = Permission.WRITE
@@ -85,9 +86,11 @@ async def record_comment(repository_id: int, number: int, at: datetime, *, by_te
 
 
 async def on_comment(rt: Runtime, installation_id: int, payload: dict[str, Any]) -> None:
-    """An `issue_comment.created` on an issue (pull requests are not followed)."""
+    """An `issue_comment.created` on an issue a customer follows (others cost nothing: no row, no
+    GitHub call; an issue followed later has its earlier comments read by `backfill`)."""
     issue, comment, repository = payload["issue"], payload["comment"], payload["repository"]
-    if "pull_request" in issue:
+    labels = [str((label or {}).get("name") or "") for label in issue.get("labels") or []]
+    if "pull_request" in issue or not any(name.startswith(CUSTOMER_PREFIX) for name in labels):
         return
     at = parse_timestamp(comment.get("created_at")) or rt.clock.now()
     by_team = False

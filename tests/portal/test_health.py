@@ -14,11 +14,17 @@ from tests.portal.seed import follow
 from tests.webhooks import for_repo
 
 
-def comment_webhook(github, repo, number, user, at, *, user_type="User"):
+def comment_webhook(github, repo, number, user, at, *, user_type="User", labels=("customer/acme",)):
     installation, repository = repo
     posted = github.add_comment(repository, number, "something private", user=user)
     payload = for_repo("issue_comment/created", installation, repository)
-    payload["issue"] = {**payload["issue"], "number": number, "labels": []}
+    payload["issue"] = {
+        **payload["issue"],
+        "number": number,
+        "labels": [{**payload["issue"]["labels"][0], "name": name} for name in labels]
+        if payload["issue"].get("labels")
+        else [{"name": name} for name in labels],
+    }
     payload["issue"].pop("pull_request", None)
     payload["comment"] = {
         **payload["comment"],
@@ -91,6 +97,17 @@ async def test_health_counts_what_an_account_manager_needs(
     await deliver("issue_comment", comment_webhook(
         github, installed, closed["number"], f"{github.app_slug}[bot]",
         now - timedelta(days=8) + timedelta(hours=2), user_type="Bot"))  # fmt: skip
+
+    # A comment on an issue no customer follows costs nothing: no GitHub call, no row.
+    other = await follow(github, installed, "nobody follows this", labels=[])
+    before = len(github.calls)
+    await deliver("issue_comment", comment_webhook(
+        github, installed, other["number"], "dave", now, labels=()))  # fmt: skip
+    assert [c.path for c in github.calls[before:] if "/collaborators/" in c.path] == []
+    async with engine.connection() as connection:
+        assert not await connection.fetchval(
+            "SELECT count(*) FROM portal_issue_activity WHERE number = $1", other["number"]
+        )
 
     stats = await health.of(customer, now)
 
