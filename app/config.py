@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     embeddings_model: str = "text-embedding-3-small"
     fix_verification_hours: float = Field(48.0, gt=0)
 
+    # --- the customer portal: requests per minute, counted in Postgres (every replica shares them)
+    portal_rate_per_token: int = Field(600, ge=1)
+    portal_rate_per_address: int = Field(120, ge=1)
+
     # --- the orchestrator: missions planned by Claude (app/orchestrator)
     anthropic_api_key: str | None = None
     # As the anthropic SDK reads it; unset: the SDK's default endpoint.

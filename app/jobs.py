@@ -24,6 +24,7 @@ REOPEN_FAILED_FIX = "fixes.reopen_failed"
 EMBED_ISSUE = "search.embed_issue"
 BACKFILL_EMBEDDINGS = "search.backfill"
 EMBED_REPOSITORY = "search.embed_repository"
+PORTAL_BACKFILL_ACTIVITY = "portal.backfill_activity"
 PRUNE = "storage.prune"
 PLAN_MISSION = "missions.plan"
 EXECUTE_MISSION = "missions.execute"
@@ -75,6 +76,13 @@ class EmbedIssueJob(TypedDict):
 
 class EmbedRepositoryJob(TypedDict):
     repository_id: int
+
+
+class PortalActivityJob(TypedDict):
+    installation_id: int
+    repository: str
+    repository_id: int
+    number: int
 
 
 class PlanMissionJob(TypedDict):

@@ -41,6 +41,8 @@ from app.intake import alert_routes
 from app.intake import routes as intake_routes
 from app.issues import routes as issue_routes
 from app.mcp import mount as mcp_mount
+from app.portal import access as portal_access
+from app.portal import routes as portal_routes
 from app.queue import Worker
 from app.retention.service import StorageMetrics
 from app.runtime import Runtime
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
     Path(__file__).parent / "setup" / "templates",
     Path(__file__).parent / "agents" / "templates",
+    Path(__file__).parent / "portal" / "templates",
 ]
 
 
@@ -104,6 +107,7 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *issue_routes.routes,
         *audit_routes.routes,
         *agent_routes.routes,
+        *portal_routes.routes,
         *command_routes.routes,
         *agent_api_routes.routes,
         *claim_routes.routes,
@@ -115,6 +119,11 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         dependencies={
             "rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False),
             "router": Provide(lambda: router, use_cache=True, sync_to_thread=False),
+            # Who else may watch a run's stream: holders of a portal token whose customer
+            # follows the run's issue (the run viewer knows only its own signed links).
+            "other_viewers": Provide(
+                lambda: portal_access.opens_run, use_cache=True, sync_to_thread=False
+            ),
             "metric_sources": Provide(lambda: metric_sources, use_cache=True, sync_to_thread=False),
             # The claim queue's pull-request follow-ups come from the agents' revise rules.
             "follow_ups": Provide(lambda: follow_ups.SOURCE, use_cache=True, sync_to_thread=False),

@@ -26,6 +26,8 @@ from app.issues import handlers as issue_handlers
 from app.issues import onboarding, reconcile
 from app.orchestrator import execution, planning
 from app.orchestrator import handlers as orchestrator_handlers
+from app.portal import activity as portal_activity
+from app.portal import handlers as portal_handlers
 from app.queue import JobRegistry, RetryPolicy, Worker
 from app.remediation import fixes, pipeline
 from app.remediation import handlers as remediation_handlers
@@ -45,8 +47,8 @@ def event_router() -> Router:
     caches first (everything after reads them), then claims (a removed agent label ends its
     claim), then runs and pull requests — remediation before agents, so a merged fix of a
     production error moves its issue to `status/verifying` before the generic rule would call it
-    done — then search, then missions (the label that starts one, edits that make a proposal
-    stale, closed issues that free waiting items), and commands last."""
+    done — then search, the portal's records, then missions (the label that starts one, edits
+    that make a proposal stale, closed issues that free waiting items), and commands last."""
     return Router(
         installation_handlers.router,
         issue_handlers.router,
@@ -54,6 +56,7 @@ def event_router() -> Router:
         remediation_handlers.router,
         agent_handlers.router,
         search_handlers.router,
+        portal_handlers.router,
         orchestrator_handlers.router,
         command_handlers.router,
     )
@@ -124,6 +127,15 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     async def reconcile_issues() -> None:
         await reconcile.run(rt)
 
+    async def backfill_portal_activity(payload: dict[str, Any]) -> None:
+        await portal_activity.backfill(
+            rt,
+            payload["installation_id"],
+            payload["repository"],
+            payload["repository_id"],
+            payload["number"],
+        )
+
     async def prune() -> None:
         await retention.prune(rt)
 
@@ -157,6 +169,7 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     registry.job(jobs.REOPEN_FAILED_FIX, reopen_failed_fix, retry())
     registry.job(jobs.EMBED_ISSUE, embed_issue, retry())
     registry.job(jobs.EMBED_REPOSITORY, embed_repository, retry())
+    registry.job(jobs.PORTAL_BACKFILL_ACTIVITY, backfill_portal_activity, retry())
     registry.job(jobs.PLAN_MISSION, plan_mission, retry(planning_failed))
     registry.job(jobs.EXECUTE_MISSION, execute_mission, retry(execution_failed))
     registry.job(jobs.REPORT_MISSION, report_mission, retry())

@@ -10,7 +10,19 @@ from app.cli import main
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["worker"], ["migrate"], ["deliveries"], ["deliveries", "replay"]],
+    [
+        [],
+        ["serve"],
+        ["worker"],
+        ["migrate"],
+        ["deliveries"],
+        ["deliveries", "replay"],
+        ["customer"],
+        ["customer", "create"],
+        ["customer", "list"],
+        ["customer", "rotate-token"],
+        ["customer", "delete"],
+    ],
 )
 def test_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])

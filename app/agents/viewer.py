@@ -1,16 +1,18 @@
 """The run viewer: `GET /runs/{id}/stream` (Server-Sent Events: replay from `Last-Event-ID`, then
 live, with a keep-alive every 15 s and an `end` event when the run finishes; event ids are
 `<attempt>:<seq>`, and each attempt of the workflow run starts with an `attempt` event) and `GET
-/runs/{id}`, the page that renders it. Both need a viewer token for that run; a wrong one is a
-404, never a hint. A run whose log has expired (RUN_LOG_RETENTION_DAYS) still has its page, which
-says so; its stream sends one `expired` event (the date) and then `end`."""
+/runs/{id}`, the page that renders it. Both need a viewer token for that run, or a token the
+composition root vouches for (a portal token whose customer follows the run's issue); a wrong one
+is a 404, never a hint. Clearing a run's viewer key (Dispatch does when a public repository's run
+ends) closes it to both. A run whose log has expired (RUN_LOG_RETENTION_DAYS) still has its page,
+which says so; its stream sends one `expired` event (the date) and then `end`."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, get
@@ -31,7 +33,14 @@ NO_REFERRER = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
+    # Its links carry a token (a viewer link, or a customer's portal token): never index them.
+    "X-Robots-Tag": "noindex, nofollow",
 }
+
+
+# Who else may watch a run, given a token that is not a viewer link and the run (the composition
+# root provides it: portal tokens of customers following the run's issue).
+OtherViewers = Callable[[str, runs.Run], Awaitable[bool]]
 
 
 def _page_policy(script_nonce: str) -> str:
@@ -41,19 +50,29 @@ def _page_policy(script_nonce: str) -> str:
     )
 
 
-async def _authorized_run(rt: Runtime, run_id: int, token: str | None) -> runs.Run:
+async def _authorized_run(
+    rt: Runtime, run_id: int, token: str | None, others: OtherViewers
+) -> runs.Run:
     """The run, if `token` opens it; otherwise the same 404 whatever was wrong."""
     run = await runs.get(run_id)
-    if run is None or not links.opens(rt, token, run_id, run.viewer_key):
+    if run is None or not run.viewer_key:
+        raise NotFoundException("no such run")
+    if links.opens(rt, token, run_id, run.viewer_key):
+        return run
+    if not token or not await others(token, run):
         raise NotFoundException("no such run")
     return run
 
 
 @get("/runs/{run_id:int}/stream", include_in_schema=False)
 async def run_stream(
-    rt: Runtime, request: Request, run_id: int, token: str | None = None
+    rt: Runtime,
+    request: Request,
+    other_viewers: OtherViewers,
+    run_id: int,
+    token: str | None = None,
 ) -> ServerSentEvent:
-    run = await _authorized_run(rt, run_id, token)
+    run = await _authorized_run(rt, run_id, token, other_viewers)
     cursor = event_cursor(request.headers.get("last-event-id", ""))
     bus: StreamBus = request.app.state.bus
     limit = rt.settings.stream_viewers_per_run
@@ -182,8 +201,10 @@ def _log(attempt: int, seq: int, data: str) -> ServerSentEventMessage:
 
 
 @get("/runs/{run_id:int}", include_in_schema=False)
-async def run_page(rt: Runtime, run_id: int, token: str | None = None) -> Template:
-    run = await _authorized_run(rt, run_id, token)
+async def run_page(
+    rt: Runtime, other_viewers: OtherViewers, run_id: int, token: str | None = None
+) -> Template:
+    run = await _authorized_run(rt, run_id, token, other_viewers)
     script_nonce = secrets.token_urlsafe(16)
     context: dict[str, Any] = {
         "run": run,

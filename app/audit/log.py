@@ -84,6 +84,23 @@ async def entries(
     return await query.run()
 
 
+async def for_issue(
+    repository: str, issue_number: int, actions: list[str], *, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Entries of some actions about one issue, oldest first (what a timeline reads)."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT at, actor, action, after, outcome FROM audit_log "
+            "WHERE lower(repository) = lower($1) AND issue_number = $2 AND action = ANY($3) "
+            "ORDER BY at, id LIMIT $4",
+            repository,
+            issue_number,
+            actions,
+            limit,
+        )
+    return [dict(row) for row in rows]
+
+
 def _literal(text: str) -> str:
     """`text` as an ILIKE pattern that matches only itself."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -126,3 +126,24 @@ async def repository_by_name(full_name: str) -> dict[str, Any] | None:
             full_name,
         )
     return dict(row) if row else None
+
+
+async def is_installed(installation_id: int) -> bool:
+    """Whether the App is installed (and not uninstalled) on this installation id."""
+    async with engine.connection() as connection:
+        return bool(
+            await connection.fetchval(
+                "SELECT 1 FROM installation WHERE id = $1 AND deleted_at IS NULL", installation_id
+            )
+        )
+
+
+async def repository_ids(installation_id: int) -> list[int]:
+    """Ids of the repositories the installation currently gives the App."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT r.id FROM repository r JOIN installation i ON i.id = r.installation_id "
+            "WHERE r.installation_id = $1 AND r.removed_at IS NULL AND i.deleted_at IS NULL",
+            installation_id,
+        )
+    return [row["id"] for row in rows]

@@ -52,6 +52,11 @@ async def one_label_per_family(event: Event, rt: Runtime) -> None:
     await state.enforce_exclusive(event, rt)
 
 
+@router.on("issues", "labeled")
+async def status_history(event: Event, rt: Runtime) -> None:
+    await state.record_status_label(event, rt)
+
+
 @router.on("issues", "closed")
 async def closed_means_done(event: Event, rt: Runtime) -> None:
     await state.on_closed(event, rt)

@@ -28,6 +28,8 @@ Example (every key is optional):
     auto_dispatch:                    # start a run when an issue matches, once per issue
       - when: {labels: [status/ready, type/bug]}
         mode: investigate
+    portal:
+      show_body: false                # customers see issue bodies in the portal (never alerts')
     qa:
       allow_forks: false              # QA may check pull requests from forks (their code runs
                                       # with the repository's Anthropic key)
@@ -161,6 +163,10 @@ class AutoDispatchRule(_Strict):
         return value
 
 
+class Portal(_Strict):
+    show_body: bool = False
+
+
 class RepoConfig(_Strict):
     permissions: dict[str, str] = Field(default_factory=dict)
     allowed_bots: list[str] = Field(default_factory=list)
@@ -169,6 +175,7 @@ class RepoConfig(_Strict):
     duplicates: Duplicates = Field(default_factory=Duplicates)
     plans: Plans = Field(default_factory=Plans)
     auto_dispatch: list[AutoDispatchRule] = Field(default_factory=list)
+    portal: Portal = Field(default_factory=Portal)
     qa: QA = Field(default_factory=QA)
     follow_ups: FollowUps = Field(default_factory=FollowUps)
 
@@ -231,6 +238,16 @@ async def load(rt: Runtime, installation_id: int, repository: str) -> LoadedConf
             sha=row["sha"],
         )
     return await refresh(rt, installation_id, repository)
+
+
+async def cached(repository: str) -> RepoConfig:
+    """The config in force as far as the cache knows, without asking GitHub: the defaults for a
+    repository never read (or whose file is invalid). For pages that must not call GitHub."""
+    async with engine.connection() as connection:
+        stored = await connection.fetchval(
+            "SELECT config FROM repo_config WHERE lower(repository) = lower($1)", repository
+        )
+    return RepoConfig.model_validate(stored or {})
 
 
 async def refresh(rt: Runtime, installation_id: int, repository: str) -> LoadedConfig:

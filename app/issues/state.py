@@ -10,6 +10,8 @@ that newer event. Changes made by Dispatch itself do not trigger these rules aga
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 
 from githubkit import GitHub
 
@@ -20,6 +22,9 @@ from app.issues.labels import Status, family
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# The audit action of a status label a person added (Dispatch's own are `label.add`).
+STATUS_SET = "status.set"
 
 
 async def enforce_exclusive(event: Event, rt: Runtime) -> None:
@@ -40,6 +45,50 @@ async def enforce_exclusive(event: Event, rt: Runtime) -> None:
         return  # a newer label of this family arrived after this event; its event decides
     for older in same_family:
         await _remove(client, rt, event, issue["number"], older, reason=f"{label} replaces it")
+
+
+async def record_status_label(event: Event, rt: Runtime) -> None:
+    """On `issues.labeled`: a person gave the issue a status. Dispatch's own moves are audited
+    where they are made (`move_to`); recording people's too keeps every status an issue had in
+    the audit trail, which is what the customer portal's timeline shows."""
+    label = event.payload["label"]["name"]
+    if label not in Status._value2member_map_ or await is_own_change(event, rt):
+        return
+    repository = event.repository or ""
+    number = event.payload["issue"]["number"]
+    await audit.record(
+        actor=event.sender or "unknown",
+        action=STATUS_SET,
+        target=f"{repository}#{number}",
+        repository=repository,
+        issue_number=number,
+        installation_id=event.installation_id,
+        after={"status": label},
+        reason="label added on GitHub",
+        delivery=event.delivery,
+    )
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    at: datetime
+    status: Status
+    by_dispatch: bool
+
+
+async def status_history(repository: str, number: int) -> list[StatusChange]:
+    """Every status the issue was given, oldest first, from the audit trail: Dispatch's moves
+    and the status labels people added."""
+    changes = []
+    for entry in await audit.for_issue(repository, number, ["label.add", STATUS_SET]):
+        after = entry["after"] if isinstance(entry["after"], dict) else {}
+        name = after.get("added") if entry["action"] == "label.add" else after.get("status")
+        if entry["outcome"] != audit.Outcome.DONE or not isinstance(name, str):
+            continue
+        if name not in Status._value2member_map_:
+            continue
+        changes.append(StatusChange(entry["at"], Status(name), entry["action"] == "label.add"))
+    return changes
 
 
 async def move_to(

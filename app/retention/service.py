@@ -28,6 +28,7 @@ from app.db import engine
 from app.db.pruning import Pruned
 from app.health.metrics import DATABASE_BYTES, OLDEST_KEPT_AGE, TABLE_BYTES
 from app.intake import retention as intake_retention
+from app.portal import access as portal_access
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def _steps(rt: Runtime, now: datetime, dry_run: bool) -> list[tuple[str, Step]]:
                 before(settings.spawn_decision_retention_days), now, batch=batch, dry_run=dry_run
             ),
         ),
+        ("portal rate windows", lambda: portal_access.prune(batch=batch, dry_run=dry_run)),
         (
             "queue history",
             lambda: queue.prune_history(
