@@ -70,6 +70,25 @@ async def enqueue(
         return await _enqueue(current, name, body, delay, dedupe_key)
 
 
+async def enqueue_many(
+    name: str,
+    payloads: list[dict[str, Any]],
+    *,
+    dedupe_keys: list[str],
+    connection: asyncpg.Connection,
+) -> None:
+    """Queue many jobs `name` in one statement on `connection` (inside its transaction); a
+    dedupe key already queued or running is skipped."""
+    await Queries(AsyncpgDriver(connection)).enqueue(
+        [name] * len(payloads),
+        [msgspec.json.encode(payload) for payload in payloads],
+        priority=[jobs.PRIORITIES.get(name, 0)] * len(payloads),
+        execute_after=[None] * len(payloads),
+        dedupe_key=list[str | None](dedupe_keys),
+        on_conflict="skip",
+    )
+
+
 async def _enqueue(
     connection: asyncpg.Connection,
     name: str,

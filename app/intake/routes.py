@@ -40,13 +40,12 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
     if not guid:
         return error(400, "missing X-GitHub-Delivery header")
     try:
-        payload = msgspec.json.decode(body)
+        action, installation_id, repository = _summary(body)
     except msgspec.DecodeError as exc:
         return error(400, f"body is not valid JSON: {exc}")
-    if not isinstance(payload, dict):
+    except ValueError:
         return error(400, "body must be a JSON object")
 
-    action, installation_id, repository = journal.payload_summary(payload)
     stored = await journal.record(
         journal.Inbound(
             guid=guid,
@@ -54,7 +53,7 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
             action=action,
             installation_id=installation_id,
             repository=repository,
-            body=body.decode(),
+            body=body,
             received_at=rt.clock.now(),
         ),
         handled=router.handles(event, action),
@@ -65,6 +64,44 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
     if event == "ping":
         return Response({"delivery": guid, "duplicate": False, "pong": True}, status_code=200)
     return Response({"delivery": guid, "duplicate": False}, status_code=202)
+
+
+class _Installation(msgspec.Struct):
+    id: int | None = None
+
+
+class _Repository(msgspec.Struct):
+    full_name: str | None = None
+
+
+class _Summary(msgspec.Struct):
+    """The three fields intake reads; msgspec checks the whole body is JSON but builds nothing
+    for the rest of it (the worker parses the payload)."""
+
+    action: str | None = None
+    installation: _Installation | None = None
+    repository: _Repository | None = None
+
+
+_summary_decoder = msgspec.json.Decoder(_Summary)
+
+
+def _summary(body: bytes) -> tuple[str | None, int | None, str | None]:
+    """(action, installation id, repository full name); raises msgspec.DecodeError for a body
+    that is not JSON, ValueError for one that is not an object."""
+    try:
+        summary = _summary_decoder.decode(body)
+    except msgspec.ValidationError:
+        # Not the usual shape (or not an object at all): read it the slow, lenient way.
+        payload = msgspec.json.decode(body)
+        if not isinstance(payload, dict):
+            raise ValueError("not a JSON object") from None
+        return journal.payload_summary(payload)
+    return (
+        summary.action,
+        summary.installation.id if summary.installation else None,
+        summary.repository.full_name if summary.repository else None,
+    )
 
 
 routes = [github_webhook]
