@@ -39,13 +39,13 @@ import subprocess
 import sys
 import time
 import uuid
-import zlib
 from pathlib import Path
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.intake import journal
 from app.intake.signatures import github_signature
 from bench import loadgen
 from bench.common import (
@@ -427,7 +427,7 @@ class DurableFloor:
     def __init__(self, dsn: str, kinds: list[tuple[str, list[bytes]]]) -> None:
         self.dsn = dsn
         self.bodies = [
-            (event, zlib.compress(body, 6)) for event, bodies in kinds for body in bodies[:50]
+            (event, journal.encode(body)) for event, bodies in kinds for body in bodies[:50]
         ]
         self.connections: list[asyncpg.Connection] = []
 
