@@ -39,6 +39,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 import asyncpg
@@ -215,6 +216,7 @@ async def main(args: argparse.Namespace) -> int:
                 await drain(connection)
 
             rows: list[Row] = []
+            profiles: list[tuple[Path, str]] = []
             print(
                 f"{'senders':<16}  {'Dispatch accepted/s, ack p50/p99':<36}  "
                 f"{'Probot (no-op handler)':<36}  {'HMAC-only floor':<36}  "
@@ -227,7 +229,12 @@ async def main(args: argparse.Namespace) -> int:
                     for name, child in targets.items():
                         batch = Deliveries(fake.webhook_secret, kinds, child.port, keep_alive)
                         pids = {name: child.pid, "postgres": 0, "client": os.getpid()}
-                        with CpuMeter(pids) as cpu:
+                        profiled = args.profile and name == "dispatch" and level == 16
+                        out = scratch / f"ingest-16-{keep_alive}.txt"
+                        with (
+                            CpuMeter(pids) as cpu,
+                            PySpy(child.pid, out) if profiled else nullcontext(),
+                        ):
                             result = await loadgen.closed_loop(
                                 "127.0.0.1",
                                 child.port,
@@ -236,6 +243,8 @@ async def main(args: argparse.Namespace) -> int:
                                 level,
                                 keep_alive=keep_alive,
                             )
+                        if profiled:
+                            profiles.append((out, f"Dispatch, 16 senders, keep-alive {keep_alive}"))
                         row.results[name] = result
                         row.cpu[name] = cpu
                         if name == "dispatch":
@@ -251,6 +260,9 @@ async def main(args: argparse.Namespace) -> int:
                     row.results["durable"] = durable_rows[level]
                     rows.append(row)
                     print(row.line(), flush=True)
+
+            for out, label in profiles:
+                report_profile(out, label)
 
             steady_batch = Deliveries(fake.webhook_secret, kinds, dispatch.port, True)
             spy = PySpy(dispatch.pid, scratch / "ingest-steady.txt") if args.profile else None
@@ -555,7 +567,9 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--no-probot", action="store_true", help="leave Probot out")
-    parser.add_argument("--profile", action="store_true", help="py-spy the server (open loop)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the server (16 senders, open loop)"
+    )
     parser.add_argument("--no-worker", action="store_true", help="serve with --no-worker")
     parser.add_argument(
         "--pg-stats",
