@@ -260,34 +260,54 @@ def migrate() -> None:
 
 
 @main.group(invoke_without_command=True)
-@click.option("--failed", is_flag=True, help="Only deliveries that failed for good.")
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="Only deliveries that failed, or still fail and are being retried, and commands "
+    "whose answer has not reached GitHub yet.",
+)
 @click.option("--limit", default=30, show_default=True, type=int)
 @click.pass_context
 def deliveries(ctx: click.Context, failed: bool, limit: int) -> None:
     """List recent webhook deliveries from the journal."""
     if ctx.invoked_subcommand is not None:
         return
+    from app.commands import runner
     from app.intake import journal
 
     settings = _settings()
     dsn = _prepare(settings)
-    rows = asyncio.run(
-        _with_database(dsn, settings, lambda: journal.recent(failed_only=failed, limit=limit))
-    )
-    if not rows:
+
+    async def read() -> tuple[list[journal.DeliveryRow], list[runner.Unanswered]]:
+        rows = await journal.recent(failed_only=failed, limit=limit)
+        return rows, await runner.unanswered(limit) if failed else []
+
+    rows, commands = asyncio.run(_with_database(dsn, settings, read))
+    if not rows and not commands:
         click.echo("no failed deliveries" if failed else "no deliveries yet")
         return
     for row in rows:
         event = f"{row.event}.{row.action}" if row.action else row.event
+        state = row.state
+        if row.state == journal.DeliveryState.QUEUED and row.last_error:
+            state = "retrying"
         line = (
-            f"{row.received_at:%Y-%m-%d %H:%M:%S}  {row.guid}  {event:<34} {row.state:<9} "
+            f"{row.received_at:%Y-%m-%d %H:%M:%S}  {row.guid}  {event:<34} {state:<9} "
             f"attempts={row.attempts}  {row.repository or ''}"
         )
         if row.payload_dropped_at is not None:
             line += "  (payload dropped)"
         click.echo(line.rstrip())
-        if row.last_error and row.state == journal.DeliveryState.FAILED:
+        if row.last_error and state != journal.DeliveryState.PROCESSED:
             click.echo("    " + row.last_error.strip().splitlines()[-1][:200])
+    for command in commands:
+        state = "unanswered" if command.state == runner.CommandState.FAILED else "answering"
+        click.echo(
+            f"{command.created_at:%Y-%m-%d %H:%M:%S}  {command.delivery_guid}  "
+            f"{'command ' + command.line[:60]:<34} {state:<9} "
+            f"{command.repository}#{command.issue_number}"
+        )
+        click.echo("    " + command.last_error.strip().splitlines()[-1][:200])
 
 
 @deliveries.command("replay")

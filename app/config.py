@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     github_max_retry_wait_seconds: float = Field(60.0, ge=0)
     github_content_per_minute: int = Field(80, ge=1)
     github_content_per_hour: int = Field(500, ge=1)
+    # A GitHub request that has not answered after this long is abandoned (and retried later).
+    github_timeout_seconds: float = Field(30.0, gt=0)
+    # While GitHub is unavailable (5xx, timeouts, lost connections, rate limits), deliveries and
+    # jobs keep retrying this long, however many attempts that takes; other errors get
+    # DELIVERY_MAX_ATTEMPTS.
+    github_outage_retry_hours: float = Field(24.0, ge=0)
 
     # --- database and queue
     database_pool_size: int = Field(20, ge=2, le=500)
@@ -72,6 +78,11 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = Field(30.0, gt=0)
     delivery_max_attempts: int = Field(5, ge=1, le=50)
     delivery_retry_base_seconds: float = Field(2.0, ge=0)
+    # The longest wait between two attempts of a delivery or job (backoff doubles up to it).
+    delivery_retry_max_seconds: float = Field(900.0, gt=0)
+    # How long an idle worker waits for a job notification before looking at the queue again
+    # (retries and delayed jobs become due without a notification).
+    worker_poll_seconds: float = Field(5.0, gt=0)
     delivery_sweep_schedule: str = "*/10 * * * *"
     reconcile_schedule: str = "17 * * * *"
     watchdog_schedule: str = "* * * * *"

@@ -20,6 +20,7 @@ OPEN_ALERT_ISSUE = "alerts.open_issue"
 ALERT_SUMMARY = "alerts.summary"
 CONSIDER_SPAWN = "alerts.consider_spawn"
 VERIFY_FIXES = "fixes.verify_due"
+REOPEN_FAILED_FIX = "fixes.reopen_failed"
 EMBED_ISSUE = "search.embed_issue"
 BACKFILL_EMBEDDINGS = "search.backfill"
 EMBED_REPOSITORY = "search.embed_repository"
@@ -59,6 +60,11 @@ class RunEffectsJob(TypedDict, total=False):
 
 class AlertJob(TypedDict):
     fingerprint: str
+
+
+class FailedFixJob(TypedDict):
+    attempt: int
+    events: list[dict[str, object]]
 
 
 class EmbedIssueJob(TypedDict):

@@ -33,8 +33,9 @@ from pgqueuer.queries import Queries
 from pgqueuer.types import QueueExecutionMode
 
 from app import jobs
-from app.clock import backoff
+from app.clock import Clock, SystemClock, backoff
 from app.db import engine, pruning
+from app.github import retry as github_retry
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,34 @@ ScheduledFunction = Callable[[], Awaitable[None]]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """A failing job runs again after `base * 2**attempt` seconds, `attempts` times in all;
-    then `give_up` (if any) gets the payload and the last error, so someone hears about it."""
+    """A failing job runs again after `base * 2**attempt` seconds (at most `max_wait_seconds`,
+    and never sooner than a rate limit asks), `attempts` times in all; then `give_up` (if any)
+    gets the payload and the last error, so someone hears about it.
+
+    A job that fails because GitHub is unavailable (5xx, timeouts, rate limits) keeps retrying
+    until it is `outage_hours` old on `clock`, however many attempts that takes: an outage
+    says nothing about the job, and giving up would leave a command unanswered."""
 
     attempts: int = 5
     base_seconds: float = 2.0
     give_up: GiveUp | None = None
+    max_wait_seconds: float = 900.0
+    outage_hours: float = 0.0
+    clock: Clock = field(default_factory=SystemClock)
+
+    def next_try(self, attempt: int, exc: BaseException, age: timedelta) -> timedelta | None:
+        """The wait before attempt `attempt + 1` after `exc`, or None to give up."""
+        outage = github_retry.unavailable(exc) and age < timedelta(hours=self.outage_hours)
+        if attempt >= self.attempts and not outage:
+            return None
+        delay = backoff(attempt, self.base_seconds, self.max_wait_seconds)
+        # A rate limit says when it lifts: never retry sooner.
+        asked = github_retry.wait_asked(exc, self.clock.now())
+        if asked is None:
+            asked = getattr(exc, "retry_after", None)  # githubkit's reading of the headers
+        if isinstance(asked, timedelta) and asked > delay:
+            delay = asked
+        return delay
 
 
 async def enqueue(
@@ -234,10 +257,18 @@ class Worker:
     run again at once on whichever worker is up. Scheduled jobs cut short run at their next time.
     """
 
-    def __init__(self, registry: JobRegistry, *, concurrency: int, heartbeat_seconds: float):
+    def __init__(
+        self,
+        registry: JobRegistry,
+        *,
+        concurrency: int,
+        heartbeat_seconds: float,
+        poll_seconds: float = 5.0,
+    ):
         self.registry = registry
         self.concurrency = concurrency
         self.heartbeat = timedelta(seconds=heartbeat_seconds)
+        self.poll = timedelta(seconds=poll_seconds)
         self.running = asyncio.Event()
         self._pgq: PgQueuer | None = None
         self._connection: asyncpg.Connection | None = None
@@ -270,7 +301,7 @@ class Worker:
                     batch_size=self.concurrency,
                     max_concurrent_tasks=self.concurrency * 2,
                     heartbeat_timeout=self.heartbeat,
-                    dequeue_timeout=timedelta(seconds=5),
+                    dequeue_timeout=self.poll,
                 )
         finally:
             self.running.clear()
@@ -337,6 +368,13 @@ class _RunningJobs:
             self.tasks.discard(task)
 
 
+class JobFailed(Exception):
+    """A job gave up after its retries: the queue records it as failed (`pgqueuer_log`)."""
+
+    def __init__(self, name: str, attempts: int) -> None:
+        super().__init__(f"job {name} failed after {attempts} attempts")
+
+
 def _job_runner(name: str, function: JobFunction, retry: RetryPolicy, running: _RunningJobs):  # type: ignore[no-untyped-def]
     async def run(job: Job) -> None:
         payload = msgspec.json.decode(job.payload) if job.payload else {}
@@ -357,24 +395,25 @@ def _job_runner(name: str, function: JobFunction, retry: RetryPolicy, running: _
             raise
         except Exception as exc:
             attempt = job.attempts + 1
-            if attempt < retry.attempts:
-                delay = backoff(attempt, retry.base_seconds)
-                # A rate limit says when it lifts (githubkit's `retry_after`): never retry sooner.
-                asked = getattr(exc, "retry_after", None)
-                if isinstance(asked, timedelta) and asked > delay:
-                    delay = asked
+            delay = retry.next_try(attempt, exc, retry.clock.now() - job.created)
+            if delay is not None:
                 log.warning(
                     "job failed, will retry",
                     extra={
                         "job": name,
                         "attempt": attempt,
-                        "error": f"{type(exc).__name__}: {exc}",
+                        "retry_in_seconds": delay.total_seconds(),
+                        "error": github_retry.describe(exc),
                     },
                 )
                 raise RetryRequested(delay=delay, reason=type(exc).__name__) from exc
-            log.exception("job failed for good", extra={"job": name, "attempt": attempt})
+            log.error(
+                "job failed for good",
+                extra={"job": name, "attempt": attempt, "error": github_retry.describe(exc)},
+            )
             if retry.give_up is not None:
                 await retry.give_up(payload, exc)
+            raise JobFailed(name, attempt) from exc
 
     run.__name__ = run.__qualname__ = f"job:{name}"
     return run

@@ -33,6 +33,7 @@ from app.agents import api_routes as agent_api_routes
 from app.agents import routes as agent_routes
 from app.audit import routes as audit_routes
 from app.claims import routes as claim_routes
+from app.commands import routes as command_routes
 from app.db import engine, migrate
 from app.health import routes as health_routes
 from app.intake import alert_routes
@@ -102,6 +103,7 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
         *issue_routes.routes,
         *audit_routes.routes,
         *agent_routes.routes,
+        *command_routes.routes,
         *agent_api_routes.routes,
         *claim_routes.routes,
         *search_routes.routes,

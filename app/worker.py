@@ -68,6 +68,9 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
             attempts=settings.delivery_max_attempts,
             base_seconds=settings.delivery_retry_base_seconds,
             give_up=give_up,
+            max_wait_seconds=settings.delivery_retry_max_seconds,
+            outage_hours=settings.github_outage_retry_hours,
+            clock=rt.clock,
         )
 
     async def process_delivery(payload: dict[str, Any]) -> None:
@@ -102,6 +105,9 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
 
     async def verify_fixes() -> None:
         await fixes.verify_due(rt)
+
+    async def reopen_failed_fix(payload: dict[str, Any]) -> None:
+        await fixes.reopen_failed(rt, payload["attempt"], payload["events"])
 
     async def embed_issue(payload: dict[str, Any]) -> None:
         await indexing.embed_issue(rt, payload)
@@ -148,6 +154,7 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
     registry.job(jobs.OPEN_ALERT_ISSUE, open_alert_issue, retry())
     registry.job(jobs.ALERT_SUMMARY, alert_summary, retry())
     registry.job(jobs.CONSIDER_SPAWN, consider_spawn, retry())
+    registry.job(jobs.REOPEN_FAILED_FIX, reopen_failed_fix, retry())
     registry.job(jobs.EMBED_ISSUE, embed_issue, retry())
     registry.job(jobs.EMBED_REPOSITORY, embed_repository, retry())
     registry.job(jobs.PLAN_MISSION, plan_mission, retry(planning_failed))
@@ -173,4 +180,5 @@ def build_worker(
         job_registry(rt, router or event_router()),
         concurrency=concurrency or rt.settings.worker_concurrency,
         heartbeat_seconds=rt.settings.job_heartbeat_seconds,
+        poll_seconds=rt.settings.worker_poll_seconds,
     )

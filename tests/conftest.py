@@ -5,12 +5,16 @@ and a runtime pointed at both.
 Every fake GitHub is strict: a request GitHub's REST description refuses, or an error inside the
 fake, fails the test during which it happened (in its call, or at teardown when it came later).
 A test that provokes violations on purpose takes them with `take_violations()`.
+
+A test that leaves a delivery `failed` or a job failed for good fails at teardown too, unless it
+is marked `@pytest.mark.expect_failed` (it provokes such failures on purpose).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import shutil
 import tempfile
 import warnings
@@ -74,8 +78,9 @@ async def _build_template(admin_dsn: str) -> None:
 
 
 @pytest.fixture
-async def database(pg_server: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for this test; the engine is connected to it."""
+async def database(pg_server: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test; the engine is connected to it. At teardown,
+    a delivery or job left failed fails the test (unless it is marked `expect_failed`)."""
     name = f"test_{next(_counter)}"
     admin = await asyncpg.connect(pg_server)
     try:
@@ -86,6 +91,8 @@ async def database(pg_server: str) -> AsyncIterator[str]:
     await engine.connect(dsn, pool_size=10)
     try:
         yield dsn
+        if request.node.get_closest_marker("expect_failed") is None:
+            _fail_on_failures(await failures(dsn))
     finally:
         await engine.disconnect()
         admin = await asyncpg.connect(pg_server)
@@ -93,6 +100,40 @@ async def database(pg_server: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def failures(dsn: str) -> list[str]:
+    """Deliveries marked failed and jobs that failed for good in the database at `dsn`."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        deliveries = await connection.fetch(
+            "SELECT guid, event, action, last_error FROM delivery WHERE state = 'failed'"
+        )
+        jobs = await connection.fetch(
+            "SELECT entrypoint, traceback FROM pgqueuer_log WHERE status IN ('exception', 'failed')"
+        )
+    finally:
+        await connection.close()
+    found = []
+    for row in deliveries:
+        last = (row["last_error"] or "").strip().splitlines()[-1:] or [""]
+        found.append(f"delivery {row['guid']} ({row['event']}.{row['action']}): {last[0][:300]}")
+    for row in jobs:
+        record = row["traceback"] or {}
+        if isinstance(record, str):
+            record = json.loads(record)
+        error = record.get("exception_message") or record.get("exception_type") or ""
+        found.append(f"job {row['entrypoint']}: {str(error)[:300]}")
+    return found
+
+
+def _fail_on_failures(found: list[str]) -> None:
+    if found:
+        pytest.fail(
+            "the test left failures behind (mark it expect_failed if it means to):\n  "
+            + "\n  ".join(found),
+            pytrace=False,
+        )
 
 
 # Requests Dispatch is known to send outside GitHub's description, reported as warnings instead
@@ -228,6 +269,8 @@ def make_settings(data_dir: Path, github, **overrides: object) -> Settings:  # t
         "delivery_retry_base_seconds": 0.0,
         "job_heartbeat_seconds": 2.0,
         "github_max_retry_wait_seconds": 2.0,
+        # Retried jobs become due without a notification; an idle worker looks this often.
+        "worker_poll_seconds": 0.2,
         # GitHub's secondary limit (80 content writes a minute) is exercised in
         # tests/github/test_pacing.py; elsewhere it would only make tests wait.
         "github_content_per_minute": 100_000,

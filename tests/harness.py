@@ -1,5 +1,6 @@
 """Running Dispatch for tests: in-process (uvicorn on a loopback port, sharing the test's event
-loop, clock and engine) or as a real `dispatch serve` subprocess; and draining the job queue."""
+loop, clock and engine) or as a real `dispatch serve` subprocess; draining the job queue; and
+letting time pass for the app (its clock and its queue's delays) without waiting."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import uvicorn
 
+from app.clock import MovableClock
 from app.config import Settings
 from app.events import Router
 from app.runtime import Runtime
@@ -61,6 +64,23 @@ async def drain(
     finally:
         worker.stop()
         await asyncio.wait_for(task, timeout=15)
+
+
+async def fast_forward(clock: MovableClock | None = None, **delta: float) -> None:
+    """Let `delta` (`minutes=5`, `hours=3` …) pass for the app at once: its clock moves (and with
+    it the fake GitHub's, when the test handed it over), and every queued job comes `delta`
+    closer to due. A retry that waits for a rate limit's reset stays put until the reset."""
+    seconds = timedelta(**delta).total_seconds()
+    if clock is not None:
+        clock.advance(**delta)
+    from app.db import engine
+
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE pgqueuer SET execute_after = execute_after - make_interval(secs => $1) "
+            "WHERE status = 'queued'",
+            seconds,
+        )
 
 
 @contextlib.asynccontextmanager

@@ -24,10 +24,10 @@ TOKEN = {"token": Provide(api_token)}
 
 class HarnessRun(msgspec.Struct, forbid_unknown_fields=True):
     repository: str
-    issue: Annotated[int, msgspec.Meta(ge=1)]
+    issue: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
     mode: str
     agent: str
-    claim: int | None = None
+    claim: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
     notes: str | None = None
 
 
@@ -64,10 +64,11 @@ async def list_runs(
     rt: Runtime,
     token: ApiToken,
     repo: str | None = None,
-    issue: Annotated[int | None, Parameter(ge=1)] = None,
+    # Issue numbers are Postgres integers; pages bounded so the offset stays one.
+    issue: Annotated[int | None, Parameter(ge=1, le=2**31 - 1)] = None,
     run_state: Annotated[str | None, Parameter(query="state")] = None,
     mode: str | None = None,
-    page: Annotated[int, Parameter(ge=1)] = 1,
+    page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Parameter(ge=1, le=100)] = 30,
 ) -> dict[str, Any]:
     """Runs, newest first; `state` is a run state, `active` or `finished`."""
@@ -94,7 +95,7 @@ async def show_run(rt: Runtime, token: ApiToken, run_id: int) -> dict[str, Any]:
 async def read_log(
     token: ApiToken,
     run_id: int,
-    after: Annotated[int, Parameter(ge=0)] = 0,
+    after: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0,  # chunk seqs are integers
     limit: Annotated[int, Parameter(ge=1, le=reads.MAX_LOG_CHUNKS)] = reads.MAX_LOG_CHUNKS,
 ) -> dict[str, Any]:
     """The run's terminal output after chunk `after`; pass `next_after` back to continue."""

@@ -50,7 +50,8 @@ class Blocker(_Event, tag="blocker"):
 
 
 class PullRequestOpened(_Event, tag="pr"):
-    number: Annotated[int, msgspec.Meta(ge=1)]
+    # GitHub's issue and pull request numbers fit a 32-bit integer (and Postgres `integer`).
+    number: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
     url: NonEmpty
 
 
@@ -67,7 +68,8 @@ AgentEvent = Started | Progress | PlanProposed | Blocker | PullRequestOpened | C
 
 
 class LogChunk(msgspec.Struct, forbid_unknown_fields=False):
-    seq: Annotated[int, msgspec.Meta(ge=1)]
+    # Stored as a Postgres `integer`.
+    seq: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
     data: Annotated[str, msgspec.Meta(max_length=1_000_000)]
 
 

@@ -35,6 +35,9 @@ from app.stream import chunks
 
 log = logging.getLogger(__name__)
 
+# The longest summary kept, like every other text an agent reports (`events.NonEmpty`).
+MAX_SUMMARY_CHARS = 200_000
+
 OUTCOME_STATES = {
     "completed": RunState.SUCCEEDED,
     "no_changes_needed": RunState.SUCCEEDED,
@@ -70,7 +73,9 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent) -> Run:
             fields.update(
                 state=OUTCOME_STATES[event.outcome],
                 outcome=event.outcome,
-                summary=event.summary[:4000],
+                # Kept whole (as far as an agent's text goes); the status comment shows what fits
+                # GitHub's limit and links to the rest.
+                summary=event.summary[:MAX_SUMMARY_CHARS],
                 # Self-reported: never more than the run may spend or turn, so one report
                 # cannot spend an installation's day (the cap was passed to the agent).
                 cost_usd=min(

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
+from litestar.exceptions import ServiceUnavailableException
 
 from app.agents import auth, brief, lifecycle, stream_tokens, viewer, workflow_files
 from app.agents.events import InvalidEvent, PullRequestOpened, parse_event, parse_log
 from app.agents.runs import Run
+from app.github import retry as github_retry
 from app.runtime import Runtime
 from app.stream import chunks
 from app.web.errors import error
@@ -70,9 +72,7 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
         return error(422, str(exc))
     if streaming and not stream_tokens.allows(event):
         return error(403, stream_tokens.SCOPE)
-    if isinstance(event, PullRequestOpened) and not await lifecycle.is_runs_pull(
-        rt, run, event.number
-    ):
+    if isinstance(event, PullRequestOpened) and not await _is_runs_pull(rt, run, event.number):
         return error(
             422,
             f"pull request #{event.number} is not from this run's branch "
@@ -83,6 +83,18 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
     except lifecycle.RunFinished as exc:
         return error(409, str(exc))
     return Response({"run": run.id, "state": run.state.value}, status_code=202)
+
+
+async def _is_runs_pull(rt: Runtime, run: Run, number: int) -> bool:
+    try:
+        return await lifecycle.is_runs_pull(rt, run, number)
+    except Exception as exc:
+        if not github_retry.unavailable(exc):
+            raise
+        raise ServiceUnavailableException(
+            f"GitHub did not say whether pull request #{number} is this run's; send it again",
+            headers={"Retry-After": "10"},
+        ) from None
 
 
 @post("/api/runs/{run_id:int}/log", status_code=200, request_max_body_size=MAX_AGENT_BODY)

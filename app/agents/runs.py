@@ -213,7 +213,13 @@ async def create(new: NewRun) -> Run:
     return Run.from_row(row)
 
 
+# Run ids are bigint: a larger one (from a URL) names no run.
+MAX_RUN_ID = 2**63 - 1
+
+
 async def get(run_id: int, *, lock: bool = False) -> Run | None:
+    if not 0 < run_id <= MAX_RUN_ID:
+        return None
     async with engine.connection() as connection:
         row = await connection.fetchrow(
             "SELECT * FROM run WHERE id = $1" + (" FOR UPDATE" if lock else ""), run_id

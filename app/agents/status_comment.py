@@ -44,7 +44,27 @@ def _elapsed(start: datetime | None, end: datetime) -> str:
 PUBLIC_LINK_DAYS = 1.0
 
 
+# GitHub refuses comment bodies over 65,536 characters; leave room for the marker.
+MAX_STATUS_CHARS = 60_000
+SUMMARY_LINK_PURPOSE = "summary"
+SUMMARY_LINK_DAYS = 90
+
+
+def summary_url(rt: Runtime, run_id: int) -> str:
+    """A signed link to the run's summary and blocker whole, which the status comment cuts to
+    fit GitHub's limit."""
+    token = rt.signer.sign(SUMMARY_LINK_PURPOSE, f"summary:{run_id}", SUMMARY_LINK_DAYS * 86400)
+    return f"{rt.settings.dispatch_url}/runs/{run_id}/summary?token={token}"
+
+
 def render(rt: Runtime, run: Run, *, public: bool = False) -> str:
+    """The status comment, cut with a link to the agent's whole words when they make it longer
+    than GitHub takes."""
+    more = f"_This is longer than GitHub shows; [read all of it]({summary_url(rt, run.id)})._"
+    return markdown.cut(_render(rt, run, public=public), MAX_STATUS_CHARS, more)
+
+
+def _render(rt: Runtime, run: Run, *, public: bool) -> str:
     now = rt.clock.now()
     shown = run.state.value.replace("_", " ")
     title = f"### {ICONS[run.state]} {run.mode.heading} · run #{run.id} · {shown}"

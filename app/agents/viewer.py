@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException, NotFoundException
 from litestar.response import ServerSentEvent, Template
 from litestar.response.sse import ServerSentEventMessage
 
-from app.agents import plans, reports, runs
+from app.agents import plans, reports, runs, status_comment
 from app.runtime import Runtime
 from app.signing import InvalidToken
 from app.stream import chunks, links
@@ -203,4 +203,30 @@ async def full_report(rt: Runtime, run_id: int, token: str | None = None) -> Res
     )
 
 
-routes = [run_stream, run_page, full_plan, full_report]
+@get("/runs/{run_id:int}/summary", include_in_schema=False)
+async def full_summary(rt: Runtime, run_id: int, token: str | None = None) -> Response:
+    """A run's blocker and summary whole, as the agent wrote them, which its status comment cuts
+    to fit GitHub's limit (plain text: nothing in it renders)."""
+    try:
+        allowed = rt.signer.verify(status_comment.SUMMARY_LINK_PURPOSE, token or "") == (
+            f"summary:{run_id}"
+        )
+    except InvalidToken:
+        allowed = False
+    run = await runs.get(run_id) if allowed else None
+    if run is None:
+        raise NotFoundException("no such run")
+    parts = [f"Run #{run.id} ({run.mode.value}) on {run.repository}#{run.issue_number}: "]
+    parts[0] += run.state.value
+    if run.blocker_reason:
+        parts.append(f"Blocked ({run.blocker_category}):\n{run.blocker_reason}")
+    if run.summary:
+        parts.append(f"Result ({run.outcome}):\n{run.summary}")
+    return Response(
+        "\n\n".join(parts) + "\n",
+        media_type="text/plain; charset=utf-8",
+        headers={**NO_REFERRER, "Content-Security-Policy": "default-src 'none'; sandbox"},
+    )
+
+
+routes = [run_stream, run_page, full_plan, full_report, full_summary]

@@ -18,7 +18,8 @@ from app.tokens.service import ApiToken
 async def list_audit(
     token: ApiToken,
     repo: str | None = None,
-    issue: Annotated[int | None, Parameter(ge=1)] = None,
+    # Issue numbers are Postgres integers.
+    issue: Annotated[int | None, Parameter(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Newest first; admin tokens only (the trail says who did what where). Tokens limited to

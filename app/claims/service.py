@@ -135,7 +135,13 @@ class Claimed:
 # --- reading
 
 
+# Claim ids are bigint: a larger one (from a URL) names no claim.
+MAX_CLAIM_ID = 2**63 - 1
+
+
 async def get(claim_id: int, *, lock: bool = False) -> Claim | None:
+    if not 0 < claim_id <= MAX_CLAIM_ID:
+        return None
     async with engine.connection() as connection:
         row = await connection.fetchrow(
             "SELECT * FROM claim WHERE id = $1" + (" FOR UPDATE" if lock else ""), claim_id

@@ -7,17 +7,25 @@ delivery has committed, the comment gets its 👀 at once ("Dispatch saw your co
 command's job is even picked up; delivery jobs go ahead of other jobs in the queue, so the 👀
 does not wait behind a backlog of commands.
 
-`execute()` runs one command in its own job: 👀 (if the delivery could not send it), the
-repository config, the verb, the commenter's permission, the verb's handler, then the answer (🚀
-and a reply, or 😕 and a reply that quotes the command and says why). No transaction stays open
-while GitHub answers: the outcome is stored first and the answer is a comment marked with the
-command's id, so a command is answered once even if its job is retried after a crash.
+The 👀 goes out once per comment: whoever sends it (the delivery after its commit, or a command's
+job) first claims it in the database for all the comment's commands, and gives the claim back if
+GitHub did not take it, so another sender tries again.
+
+`execute()` runs one command in its own job: 👀 (if nobody sent it yet), the repository config,
+the verb, the commenter's permission, the verb's handler, then the answer (🚀 and a reply, or 😕
+and a reply that quotes the command and says why). No transaction stays open while GitHub
+answers: the outcome is stored first and the answer is a comment marked with the command's id,
+so a command is answered once even if its job is retried after a crash or a lost answer. While
+GitHub is down the job keeps trying (GITHUB_OUTAGE_RETRY_HOURS), and the command shows in
+`dispatch deliveries --failed` with the error that keeps it unanswered.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -31,10 +39,13 @@ from app.commands.verbs import VERBS
 from app.db import engine
 from app.events import Event, is_bot
 from app.github import markdown, rest
+from app.github import retry as github_retry
 from app.github.permissions import Permission
 from app.github.rest import ReactionTarget
 from app.issues import repo_config
+from app.logs import scrub
 from app.runtime import Runtime
+from app.signing import InvalidToken
 
 log = logging.getLogger(__name__)
 
@@ -124,27 +135,62 @@ async def record(event: Event, rt: Runtime) -> int:
                 )
                 stored.append(command_id)
     if stored:
-        event.after_commit(functools.partial(_acknowledge, rt, comment, stored))
+        event.after_commit(functools.partial(_acknowledge, rt, comment))
     return len(stored)
 
 
-async def _acknowledge(rt: Runtime, comment: GenericComment, command_ids: list[int]) -> None:
-    """👀 on the comment, once for all its commands, and note it so their jobs do not repeat it.
-    If this never happens (a crash right after the commit), each command's job sends it."""
-    client = rt.github.installation(comment.installation_id)
-    await rest.react(client, comment.repository, comment.target, "eyes")
+async def _acknowledge(rt: Runtime, comment: GenericComment) -> None:
+    """👀 on the comment right after the delivery committed. If this fails or never happens (a
+    crash right after the commit), a command's job sends it."""
+    await _send_eyes(rt.github.installation(comment.installation_id), comment)
+
+
+async def _send_eyes(client: Any, comment: GenericComment) -> None:
+    """👀 once per comment: claimed (for all of the comment's commands) before it is sent, so a
+    command's job running at the same moment does not send it too; the claim is given back if
+    GitHub did not take it."""
     async with engine.connection() as connection:
-        await connection.execute(
-            "UPDATE command SET acknowledged_at = now() WHERE id = ANY($1::bigint[])",
-            command_ids,
+        claimed = await connection.fetch(
+            "UPDATE command SET acknowledged_at = now() "
+            "WHERE delivery_guid = $1 AND acknowledged_at IS NULL RETURNING id",
+            comment.delivery,
         )
+    if not claimed:
+        return
+    try:
+        await rest.react(client, comment.repository, comment.target, "eyes")
+    except BaseException:
+        async with engine.connection() as connection:
+            await connection.execute(
+                "UPDATE command SET acknowledged_at = NULL WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in claimed],
+            )
+        raise
 
 
 async def execute(command_id: int, rt: Runtime) -> None:
     """Run one command. No database transaction is held while GitHub answers (or while the
     content pacer waits): the verb's own writes are short transactions, the outcome is stored
     before the answer is posted, and the answer is an idempotent marked comment, so a retry after
-    a crash answers once."""
+    a crash or a lost answer answers once. An error is noted on the command (for `dispatch
+    deliveries --failed`) and raised for the queue to retry."""
+    try:
+        await _execute(command_id, rt)
+    except Exception as exc:
+        await _note_error(command_id, exc)
+        raise
+
+
+async def _note_error(command_id: int, exc: BaseException) -> None:
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE command SET last_error = $2 WHERE id = $1 AND answered_at IS NULL",
+            command_id,
+            scrub(github_retry.describe(exc))[:1000],
+        )
+
+
+async def _execute(command_id: int, rt: Runtime) -> None:
     async with engine.connection() as connection:
         found = await connection.fetchrow(
             "UPDATE command SET attempts = attempts + CASE WHEN state = 'pending' THEN 1 ELSE 0 "
@@ -158,7 +204,7 @@ async def execute(command_id: int, rt: Runtime) -> None:
     client = rt.github.installation(comment.installation_id)
     if row["state"] == CommandState.PENDING:
         if row["acknowledged_at"] is None:
-            await rest.react(client, comment.repository, comment.target, "eyes")
+            await _send_eyes(client, comment)
         result = await _run(rt, client, comment, command, command_id)
         settled = await _settle(comment, command, command_id, result)
         if settled is None:
@@ -166,6 +212,8 @@ async def execute(command_id: int, rt: Runtime) -> None:
         row.update(settled)
     if row["answered_at"] is None and row["state"] in SETTLED:
         await _answer(rt, client, comment, row)
+        # The delivery's 👀 may have failed after this job saw it claimed: send it now.
+        await _send_eyes(client, comment)
 
 
 async def _load(command_id: int) -> Any:
@@ -258,6 +306,7 @@ async def _sent_recently(comment: GenericComment, command_id: int) -> int:
 
 async def give_up(payload: dict[str, Any], exc: Exception, rt: Runtime) -> None:
     """After the last retry: mark the command failed and say so on the issue (never silence)."""
+    await _note_error(payload["command"], exc)
     row = await _load(payload["command"])
     if row is None or row["state"] == CommandState.FAILED:
         return
@@ -344,14 +393,22 @@ async def _run(
 
 async def _answer(rt: Runtime, client: Any, comment: GenericComment, row: Any) -> None:
     """Post the stored outcome: the reaction, and the reply as a comment marked with the
-    command's id (a retry edits it instead of posting it twice)."""
+    command's id. The first try posts it; a later one (the answer of the first may have been
+    lost with GitHub having posted it) finds the marked comment and edits it instead."""
     if row["reaction"]:
         await rest.react(client, comment.repository, comment.target, row["reaction"])
     if row["reply"]:
+        async with engine.connection() as connection:
+            tries = await connection.fetchval(
+                "UPDATE command SET answer_attempts = answer_attempts + 1 WHERE id = $1 "
+                "RETURNING answer_attempts",
+                row["id"],
+            )
         marker = f"command:{row['id']}"
-        if row["attempts"] <= 1:
+        body = fit_reply(rt, row["id"], row["reply"])
+        if tries == 1:
             await rest.comment(
-                client, comment.repository, comment.number, f"{rest.marker(marker)}\n{row['reply']}"
+                client, comment.repository, comment.number, f"{rest.marker(marker)}\n{body}"
             )
         else:
             await rest.upsert_marked_comment(
@@ -359,8 +416,68 @@ async def _answer(rt: Runtime, client: Any, comment: GenericComment, row: Any) -
                 comment.repository,
                 comment.number,
                 marker,
-                row["reply"],
+                body,
                 bot_login=await rt.github.bot_login(),
             )
     async with engine.connection() as connection:
-        await connection.execute("UPDATE command SET answered_at = now() WHERE id = $1", row["id"])
+        await connection.execute(
+            "UPDATE command SET answered_at = now(), last_error = NULL WHERE id = $1", row["id"]
+        )
+
+
+# GitHub refuses comment bodies over 65,536 characters; leave room for the marker.
+MAX_REPLY_CHARS = 60_000
+REPLY_LINK_PURPOSE = "reply"
+REPLY_LINK_DAYS = 90
+
+
+def reply_url(rt: Runtime, command_id: int) -> str:
+    """A signed link to a reply's whole text (replies are cut at GitHub's limit)."""
+    token = rt.signer.sign(REPLY_LINK_PURPOSE, f"command:{command_id}", REPLY_LINK_DAYS * 86400)
+    return f"{rt.settings.dispatch_url}/commands/{command_id}/reply?token={token}"
+
+
+def fit_reply(rt: Runtime, command_id: int, reply: str) -> str:
+    """The reply as GitHub will take it: cut, with a link to all of it, when it is too long."""
+    return markdown.cut(
+        reply,
+        MAX_REPLY_CHARS,
+        f"_This reply is longer than GitHub shows; [read all of it]({reply_url(rt, command_id)})._",
+    )
+
+
+async def full_reply(rt: Runtime, command_id: int, token: str) -> str | None:
+    """The whole reply to a command, if `token` is the signed link to it."""
+    try:
+        if rt.signer.verify(REPLY_LINK_PURPOSE, token) != f"command:{command_id}":
+            return None
+    except InvalidToken:
+        return None
+    row = await _load(command_id)
+    return str(row["reply"]) if row is not None and row["reply"] else None
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A command whose answer has not reached GitHub yet, and the error that keeps it so."""
+
+    id: int
+    delivery_guid: str
+    repository: str
+    issue_number: int
+    line: str
+    state: str
+    last_error: str
+    created_at: datetime
+
+
+async def unanswered(limit: int = 50) -> list[Unanswered]:
+    """Commands still being retried (or given up) without an answer on GitHub, newest first."""
+    async with engine.connection() as connection:
+        rows = await connection.fetch(
+            "SELECT id, delivery_guid, repository, issue_number, line, state, last_error, "
+            "created_at FROM command WHERE answered_at IS NULL AND last_error IS NOT NULL "
+            "ORDER BY created_at DESC LIMIT $1",
+            limit,
+        )
+    return [Unanswered(**dict(row)) for row in rows]

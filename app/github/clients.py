@@ -60,7 +60,10 @@ class GitHubClients:
             auth,
             base_url=self.settings.github_api_url + "/",
             user_agent=USER_AGENT,
-            timeout=httpx.Timeout(30.0, connect=10.0),
+            timeout=httpx.Timeout(
+                self.settings.github_timeout_seconds,
+                connect=min(10.0, self.settings.github_timeout_seconds),
+            ),
             async_transport=self._transport,
             http_cache=False,
             auto_retry=self._retry,

@@ -29,6 +29,26 @@ def _parse(body: bytes) -> dict[str, Any] | Response[dict[str, Any]]:
     return payload
 
 
+def _grafana_problem(payload: dict[str, Any]) -> str | None:
+    """What makes `payload` no Grafana notification (the fields the alert pipeline reads)."""
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list):
+        return "`alerts` must be a list"
+    status = payload.get("status")
+    if status is not None and not (isinstance(status, str) and status.isprintable()):
+        return "`status` must be a string"
+    for index, alert in enumerate(alerts):
+        if not isinstance(alert, dict):
+            return f"`alerts[{index}]` must be an object"
+        for key in ("labels", "annotations"):
+            value = alert.get(key)
+            if value is not None and not (
+                isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+            ):
+                return f"`alerts[{index}].{key}` must be an object of strings"
+    return None
+
+
 def _no_repository(rt: Runtime) -> Response[dict[str, Any]] | None:
     if rt.settings.dispatch_alerts_repo is None and not rt.settings.dispatch_alerts_repo_map:
         return error(503, "alerts are not configured: set DISPATCH_ALERTS_REPO to owner/name")
@@ -51,14 +71,14 @@ async def grafana_webhook(request: Request, rt: Runtime) -> Response[dict[str, A
     payload = _parse(body)
     if isinstance(payload, Response):
         return payload
-    if not isinstance(payload.get("alerts"), list):
-        return error(400, "not a Grafana alert notification: `alerts` must be a list")
+    if (problem := _grafana_problem(payload)) is not None:
+        return error(400, f"not a Grafana alert notification: {problem}")
     guid = f"grafana:{uuid.uuid4()}"
     await journal.record(
         journal.Inbound(
             guid=guid,
             event="grafana_alert",
-            action=str(payload.get("status") or "firing"),
+            action=payload.get("status") or "firing",
             installation_id=None,
             repository=None,
             body=body.decode(),

@@ -242,7 +242,14 @@ _COLUMNS = (
 
 
 async def recent(*, failed_only: bool = False, limit: int = 50) -> list[DeliveryRow]:
-    where = f"WHERE state = '{DeliveryState.FAILED}'" if failed_only else ""
+    """The newest deliveries; `failed_only`: those that failed for good, and those still
+    failing (queued again after an error, e.g. while GitHub is down)."""
+    where = (
+        f"WHERE state = '{DeliveryState.FAILED}' "
+        f"OR (state = '{DeliveryState.QUEUED}' AND last_error IS NOT NULL)"
+        if failed_only
+        else ""
+    )
     async with engine.connection() as connection:
         rows = await connection.fetch(
             f"SELECT {_COLUMNS} FROM delivery {where} ORDER BY received_at DESC LIMIT $1", limit
@@ -327,13 +334,46 @@ async def requeue_stranded(older_than_minutes: float = 15) -> int:
     return count
 
 
+class MalformedPayload(ValueError):
+    """A signed webhook payload whose fields Dispatch reads are not shaped as GitHub sends them;
+    the message names the field."""
+
+
+# Postgres bigint: ids beyond it are no GitHub id.
+MAX_ID = 2**63 - 1
+
+
 def payload_summary(payload: dict[str, Any]) -> tuple[str | None, int | None, str | None]:
-    """(action, installation id, repository full name) from a webhook payload."""
-    action = payload.get("action")
-    installation = payload.get("installation")
-    repository = payload.get("repository")
-    return (
-        action if isinstance(action, str) else None,
-        installation.get("id") if isinstance(installation, dict) else None,
-        repository.get("full_name") if isinstance(repository, dict) else None,
-    )
+    """(action, installation id, repository full name) from a webhook payload. Raises
+    MalformedPayload when one of them has the wrong type (GitHub never sends that)."""
+    action = _text(payload.get("action"), "action")
+    installation = _object(payload.get("installation"), "installation")
+    installation_id = installation.get("id")
+    if installation_id is not None and (
+        not isinstance(installation_id, int)
+        or isinstance(installation_id, bool)
+        or not 0 < installation_id <= MAX_ID
+    ):
+        raise MalformedPayload("`installation.id` must be a positive integer")
+    repository = _object(payload.get("repository"), "repository")
+    return action, installation_id, _text(repository.get("full_name"), "repository.full_name")
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedPayload(f"`{name}` must be an object")
+    return value
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedPayload(f"`{name}` must be a string")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise MalformedPayload(f"`{name}` is not valid Unicode (a lone surrogate)") from None
+    return value

@@ -9,7 +9,10 @@ found by a hidden marker), or leave them to a job, or (when they are worth doing
 command's 👀) ask the event to run them after the commit.
 
 A failing attempt rolls back to a savepoint, records the error, and asks the queue to retry with
-exponential backoff; after `DELIVERY_MAX_ATTEMPTS` the delivery is marked failed.
+exponential backoff (up to DELIVERY_RETRY_MAX_SECONDS between attempts); after
+`DELIVERY_MAX_ATTEMPTS` the delivery is marked failed. When GitHub is what failed (5xx, timeouts,
+rate limits) the delivery keeps trying for GITHUB_OUTAGE_RETRY_HOURS instead, never sooner than a
+rate limit's reset: an outage is no reason to lose an event.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pgqueuer.errors import RetryRequested
 from app.clock import backoff
 from app.db import engine
 from app.events import Event, Router
+from app.github import retry
 from app.health.metrics import DELIVERIES, HANDLER_SECONDS
 from app.intake import journal
 from app.intake.journal import DeliveryState
@@ -39,8 +43,8 @@ async def process(guid: str, rt: Runtime, router: Router) -> None:
     with delivery_context(guid):
         async with engine.transaction() as tx, engine.connection() as connection:
             row = await connection.fetchrow(
-                "SELECT source, event, action, installation_id, state, attempts, body, payload "
-                "FROM delivery WHERE guid = $1 FOR UPDATE",
+                "SELECT source, event, action, installation_id, state, attempts, body, payload, "
+                "received_at FROM delivery WHERE guid = $1 FOR UPDATE",
                 guid,
             )
             if row is None:
@@ -65,9 +69,13 @@ async def process(guid: str, rt: Runtime, router: Router) -> None:
             except Exception as exc:
                 DELIVERIES.labels("retry").inc()
                 await savepoint.rollback_to()
-                error = scrub(f"{type(exc).__name__}: {exc}")
+                error = scrub(retry.describe(exc))
                 detail = scrub("".join(traceback.format_exception(exc))[-4000:])
-                final = attempt >= rt.settings.delivery_max_attempts
+                now = rt.clock.now()
+                outage = retry.unavailable(exc) and now - row["received_at"] < timedelta(
+                    hours=rt.settings.github_outage_retry_hours
+                )
+                final = attempt >= rt.settings.delivery_max_attempts and not outage
                 await connection.execute(
                     "UPDATE delivery SET attempts = $2, last_error = $3, state = $4, "
                     "processed_at = CASE WHEN $4 = 'failed' THEN now() END WHERE guid = $1",
@@ -83,7 +91,14 @@ async def process(guid: str, rt: Runtime, router: Router) -> None:
                         extra={"event": event.name, "attempt": attempt, "error": error},
                     )
                 else:
-                    retry_after = backoff(attempt, rt.settings.delivery_retry_base_seconds)
+                    retry_after = backoff(
+                        attempt,
+                        rt.settings.delivery_retry_base_seconds,
+                        rt.settings.delivery_retry_max_seconds,
+                    )
+                    asked = retry.wait_asked(exc, now)
+                    if asked is not None and asked > retry_after:
+                        retry_after = asked  # GitHub said when its rate limit lifts
                     log.warning(
                         "delivery attempt failed, will retry",
                         extra={

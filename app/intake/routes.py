@@ -43,6 +43,8 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
         action, installation_id, repository = _summary(body)
     except msgspec.DecodeError as exc:
         return error(400, f"body is not valid JSON: {exc}")
+    except journal.MalformedPayload as exc:
+        return error(400, f"not a GitHub webhook payload: {exc}")
     except ValueError:
         return error(400, "body must be a JSON object")
 
@@ -88,7 +90,8 @@ _summary_decoder = msgspec.json.Decoder(_Summary)
 
 def _summary(body: bytes) -> tuple[str | None, int | None, str | None]:
     """(action, installation id, repository full name); raises msgspec.DecodeError for a body
-    that is not JSON, ValueError for one that is not an object."""
+    that is not JSON, journal.MalformedPayload for one whose fields are not shaped as GitHub
+    sends them, ValueError for one that is not an object."""
     try:
         summary = _summary_decoder.decode(body)
     except msgspec.ValidationError:
@@ -97,10 +100,15 @@ def _summary(body: bytes) -> tuple[str | None, int | None, str | None]:
         if not isinstance(payload, dict):
             raise ValueError("not a JSON object") from None
         return journal.payload_summary(payload)
-    return (
-        summary.action,
-        summary.installation.id if summary.installation else None,
-        summary.repository.full_name if summary.repository else None,
+    # The same checks as for a fully parsed payload (ids in range, strings encodable).
+    return journal.payload_summary(
+        {
+            "action": summary.action,
+            "installation": {"id": summary.installation.id} if summary.installation else None,
+            "repository": {"full_name": summary.repository.full_name}
+            if summary.repository
+            else None,
+        }
     )
 
 

@@ -120,7 +120,13 @@ _COLUMNS = (
 )
 
 
+# Issue numbers are Postgres integers: a larger one (from a URL or a body) names no issue.
+MAX_NUMBER = 2**31 - 1
+
+
 async def get(repository: str, number: int) -> CachedIssue | None:
+    if not 0 < number <= MAX_NUMBER:
+        return None
     async with engine.connection() as connection:
         row = await connection.fetchrow(
             f"SELECT {_COLUMNS} FROM issue WHERE lower(repository) = lower($1) AND number = $2 "

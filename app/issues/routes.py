@@ -24,7 +24,8 @@ async def list_issues(
     owner: str | None = None,
     type: str | None = None,
     customer: str | None = None,
-    page: Annotated[int, Parameter(ge=1)] = 1,
+    # Bounded so the offset stays a number Postgres takes.
+    page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Parameter(ge=1, le=100)] = 30,
 ) -> dict[str, Any]:
     """Cached issues, highest priority and oldest first. `status=ready` or `status=status/ready`."""

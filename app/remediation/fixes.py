@@ -3,8 +3,10 @@ and the issue moves to `status/verifying`. The window (FIX_VERIFICATION_HOURS, 4
 starts at the first successful deployment whose commit contains the merge commit (GitHub's
 compare API decides), or at the merge if no deployment is reported. A recurrence inside the window
 fails the fix: the issue reopens one priority step higher with `dispatch/fix-failed` and the new
-events, and the spawn gates may dispatch again. At the deadline a scheduled job verifies the fix
-and closes the issue. Time comes from the runtime's clock, so tests can move it."""
+events (in a job of its own, which decides the new priority once, so a retry after a lost answer
+neither raises it twice nor posts twice), and the spawn gates may dispatch again. At the deadline
+a scheduled job verifies the fix and closes the issue. Time comes from the runtime's clock, so
+tests can move it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from app import jobs, queue
 from app.audit import log as audit
 from app.clock import parse_timestamp
 from app.db import engine
@@ -59,6 +62,7 @@ _COLUMNS = (
     "id, fingerprint, installation_id, repository, issue_number, pr_number, merge_commit_sha, "
     "merged_at, deployed_at, window_start, deadline, state, recurrences"
 )
+_FIELDS = frozenset(_COLUMNS.split(", "))
 
 
 async def start_if_alert_issue(rt: Runtime, event: Event, number: int) -> bool:
@@ -213,20 +217,67 @@ async def recurrence(
             attempt.id,
             rt.clock.now(),
         )
-    if failed is None:
-        return False
-    await _reopen_escalated(rt, client, attempt, events)
+        if failed is None:
+            return False
+        await queue.enqueue(
+            jobs.REOPEN_FAILED_FIX,
+            {"attempt": attempt.id, "events": events},
+            dedupe_key=f"fix-failed:{attempt.id}",
+            connection=connection,
+        )
     return True
 
 
+async def reopen_failed(rt: Runtime, attempt_id: int, events: list[dict[str, Any]]) -> None:
+    """The GitHub side of a failed fix (a job): reopen the issue one priority step higher, with
+    `dispatch/fix-failed`, `status/ready` and a comment listing the new events. The new priority
+    is decided once and stored, so a retry finishes the same escalation instead of raising the
+    priority again from labels an earlier attempt already changed."""
+    select = f"SELECT {_COLUMNS}, escalated_to FROM fix_attempt WHERE id = $1"
+    async with engine.connection() as connection:
+        row = await connection.fetchrow(select, attempt_id)
+    if row is None:
+        return
+    attempt = FixAttempt.from_row({k: v for k, v in row.items() if k in _FIELDS})
+    client = rt.github.installation(attempt.installation_id)
+    if row["escalated_to"] is None:
+        labels = await rest.issue_labels(client, attempt.repository, attempt.issue_number)
+        before = priority_of(labels) or Priority.P3
+        async with engine.transaction(), engine.connection() as connection:
+            decided = await connection.fetchval(
+                "UPDATE fix_attempt SET escalated_from = $2, escalated_to = $3 "
+                "WHERE id = $1 AND escalated_to IS NULL RETURNING id",
+                attempt_id,
+                before.value,
+                before.raised().value,
+            )
+            if decided is not None:
+                await audit.record(
+                    actor=await rt.github.bot_login(),
+                    action="fix.failed",
+                    target=f"{attempt.repository}#{attempt.issue_number}",
+                    repository=attempt.repository,
+                    issue_number=attempt.issue_number,
+                    installation_id=attempt.installation_id,
+                    before={"priority": before.value},
+                    after={"priority": before.raised().value, "pr": attempt.pr_number},
+                )
+        async with engine.connection() as connection:
+            row = await connection.fetchrow(select, attempt_id)
+    raised = row["escalated_to"]
+    await _reopen_escalated(rt, client, attempt, Priority(raised), events)
+
+
 async def _reopen_escalated(
-    rt: Runtime, client: Any, attempt: FixAttempt, events: list[dict[str, Any]]
+    rt: Runtime,
+    client: Any,
+    attempt: FixAttempt,
+    raised: Priority,
+    events: list[dict[str, Any]],
 ) -> None:
     repository, number = attempt.repository, attempt.issue_number
     actor = await rt.github.bot_login()
     labels = await rest.issue_labels(client, repository, number)
-    current = priority_of(labels) or Priority.P3
-    raised = current.raised()
     await rest.update_issue(client, repository, number, state="open")
     if raised.value not in labels:
         await rest.add_label(client, repository, number, raised.value)
@@ -250,22 +301,15 @@ async def _reopen_escalated(
         + (f", release {markdown.code_span(e['release'])}" if e.get("release") else "")
         for e in events[:10]
     )
-    await rest.comment(
+    # Marked, so a retry after a lost answer edits it instead of posting it twice.
+    await rest.upsert_marked_comment(
         client,
         repository,
         number,
+        f"fix-failed:{attempt.id}",
         f"❌ **The fix in #{attempt.pr_number} did not hold**: the error came back inside the "
         f"verification window. Priority raised to `{raised.value}`.\n\n{lines}",
-    )
-    await audit.record(
-        actor=actor,
-        action="fix.failed",
-        target=f"{repository}#{number}",
-        repository=repository,
-        issue_number=number,
-        installation_id=attempt.installation_id,
-        before={"priority": current.value},
-        after={"priority": raised.value, "pr": attempt.pr_number},
+        bot_login=actor,
     )
 
 

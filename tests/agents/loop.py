@@ -92,14 +92,23 @@ class SSEReader:
     headers: dict[str, str] = field(default_factory=dict)
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (event, id, data)
     opened: asyncio.Event = field(default_factory=asyncio.Event)
+    # The server's first message arrived (it subscribes to the run before sending it).
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def start(self) -> SSEReader:
         self.task = asyncio.create_task(self._read())
         return self
 
     async def _read(self) -> None:
+        try:
+            await self._follow()
+        finally:
+            self._arrived.set()  # a waiter sees the end (or the refusal) at once
+
+    async def _follow(self) -> None:
         async with httpx.AsyncClient(timeout=None) as client:
             async with client.stream("GET", self.url, headers=self.headers) as response:
                 assert response.status_code == 200, await response.aread()
@@ -107,8 +116,10 @@ class SSEReader:
                 event, ident, data = "message", "", []
                 async for line in response.aiter_lines():
                     if line == "":
+                        self.ready.set()
                         if data:
                             self.events.append((event, ident, "\n".join(data)))
+                            self._arrived.set()
                             if event == "end":
                                 self.ended.set()
                                 return
@@ -122,6 +133,17 @@ class SSEReader:
 
     def logs(self) -> list[tuple[int, str]]:
         return [(int(i), d) for e, i, d in self.events if e == "log"]
+
+    async def wait_logs(self, count: int, timeout: float = 10) -> list[tuple[int, str]]:
+        """Wait until `count` log events have arrived (not for a while: for them)."""
+        async with asyncio.timeout(timeout):
+            while len(self.logs()) < count:
+                if self.task is not None and self.task.done():
+                    self.task.result()
+                    raise AssertionError(f"the stream ended with {self.logs()}")
+                self._arrived.clear()
+                await self._arrived.wait()
+        return self.logs()
 
     async def stop(self) -> None:
         if self.task and not self.task.done():

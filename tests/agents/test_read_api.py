@@ -127,7 +127,7 @@ async def test_other_repositories_runs_are_not_found(rt, github, repo, client, w
             json={
                 "repository": "octo-org/secret",
                 "issue": hidden,
-                "mode": "qa",
+                "mode": "investigate",
                 "agent": "codex",
             },
             headers=ops,

@@ -77,6 +77,8 @@ class StubDispatch:
     expire_once: set[str] = field(default_factory=set)  # tokens answered 401 once
     event_status: dict[str, tuple[int, Any]] = field(default_factory=dict)
     oidc_request_token: str = "req-token"
+    # Created when a log chunk is accepted: an agent can wait for its output to have arrived.
+    log_marker: Path | None = None
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
     _issued: int = 0
@@ -118,6 +120,8 @@ class StubDispatch:
             if self.fail_logs > 0:
                 self.fail_logs -= 1
                 return 503, {"error": "try again"}
+            if self.log_marker is not None:
+                self.log_marker.touch()
             return 200, {"ok": True}
         return 404, {"error": "no such route"}
 
@@ -484,7 +488,19 @@ def test_stream_refuses_to_start_an_agent_next_to_the_oidc_request_token(stub, t
 
 
 def test_stream_posts_output_while_the_agent_is_still_running(stub, tmp_path):
-    script = "import time\nprint('first', flush=True)\ntime.sleep(0.6)\nprint('second')\n"
+    # The agent goes on only once Dispatch has its first line: the reporter must post while
+    # the agent runs, not when it ends (then the agent gives up waiting and fails).
+    stub.log_marker = tmp_path / "first-line-arrived"
+    script = (
+        "import os, sys, time\n"
+        "print('first', flush=True)\n"
+        "deadline = time.monotonic() + 10\n"
+        f"while not os.path.exists({str(stub.log_marker)!r}):\n"
+        "    if time.monotonic() > deadline:\n"
+        "        sys.exit(7)\n"
+        "    time.sleep(0.01)\n"
+        "print('second')\n"
+    )
     done = reporter(
         stub, tmp_path, "stream", "--interval", "0.1", "--", sys.executable, "-c", script
     )

@@ -120,21 +120,34 @@ async def test_own_comments_and_unlisted_bots_are_ignored(github, repo, issue, d
 
 async def test_allow_listed_bot_runs_commands(github, repo, issue, deliver):
     github.add_file(repo[1], ".github/dispatch.yml", "allowed_bots: ['renovate[bot]']\n")
+    github.set_permission(repo[1], "renovate[bot]", "write")
     payload, comment_id = comment_payload(
         github, repo, issue, "/dispatch help", user="renovate[bot]", user_type="Bot"
     )
 
     await deliver("issue_comment", payload)
 
-    assert "eyes" in github.reactions(repo[1], comment_id)
+    # Not only seen (👀 comes before any check): run, with the bot's own permission.
+    assert github.reactions(repo[1], comment_id) == ["eyes"]
+    [answer] = github.bot_comments(repo[1], issue["number"])
+    assert "Dispatch commands" in answer
+    assert "Your permission on octo-org/widgets: **write**" in answer
 
 
 async def test_edited_comments_do_not_run_again(github, repo, issue, deliver):
-    payload, comment_id = comment_payload(github, repo, issue, "/dispatch help", action="edited")
-
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch help")
     await deliver("issue_comment", payload)
+    assert len(github.bot_comments(repo[1], issue["number"])) == 1  # commands do run here
+    calls = len(github.calls)
 
-    assert github.reactions(repo[1], comment_id) == []
+    edited = {**payload, "action": "edited", "changes": {"body": {"from": "/dispatch hel"}}}
+    await deliver("issue_comment", edited)
+
+    assert len(github.bot_comments(repo[1], issue["number"])) == 1
+    assert github.reactions(repo[1], comment_id) == ["eyes"]
+    assert github.calls[calls:] == []  # not even a 👀
+    async with engine.connection() as connection:
+        assert await connection.fetchval("SELECT count(*) FROM command") == 1
 
 
 async def test_several_commands_are_answered_in_order(github, repo, issue, deliver):

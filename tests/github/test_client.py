@@ -161,6 +161,18 @@ async def test_creating_an_existing_label_returns_false_and_leaves_it_alone(gh, 
     assert github.calls_to("PATCH", f"^/repos/{REPO}/labels/") == []
 
 
+async def test_a_label_github_refuses_for_another_reason_is_an_error_not_already_there(gh, github):
+    with pytest.raises(RequestFailed) as refused:
+        await rest.create_label(gh, REPO, "agent/" + "x" * 45, "ff0000", "Too long a name")
+
+    assert rest.status_of(refused.value) == 422
+    assert "name is too long" in refused.value.response.text
+    assert [(v.operation, v.field) for v in github.take_violations()] == [
+        ("issues/create-label", "name")
+    ]
+    assert github.repo_labels(REPO) == []
+
+
 async def test_marked_comment_is_edited_in_place_the_second_time(gh, github):
     github.add_issue(REPO, "Crash on save")
     github.add_comment(REPO, 1, "<!-- dispatch:status -->\nA person quoting the marker", "alice")

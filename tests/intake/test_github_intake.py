@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from app.db import engine
+from app.intake import journal
 from tests.harness import serve_in_process
 from tests.webhooks import example, signed
 
@@ -131,14 +132,26 @@ async def test_body_just_under_the_limit_is_accepted(client, github):
     assert response.status_code == 200
 
 
-async def test_nul_characters_in_issue_text_are_stored(client, github):
-    payload = example("issues/opened", installation_id=1)
-    payload["issue"]["body"] = "before\u0000after"
+async def test_nul_characters_in_issue_text_are_stored(rt, client, github, repo):
+    from app.issues import cache
+    from tests.harness import drain
+    from tests.webhooks import for_repo
+
+    installation, repository = repo
+    issue = github.add_issue(repository, "Crash", "before\u0000after")
+    payload = for_repo("issues/opened", installation, repository)
+    payload["issue"] = {**payload["issue"], **issue}
     body, headers = signed(github.webhook_secret, "issues", payload)
 
     response = await client.post("/webhooks/github", content=body, headers=headers)
+    await drain(rt)
 
     assert response.status_code == 202
+    row = await journal.get(response.json()["delivery"])
+    assert (row.state, row.last_error) == ("processed", None)
+    # Postgres text holds no NUL: it reaches the issue cache as U+FFFD, the rest intact.
+    cached = await cache.get(repository["full_name"], issue["number"])
+    assert cached is not None and cached.body == "before\ufffdafter"
 
 
 async def test_unconfigured_app_refuses_with_503(tmp_path, database, github):

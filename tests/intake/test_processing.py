@@ -40,6 +40,7 @@ async def audit_count() -> int:
         return await connection.fetchval("SELECT count(*) FROM audit_log")
 
 
+@pytest.mark.expect_failed
 async def test_failing_handler_is_retried_then_marked_failed(rt, handler, router):
     calls = []
 

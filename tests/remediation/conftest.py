@@ -24,6 +24,8 @@ def alert_settings(tmp_path, github, oidc, **extra):  # type: ignore[no-untyped-
         dispatch_alerts_repo="octo-org/widgets",
         grafana_webhook_token=TOKEN,
         sentry_client_secret=SENTRY_SECRET,
+        # A request the fake GitHub holds (a lost answer) is given up on quickly.
+        github_timeout_seconds=1.0,
         **extra,
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -164,6 +165,39 @@ async def test_recurrence_inside_the_window_reopens_and_escalates(
     # The cooldown of the first run (6 h) is over: the gates let a new investigation start.
     modes = [d["inputs"]["mode"] for d in github.dispatches(repository)]
     assert modes.count("auto_investigate") == 3
+
+
+async def test_a_recurrence_is_escalated_once_even_if_its_comment_s_answer_is_lost(
+    rt, github, client, deliver, oidc, installed, tmp_path, clock
+):
+    _, repository = installed
+    number, fingerprint = await fix_merged_and_deployed(
+        rt, github, client, deliver, oidc, installed, tmp_path, clock
+    )
+    github.remove_label_from_issue(repository, number, "priority/p1")
+    github.add_label_to_issue(repository, number, "priority/p3")
+    # GitHub posts every new comment on the issue, but its answer never comes back: each job
+    # that posts one is retried, and must find its comment instead of posting it again.
+    github.timeout_next(
+        None, applied=True, method="POST", path=re.compile(rf"/issues/{number}/comments$")
+    )
+
+    clock.advance(hours=10)
+    assert (await post_grafana(client, grafana(only=0))).status_code == 202
+    await drain(rt)
+    github.clear_faults()
+
+    failures = [b for b in github.bot_comments(repository, number) if "did not hold" in b]
+    assert len(failures) == 1
+    labels = github.label_names(repository, number)
+    priorities = [label for label in labels if label.startswith("priority/")]
+    assert priorities == ["priority/p2"]  # one step up from p3, not two
+    assert "dispatch/fix-failed" in labels and "status/ready" in labels
+    async with engine.connection() as connection:
+        audited = await connection.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'fix.failed'"
+        )
+    assert audited == 1
 
 
 async def _attempt_state(fingerprint):

@@ -27,8 +27,8 @@ async def test_replay_from_last_event_id_then_live_then_end(rt, client, run):
     url = f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
 
     viewer = SSEReader(url, headers={"Last-Event-ID": "2"}).start()
-    await asyncio.wait_for(viewer.opened.wait(), 10)
-    await asyncio.sleep(0.2)
+    # The replay is over once 3-5 are here: 6 can only come live.
+    assert await viewer.wait_logs(3) == [(3, "line 3\n"), (4, "line 4\n"), (5, "line 5\n")]
     posted = await client.post(
         f"/api/runs/{run.id}/log",
         json={"seq": 6, "data": "live!\n"},
@@ -97,12 +97,11 @@ async def test_a_chunk_that_commits_late_is_not_lost(rt, client, run):
     viewer = SSEReader(
         f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
     ).start()
-    await asyncio.wait_for(viewer.opened.wait(), 10)
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(viewer.ready.wait(), 10)
 
+    # Whether the viewer's replay or its notifications see them, 3 is there before 2 commits.
     await chunks.append(run.id, 1, "one\n")
     await chunks.append(run.id, 3, "three\n")  # a retried post of 2 is still in flight
-    await asyncio.sleep(0.3)
     await chunks.append(run.id, 2, "two\n")
     await chunks.append(run.id, 4, "x" * 9000)  # too big for the notification
     await runs.update(run.id, state="succeeded")
