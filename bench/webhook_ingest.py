@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -267,7 +268,7 @@ async def main(args: argparse.Namespace) -> int:
             steady_batch = Deliveries(fake.webhook_secret, kinds, dispatch.port, True)
             spy = PySpy(dispatch.pid, scratch / "ingest-steady.txt") if args.profile else None
             pids = {"server": dispatch.pid, "postgres": 0, "client+fake": os.getpid()}
-            peak = Peak(connection)
+            peak = Peak(await asyncpg.connect(dsn))
             with CpuMeter(pids) as cpu:
                 if spy:
                     spy.__enter__()
@@ -285,9 +286,12 @@ async def main(args: argparse.Namespace) -> int:
             for status, count in steady.statuses.items():
                 if status != 202:
                     other_statuses[status] = other_statuses.get(status, 0) + count
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             left = 0 if args.no_worker else await backlog(connection)
             after = 0.0 if args.no_worker else await drain(connection)
-            watching.cancel()
+            peak.most = max(peak.most, left)
             print(
                 f"steady {args.rate:.0f}/s for {args.seconds:.0f} s (open loop, keep-alive): sent "
                 f"{steady.count} in {steady.elapsed:.1f} s, p50 {steady.pct(50):.2f} ms, "
@@ -426,9 +430,12 @@ class Peak:
         self.most = 0
 
     async def watch(self) -> None:
-        while True:
-            self.most = max(self.most, await backlog(self.connection))
-            await asyncio.sleep(0.2)
+        try:
+            while True:
+                self.most = max(self.most, await backlog(self.connection))
+                await asyncio.sleep(0.2)
+        finally:
+            await self.connection.close()
 
 
 class DurableFloor:
