@@ -93,6 +93,12 @@ def _summary(body: bytes) -> tuple[str | None, int | None, str | None]:
     that is not JSON, journal.MalformedPayload for one whose fields are not shaped as GitHub
     sends them, ValueError for one that is not an object."""
     try:
+        # The fast decoder skips fields it does not read without checking their text; JSON is
+        # UTF-8, and a body that is not would fail the worker's parse after the 202.
+        body.decode()
+    except UnicodeDecodeError as exc:
+        raise msgspec.DecodeError(f"not UTF-8: {exc}") from None
+    try:
         summary = _summary_decoder.decode(body)
     except msgspec.ValidationError:
         # Not the usual shape (or not an object at all): read it the slow, lenient way.
