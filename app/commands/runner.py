@@ -130,10 +130,11 @@ async def record(event: Event, rt: Runtime) -> int:
                 msgspec.to_builtins(comment.target),
             )
             if command_id is not None:
-                await queue.enqueue(
-                    jobs.RUN_COMMAND, {"command": command_id}, dedupe_key=f"command:{command_id}"
-                )
                 stored.append(command_id)
+        if stored:
+            # One comment's commands run one after another, in the order they were written:
+            # the first is queued here, each queues the next when it is settled (or given up).
+            await _queue(stored[0])
     if stored:
         event.after_commit(functools.partial(_acknowledge, rt, comment))
     return len(stored)
@@ -179,6 +180,28 @@ async def execute(command_id: int, rt: Runtime) -> None:
     except Exception as exc:
         await _note_error(command_id, exc)
         raise
+    await _queue_next(command_id)
+
+
+async def _queue(command_id: int) -> None:
+    await queue.enqueue(
+        jobs.RUN_COMMAND, {"command": command_id}, dedupe_key=f"command:{command_id}"
+    )
+
+
+async def _queue_next(command_id: int) -> None:
+    """Queue the command written after this one in the same comment, if any. A crash before
+    this runs leaves this command's job to be picked again, which comes back here."""
+    async with engine.connection() as connection:
+        following = await connection.fetchval(
+            "SELECT next.id FROM command AS this JOIN command AS next "
+            "ON next.delivery_guid = this.delivery_guid AND next.position > this.position "
+            "WHERE this.id = $1 AND next.answered_at IS NULL "
+            "ORDER BY next.position LIMIT 1",
+            command_id,
+        )
+    if following is not None:
+        await _queue(following)
 
 
 async def _note_error(command_id: int, exc: BaseException) -> None:
@@ -308,7 +331,10 @@ async def give_up(payload: dict[str, Any], exc: Exception, rt: Runtime) -> None:
     """After the last retry: mark the command failed and say so on the issue (never silence)."""
     await _note_error(payload["command"], exc)
     row = await _load(payload["command"])
-    if row is None or row["state"] == CommandState.FAILED:
+    if row is None:
+        return
+    if row["state"] == CommandState.FAILED:  # given up before (and answered, or answering)
+        await _queue_next(row["id"])
         return
     comment, command = _from_row(row)
     if row["state"] == CommandState.PENDING:
@@ -325,6 +351,7 @@ async def give_up(payload: dict[str, Any], exc: Exception, rt: Runtime) -> None:
                 f"{markdown.quoted_command(command.line)}\n\n@{comment.author} {reason}",
             )
         row = await _load(payload["command"])
+    await _queue_next(row["id"])
     client = rt.github.installation(comment.installation_id)
     await _answer(rt, client, comment, row)
 
@@ -472,12 +499,24 @@ class Unanswered:
 
 
 async def unanswered(limit: int = 50) -> list[Unanswered]:
-    """Commands still being retried (or given up) without an answer on GitHub, newest first."""
+    """Commands still being retried (or given up) without an answer on GitHub, and those of the
+    same comment waiting behind them, newest first."""
     async with engine.connection() as connection:
         rows = await connection.fetch(
-            "SELECT id, delivery_guid, repository, issue_number, line, state, last_error, "
-            "created_at FROM command WHERE answered_at IS NULL AND last_error IS NOT NULL "
-            "ORDER BY created_at DESC LIMIT $1",
+            """
+            SELECT id, delivery_guid, repository, issue_number, line, state, created_at,
+                coalesce(last_error, 'waiting for the command written before it') AS last_error
+            FROM command AS c
+            WHERE answered_at IS NULL AND (
+                last_error IS NOT NULL OR EXISTS (
+                    SELECT 1 FROM command AS earlier
+                    WHERE earlier.delivery_guid = c.delivery_guid
+                      AND earlier.position < c.position
+                      AND earlier.answered_at IS NULL AND earlier.last_error IS NOT NULL
+                )
+            )
+            ORDER BY created_at DESC, position DESC LIMIT $1
+            """,
             limit,
         )
     return [Unanswered(**dict(row)) for row in rows]
