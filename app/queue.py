@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterator
@@ -91,6 +92,51 @@ async def enqueue(
         return await _enqueue(connection, name, body, delay, dedupe_key)
     async with engine.connection() as current:
         return await _enqueue(current, name, body, delay, dedupe_key)
+
+
+async def enqueue_many(
+    name: str,
+    payloads: list[dict[str, Any]],
+    *,
+    dedupe_keys: list[str],
+    connection: asyncpg.Connection,
+) -> None:
+    """Queue many jobs `name` in one statement on `connection` (inside its transaction); a
+    dedupe key already queued or running is skipped."""
+    await Queries(AsyncpgDriver(connection)).enqueue(
+        [name] * len(payloads),
+        [msgspec.json.encode(payload) for payload in payloads],
+        priority=[jobs.PRIORITIES.get(name, 0)] * len(payloads),
+        execute_after=[None] * len(payloads),
+        dedupe_key=list[str | None](dedupe_keys),
+        on_conflict="skip",
+    )
+
+
+def enqueue_from_sql(source: str, *, name: str, payload: str, dedupe_key: str) -> str | None:
+    """The CTEs (no WITH keyword, no parameters) that queue job `name` once for every row of
+    `source` (a CTE of the same statement), with the SQL expressions `payload` (text, JSON) and
+    `dedupe_key` over its rows; a dedupe key already queued or running is skipped. Lets a caller
+    queue jobs in the same statement as its own writes: one round trip, no explicit transaction.
+    None if pgqueuer's enqueue statement no longer has the shape this rewrites (callers then use
+    `enqueue_many`)."""
+    query = Queries(AsyncpgDriver(None)).qbq.build_enqueue_query("skip")  # type: ignore[arg-type]
+    query = re.sub(r"--[^\n]*", "", query)
+    rows = (
+        f"FROM (SELECT {int(jobs.PRIORITIES.get(name, 0))} AS priority, "
+        f"'{name}'::text AS entrypoint, convert_to({payload}, 'UTF8') AS payload, "
+        "interval '0' AS execute_after, "
+        f"{dedupe_key} AS dedupe_key, 'null'::jsonb AS headers, "
+        f"row_number() OVER () AS ord FROM {source}) AS t"
+    )
+    rewritten, count = re.subn(
+        r"FROM UNNEST\(.*?\) WITH ORDINALITY AS\s*t\([^)]*\)", rows, query, flags=re.DOTALL
+    )
+    head, select, _ = rewritten.rpartition("SELECT i.ord")
+    ctes = head.strip()
+    if count != 1 or not select or "$" in ctes or not ctes.startswith("WITH "):
+        return None
+    return ctes.removeprefix("WITH ").rstrip().rstrip(",")
 
 
 async def _enqueue(

@@ -87,12 +87,35 @@ def build_request(host: str, path: str, body: bytes, headers: dict[str, str]) ->
 
 
 async def closed_loop(
-    host: str, port: int, make: Callable[[int], bytes], total: int, concurrency: int
+    host: str,
+    port: int,
+    make: Callable[[int], bytes],
+    total: int,
+    concurrency: int,
+    *,
+    keep_alive: bool = True,
 ) -> Result:
+    """`concurrency` senders, `total` requests. `keep_alive=False`: every request on a new
+    connection (as GitHub delivers webhooks), its latency counted from before the connect; the
+    request should carry `Connection: close`."""
     result = Result()
     counter = iter(range(total))
 
+    async def sender() -> None:
+        for i in counter:
+            raw = make(i)
+            start = time.perf_counter()
+            conn = Connection(host, port)
+            try:
+                await conn.open()
+                status = await conn.request(raw)
+            finally:
+                conn.close()
+            result.record(i, status, time.perf_counter() - start)
+
     async def worker() -> None:
+        if not keep_alive:
+            return await sender()
         conn = Connection(host, port)
         await conn.open()
         try:

@@ -40,16 +40,14 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
     if not guid:
         return error(400, "missing X-GitHub-Delivery header")
     try:
-        payload = msgspec.json.decode(body)
+        action, installation_id, repository = _summary(body)
     except msgspec.DecodeError as exc:
         return error(400, f"body is not valid JSON: {exc}")
-    if not isinstance(payload, dict):
-        return error(400, "body must be a JSON object")
-
-    try:
-        action, installation_id, repository = journal.payload_summary(payload)
     except journal.MalformedPayload as exc:
         return error(400, f"not a GitHub webhook payload: {exc}")
+    except ValueError:
+        return error(400, "body must be a JSON object")
+
     stored = await journal.record(
         journal.Inbound(
             guid=guid,
@@ -57,7 +55,7 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
             action=action,
             installation_id=installation_id,
             repository=repository,
-            body=body.decode(),
+            body=body,
             received_at=rt.clock.now(),
         ),
         handled=router.handles(event, action),
@@ -68,6 +66,56 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
     if event == "ping":
         return Response({"delivery": guid, "duplicate": False, "pong": True}, status_code=200)
     return Response({"delivery": guid, "duplicate": False}, status_code=202)
+
+
+class _Installation(msgspec.Struct):
+    id: int | None = None
+
+
+class _Repository(msgspec.Struct):
+    full_name: str | None = None
+
+
+class _Summary(msgspec.Struct):
+    """The three fields intake reads; msgspec checks the whole body is JSON but builds nothing
+    for the rest of it (the worker parses the payload)."""
+
+    action: str | None = None
+    installation: _Installation | None = None
+    repository: _Repository | None = None
+
+
+_summary_decoder = msgspec.json.Decoder(_Summary)
+
+
+def _summary(body: bytes) -> tuple[str | None, int | None, str | None]:
+    """(action, installation id, repository full name); raises msgspec.DecodeError for a body
+    that is not JSON, journal.MalformedPayload for one whose fields are not shaped as GitHub
+    sends them, ValueError for one that is not an object."""
+    try:
+        # The fast decoder skips fields it does not read without checking their text; JSON is
+        # UTF-8, and a body that is not would fail the worker's parse after the 202.
+        body.decode()
+    except UnicodeDecodeError as exc:
+        raise msgspec.DecodeError(f"not UTF-8: {exc}") from None
+    try:
+        summary = _summary_decoder.decode(body)
+    except msgspec.ValidationError:
+        # Not the usual shape (or not an object at all): read it the slow, lenient way.
+        payload = msgspec.json.decode(body)
+        if not isinstance(payload, dict):
+            raise ValueError("not a JSON object") from None
+        return journal.payload_summary(payload)
+    # The same checks as for a fully parsed payload (ids in range, strings encodable).
+    return journal.payload_summary(
+        {
+            "action": summary.action,
+            "installation": {"id": summary.installation.id} if summary.installation else None,
+            "repository": {"full_name": summary.repository.full_name}
+            if summary.repository
+            else None,
+        }
+    )
 
 
 routes = [github_webhook]

@@ -3,8 +3,11 @@ journaled before bodies were compressed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+
+import pytest
 
 from app.db import engine
 from app.events import Router
@@ -53,3 +56,42 @@ async def test_a_delivery_journaled_before_compression_is_still_processed(rt):
 
     assert seen == [{"action": "opened", "issue": {"number": 7}}]
     assert (await journal.get(guid)).state == "processed"
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["one statement", "transaction"])
+async def test_deliveries_arriving_together_are_each_journaled_and_processed_once(
+    rt, monkeypatch, one_statement
+):
+    if not one_statement:  # what runs if pgqueuer's enqueue statement changes shape
+        monkeypatch.setattr(journal, "_INSERT_AND_QUEUE", None)
+    else:
+        assert journal._INSERT_AND_QUEUE is not None
+    seen: list[str] = []
+    router = Router()
+
+    @router.on("issues", "opened")
+    async def remember(event, rt):
+        seen.append(event.delivery)
+
+    guids = [str(uuid.uuid4()) for _ in range(40)]
+    body = json.dumps(example("issues/opened"))
+    # Every guid sent twice at the same moment (a redelivery racing the original): the batches
+    # they share must journal one row and one job per guid, and call exactly one copy new.
+    answers = await asyncio.gather(
+        *(
+            journal.record(journal.Inbound(guid, "issues", "opened", 1, "o/r", body), handled=True)
+            for guid in guids + guids
+        )
+    )
+    assert answers[: len(guids)] == [True] * len(guids)
+    assert answers[len(guids) :] == [False] * len(guids)
+    # Sent again later: a duplicate, nothing queued.
+    assert not await journal.record(
+        journal.Inbound(guids[0], "issues", "opened", 1, "o/r", body), handled=True
+    )
+
+    await drain(rt, router=router)
+
+    assert sorted(seen) == sorted(guids)
+    states = {guid: (await journal.get(guid)).state for guid in guids}
+    assert set(states.values()) == {"processed"}
