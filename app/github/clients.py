@@ -9,7 +9,8 @@ client-side: githubkit would otherwise drop fields it does not know yet (`return
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx
 from githubkit import AppAuthStrategy, GitHub, UnauthAuthStrategy
@@ -58,9 +59,18 @@ class _InstallationTransport(_SharedTransport):
 
 
 class GitHubClients:
-    def __init__(self, settings: Settings, credentials: CredentialStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: CredentialStore,
+        *,
+        pace_clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings
         self.credentials = credentials
+        # The pacers read the database's clock (one clock for every process) unless a clock is
+        # given: tests that move the app's clock move GitHub's limits with it.
+        self._pace_clock = pace_clock
         self._transport = _SharedTransport()
         self._retry = BoundedRetry(
             settings.github_max_retries, timedelta(seconds=settings.github_max_retry_wait_seconds)
@@ -118,6 +128,7 @@ class GitHubClients:
                 per_minute=self.settings.github_content_per_minute,
                 per_hour=self.settings.github_content_per_hour,
                 max_wait=self.settings.github_max_retry_wait_seconds,
+                clock=self._pace_clock,
             )
             client = self._installations[key] = self._build(
                 strategy, pacer, _InstallationTransport(self._transport, pacer)

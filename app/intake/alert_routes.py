@@ -41,10 +41,10 @@ def _grafana_problem(payload: dict[str, Any]) -> str | None:
         if not isinstance(alert, dict):
             return f"`alerts[{index}]` must be an object"
         for key in ("labels", "annotations"):
-            value = alert.get(key)
-            if value is not None and not (
-                isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-            ):
+            if key not in alert:
+                continue
+            value = alert[key]
+            if not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
                 return f"`alerts[{index}].{key}` must be an object of strings"
     return None
 
