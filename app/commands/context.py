@@ -4,13 +4,13 @@ installation client. A handler answers with a `Result`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from githubkit import GitHub
 
 from app.commands.parser import Command
-from app.commands.registry import Registry
 from app.events import Event, is_bot
 from app.github.permissions import Permission
 from app.github.rest import ReactionTarget
@@ -98,6 +98,26 @@ class Result:
         return cls(ok=True, reply=reply, reaction=reaction)
 
 
+class VerbInfo(Protocol):
+    """What `/dispatch help` shows of a verb (`registry.Verb` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def permission(self) -> Permission: ...
+    @property
+    def help(self) -> str: ...
+    @property
+    def usage(self) -> str: ...
+
+
+class VerbListing(Protocol):
+    """The verbs a command may list (`registry.Registry` is one; typed here so that the
+    registry, which knows the context's type, is not imported by it)."""
+
+    def listing(self) -> Sequence[VerbInfo]: ...
+
+
 @dataclass
 class CommandContext:
     rt: Runtime
@@ -106,7 +126,7 @@ class CommandContext:
     config: RepoConfig
     permission: Permission
     client: GitHub
-    verbs: Registry
+    verbs: VerbListing
     command_id: int | None = None
 
     @property
