@@ -1,6 +1,6 @@
 """The composition root of the work side: the runtime a process holds, the event router made of
 each area's router in the order their handlers run, and the job registry binding every job name
-to the area function that runs it. `app/server.py` and `app/cli.py` build processes from these;
+to the area function that runs it. `app/server.py` and `app/cli/` build processes from these;
 nothing in an area imports this module.
 
 Where a webhook is routed: `event_router()`. Where a job runs: `job_registry()`.

@@ -8,8 +8,10 @@ command's job is even picked up; delivery jobs go ahead of other jobs in the que
 does not wait behind a backlog of commands.
 
 The 👀 goes out once per comment: whoever sends it (the delivery after its commit, or a command's
-job) first claims it in the database for all the comment's commands, and gives the claim back if
-GitHub did not take it, so another sender tries again.
+job) first claims it in the database for all the comment's commands, for a lease long enough to
+wait for a content slot and send; it gives the claim back if GitHub did not take it, and a
+sender that died holding it (a killed worker) loses it when the lease ends. A command's job that
+answered while another sender held the claim comes back after the lease, so the 👀 is sent.
 
 `execute()` runs one command in its own job: 👀 (if nobody sent it yet), the repository config,
 the verb, the commenter's permission, the verb's handler, then the answer (🚀 and a reply, or 😕
@@ -25,11 +27,12 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import msgspec
+from pgqueuer.errors import RetryRequested
 
 from app import jobs, queue
 from app.audit import log as audit
@@ -146,30 +149,56 @@ async def _acknowledge(rt: Runtime, comment: GenericComment) -> None:
     installation's GitHub budget makes writes wait, the job sends it in turn (sending it from
     both would spend the budget twice)."""
     with pacing.at_once():
-        await _send_eyes(rt.github.installation(comment.installation_id), comment)
+        await _send_eyes(rt, rt.github.installation(comment.installation_id), comment)
 
 
-async def _send_eyes(client: Any, comment: GenericComment) -> None:
+# One statement claims the 👀 for the comment's unacknowledged commands (if no live claim is
+# held) and, when it claims nothing, says how long another sender's claim has left (NULL: the
+# 👀 is out). The outer SELECT sees the rows as they were before the UPDATE.
+_CLAIM_EYES = """
+WITH claimed AS (
+    UPDATE command SET eyes_claimed_until = clock_timestamp() + make_interval(secs => $2)
+    WHERE delivery_guid = $1 AND acknowledged_at IS NULL
+        AND (eyes_claimed_until IS NULL OR eyes_claimed_until < clock_timestamp())
+    RETURNING id
+)
+SELECT array(SELECT id FROM claimed) AS ids,
+    (SELECT extract(epoch FROM max(eyes_claimed_until) - clock_timestamp()) FROM command
+     WHERE delivery_guid = $1 AND acknowledged_at IS NULL) AS held_for
+"""
+
+
+def _eyes_lease(rt: Runtime) -> float:
+    """Long enough to wait for a content slot and for GitHub to answer twice."""
+    settings = rt.settings
+    return settings.github_max_retry_wait_seconds + 2 * settings.github_timeout_seconds + 5
+
+
+async def _send_eyes(rt: Runtime, client: Any, comment: GenericComment) -> float:
     """👀 once per comment: claimed (for all of the comment's commands) before it is sent, so a
     command's job running at the same moment does not send it too; the claim is given back if
-    GitHub did not take it."""
+    GitHub did not take it. The seconds another sender's claim has left (0: the 👀 is out)."""
     async with engine.connection() as connection:
-        claimed = await connection.fetch(
-            "UPDATE command SET acknowledged_at = now() "
-            "WHERE delivery_guid = $1 AND acknowledged_at IS NULL RETURNING id",
-            comment.delivery,
-        )
+        row = await connection.fetchrow(_CLAIM_EYES, comment.delivery, _eyes_lease(rt))
+    claimed = list(row["ids"])
     if not claimed:
-        return
+        return max(float(row["held_for"] or 0), 0.0)
     try:
         await rest.react(client, comment.repository, comment.target, "eyes")
     except BaseException:
         async with engine.connection() as connection:
             await connection.execute(
-                "UPDATE command SET acknowledged_at = NULL WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in claimed],
+                "UPDATE command SET eyes_claimed_until = NULL WHERE id = ANY($1::bigint[])",
+                claimed,
             )
         raise
+    async with engine.connection() as connection:
+        await connection.execute(
+            "UPDATE command SET acknowledged_at = now(), eyes_claimed_until = NULL "
+            "WHERE id = ANY($1::bigint[])",
+            claimed,
+        )
+    return 0.0
 
 
 async def execute(command_id: int, rt: Runtime) -> None:
@@ -177,13 +206,16 @@ async def execute(command_id: int, rt: Runtime) -> None:
     content pacer waits): the verb's own writes are short transactions, the outcome is stored
     before the answer is posted, and the answer is an idempotent marked comment, so a retry after
     a crash or a lost answer answers once. An error is noted on the command (for `dispatch
-    deliveries --failed`) and raised for the queue to retry."""
+    deliveries --failed`) and raised for the queue to retry. A command answered while another
+    sender's claim on its 👀 was live runs again when the claim ends (the sender may have died)."""
     try:
-        await _execute(command_id, rt)
+        eyes_held_for = await _execute(command_id, rt)
     except Exception as exc:
         await _note_error(command_id, exc)
         raise
     await _queue_next(command_id)
+    if eyes_held_for > 0:
+        raise RetryRequested(delay=timedelta(seconds=eyes_held_for + 1), reason="👀 claimed")
 
 
 async def _queue(command_id: int) -> None:
@@ -216,7 +248,7 @@ async def _note_error(command_id: int, exc: BaseException) -> None:
         )
 
 
-async def _execute(command_id: int, rt: Runtime) -> None:
+async def _execute(command_id: int, rt: Runtime) -> float:
     async with engine.connection() as connection:
         found = await connection.fetchrow(
             "UPDATE command SET attempts = attempts + CASE WHEN state = 'pending' THEN 1 ELSE 0 "
@@ -224,22 +256,23 @@ async def _execute(command_id: int, rt: Runtime) -> None:
             command_id,
         )
     if found is None:
-        return
+        return 0.0
     row = dict(found)
     comment, command = _from_row(row)
     client = rt.github.installation(comment.installation_id)
     if row["state"] == CommandState.PENDING:
         if row["acknowledged_at"] is None:
-            await _send_eyes(client, comment)
+            await _send_eyes(rt, client, comment)
         result = await _run(rt, client, comment, command, command_id)
         settled = await _settle(comment, command, command_id, result)
         if settled is None:
-            return  # another attempt settled it first
+            return 0.0  # another attempt settled it first
         row.update(settled)
     if row["answered_at"] is None and row["state"] in SETTLED:
         await _answer(rt, client, comment, row)
-        # The delivery's 👀 may have failed after this job saw it claimed: send it now.
-        await _send_eyes(client, comment)
+    # The 👀 another sender claimed may never have gone out (it failed, or died): send it now,
+    # or say how long its claim has left.
+    return await _send_eyes(rt, client, comment)
 
 
 async def _load(command_id: int) -> Any:

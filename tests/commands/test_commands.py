@@ -255,3 +255,33 @@ async def test_the_command_job_sends_the_eyes_if_the_delivery_could_not(
 
     assert github.reactions(repo[1], comment_id) == ["eyes"]
     assert len(github.bot_comments(repo[1], issue["number"])) == 1
+
+
+async def test_a_sender_that_died_holding_the_eyes_claim_does_not_keep_them_from_going_out(
+    rt, github, repo, issue, deliver, monkeypatch
+):
+    """A worker killed while its 👀 waited for a content slot held the claim: the command is
+    answered, and its job comes back once the claim's lease is over and sends the 👀, once."""
+    from app.events import Event
+    from tests.harness import drain, fast_forward
+
+    async def claimed_then_killed(self: Event) -> None:
+        async with engine.connection() as connection:
+            await connection.execute(
+                "UPDATE command SET eyes_claimed_until = clock_timestamp() + interval '1 hour'"
+            )
+
+    monkeypatch.setattr(Event, "run_after_commit", claimed_then_killed)
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch help")
+
+    await deliver("issue_comment", payload)
+
+    assert len(github.bot_comments(repo[1], issue["number"])) == 1
+    assert github.reactions(repo[1], comment_id) == []  # the claim is live: not sent twice
+    async with engine.connection() as connection:
+        await connection.execute("UPDATE command SET eyes_claimed_until = now()")  # lease over
+    await fast_forward(hours=2)
+    await drain(rt)
+
+    assert github.reactions(repo[1], comment_id) == ["eyes"]
+    assert len(github.bot_comments(repo[1], issue["number"])) == 1

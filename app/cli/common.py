@@ -1,0 +1,108 @@
+"""What every command needs: the settings (a configuration error is one line and exit status 2),
+logging and the database (DATABASE_URL, or the embedded server, released when the process ends),
+the runtime, a database connection for one piece of work, progress on stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import sys
+from collections.abc import Awaitable, Callable
+from typing import IO, TYPE_CHECKING, TypeVar
+
+import click
+
+from app.config import ConfigError, Settings, environment_warnings, load_settings, warnings_for
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
+
+T = TypeVar("T")
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one line naming the bad variable and exit status 2."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        click.echo(f"dispatch: configuration error: {exc}", err=True)
+        sys.exit(2)
+    for warning in [*environment_warnings(), *warnings_for(settings)]:
+        click.echo(f"dispatch: warning: {warning}", err=True)
+    return settings
+
+
+def runtime_or_exit(settings: Settings) -> Runtime:
+    """The process's runtime; a bad secret key file (or another setting found wrong while
+    building it) is a configuration error like any other."""
+    from app.worker import build_runtime
+
+    try:
+        return build_runtime(settings)
+    except ConfigError as exc:
+        click.echo(f"dispatch: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def prepare(settings: Settings) -> str:
+    """Logging on, and the database DSN: DATABASE_URL, or the embedded server (started here)."""
+    from app import logs
+    from app.db import embedded
+
+    logs.configure(settings.log_level)
+    if settings.database_url:
+        return settings.database_url
+    server = embedded.start(settings.dispatch_data_dir)
+    # Last thing before the process ends, whichever way the command ends (serve and worker
+    # never end by a signal's default action: `StopSignals` turns signals into a clean stop).
+    atexit.register(server.release)
+    asyncio.run(embedded.ensure_database(server.dsn))
+    return server.dsn
+
+
+async def with_database(
+    dsn: str, settings: Settings, work: Callable[[], Awaitable[T]], *, migrate: bool = True
+) -> T:
+    from app.db import engine
+    from app.db import migrate as migrations
+
+    await engine.connect(dsn, pool_size=min(settings.database_pool_size, 5))
+    try:
+        if migrate:
+            await migrations.migrate()
+        return await work()
+    finally:
+        await engine.disconnect()
+
+
+class Progress:
+    """Progress on stderr: on a terminal, one line redrawn in place at every update; otherwise
+    plain lines, only for the updates the caller marks `milestone` (logs stay short)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream: IO[str] = stream if stream is not None else sys.stderr
+        self.tty = bool(self.stream.isatty())
+        self._width = 0
+
+    def update(self, text: str, *, milestone: bool = False) -> None:
+        if self.tty:
+            self.stream.write("\r" + text + " " * max(self._width - len(text), 0))
+            self._width = len(text)
+        elif milestone:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Rub the line out (a terminal) before the result is printed."""
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+        self._width = 0
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
