@@ -330,6 +330,7 @@ class Worker:
         """Take no new jobs; running ones get `grace` seconds (None: as long as they take), then
         go back to the queue. A second call can only shorten the wait (`grace=0`: now)."""
         self._stopping = True
+        self._jobs.stopping = True
         if self._pgq is not None:
             self._pgq.shutdown.set()
         if grace is None:
@@ -348,6 +349,9 @@ class _RunningJobs:
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[Any]] = set()
+        # Stopping: a job dequeued from now on (the queue may hand out one more as it stops)
+        # goes back untouched. Handing back: running ones are cancelled and go back too.
+        self.stopping = False
         self.handing_back = False
 
     def hand_back(self) -> None:
@@ -375,22 +379,27 @@ class JobFailed(Exception):
         super().__init__(f"job {name} failed after {attempts} attempts")
 
 
+async def _handed_back(job: Job, name: str) -> RetryRequested:
+    """Back to the queue, due now, without counting as an attempt."""
+    await _not_an_attempt(job)
+    log.info("job handed back to the queue", extra={"job": name})
+    return RetryRequested(delay=timedelta(0), reason="worker stopping")
+
+
 def _job_runner(name: str, function: JobFunction, retry: RetryPolicy, running: _RunningJobs):  # type: ignore[no-untyped-def]
     async def run(job: Job) -> None:
         payload = msgspec.json.decode(job.payload) if job.payload else {}
         try:
             with running.track() as task:
+                if running.stopping:  # dequeued just as the worker stopped: not started
+                    raise await _handed_back(job, name)
                 try:
-                    if running.handing_back:  # dequeued just as the worker stopped
-                        raise asyncio.CancelledError
                     await function(payload)
                 except asyncio.CancelledError:
                     if not running.handing_back:
                         raise
                     task.uncancel()
-                    await _not_an_attempt(job)
-                    log.info("job handed back to the queue", extra={"job": name})
-                    raise RetryRequested(delay=timedelta(0), reason="worker stopping") from None
+                    raise await _handed_back(job, name) from None
         except RetryRequested:
             raise
         except Exception as exc:

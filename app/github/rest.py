@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
 
+from app.db import engine
 from app.github.repo import Repo
 
 API_VERSION = "2026-03-10"
@@ -465,15 +466,23 @@ async def upsert_marked_comment(
         except RequestFailed as exc:
             if status_of(exc) != 404:
                 raise
-    for existing in await comments(client, repository, number):
-        author = (existing.get("user") or {}).get("login")
-        if marker(name) in (existing.get("body") or "") and (
-            bot_login is None or author == bot_login
-        ):
-            await edit_comment(client, repository, existing["id"], text)
-            return int(existing["id"])
-    created = await comment(client, repository, number, text)
-    return int(created["id"])
+    # Two jobs looking for the same marker at once would both find nothing and both post:
+    # one at a time, in every process.
+    key = f"marked-comment:{Repo.of(repository).key}#{number}:{name}"
+    async with engine.connection() as connection:
+        await connection.execute("SELECT pg_advisory_lock(hashtext($1))", key)
+        try:
+            for existing in await comments(client, repository, number):
+                author = (existing.get("user") or {}).get("login")
+                if marker(name) in (existing.get("body") or "") and (
+                    bot_login is None or author == bot_login
+                ):
+                    await edit_comment(client, repository, existing["id"], text)
+                    return int(existing["id"])
+            created = await comment(client, repository, number, text)
+            return int(created["id"])
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ instead of taking them, so a test sees what was waited for without waiting."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import githubkit.core
@@ -198,3 +199,21 @@ async def test_marked_comment_whose_known_id_was_deleted_is_posted_again(gh, git
     )
 
     assert [c["id"] for c in github.comments(REPO, 1)] == [posted]
+
+
+async def test_marked_comment_looked_for_by_several_jobs_at_once_is_posted_once(gh, github):
+    """A run's status comment published by its dispatch job and by a report at the same moment:
+    both look for the marker, neither finds it; only one may post."""
+    github.add_issue(REPO, "Crash on save")
+    bot = github.bot.login
+
+    posted = await asyncio.gather(
+        *(
+            rest.upsert_marked_comment(gh, REPO, 1, "run:7", f"state {n}", bot_login=bot)
+            for n in range(5)
+        )
+    )
+
+    assert len(set(posted)) == 1
+    [mine] = [c for c in github.comments(REPO, 1) if c["user"]["login"] == bot]
+    assert mine["id"] == posted[0]
