@@ -4,7 +4,8 @@ reaches the fake GitHub is the latency people feel ("Dispatch saw my command").
 
 N clients (N = 1, 10, 50) each keep one command in flight: post a fresh comment's webhook, wait
 for its 👀 and its reply comment, post the next. Each client has its own issue and its own
-commenter (with read permission), so every command is its own issue comment. Before measuring,
+commenter (with write permission: people who may only read are limited to a few commands
+in a few minutes), so every command is its own issue comment. Before measuring,
 every client runs one unmeasured command (so each commenter's permission is cached, as it is
 for anyone who commented in the last minute); the very first command after start-up (installation
 token, App lookup, repository config) is reported separately as "cold".
@@ -134,7 +135,7 @@ class Client:
         self.port, self.watcher = port, watcher
         self.user = f"commenter{index}"
         name = repository["full_name"]
-        fake.set_permission(name, self.user, "read")
+        fake.set_permission(name, self.user, "write")
         self.issue = fake.add_issue(name, f"Bench issue {index}")["number"]
         self.connection = loadgen.Connection("127.0.0.1", port)
 

@@ -23,7 +23,9 @@ that budget, so the pacing lives in the database, not in a process:
   the job runs again later instead of holding a worker.
 
 Reads are not paced (githubkit's concurrency cap applies), and within one process an
-installation's writes still go one at a time. The database clock is the one clock, so replicas
+installation's writes still go one at a time (as GitHub asks); a write takes its slot before its
+turn, so that the database round trip overlaps the write ahead of it, and takes a new one if its
+turn came more than `STALE_SLOT` after the slot. The database clock is the one clock, so replicas
 on different machines agree on what a minute is.
 """
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -52,6 +55,8 @@ _CONTENT_SEGMENTS = frozenset({"issues", "comments", "reactions", "labels", "pul
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 MARGIN = timedelta(seconds=2)
+# A slot whose write waited longer than this for its turn in the process is taken again.
+STALE_SLOT = MARGIN / 2
 # GitHub: "if you exceed a secondary rate limit and there is no retry-after, wait a minute".
 SECONDARY_DEFAULT_WAIT = 60
 
@@ -164,7 +169,7 @@ class InstallationPacer(BaseThrottler):
         self.clock = clock
         self._reads = LocalThrottler(max_concurrency)
         self._write_lock: asyncio.Lock | None = None
-        self._sleeping = False  # a write of this process sleeps until its slot
+        self._sleeping = 0  # writes of this process sleeping until their slots
 
     # ------------------------------------------------------------------ githubkit's throttler
 
@@ -184,28 +189,37 @@ class InstallationPacer(BaseThrottler):
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
         if _AT_ONCE.get() and self._sleeping:
-            # The write ahead of this one waits for a slot: so would this one.
+            # A write ahead of this one waits for a slot: so would this one.
             raise GitHubPaused(self.installation_id, timedelta(seconds=1), "no slot free now")
+        # The slot is taken before queueing for the process's turn, so the database round trip
+        # of the next write overlaps the HTTP call of this one; a slot that went stale while its
+        # write waited for its turn (a burst) is taken again, so sends stay close to their slots.
+        reached = await self._take_slot()
         async with self._write_lock:
-            while True:
-                wait = await self.reserve()
-                if wait <= 0:
-                    break
-                if wait >= 1:
-                    log.info(
-                        "github content write paced",
-                        extra={"installation": self.installation_id, "wait_seconds": wait},
-                    )
-                self._sleeping = True
-                try:
-                    await asyncio.sleep(wait)
-                finally:
-                    self._sleeping = False
-                # A pause another process saw while this write slept: a slot inside it is lost,
-                # take a new one after it.
-                if await self.paused_for() <= 0:
-                    break
+            while time.monotonic() - reached > STALE_SLOT.total_seconds():
+                reached = await self._take_slot()
             yield
+
+    async def _take_slot(self) -> float:
+        """Reserve a content slot and sleep until it; the monotonic time when it was reached."""
+        while True:
+            wait = await self.reserve()
+            if wait <= 0:
+                return time.monotonic()
+            if wait >= 1:
+                log.info(
+                    "github content write paced",
+                    extra={"installation": self.installation_id, "wait_seconds": wait},
+                )
+            self._sleeping += 1
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                self._sleeping -= 1
+            # A pause another process saw while this write slept: a slot inside it is lost,
+            # take a new one after it.
+            if await self.paused_for() <= 0:
+                return time.monotonic()
 
     # ------------------------------------------------------------------ the shared state
 

@@ -437,3 +437,43 @@ async def test_processes_contending_for_the_lock_do_not_wait_when_the_budget_has
     await asyncio.gather(*(write(processes[i % 4]) for i in range(80)))
 
     assert await slots() == 80
+
+
+async def test_a_slot_gone_stale_while_its_write_waited_for_its_turn_is_taken_again(
+    database, clock
+):
+    """Slots are taken before a write queues for its turn in the process; one that waited too
+    long (a burst, a slow answer from GitHub) takes a fresh slot, so the window stays honest."""
+    paced = pacer(clock, per_minute=10)
+    holding = asyncio.Event()
+
+    async def slow_write() -> None:
+        async with paced.async_acquire(COMMENT):
+            holding.set()
+            await asyncio.sleep(pacing.STALE_SLOT.total_seconds() + 0.3)  # GitHub is slow
+
+    async def quick_write() -> None:
+        await holding.wait()
+        await send(paced, clock)
+
+    await asyncio.gather(slow_write(), quick_write())
+
+    assert await slots() == 3  # the slow one's, and the quick one's twice
+
+
+async def test_a_write_whose_turn_comes_soon_keeps_its_slot(database, clock):
+    paced = pacer(clock, per_minute=10)
+    holding = asyncio.Event()
+
+    async def write() -> None:
+        async with paced.async_acquire(COMMENT):
+            holding.set()
+            await asyncio.sleep(0.05)
+
+    async def next_write() -> None:
+        await holding.wait()
+        await send(paced, clock)
+
+    await asyncio.gather(write(), next_write())
+
+    assert await slots() == 2
