@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from githubkit.exception import RequestError, RequestFailed
+
 
 class Status(StrEnum):
     OK = "ok"
@@ -62,3 +64,18 @@ def summary(checks: list[Check]) -> str:
 
 def as_json(checks: list[Check]) -> dict[str, Any]:
     return {"healthy": healthy(checks), "checks": [check.as_json() for check in checks]}
+
+
+def github_error(exc: BaseException) -> str:
+    """A failed GitHub call, said as a finding: its status and message, or why it failed."""
+    if isinstance(exc, RequestFailed):
+        message = ""
+        try:
+            body = exc.response.json()
+            message = str(body.get("message") or "") if isinstance(body, dict) else ""
+        except ValueError:
+            pass
+        return f"GitHub answered {exc.response.status_code}" + (f" ({message})" if message else "")
+    if isinstance(exc, RequestError):
+        return f"GitHub could not be reached ({type(exc.__cause__ or exc).__name__})"
+    return f"{type(exc).__name__}: {exc}"
