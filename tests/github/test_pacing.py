@@ -477,3 +477,66 @@ async def test_a_write_whose_turn_comes_soon_keeps_its_slot(database, clock):
     await asyncio.gather(write(), next_write())
 
     assert await slots() == 2
+
+
+def count_round_trips(paced: InstallationPacer) -> list[int]:
+    """The `wanted` of each reservation the pacer makes (one round trip each)."""
+    calls: list[int] = []
+    reserve = paced.reserve
+
+    async def counted(wanted: int = 1) -> float:
+        calls.append(wanted)
+        return await reserve(wanted)
+
+    paced.reserve = counted  # type: ignore[method-assign]
+    return calls
+
+
+async def test_writes_waiting_together_take_their_slots_in_one_round_trip(database, clock):
+    paced = pacer(clock, per_minute=100, per_hour=1000)
+    trips = count_round_trips(paced)
+
+    await asyncio.gather(*(send(paced, clock) for _ in range(4)))
+
+    assert trips == [1, 3]  # the first alone; the three that queued behind it together
+    assert await slots() == 4  # no slot taken for nothing
+    assert clock.sleeps == []
+
+
+async def test_a_write_on_its_own_takes_one_slot(database, clock):
+    paced = pacer(clock, per_minute=100, per_hour=1000)
+
+    for _ in range(3):
+        await send(paced, clock)
+
+    assert await slots() == 3
+
+
+async def test_near_the_limit_slots_are_taken_one_at_a_time(database, clock):
+    paced = pacer(clock, per_minute=5, per_hour=1000)
+    trips = count_round_trips(paced)
+
+    await asyncio.gather(*(send(paced, clock) for _ in range(4)))
+
+    assert await slots() == 4
+    assert len(trips) == 4  # asked for several at once, but the window had no room to spare
+
+
+async def test_spare_slots_are_dropped_when_github_asks_to_wait(database, clock):
+    paced = pacer(clock, per_minute=100, per_hour=1000)
+    await paced.reserve(4)  # one slot used now, three kept for the next writes
+
+    await paced.pause(seconds=30, reason="secondary rate limit")
+    went = await send(paced, clock)
+
+    assert went >= 30  # not on a spare slot taken before the pause
+
+
+async def test_spare_slots_gone_stale_are_not_used(database, clock):
+    paced = pacer(clock, per_minute=100, per_hour=1000)
+    await paced.reserve(4)
+
+    await asyncio.sleep(pacing.STALE_SLOT.total_seconds() + 0.2)  # real time: the process idled
+    await send(paced, clock)
+
+    assert await slots() == 5
