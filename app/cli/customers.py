@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import click
 
-from app.cli.common import prepare, settings_or_exit, with_database
+from app.cli.bootstrap import prepare, settings_or_exit, with_database
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from app.cli.common import prepare, settings_or_exit, with_database
+from app.cli.bootstrap import prepare, settings_or_exit, with_database
 
 
 @click.group(invoke_without_command=True)

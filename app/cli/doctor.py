@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from app.cli.common import Progress
+from app.cli.output import Progress
 from app.config import ConfigError, Settings, load_settings
 
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from app.cli.common import prepare, runtime_or_exit, settings_or_exit, with_database
+from app.cli.bootstrap import prepare, runtime_or_exit, settings_or_exit, with_database
 
 
 @click.command()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from app.cli.common import human_bytes, prepare, settings_or_exit, with_database
+from app.cli.bootstrap import prepare, settings_or_exit, with_database
+from app.cli.output import human_bytes
 
 
 @click.command()

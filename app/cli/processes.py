@@ -7,7 +7,7 @@ import asyncio
 import click
 
 from app import __version__
-from app.cli.common import prepare, runtime_or_exit, settings_or_exit, with_database
+from app.cli.bootstrap import prepare, runtime_or_exit, settings_or_exit, with_database
 from app.cli.signals import StopSignals
 from app.config import Settings
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from app.cli.common import Progress, prepare, runtime_or_exit, settings_or_exit, with_database
+from app.cli.bootstrap import prepare, runtime_or_exit, settings_or_exit, with_database
+from app.cli.output import Progress
 
 if TYPE_CHECKING:
     from app.issues.cache import BackfillProgress

@@ -1,6 +1,6 @@
-"""What every command needs: the settings (a configuration error is one line and exit status 2),
+"""How a command starts: the settings (a configuration error is one line and exit status 2),
 logging and the database (DATABASE_URL, or the embedded server, released when the process ends),
-the runtime, a database connection for one piece of work, progress on stderr."""
+the runtime, and a database connection for one piece of work."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import atexit
 import sys
 from collections.abc import Awaitable, Callable
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -73,36 +73,3 @@ async def with_database(
         return await work()
     finally:
         await engine.disconnect()
-
-
-class Progress:
-    """Progress on stderr: on a terminal, one line redrawn in place at every update; otherwise
-    plain lines, only for the updates the caller marks `milestone` (logs stay short)."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream: IO[str] = stream if stream is not None else sys.stderr
-        self.tty = bool(self.stream.isatty())
-        self._width = 0
-
-    def update(self, text: str, *, milestone: bool = False) -> None:
-        if self.tty:
-            self.stream.write("\r" + text + " " * max(self._width - len(text), 0))
-            self._width = len(text)
-        elif milestone:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        """Rub the line out (a terminal) before the result is printed."""
-        if self.tty and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-        self._width = 0
-
-
-def human_bytes(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
