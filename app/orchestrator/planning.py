@@ -22,22 +22,20 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from githubkit import GitHub
-from githubkit.exception import RequestFailed
 
 from app import jobs, queue
 from app.agents import gates
 from app.audit import log as audit
 from app.db import engine
 from app.github import markdown, rest
-from app.issues import cache, repo_config
+from app.issues import repo_config
 from app.issues.labels import Signal
-from app.orchestrator import prompt, status, store, tools
+from app.orchestrator import grounding, prompt, status, store, tools
 from app.orchestrator import proposal as proposals
 from app.orchestrator.claude import NOT_CONFIGURED, Claude, Refused, Turn, Unavailable
 from app.orchestrator.proposal import InvalidProposal
 from app.orchestrator.store import Mission, MissionState, Source
 from app.runtime import Runtime
-from app.search import duplicates
 
 log = logging.getLogger(__name__)
 
@@ -519,7 +517,7 @@ async def _take_proposal(rt: Runtime, scope: tools.Scope, mission: Mission, raw:
     with every problem found (a proposal is taken whole or not at all)."""
     try:
         parsed = proposals.parse(raw)
-        checked = await _checked(rt, scope, mission, parsed)
+        checked = await grounding.check(rt, scope, mission, parsed)
     except InvalidProposal as exc:
         listed = "; ".join(markdown.inline_text(p, 200) for p in exc.problems[:6])
         await _fail(rt, mission, f"Dispatch refused Claude's proposal ({listed})")
@@ -577,79 +575,3 @@ def _comment_url(rt: Runtime, mission: Mission, comment_id: int) -> str:
         f"{rt.settings.github_web_url}/{mission.repository}/issues/{mission.issue_number}"
         f"#issuecomment-{comment_id}"
     )
-
-
-async def _issue_facts(scope: tools.Scope, number: int) -> dict[str, Any] | None:
-    """Title and state of an issue of the mission's repository; None if there is none."""
-    cached = await cache.get(scope.repository, number)
-    if cached is not None:
-        return {"title": cached.title, "state": cached.state}
-    try:
-        live = await rest.get_issue(scope.client, scope.repository, number)
-    except RequestFailed as exc:
-        if rest.status_of(exc) in (404, 410):
-            return None
-        raise
-    return {"title": live.get("title") or "", "state": live.get("state") or "open"}
-
-
-async def _checked(
-    rt: Runtime, scope: tools.Scope, mission: Mission, parsed: proposals.ProposeInput
-) -> dict[str, Any]:
-    """The proposal as it is stored and shown: references checked against the repository,
-    titles of the issues it names, and the likely duplicates of every new issue."""
-    problems: list[str] = []
-    existing: list[dict[str, Any]] = []
-    for covered in parsed.existing:
-        facts = await _issue_facts(scope, covered.number)
-        if facts is None:
-            problems.append(f"existing: #{covered.number} does not exist in {mission.repository}")
-            continue
-        existing.append({"number": covered.number, "why": covered.why, **facts})
-    items: list[dict[str, Any]] = []
-    for item in parsed.items:
-        data = item.model_dump()
-        if isinstance(item, proposals.ExistingIssue):
-            if item.number == mission.issue_number:
-                problems.append(f"items.{item.key}: #{item.number} is the mission issue itself")
-                continue
-            facts = await _issue_facts(scope, item.number)
-            if facts is None:
-                problems.append(
-                    f"items.{item.key}: #{item.number} does not exist in {mission.repository}"
-                )
-                continue
-            if facts["state"] != "open":
-                problems.append(f"items.{item.key}: #{item.number} is closed")
-                continue
-            data["title"] = facts["title"]
-        else:
-            data["title"] = proposals.title_text(item.title)
-            data["duplicates"] = await _duplicates(rt, scope, data["title"], item.body)
-        items.append(data)
-    if problems:
-        raise InvalidProposal(problems)
-    return {"summary": parsed.summary.strip(), "existing": existing, "items": items}
-
-
-async def _duplicates(
-    rt: Runtime, scope: tools.Scope, title: str, body: str
-) -> list[dict[str, Any]]:
-    """Open issues a proposed new issue likely duplicates: by meaning when embeddings are on,
-    else by an equal title."""
-    if rt.embeddings is not None:
-        found = await duplicates.likely_duplicates_of_text(
-            rt,
-            scope.installation_id,
-            scope.repository,
-            scope.repository_id,
-            f"{title}\n\n{body}",
-        )
-        return [{"number": n.number, "title": n.title, "score": round(n.score, 3)} for n in found]
-    wanted = " ".join(title.lower().split())
-    same = await cache.issues_with_words(scope.repository_id, title.split(), state="open", limit=20)
-    return [
-        {"number": issue.number, "title": issue.title, "score": 1.0}
-        for issue in same
-        if " ".join(issue.title.lower().split()) == wanted
-    ][:3]
