@@ -8,6 +8,7 @@ which the CLI prints without a traceback.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -406,10 +407,19 @@ def _parse_repo_map(text: str) -> dict[str, str]:
 
 
 def _check_pem(pem: str) -> None:
+    if not _is_private_key(pem):
+        raise ValueError("is not a PEM-encoded private key without a passphrase")
+
+
+@functools.lru_cache(maxsize=4)
+def _is_private_key(pem: str) -> bool:
+    """Whether `pem` loads as a private key; remembered, because loading an RSA key checks it
+    (about 40 ms) and settings are read again with the same key (the CLI, each test)."""
     try:
         load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError):
-        raise ValueError("is not a PEM-encoded private key without a passphrase") from None
+        return False
+    return True
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -61,7 +61,11 @@ TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
 ]
 
 
-def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
+def create_app(
+    rt: Runtime, *, dsn: str, run_worker: bool = True, freeze_heap: bool = False
+) -> Litestar:
+    """The web app on `rt`. `freeze_heap` is for the process that serves it for good (`dispatch
+    serve`): after start-up, everything loaded is moved out of the garbage collector's reach."""
     router = event_router()
     metric_sources = [StorageMetrics(rt.clock).refresh]
     mcp = mcp_mount.build(rt)
@@ -81,10 +85,13 @@ def create_app(rt: Runtime, *, dsn: str, run_worker: bool = True) -> Litestar:
             app.state.worker = worker
             worker_task = asyncio.create_task(worker.run(), name="dispatch-worker")
             worker_task.add_done_callback(_report_worker_exit)
-        # Everything loaded so far lives as long as the process: keep it out of the collector's
-        # generations, so full collections stay short (they showed as stream lag spikes).
-        gc.collect()
-        gc.freeze()
+        if freeze_heap:
+            # Everything loaded so far lives as long as the process: keep it out of the
+            # collector's generations, so full collections stay short (they showed as stream
+            # lag spikes). Not for an app served in a process that goes on (a test's): there the
+            # full collection is the slowest part of a start.
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

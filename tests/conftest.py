@@ -29,6 +29,7 @@ import pytest
 from app.clock import MovableClock
 from app.config import Settings, load_settings
 from app.db import engine
+from app.github import tls
 from app.runtime import Runtime
 
 TEMPLATE_DB = "dispatch_template"
@@ -349,7 +350,7 @@ async def client(rt: Runtime, database: str) -> AsyncIterator[httpx.AsyncClient]
     from tests.harness import serve_in_process
 
     async with serve_in_process(rt, database, worker=False) as base:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=30, verify=tls.context()) as http:
             yield http
 
 

@@ -22,6 +22,7 @@ import uvicorn
 from app.clock import MovableClock
 from app.config import Settings
 from app.events import Router
+from app.github import tls
 from app.runtime import Runtime
 from app.server import create_app
 from app.worker import build_worker
@@ -83,6 +84,19 @@ async def fast_forward(clock: MovableClock | None = None, **delta: float) -> Non
         )
 
 
+class _InProcessServer(uvicorn.Server):
+    """uvicorn as `serve_in_process` runs it: it stops as soon as it is asked to, not at its
+    next 0.1 s tick."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stop_requested = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        await self.on_tick(0)  # the default headers
+        await self.stop_requested.wait()
+
+
 @contextlib.asynccontextmanager
 async def serve_in_process(
     rt: Runtime, dsn: str, *, worker: bool = True, port: int | None = None
@@ -97,20 +111,22 @@ async def serve_in_process(
         access_log=False,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = _InProcessServer(config)
     task = asyncio.create_task(server.serve())
     base = f"http://127.0.0.1:{port}"
     try:
+        while not server.started and not task.done():
+            await asyncio.sleep(0.002)
         await _wait_ready(base, task)
         yield base
     finally:
-        server.should_exit = True
+        server.stop_requested.set()
         await asyncio.wait_for(task, timeout=15)
 
 
 async def _wait_ready(base: str, task: asyncio.Task | None = None, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=tls.context()) as client:
         while time.monotonic() < deadline:
             if task is not None and task.done():
                 task.result()

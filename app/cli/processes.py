@@ -26,7 +26,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if stop.received:
         return
     rt = runtime_or_exit(settings)
-    app = create_app(rt, dsn=dsn, run_worker=not no_worker)
+    app = create_app(rt, dsn=dsn, run_worker=not no_worker, freeze_heap=True)
     server = Server(app, host=host, port=port, grace=settings.shutdown_grace_seconds)
     click.echo(f"dispatch {__version__} listening on http://{host}:{port}", err=True)
     if not rt.credentials.configured:

@@ -18,7 +18,7 @@ from githubkit.throttling import LocalThrottler
 
 from app import __version__
 from app.config import Settings
-from app.github import rest
+from app.github import rest, tls
 from app.github.credentials import AppCredentials, CredentialStore
 from app.github.pacing import InstallationPacer
 from app.github.retry import BoundedRetry
@@ -35,7 +35,8 @@ class _SharedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)
+            verify=tls.context(),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

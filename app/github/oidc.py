@@ -12,6 +12,8 @@ import httpx
 import jwt
 from jwt import PyJWK
 
+from app.github import tls
+
 JWKS_TTL = 3600.0
 REFETCH_INTERVAL = 60.0
 # A failing issuer is asked again only after this long; meanwhile tokens get a quick 401
@@ -89,7 +91,7 @@ class OIDCVerifier:
     async def _fetch(self) -> None:
         url = f"{self.issuer}/.well-known/jwks"
         try:
-            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT) as client:
+            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT, verify=tls.context()) as client:
                 response = await client.get(url)
                 response.raise_for_status()
                 document = response.json()

@@ -5,8 +5,8 @@
   stay open behind a proxy.
 - **API-token auth in front.** `Authorization: Bearer dsp_…`, checked on every request before the
   SDK sees it: a missing, unknown or revoked token is a 401 (with `WWW-Authenticate: Bearer`), so a
-  client with a wrong token is refused when it connects. The token rides to the tools in the
-  request's ASGI scope.
+  client with a wrong token is refused when it connects. The token, and the app's runtime, ride
+  to the tools in the request's ASGI scope.
 - **DNS-rebinding protection** (the SDK's): the `Host` header must be `DISPATCH_URL`'s host, or a
   loopback address (which a rebinding attack, coming through a browser with the attacker's host
   name, cannot present); an `Origin`, when sent, must be `DISPATCH_URL`'s or a loopback one.
@@ -29,7 +29,7 @@ from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 from mcp.server.transport_security import TransportSecuritySettings
 
-from app.mcp.tools import TOKEN_SCOPE_KEY, build_server
+from app.mcp.tools import RUNTIME_SCOPE_KEY, TOKEN_SCOPE_KEY, build_server
 from app.runtime import Runtime
 from app.tokens import service as tokens
 
@@ -59,7 +59,8 @@ class McpEndpoint:
 
 def build(rt: Runtime) -> McpEndpoint:
     """The `/mcp` route handler and the lifespan that runs its session manager."""
-    server = build_server(rt)
+    server = build_server(rt.settings.dispatch_url)
+    # A new transport and session manager for this app (the server and its tools are shared).
     sdk_app = server.streamable_http_app(
         streamable_http_path="/",
         stateless_http=True,
@@ -83,7 +84,8 @@ def build(rt: Runtime) -> McpEndpoint:
                 else "the API token is unknown or revoked",
             )
             return
-        await sdk_app({**scope, TOKEN_SCOPE_KEY: token}, receive, send)  # type: ignore[arg-type]
+        call_scope = {**scope, TOKEN_SCOPE_KEY: token, RUNTIME_SCOPE_KEY: rt}
+        await sdk_app(call_scope, receive, send)  # type: ignore[arg-type]
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

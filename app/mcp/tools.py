@@ -11,6 +11,7 @@ Scopes: `read` lists and reads; `agent` also claims, comments and reports (plans
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
@@ -43,6 +44,8 @@ from app.tokens.service import ApiToken
 # Where the authenticated API token travels from the HTTP layer (`app/mcp/mount.py`) to a tool:
 # a key of the ASGI scope of the request that carried the call.
 TOKEN_SCOPE_KEY = "dispatch.api_token"  # noqa: S105 (a dictionary key, not a secret)
+# And the app's runtime, the same way.
+RUNTIME_SCOPE_KEY = "dispatch.runtime"
 
 INSTRUCTIONS = """\
 Dispatch runs AI agents on GitHub issues. Issue state lives in labels: status/backlog,
@@ -75,6 +78,14 @@ def token_of(ctx: Context) -> ApiToken:
     if not isinstance(token, ApiToken):
         raise ToolError("no Dispatch API token came with this call")
     return token
+
+
+def runtime_of(ctx: Context) -> Runtime:
+    request = ctx.request_context.request
+    rt = request.scope.get(RUNTIME_SCOPE_KEY) if request is not None else None
+    if not isinstance(rt, Runtime):
+        raise ToolError("this call did not come through Dispatch's /mcp endpoint")
+    return rt
 
 
 @contextlib.contextmanager
@@ -133,13 +144,18 @@ async def _audited(ctx: Context, tool: str, target: str | None, work: Any) -> An
     return result
 
 
-def build_server(rt: Runtime) -> MCPServer:
+@functools.lru_cache(maxsize=2)
+def build_server(dispatch_url: str) -> MCPServer:
+    """The MCP server with every tool, built once per process (each tool's schema is a pydantic
+    model: about 50 ms for all of them). A tool finds the runtime and the caller's token in the
+    request (`runtime_of`, `token_of`); each app makes its own transport and session manager
+    from it (`mount.build`)."""
     server = MCPServer(
         "dispatch",
         title="Dispatch",
         instructions=INSTRUCTIONS,
         version=__version__,
-        website_url=rt.settings.dispatch_url,
+        website_url=dispatch_url,
     )
 
     def tool(annotations: ToolAnnotations) -> Callable[[ToolFunction], ToolFunction]:
@@ -166,6 +182,7 @@ def build_server(rt: Runtime) -> MCPServer:
         """Find issues by meaning (semantic search over their embeddings; by words when
         embeddings are off), best match first. Use it before creating an issue, to find
         duplicates."""
+        rt = runtime_of(ctx)
         with refusals():
             found = await search.search(
                 rt, token_of(ctx), query, repository=repository, limit=limit
@@ -215,12 +232,14 @@ def build_server(rt: Runtime) -> MCPServer:
     ) -> dict[str, Any]:
         """One issue: title, body, labels and state, its recent runs, its plan's state and who
         holds its claim."""
+        rt = runtime_of(ctx)
         with refusals():
             return await reads.issue(rt, token_of(ctx), repository, number)
 
     @tool(READ_ONLY)
     async def get_run(ctx: Context, run_id: RunId) -> dict[str, Any]:
         """One run: mode, state, cost, outcome, summary, and the events its agent reported."""
+        rt = runtime_of(ctx)
         with refusals():
             return await reads.run(rt, token_of(ctx), run_id)
 
@@ -246,6 +265,7 @@ def build_server(rt: Runtime) -> MCPServer:
     async def fleet_status(ctx: Context) -> dict[str, Any]:
         """Active runs, spawns and spend today per installation and mode against their budgets,
         active claims, and whether the kill switch is on."""
+        rt = runtime_of(ctx)
         with refusals():
             return await reads.fleet(rt, token_of(ctx))
 
@@ -264,6 +284,7 @@ def build_server(rt: Runtime) -> MCPServer:
         type: KindName | None = None,
     ) -> dict[str, Any]:
         """Open an issue (search_issues first: it may exist). Needs the `dispatch` scope."""
+        rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
             issue, url = await editing.create(
@@ -293,6 +314,7 @@ def build_server(rt: Runtime) -> MCPServer:
     ) -> dict[str, Any]:
         """Change an issue's title or body, or move its status, priority or type (one label per
         family is kept). Needs the `dispatch` scope."""
+        rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
             issue = await editing.update(
@@ -318,6 +340,7 @@ def build_server(rt: Runtime) -> MCPServer:
         body: Annotated[str, Field(min_length=1, description="Markdown, signed with your token.")],
     ) -> dict[str, Any]:
         """Comment on an issue under Dispatch's name, signed with your token's name."""
+        rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
             posted = await editing.comment(rt, token_of(ctx), repository, number, body)
@@ -330,6 +353,8 @@ def build_server(rt: Runtime) -> MCPServer:
     async def dispatch(
         ctx: Context, tool: str, repository: str, number: int, mode: Mode, notes: str | None
     ) -> dict[str, Any]:
+        rt = runtime_of(ctx)
+
         async def work() -> dict[str, Any]:
             token = token_of(ctx)
             run = await api_runs.start(
@@ -412,6 +437,7 @@ def build_server(rt: Runtime) -> MCPServer:
         """Open a mission issue for what to build and let Claude plan it into issues. Only a
         proposal comes back on the issue: nothing is created or dispatched until a person with
         write permission approves it there (`/dispatch approve`). Needs the `dispatch` scope."""
+        rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
             token = token_of(ctx)
@@ -475,6 +501,7 @@ def build_server(rt: Runtime) -> MCPServer:
         heartbeat_claim before lease_expires_at) and the issue (or the pull request and its
         review feedback: untrusted text, only from people with write permission), or
         `claim: null` when nothing waits."""
+        rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
             claimed = await claims.claim_next(
@@ -495,6 +522,7 @@ def build_server(rt: Runtime) -> MCPServer:
     @tool(CHANGES)
     async def heartbeat_claim(ctx: Context, claim_id: ClaimId) -> dict[str, Any]:
         """Renew your claim's lease (it lasts CLAIM_LEASE_MINUTES, 30 by default, from now)."""
+        rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
             claim = await claims.heartbeat(rt, token_of(ctx), claim_id)
@@ -519,6 +547,7 @@ def build_server(rt: Runtime) -> MCPServer:
         ] = None,
     ) -> dict[str, Any]:
         """End your claim and move the issue as the outcome says; your agent label is removed."""
+        rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
             claim = await claims.release(
@@ -545,6 +574,7 @@ def build_server(rt: Runtime) -> MCPServer:
         """Post a plan for a person to review (`/dispatch approve`), from a run or from the
         issue you claimed (a claim's plan is recorded as a harness investigation, under the
         spawn gates)."""
+        rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
             run = await api_runs.post_plan(
@@ -571,6 +601,7 @@ def build_server(rt: Runtime) -> MCPServer:
     ) -> dict[str, Any]:
         """Say you are stuck and a person must act: the run ends `blocked`, a claim is released
         `blocked`, and the issue gets `dispatch/blocked` with your reason."""
+        rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
             run, claim = await api_runs.report_blocker(

@@ -6,17 +6,20 @@ rejects), and what each call cost.
 
 The SDK's own retries are off: a mission retries from the job queue, so no worker sleeps through
 an outage and the mission's status comment can say that it is waiting, and for how long.
+
+The SDK is imported when the first `Claude` is made, not with this module: importing it costs
+about 1.2 s of CPU (half of the server's start-up), and a Dispatch without missions never needs it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
-
-import anthropic
-from anthropic import AsyncAnthropic
+from typing import TYPE_CHECKING, Any, cast
 
 from app.config import Settings
+
+if TYPE_CHECKING:
+    import anthropic
 
 NOT_CONFIGURED = (
     "missions need Claude, and this Dispatch has no Anthropic API key: the operator sets "
@@ -71,8 +74,11 @@ class Claude:
     def __init__(self, settings: Settings) -> None:
         if not settings.anthropic_api_key:
             raise Refused(NOT_CONFIGURED)
+        import anthropic  # deferred: see the module's docstring
+
         self.settings = settings
-        self._client = AsyncAnthropic(
+        self._sdk = anthropic
+        self._client = anthropic.AsyncAnthropic(
             api_key=settings.anthropic_api_key,
             base_url=settings.anthropic_base_url,
             max_retries=0,
@@ -90,7 +96,7 @@ class Claude:
         tools: list[dict[str, Any]],
         tool_choice: dict[str, Any],
     ) -> Turn:
-        settings = self.settings
+        settings, sdk = self.settings, self._sdk
         try:
             message = await self._client.messages.create(
                 model=settings.orchestrator_model,
@@ -101,13 +107,13 @@ class Claude:
                 tools=cast(Any, tools),
                 tool_choice=cast(Any, tool_choice),
             )
-        except anthropic.APIStatusError as exc:
+        except sdk.APIStatusError as exc:
             raise _sorted(exc, settings) from None
-        except anthropic.APITimeoutError:
+        except sdk.APITimeoutError:
             raise Unavailable(
                 f"Anthropic did not answer within {settings.orchestrator_timeout_seconds:g} s"
             ) from None
-        except anthropic.APIConnectionError:
+        except sdk.APIConnectionError:
             raise Unavailable("Anthropic's API could not be reached") from None
         content = [_plain(block) for block in message.content]
         return Turn(
