@@ -86,7 +86,9 @@ async def fast_forward(clock: MovableClock | None = None, **delta: float) -> Non
 
 class _InProcessServer(uvicorn.Server):
     """uvicorn as `serve_in_process` runs it: it stops as soon as it is asked to, not at its
-    next 0.1 s tick."""
+    next 0.1 s tick, and its shutdown looks every few milliseconds (not every 0.1 s) whether
+    the connections and requests it waits for are done. What it waits for, and in which order,
+    is uvicorn's."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
@@ -95,6 +97,17 @@ class _InProcessServer(uvicorn.Server):
     async def main_loop(self) -> None:
         await self.on_tick(0)  # the default headers
         await self.stop_requested.wait()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle keep-alive connections close now, busy ones after
+        while self.server_state.connections or self.server_state.tasks:
+            await asyncio.sleep(0.005)
+        for server in self.servers:
+            await server.wait_closed()
+        await self.lifespan.shutdown()
 
 
 @contextlib.asynccontextmanager
