@@ -55,7 +55,7 @@ async def drain(
                 raise RuntimeError("the worker stopped while draining")
             if time.monotonic() > deadline:
                 raise TimeoutError("jobs still due after the drain timeout")
-            await asyncio.sleep(0.03)
+            await asyncio.sleep(0.01)
             async with engine.connection() as connection:
                 due = await connection.fetchval(
                     "SELECT count(*) FROM pgqueuer WHERE status = 'picked' "
