@@ -424,7 +424,8 @@ def dense_variant(
     from bench import ranking
 
     n = len(similarity)
-    nearest = np.sort(similarity, axis=1)[:, -density.NEIGHBOURS :].mean(axis=1)
+    neighbours = min(density.NEIGHBOURS, n - 1)  # a pool smaller than that: all others
+    nearest = np.sort(similarity, axis=1)[:, -neighbours:].mean(axis=1)
     ranks, flags = {}, {}
     for i in np.flatnonzero(pool.real):
         row = similarity[i]

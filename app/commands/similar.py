@@ -25,7 +25,7 @@ async def similar(ctx: CommandContext) -> Result:
     cutoff = await duplicates.threshold(ctx.rt, ctx.comment.installation_id, ctx.repository)
     lines = ["**Similar issues**", ""]
     for n in found:
-        flag = " — likely duplicate" if n.score >= cutoff and n.state == "open" else ""
+        flag = " — likely duplicate" if n.rank >= cutoff and n.state == "open" else ""
         title = markdown.inline_text(n.title, 120)
         lines.append(f"- #{n.number} {title} ({n.state}, similarity {n.score:.2f}){flag}")
     return Result.done("\n".join(lines), reaction=None)

@@ -21,7 +21,7 @@ Example (every key is optional):
       max_cost_per_run_usd: 3
       cooldown_hours: 6
     duplicates:
-      threshold: 0.78                 # cosine similarity for "possible duplicate"
+      threshold: 0.3                  # rank score (cosine less density) for "possible duplicate"
     plans:
       require_approval: true          # implement refuses without an approved plan
       allow_self_approval: false      # the requester of a plan may not approve it

@@ -48,10 +48,12 @@ def rank_scores(similarity: np.ndarray, candidates: int) -> np.ndarray:
     bench/duplicates.py and the tests): `similarity` is the pool's cosine matrix with -inf on
     the diagonal; each row keeps its `candidates` most similar columns, scored by cosine less
     the column's density (its mean similarity to its `NEIGHBOURS` nearest in the pool); the
-    rest of the row is -inf."""
-    nearest = np.sort(similarity, axis=1)[:, -NEIGHBOURS:]
+    rest of the row is -inf. A pool smaller than that uses all of its other issues."""
+    others = len(similarity) - 1
+    ordered = np.sort(similarity, axis=1)  # the diagonal's -inf first
+    nearest = ordered[:, -min(NEIGHBOURS, others) :]
     scores = similarity - nearest.mean(axis=1)[None, :]
-    cutoff = np.sort(similarity, axis=1)[:, -candidates][:, None]
+    cutoff = ordered[:, -min(candidates, others)][:, None]
     return np.where(similarity >= cutoff, scores, -np.inf)
 
 

@@ -1,11 +1,12 @@
 """Similar and duplicate issues, by cosine similarity of their embeddings (pgvector, HNSW).
 
 Neighbours are ranked by cosine similarity less their neighbourhood density
-(app/search/density.py); the score shown, and compared with the threshold, is the cosine
-similarity. A new issue whose most likely open neighbour in the same repository scores above the
-threshold gets a "possible duplicate" reply and `dispatch/possible-duplicate`; `/dispatch
-similar` lists the five most likely; `investigate` warns before spending an agent on a likely
-duplicate.
+(app/search/density.py): their *rank score*. A new issue whose most likely open neighbour in the
+same repository has a rank score at or above the threshold gets a "possible duplicate" reply and
+`dispatch/possible-duplicate`; `/dispatch similar` lists the five most likely; `investigate`
+warns before spending an agent on a likely duplicate. The similarity shown to people is the
+cosine (a number they can read); the threshold is on the rank score, because the cosine of an
+issue in a dense neighbourhood is high to many issues that are not its duplicate.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from app.db import engine
 from app.issues import cache, repo_config
 from app.runtime import Runtime
 from app.search import density
-from app.search.embeddings import DEFAULT_DUPLICATE_THRESHOLD
+
+# Rank score (cosine less density) at or above which the most likely open neighbour makes a new
+# issue a possible duplicate. Chosen by `python bench/duplicates.py --real` on the tuning half of
+# tests/search/real_pairs (203 duplicate relations stated by 32 projects) with every pool padded
+# to 2,000 real issues, as the lowest threshold whose flags were right at least 80% of the time:
+# precision 0.80, recall 0.085 (the reporting half, measured once after: 0.78 / 0.048). The cosine
+# threshold used before (0.50) flagged with precision 0.50 on the same pools (0.38 reporting):
+# half of the "possible duplicate" replies were wrong. Per repository: `duplicates.threshold`.
+DEFAULT_DUPLICATE_THRESHOLD = 0.22
 
 # Candidates fetched by cosine similarity before they are ranked with their density. More find
 # more (recall@3 on the evaluation set: 0.904 with 5, 0.917 with 10 or 20; bench/duplicates.py)
@@ -31,6 +40,7 @@ class Neighbour:
     title: str
     state: str
     score: float  # cosine similarity to the issue asked about
+    rank: float  # the score less the neighbour's density: what ranks and flags it
 
 
 async def nearest(
@@ -77,8 +87,9 @@ async def nearest(
             shown[row["number"]].title,
             shown[row["number"]].state,
             float(row["score"]),
+            density.adjusted(float(row["score"]), row_density),
         )
-        for row, _ in ranked
+        for row, row_density in ranked
         if row["number"] in shown
     ]
 
@@ -87,7 +98,7 @@ async def similar_to_text(
     rt: Runtime, repository_id: int, text: str, *, limit: int = 5, open_only: bool = False
 ) -> list[Neighbour]:
     """The issues of a repository closest in meaning to `text` (a search, or an issue not yet
-    written), by cosine similarity; [] when embeddings are off."""
+    written), by cosine similarity (each with its rank score too); [] when embeddings are off."""
     if rt.embeddings is None or not text.strip():
         return []
     [vector] = await rt.embeddings.embed([text])
@@ -95,7 +106,7 @@ async def similar_to_text(
         await density.scan_settings(connection)
         rows = await connection.fetch(
             """
-            SELECT number, 1 - (embedding <=> $2) AS score
+            SELECT number, density, 1 - (embedding <=> $2) AS score
             FROM issue_embedding
             WHERE repository_id = $1 AND NOT deleted AND ($4::boolean IS FALSE OR open)
             ORDER BY embedding <=> $2
@@ -106,6 +117,7 @@ async def similar_to_text(
             limit,
             open_only,
         )
+    densities = density.fill_missing(row["density"] for row in rows)
     shown = await cache.summaries(repository_id, [row["number"] for row in rows])
     return [
         Neighbour(
@@ -113,8 +125,9 @@ async def similar_to_text(
             shown[row["number"]].title,
             shown[row["number"]].state,
             float(row["score"]),
+            density.adjusted(float(row["score"]), row_density),
         )
-        for row in rows
+        for row, row_density in zip(rows, densities, strict=True)
         if row["number"] in shown
     ]
 
@@ -128,7 +141,7 @@ async def likely_duplicates_of_text(
         return []
     cutoff = await threshold(rt, installation_id, repository)
     found = await similar_to_text(rt, repository_id, text, limit=3, open_only=True)
-    return [n for n in found if n.score >= cutoff]
+    return [n for n in found if n.rank >= cutoff]
 
 
 async def threshold(rt: Runtime, installation_id: int, repository: str) -> float:
@@ -144,7 +157,7 @@ async def likely_duplicates(
         return []
     cutoff = await threshold(rt, installation_id, repository)
     candidates = await nearest(repository_id, number, limit=3, open_only=True)
-    return [n for n in candidates if n.score >= cutoff]
+    return [n for n in candidates if n.rank >= cutoff]
 
 
 async def warning_for(

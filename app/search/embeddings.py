@@ -35,17 +35,6 @@ log = logging.getLogger(__name__)
 
 DIMENSIONS = 384
 
-# Cosine similarity at or above which a new issue is flagged as a possible duplicate of its
-# nearest open neighbour. Chosen by `python bench/duplicates.py` on tests/search/eval_pairs.py
-# (115 duplicate pairs written differently, 115 related non-duplicates; local MiniLM) with the
-# rule "max F1 over 0.50-0.95, unless the lowest threshold with precision >= 0.90 is within 0.05
-# F1 of it". Precision reaches 0.90 only at 0.66 (recall 0.24, F1 0.37), far from the best F1,
-# so max F1 decides: at 0.50, precision 0.78, recall 0.66, F1 0.72 over pairs. Applied as
-# Dispatch applies it (most likely of 345 issues, ranked with app/search/density.py), 0.50
-# flags with precision 0.55, recall 0.56.
-# Below 0.50 F1 stays flat (0.70-0.74 down to 0.39) while precision falls under 0.75.
-DEFAULT_DUPLICATE_THRESHOLD = 0.50
-
 MAX_TEXT_CHARS = 2000
 
 

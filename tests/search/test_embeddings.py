@@ -18,9 +18,8 @@ import pytest
 from app.config import ConfigError, load_settings
 from app.runtime import EmbeddingProvider
 from app.search import density
-from app.search.duplicates import CANDIDATES
+from app.search.duplicates import CANDIDATES, DEFAULT_DUPLICATE_THRESHOLD
 from app.search.embeddings import (
-    DEFAULT_DUPLICATE_THRESHOLD,
     DIMENSIONS,
     MAX_TEXT_CHARS,
     TOKENIZER_SHA256,
@@ -31,6 +30,7 @@ from app.search.embeddings import (
 )
 from app.search.providers import provider_from_settings
 from app.search.remote_embeddings import OpenAICompatible
+from tests.search import real_data
 from tests.search.eval_pairs import PAIRS, SAME_SIDE, Issue
 
 
@@ -151,18 +151,40 @@ def test_duplicates_are_among_the_three_nearest_neighbours(
     assert ranked > _recall_at_3(a[duplicates], b[duplicates])
 
 
-def test_default_threshold_separates_duplicates_from_related_issues(
-    pair_vectors: tuple[np.ndarray, np.ndarray],
-) -> None:
-    a, b = pair_vectors
-    flagged = np.einsum("ij,ij->i", a, b) >= DEFAULT_DUPLICATE_THRESHOLD
-    truth = np.array([pair["duplicate"] for pair in PAIRS])
+def _flags(repository: real_data.Repository, vectors: np.ndarray) -> tuple[int, int, int, int]:
+    """Every issue of the pool asked as a new one, as Dispatch asks: (flagged, right) on the
+    rank score of its top-ranked neighbour at the default threshold, and (flagged, right) on
+    that neighbour's cosine at 0.50, the threshold used before."""
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    ranks = density.rank_scores(similarity, CANDIDATES)
+    group = np.array(repository.group)
+    flagged = right = by_cosine = right_by_cosine = 0
+    for i in range(len(vectors)):
+        top = int(np.argmax(ranks[i]))
+        correct = bool(group[i] >= 0 and group[top] == group[i])
+        if ranks[i, top] >= DEFAULT_DUPLICATE_THRESHOLD:
+            flagged, right = flagged + 1, right + correct
+        if similarity[i, top] >= 0.50:
+            by_cosine, right_by_cosine = by_cosine + 1, right_by_cosine + correct
+    return flagged, right, by_cosine, right_by_cosine
 
-    precision = (flagged & truth).sum() / flagged.sum()
-    recall = (flagged & truth).sum() / truth.sum()
-    # Measured when the threshold was chosen: precision 0.78, recall 0.66.
-    assert precision >= 0.75
-    assert recall >= 0.60
+
+def test_the_default_threshold_flags_real_duplicates_mostly_right(minilm: LocalMiniLM) -> None:
+    """On the tuning half of the real duplicates (tests/search/real_pairs), pools as collected:
+    a "possible duplicate" reply names the right issue far more often than the cosine threshold
+    it replaced did. (At repository scale, padded to 2,000 issues, it is right 80% of the time:
+    bench/duplicates.py --real.)"""
+    totals = np.zeros(4, dtype=int)
+    for repository in real_data.repositories(real_data.TUNING):
+        texts = [issue_text(issue.title, issue.body) for issue in repository.issues]
+        totals += _flags(repository, minilm.embed_array(texts))
+    flagged, right, by_cosine, right_by_cosine = (int(n) for n in totals)
+
+    # Measured: 26 flagged, 17 right (0.65); the cosine at 0.50: 189 flagged, 83 right (0.44).
+    assert flagged >= 20
+    assert right / flagged >= 0.60
+    assert right / flagged >= right_by_cosine / by_cosine + 0.15
 
 
 def test_tokenizer_comes_from_the_installed_package_and_matches_its_pin() -> None:
