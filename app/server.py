@@ -73,9 +73,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
-        await migrate.migrate()
-        # Reconnect so every pooled connection has the codecs of the freshly migrated schema.
-        await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
+        if await migrate.migrate():
+            # Reconnect so every pooled connection has the codecs of the freshly migrated schema.
+            await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
         app.state.migrated = True
         bus = app.state.bus = StreamBus(dsn)
         await bus.start()

@@ -13,6 +13,7 @@ is marked `@pytest.mark.expect_failed` (it provokes such failures on purpose).
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import shutil
@@ -78,6 +79,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _MEMORY_BASETEMP = pytest.StashKey[str]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (the app, its libraries, the tests) stays for the whole run:
+    kept out of the collector's reach, the full collections during the run do not walk it
+    again (each walked ~240,000 objects, ~0.1 s)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")

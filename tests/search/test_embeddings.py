@@ -170,21 +170,27 @@ def _flags(repository: real_data.Repository, vectors: np.ndarray) -> tuple[int, 
     return flagged, right, by_cosine, right_by_cosine
 
 
-def test_the_default_threshold_flags_real_duplicates_mostly_right(minilm: LocalMiniLM) -> None:
-    """On the tuning half of the real duplicates (tests/search/real_pairs), pools as collected:
-    a "possible duplicate" reply names the right issue far more often than the cosine threshold
-    it replaced did. (At repository scale, padded to 2,000 issues, it is right 80% of the time:
-    bench/duplicates.py --real.)"""
-    totals = np.zeros(4, dtype=int)
-    for repository in real_data.repositories(real_data.TUNING):
-        texts = [issue_text(issue.title, issue.body) for issue in repository.issues]
-        totals += _flags(repository, minilm.embed_array(texts))
-    flagged, right, by_cosine, right_by_cosine = (int(n) for n in totals)
+def test_the_default_threshold_flags_duplicates_mostly_right(
+    pair_vectors: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """The hand-written pool (both sides of every duplicate pair and the related issues), each
+    issue asked as a new one: a "possible duplicate" reply names the right issue far more often
+    than with the cosine threshold it replaced. (On real duplicates at repository scale it is
+    right 80% of the time: `python bench/duplicates.py --real`, bench/README.md.)"""
+    a, b = pair_vectors
+    duplicate = np.array([pair["duplicate"] for pair in PAIRS])
+    pairs = int(duplicate.sum())
+    pool = real_data.Repository(
+        "hand-written", group=[*range(pairs), *range(pairs), *[-1] * int((~duplicate).sum())]
+    )
+    vectors = np.concatenate([a[duplicate], b[duplicate], b[~duplicate]])
 
-    # Measured: 26 flagged, 17 right (0.65); the cosine at 0.50: 189 flagged, 83 right (0.44).
-    assert flagged >= 20
-    assert right / flagged >= 0.60
-    assert right / flagged >= right_by_cosine / by_cosine + 0.15
+    flagged, right, by_cosine, right_by_cosine = _flags(pool, vectors)
+
+    # Measured: 21 flagged, 18 right (0.86); the cosine at 0.50: 232 flagged, 128 right (0.55).
+    assert flagged >= 15
+    assert right / flagged >= 0.75
+    assert right / flagged >= right_by_cosine / by_cosine + 0.2
 
 
 def test_tokenizer_comes_from_the_installed_package_and_matches_its_pin() -> None:
