@@ -8,10 +8,11 @@ command's job is even picked up; delivery jobs go ahead of other jobs in the que
 does not wait behind a backlog of commands.
 
 The 👀 goes out once per comment: whoever sends it (the delivery after its commit, or a command's
-job) first claims it in the database for all the comment's commands, for a lease long enough to
-wait for a content slot and send; it gives the claim back if GitHub did not take it, and a
-sender that died holding it (a killed worker) loses it when the lease ends. A command's job that
-answered while another sender held the claim comes back after the lease, so the 👀 is sent.
+job) first claims it in the database for all the comment's commands, for a short lease that the
+sender renews while it waits for a content slot and for GitHub; it gives the claim back if GitHub
+did not take it, and a sender that died holding it (a killed worker) loses it within a lease. A
+command's job that answered while another sender held the claim comes back after the lease, so
+the 👀 is sent.
 
 `execute()` runs one command in its own job: 👀 (if nobody sent it yet), the repository config,
 the verb, the commenter's permission, the verb's handler, then the answer (🚀 and a reply, or 😕
@@ -24,13 +25,17 @@ GitHub is down the job keeps trying (GITHUB_OUTAGE_RETRY_HOURS), and the command
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import asyncpg
 import msgspec
 from pgqueuer.errors import RetryRequested
 
@@ -168,10 +173,36 @@ SELECT array(SELECT id FROM claimed) AS ids,
 """
 
 
-def _eyes_lease(rt: Runtime) -> float:
-    """Long enough to wait for a content slot and for GitHub to answer twice."""
-    settings = rt.settings
-    return settings.github_max_retry_wait_seconds + 2 * settings.github_timeout_seconds + 5
+# How long a claim on a 👀 lasts unless its sender renews it (every third of it, while it waits
+# for a content slot or for GitHub): what a sender that died costs the 👀 at most.
+EYES_LEASE_SECONDS = 10.0
+
+_RENEW_EYES = """
+UPDATE command SET eyes_claimed_until = clock_timestamp() + make_interval(secs => $2)
+WHERE id = ANY($1::bigint[]) AND acknowledged_at IS NULL
+"""
+
+
+@contextlib.asynccontextmanager
+async def _renewing(claimed: list[int]) -> AsyncIterator[None]:
+    """Keep the claim on `claimed` alive while the block runs."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(EYES_LEASE_SECONDS / 3)
+            try:
+                async with engine.connection() as connection:
+                    await connection.execute(_RENEW_EYES, claimed, EYES_LEASE_SECONDS)
+            except (OSError, asyncpg.PostgresError) as exc:  # the next round may get through
+                log.warning("👀 claim not renewed", extra={"error": str(exc)})
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _send_eyes(rt: Runtime, client: Any, comment: GenericComment) -> float:
@@ -179,12 +210,13 @@ async def _send_eyes(rt: Runtime, client: Any, comment: GenericComment) -> float
     command's job running at the same moment does not send it too; the claim is given back if
     GitHub did not take it. The seconds another sender's claim has left (0: the 👀 is out)."""
     async with engine.connection() as connection:
-        row = await connection.fetchrow(_CLAIM_EYES, comment.delivery, _eyes_lease(rt))
+        row = await connection.fetchrow(_CLAIM_EYES, comment.delivery, EYES_LEASE_SECONDS)
     claimed = list(row["ids"])
     if not claimed:
         return max(float(row["held_for"] or 0), 0.0)
     try:
-        await rest.react(client, comment.repository, comment.target, "eyes")
+        async with _renewing(claimed):
+            await rest.react(client, comment.repository, comment.target, "eyes")
     except BaseException:
         async with engine.connection() as connection:
             await connection.execute(

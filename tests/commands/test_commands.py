@@ -257,6 +257,45 @@ async def test_the_command_job_sends_the_eyes_if_the_delivery_could_not(
     assert len(github.bot_comments(repo[1], issue["number"])) == 1
 
 
+async def test_a_sender_waiting_longer_than_its_lease_keeps_the_eyes_claim(
+    rt, github, repo, issue, deliver, monkeypatch
+):
+    """The claim on a 👀 is a short lease its sender renews while it waits (for a content slot,
+    for GitHub): a command's job that comes back after the lease would have ended finds it still
+    held, and the 👀 is sent once."""
+    import asyncio
+
+    from app.commands import runner
+    from app.github import rest
+    from tests.harness import drain, fast_forward
+
+    monkeypatch.setattr(runner, "EYES_LEASE_SECONDS", 0.3)
+    real_react = rest.react
+    slow = asyncio.Event()
+
+    async def react_after_a_wait(client, repository, target, content):  # type: ignore[no-untyped-def]
+        if content == "eyes" and not slow.is_set():
+            slow.set()  # the first 👀 (the delivery's, after its commit) waits 1.5 s
+            await asyncio.sleep(1.5)
+        return await real_react(client, repository, target, content)
+
+    monkeypatch.setattr(rest, "react", react_after_a_wait)
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch help")
+
+    await deliver("issue_comment", payload)  # the command is answered; its job saw the claim
+    await asyncio.sleep(0.6)  # twice the lease: only a renewed claim is still held
+    await fast_forward(seconds=5)
+    await drain(rt)  # the job comes back while the first 👀 still waits
+    await asyncio.sleep(1.2)  # the first 👀 has gone out
+    await fast_forward(seconds=5)
+    await drain(rt)
+
+    sent = github.calls_to("POST", rf"/issues/comments/{comment_id}/reactions$")
+    assert [call.body["content"] for call in sent] == ["eyes"]
+    assert github.reactions(repo[1], comment_id) == ["eyes"]
+    assert len(github.bot_comments(repo[1], issue["number"])) == 1
+
+
 async def test_a_sender_that_died_holding_the_eyes_claim_does_not_keep_them_from_going_out(
     rt, github, repo, issue, deliver, monkeypatch
 ):
