@@ -24,7 +24,7 @@ from app.installations import handlers as installation_handlers
 from app.intake import processing, sweep
 from app.issues import handlers as issue_handlers
 from app.issues import onboarding, reconcile
-from app.orchestrator import execution, planning
+from app.orchestrator import execution, planning, progress
 from app.orchestrator import handlers as orchestrator_handlers
 from app.portal import activity as portal_activity
 from app.portal import handlers as portal_handlers
@@ -152,7 +152,7 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
         await execution.give_up(rt, payload["proposal"], exc)
 
     async def report_mission(payload: dict[str, Any]) -> None:
-        await execution.report(rt, payload["proposal"], payload.get("times", 0))
+        await progress.report(rt, payload["proposal"], payload.get("times", 0))
 
     async def expire_claims() -> None:
         await claims.expire_due(rt)

@@ -22,8 +22,8 @@ def ask(repo: str, by: str | None, request: tuple[str, ...]) -> None:
     A running `dispatch serve` (or worker) plans it; the proposal appears on the issue, and
     nothing is created or dispatched until someone approves it there with `/dispatch approve`."""
     from app.installations import service as installations
-    from app.orchestrator import planning
-    from app.orchestrator.store import Source
+    from app.orchestrator import asking
+    from app.orchestrator.missions import Source
 
     settings = settings_or_exit()
     if not settings.anthropic_api_key:
@@ -44,7 +44,7 @@ def ask(repo: str, by: str | None, request: tuple[str, ...]) -> None:
                     f"dispatch: {repo} is not a repository the App is installed on", err=True
                 )
                 sys.exit(1)
-            opened = await planning.open_mission(
+            opened = await asking.open_mission(
                 rt,
                 installation_id=found["installation_id"],
                 repository=found["full_name"],
@@ -53,11 +53,11 @@ def ask(repo: str, by: str | None, request: tuple[str, ...]) -> None:
                 requested_by=by,
                 source=Source.CLI,
             )
-            if isinstance(opened, planning.Refusal):
+            if isinstance(opened, asking.Refusal):
                 click.echo(f"dispatch: no mission: {opened.reason}", err=True)
                 sys.exit(1)
             click.echo(f"opened {found['full_name']}#{opened.number}: {opened.url}")
-            if isinstance(opened.mission, planning.Refusal):
+            if isinstance(opened.mission, asking.Refusal):
                 click.echo(f"dispatch: not planned: {opened.mission.reason}", err=True)
                 sys.exit(1)
             click.echo(

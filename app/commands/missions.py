@@ -10,8 +10,8 @@ from app.commands.context import CommandContext, Result
 from app.commands.registry import Registry
 from app.db import engine
 from app.github.permissions import Permission
-from app.orchestrator import execution, planning
-from app.orchestrator.store import Mission, Source
+from app.orchestrator import asking, review
+from app.orchestrator.missions import Mission, Source
 
 registry = Registry()
 
@@ -29,7 +29,7 @@ async def ask(ctx: CommandContext) -> Result:
             "`/dispatch ask` needs what you want, e.g. `/dispatch ask rate-limit the public API "
             "and alert when clients hit the limit`."
         )
-    started = await planning.start(
+    started = await asking.start(
         ctx.rt,
         installation_id=ctx.comment.installation_id,
         repository=ctx.repository,
@@ -40,7 +40,7 @@ async def ask(ctx: CommandContext) -> Result:
         requested_by=ctx.comment.author,
         command_id=ctx.command_id,
     )
-    if isinstance(started, planning.Refusal):
+    if isinstance(started, asking.Refusal):
         return Result.refuse(started.reason)
     # The answer is the mission's status comment, edited in place as it plans.
     return Result.done(None, reaction=None)
@@ -49,7 +49,7 @@ async def ask(ctx: CommandContext) -> Result:
 async def approve(ctx: CommandContext, mission: Mission) -> Result:
     """`/dispatch approve [revision]` on a mission issue."""
     revision = ctx.command.args.strip().split()[0] if ctx.command.args.strip() else None
-    answer = await execution.approve(
+    answer = await review.approve(
         ctx.rt,
         mission,
         by=ctx.comment.author,
@@ -62,7 +62,7 @@ async def approve(ctx: CommandContext, mission: Mission) -> Result:
 
 async def reject(ctx: CommandContext, mission: Mission, reason: str) -> Result:
     """`/dispatch reject <reason>` on a mission issue: Claude plans again with the reason."""
-    answer = await execution.reject(ctx.rt, mission, by=ctx.comment.author, reason=reason)
+    answer = await review.reject(ctx.rt, mission, by=ctx.comment.author, reason=reason)
     return Result.done(answer.reply, reaction="+1") if answer.ok else Result.refuse(answer.reply)
 
 

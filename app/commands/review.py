@@ -14,7 +14,7 @@ from app.commands.registry import Registry
 from app.github import rest
 from app.github.permissions import Permission
 from app.issues.labels import Plan as PlanLabel
-from app.orchestrator import execution
+from app.orchestrator import review
 
 registry = Registry()
 
@@ -26,7 +26,7 @@ registry = Registry()
     usage="[revision]",
 )
 async def approve(ctx: CommandContext) -> Result:
-    mission = await execution.for_issue(ctx.comment.repository_id, ctx.number)
+    mission = await review.for_issue(ctx.comment.repository_id, ctx.number)
     if mission is not None:
         return await missions.approve(ctx, mission)
     plan = await plans.latest(ctx.comment.repository_id, ctx.number)
@@ -63,7 +63,7 @@ async def reject(ctx: CommandContext) -> Result:
         return Result.refuse(
             "`/dispatch reject` needs a reason, e.g. `/dispatch reject keep the public API`."
         )
-    mission = await execution.for_issue(ctx.comment.repository_id, ctx.number)
+    mission = await review.for_issue(ctx.comment.repository_id, ctx.number)
     if mission is not None:
         return await missions.reject(ctx, mission, reason)
     plan = await plans.latest(ctx.comment.repository_id, ctx.number)

@@ -32,8 +32,8 @@ from app.claims import service as claims
 from app.installations import service as installations
 from app.issues import cache, editing
 from app.modes import Mode
-from app.orchestrator import planning
-from app.orchestrator.store import Source
+from app.orchestrator import asking
+from app.orchestrator.missions import Source
 from app.runtime import Runtime
 from app.search import duplicates
 from app.search import query as search
@@ -429,7 +429,7 @@ def build_server(dispatch_url: str) -> MCPServer:
             str,
             Field(
                 min_length=1,
-                max_length=planning.MAX_REQUEST,
+                max_length=asking.MAX_REQUEST,
                 description="What to build, in plain words; the first line becomes the title.",
             ),
         ],
@@ -446,7 +446,7 @@ def build_server(dispatch_url: str) -> MCPServer:
             found = await installations.repository_by_name(repository)
             if found is None:
                 raise ToolError(f"{repository} is not a repository the App is installed on")
-            opened = await planning.open_mission(
+            opened = await asking.open_mission(
                 rt,
                 installation_id=found["installation_id"],
                 repository=found["full_name"],
@@ -455,10 +455,10 @@ def build_server(dispatch_url: str) -> MCPServer:
                 requested_by=None,
                 source=Source.MCP,
             )
-            if isinstance(opened, planning.Refusal):
+            if isinstance(opened, asking.Refusal):
                 raise ToolError(f"no mission: {opened.reason}")
             answer: dict[str, Any] = {"number": opened.number, "url": opened.url}
-            if isinstance(opened.mission, planning.Refusal):
+            if isinstance(opened.mission, asking.Refusal):
                 answer["message"] = (
                     f"the issue is open, but planning did not start: {opened.mission.reason}"
                 )

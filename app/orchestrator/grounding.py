@@ -12,8 +12,8 @@ from app.github import rest
 from app.issues import cache
 from app.orchestrator import proposal as proposals
 from app.orchestrator import tools
+from app.orchestrator.missions import Mission
 from app.orchestrator.proposal import InvalidProposal
-from app.orchestrator.store import Mission
 from app.runtime import Runtime
 from app.search import duplicates
 

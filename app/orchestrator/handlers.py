@@ -11,8 +11,8 @@ from app.github import rest
 from app.github.permissions import Permission
 from app.issues import repo_config
 from app.issues.labels import Signal
-from app.orchestrator import execution, planning, store
-from app.orchestrator.store import Source
+from app.orchestrator import asking, execution, missions, review
+from app.orchestrator.missions import Source
 from app.runtime import Runtime
 
 router = Router()
@@ -34,7 +34,7 @@ async def mission_label(event: Event, rt: Runtime) -> None:
     if issue.get("state") == "closed" or await is_own_change(event, rt):
         return
     repository_id = event.payload["repository"]["id"]
-    if await store.live_for_issue(repository_id, issue["number"]) is not None:
+    if await missions.live_for_issue(repository_id, issue["number"]) is not None:
         return  # the label of a mission already under way (GitHub sends opened and labeled)
     sender = event.sender
     client = rt.github.installation(event.installation_id)
@@ -72,7 +72,7 @@ async def mission_label(event: Event, rt: Runtime) -> None:
     )
     title = issue.get("title") or ""
     body = issue.get("body") or ""
-    started = await planning.start(
+    started = await asking.start(
         rt,
         installation_id=event.installation_id,
         repository=event.repository,
@@ -82,8 +82,8 @@ async def mission_label(event: Event, rt: Runtime) -> None:
         request=f"{title}\n\n{body}".strip(),
         requested_by=sender,
     )
-    if isinstance(started, planning.Refusal):
-        if await store.live_for_issue(repository_id, issue["number"]) is not None:
+    if isinstance(started, asking.Refusal):
+        if await missions.live_for_issue(repository_id, issue["number"]) is not None:
             return  # `opened` and `labeled` of one new issue, handled at the same time
         await _say(rt, event, issue["number"], f"No mission was started: {started.reason}")
 
@@ -106,7 +106,7 @@ async def mission_issue_edited(event: Event, rt: Runtime) -> None:
     if not ({"title", "body"} & set(changes)) or await is_own_change(event, rt):
         return
     issue = event.payload["issue"]
-    await execution.on_issue_edited(
+    await review.on_issue_edited(
         rt,
         event.payload["repository"]["id"],
         issue["number"],

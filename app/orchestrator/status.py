@@ -5,8 +5,8 @@ to try again), approved and carried out (item by item)."""
 from __future__ import annotations
 
 from app.github import markdown, rest
-from app.orchestrator import store
-from app.orchestrator.store import Mission
+from app.orchestrator import missions
+from app.orchestrator.missions import Mission
 from app.runtime import Runtime
 
 
@@ -32,7 +32,7 @@ async def publish(rt: Runtime, mission: Mission, text: str) -> int:
         comment_id=mission.status_comment_id,
     )
     if comment_id != mission.status_comment_id:
-        await store.update(mission.id, status_comment_id=comment_id)
+        await missions.update(mission.id, status_comment_id=comment_id)
     return comment_id
 
 

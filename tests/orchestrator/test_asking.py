@@ -10,8 +10,8 @@ from app.audit import log as audit
 from app.db import engine
 from app.installations import service as installations
 from app.issues import onboarding
-from app.orchestrator import store
-from app.orchestrator.store import MissionState, Source
+from app.orchestrator import missions
+from app.orchestrator.missions import MissionState, Source
 from tests.conftest import claude_settings, make_settings
 from tests.fakes.anthropic import tool_use
 from tests.harness import drain, settings_env
@@ -62,7 +62,7 @@ async def test_the_mission_label_starts_a_mission_from_the_issue(
     await deliver("issues", labeled(github, repo, number, "bob"))
 
     assert "eyes" in github.issue_reactions(repository, number)
-    mission = await store.latest_for_issue(repository["id"], number)
+    mission = await missions.latest_for_issue(repository["id"], number)
     assert mission.source is Source.LABEL and mission.requested_by == "bob"
     assert mission.request.startswith("Make webhook delivery resilient\n\nOutages at customers")
     assert "📋 Proposed" in mission_comment(github, repository, number)
@@ -82,7 +82,7 @@ async def test_the_label_from_someone_without_permission_starts_nothing(
 
     await deliver("issues", labeled(github, repo, number, "eve"))
 
-    assert await store.latest_for_issue(repository["id"], number) is None
+    assert await missions.latest_for_issue(repository["id"], number) is None
     assert github.bot_comments(repository, number) == []  # strangers get no reply
     assert claude.attempts == 0
     async with engine.connection() as connection:
@@ -155,7 +155,7 @@ async def test_dispatch_ask_on_the_command_line_opens_the_mission_issue(
     )
     assert [label["name"] for label in opened["labels"]] == ["dispatch/mission"]
     assert "Asked by @alice with `dispatch ask`" in opened["body"]
-    mission = await store.latest_for_issue(repository["id"], opened["number"])
+    mission = await missions.latest_for_issue(repository["id"], opened["number"])
     assert mission.source is Source.CLI and mission.state is MissionState.PLANNING
 
     await drain(rt)  # what a running `dispatch serve` does
@@ -208,7 +208,7 @@ async def test_an_mcp_client_asks_and_only_a_proposal_comes_back(
     issue = github.issue(repository, opened["number"])
     assert issue["title"] == "Make webhook delivery survive outages"
     assert "through Dispatch's MCP server" in issue["body"]
-    mission = await store.latest_for_issue(repository["id"], opened["number"])
+    mission = await missions.latest_for_issue(repository["id"], opened["number"])
     assert mission.source is Source.MCP and mission.id == opened["mission"]
 
     await drain(rt)

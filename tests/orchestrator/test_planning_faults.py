@@ -11,8 +11,8 @@ import asyncio
 import pytest
 
 from app.issues import onboarding
-from app.orchestrator import store
-from app.orchestrator.store import MissionState
+from app.orchestrator import missions
+from app.orchestrator.missions import MissionState
 from tests.conftest import claude_settings, make_settings
 from tests.fakes.anthropic import text, tool_use
 from tests.harness import drain, free_port
@@ -60,7 +60,7 @@ def status_history(github, repository, number) -> list[str]:
 
 
 async def mission_of(repository, number):
-    return await store.latest_for_issue(repository["id"], number)
+    return await missions.latest_for_issue(repository["id"], number)
 
 
 def proposal(project) -> dict:
