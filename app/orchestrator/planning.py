@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 from githubkit import GitHub
 
 from app import jobs, queue
-from app.agents import gates
+from app.agents import gates, spawn_budgets, spawn_limits
 from app.audit import log as audit
 from app.db import engine
 from app.github import markdown, rest
@@ -176,7 +176,7 @@ async def budget_refusal(
     everything it may spend (`ORCHESTRATOR_MAX_COST_USD`); later rounds only need the day not
     to be spent already."""
     loaded = await repo_config.load(rt, installation_id, repository)
-    limit = gates.daily_cost_limit(rt.settings, loaded.config)
+    limit = spawn_limits.daily_cost_limit(rt.settings, loaded.config)
     more = rt.settings.orchestrator_max_cost_usd if starting else 0.0
     decision = await gates.cost_refusal(installation_id, limit, rt.clock.now(), more_usd=more)
     if decision is None:
@@ -328,7 +328,7 @@ async def _round(
     except Refused as exc:
         await _fail(rt, mission, exc.why)
     now = rt.clock.now()
-    await gates.charge(
+    await spawn_budgets.charge(
         mission.installation_id,
         turn.cost_usd,
         source="mission",
