@@ -48,7 +48,7 @@ from pgqueuer.queries import Queries
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.agents import gates, runs  # noqa: E402
+from app.agents import runs, spawn_decisions  # noqa: E402
 from app.agents.gates import Decision  # noqa: E402
 from app.agents.runs import NewRun, RunState, Trigger  # noqa: E402
 from app.audit import log as audit  # noqa: E402
@@ -321,7 +321,7 @@ async def measure_small_rows(rt: Runtime, count: int, per: PerItem) -> None:
 
     before = await relation_size("spawn_decision")
     for i in range(count):
-        await gates.record(
+        await spawn_decisions.record(
             None,
             Decision(
                 False, "daily_spawn_budget", "the daily budget of 20 investigate runs is spent"

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from litestar.exceptions import HTTPException, NotFoundException
 
-from app.agents import dispatcher, gates, lifecycle, plans, qa, runs, spawn
+from app.agents import dispatcher, lifecycle, plans, qa, runs, spawn, spawn_decisions
 from app.agents.events import AgentEvent, Blocker, BlockerCategory, Completed, PlanProposed
 from app.agents.runs import NewRun, Run, RunState, Trigger
 from app.audit import log as audit
@@ -202,7 +202,7 @@ async def _start(
         raise RunRefused(requested.reason, "one_active_run", None, now)
     run = await dispatcher.decide(requested.id, rt)
     if run.state is RunState.REFUSED:
-        decision = await gates.last_decision(run.id)
+        decision = await spawn_decisions.last_decision(run.id)
         if decision is None:
             raise RunRefused(run.refusal or "refused", "unknown", None, now)
         raise RunRefused(decision.reason, decision.gate, decision.clears_at, now)

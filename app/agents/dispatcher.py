@@ -17,7 +17,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from app.agents import follow_ups, gates, qa, runs, status_comment
+from app.agents import (
+    follow_ups,
+    gates,
+    qa,
+    runs,
+    spawn_budgets,
+    spawn_decisions,
+    spawn_limits,
+    status_comment,
+)
 from app.agents.runs import Run, RunState, Trigger
 from app.audit import log as audit
 from app.db import engine
@@ -57,7 +66,7 @@ async def dispatch(run_id: int, rt: Runtime) -> Run | None:
             run = await _send(rt, run)
         except rest.WorkflowNotDispatchable as exc:
             now = rt.clock.now()
-            await gates.refund(run, run.dispatched_at or now)
+            await spawn_budgets.refund(run, run.dispatched_at or now)
             run = await runs.update(
                 run.id,
                 state=RunState.FAILED,
@@ -96,10 +105,10 @@ async def _decide(run_id: int, rt: Runtime) -> Run | None:
         if run.state is RunState.DISPATCHED:
             return run  # gates already passed; a previous attempt died before or while sending
         loaded = await repo_config.load(rt, run.installation_id, run.repository)
-        limits = gates.limits_for(rt.settings, loaded.config, run.mode)
+        limits = spawn_limits.limits_for(rt.settings, loaded.config, run.mode)
         now = rt.clock.now()
         decision = await gates.decide(run, limits, now)
-        await gates.record(run, decision)
+        await spawn_decisions.record(run, decision)
         if not decision.allowed:
             reason = decision.reason
             if decision.clears_at is not None:

@@ -1,5 +1,5 @@
 """Spawn gates: may this run start now? Checked in this order, each decision stored with its
-reason (and when the refusal clears):
+reason (and when the refusal clears; see `spawn_decisions`):
 
     kill switch → one active run per issue → cooldown per fingerprint → minimum event count →
     spawn delay → concurrency per mode → daily spawn budget per mode → daily cost budget
@@ -8,8 +8,8 @@ The budget row of (installation, mode, UTC day) is locked for the whole check an
 the same transaction, and runs become `dispatched` inside it, so fifty concurrent requests
 against a budget of ten dispatch exactly ten, across any number of workers.
 
-The daily cost budget counts what finished runs reported and what was spent outside runs (a
-mission's calls to Claude, `charge`); other areas ask it through `cost_refusal`.
+The daily cost budget counts an installation's spend today (`spawn_budgets.spent_today`); other
+areas ask it through `cost_refusal`.
 """
 
 from __future__ import annotations
@@ -19,45 +19,13 @@ from datetime import datetime, timedelta
 
 from app.agents import runs
 from app.agents.runs import Run
+from app.agents.spawn_budgets import spent_today
+from app.agents.spawn_limits import Limits, limits_for
 from app.clock import parse_timestamp
 from app.config import Settings
-from app.db import engine, pruning
+from app.db import engine
 from app.issues.repo_config import RepoConfig
 from app.modes import Mode
-
-
-@dataclass(frozen=True)
-class Limits:
-    kill_switch: bool
-    concurrency: int
-    daily_spawns: int
-    daily_cost_usd: float
-    cost_cap_usd: float
-    cooldown_hours: float
-    min_events: int
-    spawn_delay_minutes: float
-
-
-def limits_for(settings: Settings, config: RepoConfig, mode: Mode) -> Limits:
-    """The operator's limits (the environment), tightened by the repository's `budgets`: a
-    repository may lower a budget or lengthen a cooldown, never loosen what the operator set."""
-    budgets = config.budgets
-    concurrency = settings.spawn_concurrency(mode)
-    daily_spawns = settings.spawn_budget(mode)
-    return Limits(
-        kill_switch=settings.spawn_kill_switch,
-        concurrency=min(budgets.max_concurrent.get(mode, concurrency), concurrency),
-        daily_spawns=min(budgets.daily_spawns.get(mode, daily_spawns), daily_spawns),
-        daily_cost_usd=_lower(budgets.daily_cost_usd, settings.daily_cost_limit_usd),
-        cost_cap_usd=_lower(budgets.max_cost_per_run_usd, settings.max_agent_cost_per_run),
-        cooldown_hours=max(budgets.cooldown_hours or 0.0, settings.spawn_cooldown_hours),
-        min_events=settings.min_event_count_to_spawn,
-        spawn_delay_minutes=settings.spawn_delay_minutes,
-    )
-
-
-def _lower(repository: float | None, operator: float) -> float:
-    return operator if repository is None else min(repository, operator)
 
 
 @dataclass(frozen=True)
@@ -235,29 +203,6 @@ async def _take_budget(run: Run, limits: Limits, now: datetime) -> Decision:
     return Decision.allow()
 
 
-def daily_cost_limit(settings: Settings, config: RepoConfig) -> float:
-    """The installation's daily cost budget as a repository sees it (its config may lower it)."""
-    return _lower(config.budgets.daily_cost_usd, settings.daily_cost_limit_usd)
-
-
-def _day_start(now: datetime) -> datetime:
-    return datetime.combine(now.date(), datetime.min.time(), tzinfo=now.tzinfo)
-
-
-async def spent_today(installation_id: int, now: datetime) -> float:
-    """Today's spend (UTC) of an installation: what its finished runs reported, and every
-    charge outside runs (mission planning)."""
-    since = _day_start(now)
-    async with engine.connection() as connection:
-        charged = await connection.fetchval(
-            "SELECT coalesce(sum(cost_usd), 0) FROM cost_charge "
-            "WHERE installation_id = $1 AND at >= $2",
-            installation_id,
-            since,
-        )
-    return await runs.spent_since(installation_id, since) + float(charged)
-
-
 async def cost_refusal(
     installation_id: int, limit_usd: float, now: datetime, *, more_usd: float = 0.0
 ) -> Decision | None:
@@ -272,71 +217,10 @@ async def cost_refusal(
     return Decision(False, "daily_cost_budget", reason, _next_utc_midnight(now))
 
 
-async def charge(
-    installation_id: int, cost_usd: float, *, source: str, reference: str, at: datetime
-) -> None:
-    """Count spend that is not a run's (a mission's call to Claude) against the daily budget."""
-    if cost_usd <= 0:
-        return
-    async with engine.connection() as connection:
-        await connection.execute(
-            "INSERT INTO cost_charge (installation_id, source, reference, cost_usd, at) "
-            "VALUES ($1, $2, $3, $4, $5)",
-            installation_id,
-            source,
-            reference,
-            cost_usd,
-            at,
-        )
-
-
 async def kill_switch(installation_id: int, settings: Settings) -> Decision | None:
     """The kill switch's refusal (global, the environment's, or this installation's), or None."""
     limits = limits_for(settings, RepoConfig(), Mode.INVESTIGATE)
     return await _kill_switch(installation_id, limits.kill_switch)
-
-
-async def record(
-    run: Run | None,
-    decision: Decision,
-    *,
-    installation_id: int | None = None,
-    mode: Mode | None = None,
-    fingerprint: str | None = None,
-) -> None:
-    async with engine.connection() as connection:
-        await connection.execute(
-            "INSERT INTO spawn_decision (run_id, installation_id, mode, gate, allowed, reason, "
-            "clears_at, fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            run.id if run else None,
-            run.installation_id if run else installation_id,
-            (run.mode if run else Mode(mode or Mode.INVESTIGATE)).value,
-            decision.gate,
-            decision.allowed,
-            decision.reason,
-            decision.clears_at,
-            run.fingerprint if run else fingerprint,
-        )
-
-
-# Refusals that clear on their own (a run finishes, a new day starts).
-_BUDGET_GATES = ["concurrency", "daily_spawn_budget", "daily_cost_budget"]
-
-
-async def refused_recently(fingerprint: str, now: datetime) -> bool:
-    """Whether a budget gate refused a run for this error and has not cleared yet: later alerts
-    of the same error then wait instead of adding a refusal each."""
-    async with engine.connection() as connection:
-        return bool(
-            await connection.fetchval(
-                "SELECT 1 FROM spawn_decision WHERE fingerprint = $1 AND NOT allowed "
-                "AND gate = ANY($2) AND coalesce(clears_at, at + interval '10 minutes') > $3 "
-                "LIMIT 1",
-                fingerprint,
-                _BUDGET_GATES,
-                now,
-            )
-        )
 
 
 async def start_cooldown(fingerprint: str, until: datetime) -> None:
@@ -349,125 +233,3 @@ async def start_cooldown(fingerprint: str, until: datetime) -> None:
             fingerprint,
             until,
         )
-
-
-async def refund(run: Run, day: datetime) -> None:
-    """Give back the budget a run took when nothing was spawned after all."""
-    async with engine.connection() as connection:
-        await connection.execute(
-            "UPDATE spawn_budget SET spawned = greatest(spawned - 1, 0) WHERE installation_id = $1 "
-            "AND mode = $2 AND day = $3",
-            run.installation_id,
-            run.mode.value,
-            day.date(),
-        )
-
-
-@dataclass(frozen=True)
-class BudgetLeft:
-    mode: Mode
-    spawned: int
-    budget: int
-    active: int
-    concurrency: int
-
-
-async def budgets_left(
-    installation_id: int, limits_by_mode: dict[Mode, Limits], now: datetime
-) -> list[BudgetLeft]:
-    async with engine.connection() as connection:
-        spawned = dict(
-            await connection.fetch(
-                "SELECT mode, spawned FROM spawn_budget WHERE installation_id = $1 AND day = $2",
-                installation_id,
-                now.date(),
-            )
-        )
-    active = await runs.working_by_mode(installation_id)
-    return [
-        BudgetLeft(
-            mode, spawned.get(mode, 0), limits.daily_spawns, active.get(mode, 0), limits.concurrency
-        )
-        for mode, limits in limits_by_mode.items()
-    ]
-
-
-async def set_kill_switch(
-    engaged: bool, *, installation_id: int | None, reason: str | None, by: str
-) -> None:
-    scope = "global" if installation_id is None else f"installation:{installation_id}"
-    async with engine.connection() as connection:
-        await connection.execute(
-            "INSERT INTO kill_switch (scope, engaged, reason, set_by, at) "
-            "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (scope) DO UPDATE SET "
-            "engaged = EXCLUDED.engaged, reason = EXCLUDED.reason, set_by = EXCLUDED.set_by, "
-            "at = now()",
-            scope,
-            engaged,
-            reason,
-            by,
-        )
-
-
-# A refusal still in force is kept whatever its age: `refused_recently` reads it.
-_PRUNE_DECISIONS = """
-DELETE FROM spawn_decision
-WHERE id IN (
-    SELECT id FROM spawn_decision
-    WHERE at < $2 AND (clears_at IS NULL OR clears_at < $3)
-    ORDER BY at LIMIT $1
-    FOR UPDATE SKIP LOCKED
-)
-"""
-
-
-async def prune_decisions(
-    cutoff: datetime, now: datetime, *, batch: int, dry_run: bool = False
-) -> pruning.Pruned:
-    """Forget decisions made before `cutoff` (the run keeps its refusal reason)."""
-    what = "spawn decisions"
-    if dry_run:
-        rows, size = await pruning.estimate(
-            "SELECT count(*), sum(pg_column_size(spawn_decision.*)) FROM spawn_decision "
-            "WHERE at < $1 AND (clears_at IS NULL OR clears_at < $2)",
-            cutoff,
-            now,
-        )
-        return pruning.Pruned(what, rows, size, cutoff)
-    rows = await pruning.in_batches(_PRUNE_DECISIONS, cutoff, now, batch=batch)
-    return pruning.Pruned(what, rows, None, cutoff)
-
-
-async def oldest_decision() -> datetime | None:
-    async with engine.connection() as connection:
-        return await connection.fetchval("SELECT min(at) FROM spawn_decision")
-
-
-async def last_decision(run_id: int) -> Decision | None:
-    """The gates' latest decision about a run (what a refused API caller is told)."""
-    async with engine.connection() as connection:
-        row = await connection.fetchrow(
-            "SELECT gate, allowed, reason, clears_at FROM spawn_decision WHERE run_id = $1 "
-            "ORDER BY id DESC LIMIT 1",
-            run_id,
-        )
-    if row is None:
-        return None
-    return Decision(row["allowed"], row["gate"], row["reason"], row["clears_at"])
-
-
-@dataclass(frozen=True)
-class KillSwitch:
-    scope: str  # "global" or "installation:<id>"
-    reason: str | None
-    set_by: str | None
-    at: datetime | None
-
-
-async def engaged_kill_switches() -> list[KillSwitch]:
-    """The kill switches that are on now (set with `dispatch killswitch`)."""
-    async with engine.connection() as connection:
-        rows = await connection.fetch(
-            "SELECT scope, reason, set_by, at FROM kill_switch WHERE engaged ORDER BY scope"
-        )
-    return [KillSwitch(**dict(row)) for row in rows]

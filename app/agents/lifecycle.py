@@ -12,7 +12,17 @@ import asyncpg
 import msgspec
 
 from app import jobs, queue
-from app.agents import follow_ups, gates, plans, pull_requests, qa, reports, runs, status_comment
+from app.agents import (
+    follow_ups,
+    gates,
+    plans,
+    pull_requests,
+    qa,
+    reports,
+    runs,
+    spawn_limits,
+    status_comment,
+)
 from app.agents.events import (
     AgentEvent,
     Blocker,
@@ -210,7 +220,7 @@ async def _on_finish(rt: Runtime, run: Run) -> None:
     """In the finishing transaction: the cooldown starts and stream viewers hear the end."""
     if run.fingerprint:
         loaded = await repo_config.load(rt, run.installation_id, run.repository)
-        hours = gates.limits_for(rt.settings, loaded.config, run.mode).cooldown_hours
+        hours = spawn_limits.limits_for(rt.settings, loaded.config, run.mode).cooldown_hours
         await gates.start_cooldown(run.fingerprint, rt.clock.now() + timedelta(hours=hours))
     await chunks.announce_end(run.id, run.state.value)
     if await installations.is_public(run.repository_id):

@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
-from app.agents import gates, plans, runs
+from app.agents import kill_switches, plans, runs, spawn_budgets, spawn_limits
 from app.agents.runs import Run, RunFilter, RunState
 from app.claims import service as claims
 from app.installations import service as installations
@@ -200,14 +200,14 @@ async def fleet(rt: Runtime, token: ApiToken) -> dict[str, Any]:
     allowed = [repo for repo in repositories if token.allows(repo["full_name"])]
     if token.repositories and not allowed:
         raise PermissionDeniedException("none of this token's repositories is installed")
-    switches = await gates.engaged_kill_switches()
+    switches = await kill_switches.engaged_kill_switches()
     now = rt.clock.now()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     defaults = RepoConfig()
-    limits = {mode: gates.limits_for(rt.settings, defaults, mode) for mode in Mode}
+    limits = {mode: spawn_limits.limits_for(rt.settings, defaults, mode) for mode in Mode}
     result = []
     for installation_id in sorted({repo["installation_id"] for repo in allowed}):
-        left = await gates.budgets_left(installation_id, limits, now)
+        left = await spawn_budgets.budgets_left(installation_id, limits, now)
         spent = await runs.spent_since(installation_id, day_start)
         engaged = next((s for s in switches if s.scope == f"installation:{installation_id}"), None)
         result.append(

@@ -4,14 +4,14 @@ A run's log chunks are kept `RUN_LOG_RETENTION_DAYS` after the run ended, then d
 itself (state, events, plan, cost, turns, summary, PR) stays, marked `log_expired_at`, and the
 viewer says the log has expired instead of showing an empty page. A run that has not ended keeps
 its log however long it has been going. Spawn decisions are forgotten after
-`SPAWN_DECISION_RETENTION_DAYS` (`gates.prune_decisions`).
+`SPAWN_DECISION_RETENTION_DAYS` (`spawn_decisions.prune_decisions`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from app.agents import gates, runs
+from app.agents import runs, spawn_decisions
 from app.db import pruning
 from app.stream import chunks
 
@@ -42,5 +42,5 @@ async def oldest() -> dict[str, datetime | None]:
     """When the run whose log is kept longest ended, and the oldest spawn decision."""
     return {
         "run_logs": await runs.oldest_kept_log_end(),
-        "spawn_decisions": await gates.oldest_decision(),
+        "spawn_decisions": await spawn_decisions.oldest_decision(),
     }

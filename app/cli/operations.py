@@ -20,7 +20,7 @@ def killswitch(state: str, installation: int | None, reason: str | None) -> None
     """Stop (on) or allow again (off) every new agent run; the next decision sees it."""
     import getpass
 
-    from app.agents import gates
+    from app.agents import kill_switches
 
     settings = settings_or_exit()
     dsn = prepare(settings)
@@ -28,7 +28,7 @@ def killswitch(state: str, installation: int | None, reason: str | None) -> None
         with_database(
             dsn,
             settings,
-            lambda: gates.set_kill_switch(
+            lambda: kill_switches.set_kill_switch(
                 state == "on", installation_id=installation, reason=reason, by=getpass.getuser()
             ),
         )

@@ -3,7 +3,7 @@ issue waits for)."""
 
 from __future__ import annotations
 
-from app.agents import gates, runs
+from app.agents import runs, spawn_budgets, spawn_limits
 from app.claims import service as claims
 from app.commands.context import CommandContext, Result
 from app.commands.registry import Registry
@@ -87,8 +87,10 @@ async def _runs_section(ctx: CommandContext) -> list[str]:
         cost = f", ${run.cost_usd:.2f}" if run.cost_usd is not None else ""
         extra = f" — {run.refusal}" if run.refusal else ""
         lines.append(f"- #{run.id} {run.mode.value}: {run.state.value}{cost}{extra}")
-    limits = {mode: gates.limits_for(ctx.rt.settings, ctx.config, mode) for mode in COMMAND_MODES}
-    left = await gates.budgets_left(ctx.comment.installation_id, limits, ctx.rt.clock.now())
+    limits = {
+        mode: spawn_limits.limits_for(ctx.rt.settings, ctx.config, mode) for mode in COMMAND_MODES
+    }
+    left = await spawn_budgets.budgets_left(ctx.comment.installation_id, limits, ctx.rt.clock.now())
     lines += ["", "**Budgets today** (this installation)"]
     lines += [
         f"- {b.mode}: {max(b.budget - b.spawned, 0)} of {b.budget} spawns left, "

@@ -29,7 +29,8 @@ from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 from mcp.server.transport_security import TransportSecuritySettings
 
-from app.mcp.tools import RUNTIME_SCOPE_KEY, TOKEN_SCOPE_KEY, build_server
+from app.mcp.tool_calls import RUNTIME_SCOPE_KEY, TOKEN_SCOPE_KEY
+from app.mcp.tools import build_server
 from app.runtime import Runtime
 from app.tokens import service as tokens
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from app import jobs, queue
-from app.agents import gates
+from app.agents import gates, spawn_limits
 from app.audit import log as audit
 from app.db import engine
 from app.github import rest
@@ -162,7 +162,7 @@ async def budget_refusal(
     everything it may spend (`ORCHESTRATOR_MAX_COST_USD`); later rounds only need the day not
     to be spent already."""
     loaded = await repo_config.load(rt, installation_id, repository)
-    limit = gates.daily_cost_limit(rt.settings, loaded.config)
+    limit = spawn_limits.daily_cost_limit(rt.settings, loaded.config)
     more = rt.settings.orchestrator_max_cost_usd if starting else 0.0
     decision = await gates.cost_refusal(installation_id, limit, rt.clock.now(), more_usd=more)
     if decision is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from githubkit import GitHub
 
-from app.agents import gates
+from app.agents import spawn_budgets
 from app.github import markdown, rest
 from app.orchestrator import asking, endings, missions, prompt, revisions, status, tools
 from app.orchestrator import proposal as proposals
@@ -159,7 +159,7 @@ async def _round(
     except Refused as exc:
         await endings.fail(rt, mission, exc.why)
     now = rt.clock.now()
-    await gates.charge(
+    await spawn_budgets.charge(
         mission.installation_id,
         turn.cost_usd,
         source="mission",

@@ -16,7 +16,7 @@ from githubkit import GitHub
 from githubkit.exception import RequestFailed
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.agents import gates, plans, runs
+from app.agents import gates, plans, runs, spawn_budgets, spawn_limits
 from app.agents.prompt import fence
 from app.github import rest
 from app.issues import cache, repo_config
@@ -365,10 +365,12 @@ async def _fleet_status(scope: Scope) -> Result:
     rt = scope.rt
     now = rt.clock.now()
     loaded = await repo_config.load(rt, scope.installation_id, scope.repository)
-    limits = {mode: gates.limits_for(rt.settings, loaded.config, mode) for mode in COMMAND_MODES}
-    left = await gates.budgets_left(scope.installation_id, limits, now)
-    spent = await gates.spent_today(scope.installation_id, now)
-    limit = gates.daily_cost_limit(rt.settings, loaded.config)
+    limits = {
+        mode: spawn_limits.limits_for(rt.settings, loaded.config, mode) for mode in COMMAND_MODES
+    }
+    left = await spawn_budgets.budgets_left(scope.installation_id, limits, now)
+    spent = await spawn_budgets.spent_today(scope.installation_id, now)
+    limit = spawn_limits.daily_cost_limit(rt.settings, loaded.config)
     stopped = await gates.kill_switch(scope.installation_id, rt.settings)
     status = {
         "kill_switch": stopped.reason if stopped else "off",

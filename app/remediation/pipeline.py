@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from app import jobs, queue
-from app.agents import gates, spawn
+from app.agents import gates, spawn, spawn_decisions, spawn_limits
 from app.agents.runs import NewRun, Trigger
 from app.db import engine
 from app.events import Event
@@ -334,7 +334,7 @@ async def consider_spawn(rt: Runtime, fingerprint: str) -> None:
     if issue is not None and issue.state == "closed":
         return
     loaded = await repo_config.load(rt, error["installation_id"], error["repository"])
-    limits = gates.limits_for(rt.settings, loaded.config, Mode.AUTO_INVESTIGATE)
+    limits = spawn_limits.limits_for(rt.settings, loaded.config, Mode.AUTO_INVESTIGATE)
     now = rt.clock.now()
     facts = gates.AlertFacts(event_count=error["event_count"], first_seen=error["first_seen"])
     refusal = await gates.precheck_alert(
@@ -346,11 +346,11 @@ async def consider_spawn(rt: Runtime, fingerprint: str) -> None:
         now,
         facts,
     )
-    if refusal is None and await gates.refused_recently(fingerprint, now):
+    if refusal is None and await spawn_decisions.refused_recently(fingerprint, now):
         return  # the budget said no and has not cleared: no new refusal per alert
     if refusal is not None:
         if refusal.gate != "one_active_run":
-            await gates.record(
+            await spawn_decisions.record(
                 None,
                 refusal,
                 installation_id=error["installation_id"],

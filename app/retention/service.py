@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app import queue
-from app.agents import gates
 from app.agents import retention as agent_retention
+from app.agents import spawn_decisions
 from app.audit import log as audit
 from app.clock import Clock
 from app.db import engine
@@ -70,7 +70,7 @@ def _steps(rt: Runtime, now: datetime, dry_run: bool) -> list[tuple[str, Step]]:
         ),
         (
             "spawn decisions",
-            lambda: gates.prune_decisions(
+            lambda: spawn_decisions.prune_decisions(
                 before(settings.spawn_decision_retention_days), now, batch=batch, dry_run=dry_run
             ),
         ),

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from app.agents import gates, runs
+from app.agents import kill_switches, runs
 from app.agents.viewer import event_cursor
 from app.db import engine
 from app.stream.links import viewer_token
@@ -174,7 +174,7 @@ async def test_a_rerun_cannot_restart_a_run_while_the_kill_switch_is_on(
 ):
     _, run = await start(github, project, deliver)
     await deliver("workflow_run", workflow_run_payload(project, run, "completed", "failure"))
-    await gates.set_kill_switch(True, installation_id=None, reason="incident", by="ops")
+    await kill_switches.set_kill_switch(True, installation_id=None, reason="incident", by="ops")
 
     refused = await client.get(f"/api/runs/{run.id}/brief", headers=job(oidc, project, run, 2))
 

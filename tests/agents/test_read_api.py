@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.agents import gates
+from app.agents import kill_switches
 from app.installations import service as installations
 from app.issues import onboarding
 from app.tokens import service as tokens
@@ -113,7 +113,7 @@ async def test_issue_runs_log_and_fleet(rt, github, repo, client, world):
     assert mine["active_claims"] == 1 and mine["kill_switch"] == {"engaged": False}
     assert fleet["kill_switch"]["engaged"] is False
 
-    await gates.set_kill_switch(True, installation_id=None, reason="incident", by="ops")
+    await kill_switches.set_kill_switch(True, installation_id=None, reason="incident", by="ops")
     fleet = (await client.get("/api/fleet", headers=admin)).json()
     assert fleet["kill_switch"] == {"engaged": True, "reason": "incident"}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from app.agents import gates, lifecycle, runs
+from app.agents import lifecycle, runs, spawn_decisions
 from app.agents.events import Completed
 from app.agents.gates import Decision
 from app.db import engine
@@ -108,12 +108,12 @@ async def test_an_expired_log_takes_no_more_chunks(rt, clock, client, github, re
 async def test_spawn_decisions_are_forgotten_unless_still_in_force(rt, clock, github, repo):
     run = await create_run(github, repo, state="running", workflow_run_id=1)
     now = rt.clock.now()
-    await gates.record(run, Decision.allow())
-    await gates.record(
+    await spawn_decisions.record(run, Decision.allow())
+    await spawn_decisions.record(
         run,
         Decision(False, "daily_spawn_budget", "budget spent", clears_at=now + timedelta(days=60)),
     )
-    await gates.record(run, Decision(False, "concurrency", "busy", clears_at=now))
+    await spawn_decisions.record(run, Decision(False, "concurrency", "busy", clears_at=now))
     clock.advance(days=30, minutes=1)  # decisions are stamped by the database, a moment ago
 
     await retention.prune(rt)

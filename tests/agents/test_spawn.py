@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.agents import gates, runs, spawn
+from app.agents import kill_switches, runs, spawn
 from app.agents.runs import NewRun, RunState, Trigger
 from app.db import engine
 from app.modes import Mode
@@ -83,7 +83,7 @@ async def test_a_dispatch_whose_worker_died_mid_job_is_taken_over(rt, github, pr
 
 
 async def test_a_refused_run_says_why_instead_of_waiting(rt, github, project):
-    await gates.set_kill_switch(True, installation_id=None, reason="incident", by="ops")
+    await kill_switches.set_kill_switch(True, installation_id=None, reason="incident", by="ops")
     run = await spawn.request_run(new_run(github, project))
 
     await drain(rt)

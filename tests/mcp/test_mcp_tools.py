@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from app.agents import gates, runs
+from app.agents import kill_switches, runs
 from app.db import engine
 from app.installations import service as installations
 from app.issues import onboarding
@@ -113,11 +113,13 @@ async def test_dispatch_refusals_say_why(rt, github, repo, client, world):
         no_question = await mcp.call_tool("dispatch_research", where)
         assert no_question.is_error and "question" in text(no_question)
 
-        await gates.set_kill_switch(True, installation_id=None, reason="incident 42", by="ops")
+        await kill_switches.set_kill_switch(
+            True, installation_id=None, reason="incident 42", by="ops"
+        )
         stopped = await mcp.call_tool("dispatch_investigation", where)
         assert stopped.is_error
         assert "refused by the spawn gates" in text(stopped) and "incident 42" in text(stopped)
-        await gates.set_kill_switch(False, installation_id=None, reason=None, by="ops")
+        await kill_switches.set_kill_switch(False, installation_id=None, reason=None, by="ops")
 
         no_pull = await mcp.call_tool("dispatch_qa", where)
         assert no_pull.is_error and "no pull request to check" in text(no_pull)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.agents import gates, runs
+from app.agents import runs, spawn_budgets
 from app.db import engine
 from app.issues import onboarding, repo_config
 from app.orchestrator import missions, progress, revisions
@@ -468,7 +468,7 @@ async def test_a_missions_cost_counts_against_the_daily_budget_of_runs(
         usage=(1_000_000, 100_000),
     )
     await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
-    assert await gates.spent_today(repo[0], rt.clock.now()) == pytest.approx(4.5)
+    assert await spawn_budgets.spent_today(repo[0], rt.clock.now()) == pytest.approx(4.5)
 
     other = project["retries"]["number"]
     await deliver("issue_comment", say(github, repo, other, "/dispatch investigate", "alice"))

@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 
 from app import jobs
-from app.agents import gates
+from app.agents import spawn_decisions
 from app.audit import log as audit
 from app.db import engine
 from app.events import Router
@@ -73,7 +73,7 @@ async def test_a_failing_step_does_not_stop_the_others(rt, monkeypatch):
     async def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(gates, "prune_decisions", broken)
+    monkeypatch.setattr(spawn_decisions, "prune_decisions", broken)
     guid = str(uuid.uuid4())
     await journal.record(
         journal.Inbound(

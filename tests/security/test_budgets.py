@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.agents import gates, runs
+from app.agents import runs, spawn_limits
 from app.issues.repo_config import parse
 from app.modes import Mode
 from tests.agents.loop import AUDIENCE, create_run
@@ -51,8 +51,8 @@ budgets:
     )
     tight = parse("budgets: {daily_spawns: {investigate: 2}, max_cost_per_run_usd: 1}")
 
-    widened = gates.limits_for(settings, loose, Mode.INVESTIGATE)
-    narrowed = gates.limits_for(settings, tight, Mode.INVESTIGATE)
+    widened = spawn_limits.limits_for(settings, loose, Mode.INVESTIGATE)
+    narrowed = spawn_limits.limits_for(settings, tight, Mode.INVESTIGATE)
 
     assert widened.daily_spawns == settings.spawn_budget(Mode.INVESTIGATE)
     assert widened.concurrency == settings.spawn_concurrency(Mode.INVESTIGATE)
