@@ -30,7 +30,7 @@ from litestar.template import TemplateConfig
 
 from app import __version__
 from app.agents import api_routes as agent_api_routes
-from app.agents import follow_ups
+from app.agents import follow_up_queue
 from app.agents import routes as agent_routes
 from app.audit import routes as audit_routes
 from app.claims import routes as claim_routes
@@ -133,7 +133,9 @@ def create_app(
             ),
             "metric_sources": Provide(lambda: metric_sources, use_cache=True, sync_to_thread=False),
             # The claim queue's pull-request follow-ups come from the agents' revise rules.
-            "follow_ups": Provide(lambda: follow_ups.SOURCE, use_cache=True, sync_to_thread=False),
+            "follow_ups": Provide(
+                lambda: follow_up_queue.SOURCE, use_cache=True, sync_to_thread=False
+            ),
         },
         # The MCP session manager runs inside the app's lifespan, after the database is up.
         lifespan=[lifespan, mcp.lifespan],

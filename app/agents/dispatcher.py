@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from app.agents import (
-    follow_ups,
+    follow_up_links,
     gates,
     qa,
     runs,
@@ -245,7 +245,7 @@ async def announce(rt: Runtime, run: Run) -> Run:
         await rest.add_label(client, run.repository, run.issue_number, label)
     run = await status_comment.publish(rt, run)
     # A revision's status comment is on its pull request; the issue it fixes links to it.
-    await follow_ups.link(rt, run)
+    await follow_up_links.link(rt, run)
     if run.reaction_target is not None:
         reaction = {
             RunState.DISPATCHED: "rocket",

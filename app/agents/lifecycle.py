@@ -13,7 +13,7 @@ import msgspec
 
 from app import jobs, queue
 from app.agents import (
-    follow_ups,
+    follow_up_links,
     gates,
     plans,
     pull_requests,
@@ -265,7 +265,7 @@ async def effects(rt: Runtime, payload: dict[str, Any]) -> None:
         await _finish_labels(rt, client, run)
     run = await status_comment.publish(rt, run)
     if run.state.finished:
-        await follow_ups.link(rt, run)
+        await follow_up_links.link(rt, run)
 
 
 async def _working_labels(rt: Runtime, client: Any, run: Run) -> None:

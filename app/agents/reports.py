@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.agents import follow_ups, qa, runs
+from app.agents import qa, review_feedback, runs
 from app.agents.runs import Run, RunState
 from app.github import markdown, rest
 from app.modes import Mode
@@ -54,7 +54,7 @@ def unanswered(report: str, follow_up: dict[str, Any] | None) -> list[dict[str, 
     """The review items the agent was shown whose tag its answer never names."""
     return [
         item
-        for item in follow_ups.answerable(follow_up)
+        for item in review_feedback.answerable(follow_up)
         if not re.search(rf"(?<![A-Za-z0-9]){item['ref']}(?![0-9])", report)
     ]
 
@@ -67,7 +67,7 @@ def _review_notes(report: str, run: Run) -> list[str]:
             f"{item['ref']} ({markdown.inline_text(_where(item), 120)})" for item in missing
         )
         notes.append(f"⚠️ This answer says nothing about {named}.")
-    hidden = follow_ups.not_shown(run.follow_up)
+    hidden = review_feedback.not_shown(run.follow_up)
     if hidden:
         refs = ", ".join(item["ref"] for item in hidden)
         notes.append(

@@ -128,7 +128,7 @@ class Run:
     # The `dispatch/qa` check run on the pull request's head (QA runs).
     check_run_id: int | None = None
     # Revise runs: the issue the pull request fixes (its status comment is linked from there),
-    # the review feedback and diff summary the run was asked with (`app/agents/follow_ups.py`),
+    # the review feedback and diff summary the run was asked with (`app/agents/review_feedback.py`),
     # and the commit the workflow pushed to the pull request's branch.
     origin_issue: int | None = None
     follow_up: dict[str, Any] | None = None

@@ -29,7 +29,7 @@ async def request_run(new: NewRun) -> Run | Refusal:
     """Create the run and queue its dispatch together. A refusal when the issue already has an
     active run (one active run per issue, or per pull request, across every replica), or when a
     run that works on a pull request (qa, revise) names none (`app/agents/qa.py` and
-    `app/agents/follow_ups.py` find it)."""
+    `app/agents/revise_targets.py` find it)."""
     if new.mode.spec.on_pull and not new.target_pull:
         if new.mode.spec.checks_pull:
             return Refusal(

@@ -3,8 +3,9 @@ people with write permission, on its current head) no run and no claim has taken
 `pr_follow_up` item a harness may claim, next to the `status/ready` issues.
 
 Which pull requests wait, and the review feedback a harness is given, are the agents' business
-(`app.agents.follow_ups`, which owns the `revise` mode and its rules); the claims room only needs
-them through `FollowUpSource`, handed to it by the composition root (the server, the MCP tools).
+(`app.agents.follow_up_queue`; the `revise` mode and its rules are in `app.agents.follow_ups`);
+the claims room only needs them through `FollowUpSource`, handed to it by the composition root
+(the server, the MCP tools).
 """
 
 from __future__ import annotations

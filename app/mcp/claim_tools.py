@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from app.agents import api_runs, follow_ups, reads
+from app.agents import api_runs, follow_up_queue, reads
 from app.claims import routes as claim_routes
 from app.claims import service as claims
 from app.mcp.tool_calls import (
@@ -63,7 +63,7 @@ def register_claims(tool: ToolRegistrar) -> None:
                 repositories=repositories,
                 types=list(types or []) or None,
                 kinds=list(kinds) if kinds else None,
-                follow_ups=follow_ups.SOURCE,
+                follow_ups=follow_up_queue.SOURCE,
             )
             if claimed is None:
                 return {"claim": None, "issue": None, "message": "nothing is ready to claim"}

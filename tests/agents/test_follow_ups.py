@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.agents import brief, follow_ups, plans, runs
+from app.agents import brief, follow_up_queue, plans, runs
 from app.agents.runs import NewRun, Trigger
 from app.audit import log as audit
 from app.issues import repo_config
@@ -453,7 +453,7 @@ async def test_pending_lists_the_change_requests_no_run_has_taken_up(rt, github,
     human = github.add_pull(REPO, "alice/other")
     bobs_review(github, human["number"])
 
-    [item] = await follow_ups.pending(rt, project[0], [REPO])
+    [item] = await follow_up_queue.pending(rt, project[0], [REPO])
     assert (item.kind, item.pull_number, item.origin_issue) == (
         "pr_follow_up",
         waiting["number"],
@@ -467,7 +467,7 @@ async def test_pending_lists_the_change_requests_no_run_has_taken_up(rt, github,
     assert item.head_ref == waiting["head"]["ref"] and item.requested_at
 
     await configure(rt, github, project, "follow_ups: {any_pr: true}\n")
-    assert [i.pull_number for i in await follow_ups.pending(rt, project[0], [REPO])] == [
+    assert [i.pull_number for i in await follow_up_queue.pending(rt, project[0], [REPO])] == [
         waiting["number"],
         human["number"],
     ]
@@ -483,7 +483,7 @@ async def test_pending_lists_the_change_requests_no_run_has_taken_up(rt, github,
             target_pull={"number": waiting["number"]},
         )
     )
-    assert [i.pull_number for i in await follow_ups.pending(rt, project[0], [REPO])] == [
+    assert [i.pull_number for i in await follow_up_queue.pending(rt, project[0], [REPO])] == [
         human["number"]
     ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.agents import follow_ups
+from app.agents import follow_up_queue
 from app.audit import log as audit
 from app.claims import service as claims
 from app.installations import service as installations
@@ -91,7 +91,7 @@ async def test_a_change_request_is_a_claimable_pr_follow_up(rt, github, project,
     # One claim per pull request; while it is held, it is not waiting any more.
     again = await client.post("/api/claims", json=FOLLOW_UPS, headers=headers)
     assert again.status_code == 204
-    assert await follow_ups.pending(rt, project[0], [REPO]) == []
+    assert await follow_up_queue.pending(rt, project[0], [REPO]) == []
 
 
 async def test_kinds_are_tried_in_the_order_asked(rt, github, project, client):
