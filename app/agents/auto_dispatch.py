@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from app.agents import plans, qa, runs, spawn
+from app.agents import plans, qa, run_counts, spawn
 from app.agents.plans import PlanState
 from app.agents.runs import NewRun, Run, Trigger
 from app.audit import log as audit
@@ -41,7 +41,9 @@ async def on_labels(event: Event, rt: Runtime) -> int:
     for rule in loaded.config.auto_dispatch:
         if not set(rule.when.labels) <= labels:
             continue
-        if await runs.started_by(repository_id, issue["number"], rule.mode, Trigger.AUTO_RULE):
+        if await run_counts.started_by(
+            repository_id, issue["number"], rule.mode, Trigger.AUTO_RULE
+        ):
             continue
         refusal = await _refusal(rt, event, loaded.config, rule.mode, repository_id)
         target = None

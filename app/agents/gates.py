@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.agents import runs
+from app.agents import run_counts, runs
 from app.agents.runs import Run
 from app.agents.spawn_budgets import spent_today
 from app.agents.spawn_limits import Limits, limits_for
@@ -175,7 +175,7 @@ async def _take_budget(run: Run, limits: Limits, now: datetime) -> Decision:
             run.mode.value,
             day,
         )
-        active = await runs.working_count(run.installation_id, run.mode, other_than=run.id)
+        active = await run_counts.working_count(run.installation_id, run.mode, other_than=run.id)
         if active >= limits.concurrency:
             return Decision(
                 False,

@@ -19,6 +19,8 @@ from app.agents import (
     pull_requests,
     qa,
     reports,
+    run_events,
+    run_liveness,
     runs,
     spawn_limits,
     status_comment,
@@ -114,7 +116,7 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent, *, attempt: int | None
             if run.mode is Mode.REVISE and event.commit and event.outcome == "completed":
                 fields["pushed_sha"] = event.commit
         run = await runs.update(run.id, **fields)
-        await runs.record_event(run.id, kind, body)
+        await run_events.record_event(run.id, kind, body)
         if isinstance(event, Completed):
             await _on_finish(rt, run)
         if not isinstance(event, Progress):
@@ -168,7 +170,7 @@ async def new_attempt(rt: Runtime, run: Run, attempt: int) -> Run:
                 f"attempt {attempt} of run #{run.id}'s workflow run cannot run it again: "
                 "another run is active on the issue"
             ) from None
-        await runs.record_event(
+        await run_events.record_event(
             run.id,
             "attempt",
             {"attempt": attempt, "previous": current.attempt, "reopened": reopened},
@@ -324,7 +326,7 @@ async def watchdog(rt: Runtime) -> int:
     silence = rt.settings.run_silence_timeout_minutes
     cutoff = rt.clock.now() - timedelta(minutes=silence)
     count = 0
-    for run in await runs.silent_since(cutoff):
+    for run in await run_liveness.silent_since(cutoff):
         finished = await finish(
             rt,
             run,
@@ -354,4 +356,4 @@ async def is_runs_pull(rt: Runtime, run: Run, number: int) -> bool:
 
 async def seen(rt: Runtime, run: Run) -> None:
     """The agent is alive (it just sent output): keep the watchdog away."""
-    await runs.mark_seen(run.id, rt.clock.now())
+    await run_liveness.mark_seen(run.id, rt.clock.now())

@@ -11,8 +11,18 @@ from typing import Any
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 
-from app.agents import kill_switches, plans, runs, spawn_budgets, spawn_limits
-from app.agents.runs import Run, RunFilter, RunState
+from app.agents import (
+    kill_switches,
+    plans,
+    run_counts,
+    run_events,
+    run_search,
+    runs,
+    spawn_budgets,
+    spawn_limits,
+)
+from app.agents.run_search import RunFilter
+from app.agents.runs import Run, RunState
 from app.claims import service as claims
 from app.installations import service as installations
 from app.issues import cache
@@ -112,7 +122,7 @@ async def _readable_run(token: ApiToken, run_id: int) -> Run:
 async def run(rt: Runtime, token: ApiToken, run_id: int) -> dict[str, Any]:
     """A run with what its agent reported, oldest first."""
     found = await _readable_run(token, run_id)
-    events = await runs.events(found.id)
+    events = await run_events.events(found.id)
     return {
         **run_json(rt, found),
         "events": [
@@ -146,7 +156,7 @@ async def run_list(
         wanted_mode = Mode(mode) if mode else None
     except ValueError:
         raise invalid("mode", f"`mode` must be one of {', '.join(m.value for m in Mode)}") from None
-    total, found = await runs.search(
+    total, found = await run_search.search(
         RunFilter(repositories, issue_number, states, wanted_mode), limit=limit, offset=offset
     )
     return {"total": total, "runs": [run_json(rt, r) for r in found]}
@@ -208,7 +218,7 @@ async def fleet(rt: Runtime, token: ApiToken) -> dict[str, Any]:
     result = []
     for installation_id in sorted({repo["installation_id"] for repo in allowed}):
         left = await spawn_budgets.budgets_left(installation_id, limits, now)
-        spent = await runs.spent_since(installation_id, day_start)
+        spent = await run_counts.spent_since(installation_id, day_start)
         engaged = next((s for s in switches if s.scope == f"installation:{installation_id}"), None)
         result.append(
             {

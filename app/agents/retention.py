@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.agents import runs, spawn_decisions
+from app.agents import run_log_expiry, spawn_decisions
 from app.db import pruning
 from app.stream import chunks
 
@@ -25,14 +25,14 @@ async def expire_logs(
     """Drop the logs of runs that ended before `cutoff`; `rows` counts the chunks."""
     what = "run log chunks"
     if dry_run:
-        due = await runs.logs_due(cutoff)
+        due = await run_log_expiry.logs_due(cutoff)
         count, size = await chunks.held_by(due) if due else (0, 0)
         return pruning.Pruned(what, count, size, cutoff)
     dropped = 0
-    while due := await runs.logs_due(cutoff, RUNS_PER_PASS):
+    while due := await run_log_expiry.logs_due(cutoff, RUNS_PER_PASS):
         dropped += await chunks.drop(due, batch=batch)
         # Marked after the chunks are gone: a prune that dies half-way leaves the runs due.
-        await runs.mark_log_expired(due, now)
+        await run_log_expiry.mark_log_expired(due, now)
         if len(due) < RUNS_PER_PASS:
             break
     return pruning.Pruned(what, dropped, None, cutoff)
@@ -41,6 +41,6 @@ async def expire_logs(
 async def oldest() -> dict[str, datetime | None]:
     """When the run whose log is kept longest ended, and the oldest spawn decision."""
     return {
-        "run_logs": await runs.oldest_kept_log_end(),
+        "run_logs": await run_log_expiry.oldest_kept_log_end(),
         "spawn_decisions": await spawn_decisions.oldest_decision(),
     }

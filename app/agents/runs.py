@@ -3,7 +3,11 @@
     queued → dispatched → running → succeeded | failed | cancelled | timed_out | blocked
     queued → refused (a spawn gate said no)
 
-A unique index keeps one active run per issue across any number of replicas.
+A unique index keeps one active run per issue across any number of replicas. This module holds
+the run record (its states, triggers and fields) and its reads and writes one run at a time;
+`run_events` holds what an agent reported, `run_search` the listings, `run_counts` what the
+spawn gates count, `run_liveness` the heartbeat and the watchdog's query, and `run_log_expiry`
+when logs expire.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class RunState(StrEnum):
 
 
 ACTIVE = frozenset({RunState.QUEUED, RunState.DISPATCHED, RunState.RUNNING})
-_ACTIVE_SQL = "('queued', 'dispatched', 'running')"
+ACTIVE_SQL = "('queued', 'dispatched', 'running')"
 
 
 class Trigger(StrEnum):
@@ -252,7 +256,7 @@ async def active_for_issue(
     async with engine.connection() as connection:
         row = await connection.fetchrow(
             f"SELECT * FROM run WHERE repository_id = $1 AND issue_number = $2 "
-            f"AND state IN {_ACTIVE_SQL} AND ($3::bigint IS NULL OR id <> $3)",
+            f"AND state IN {ACTIVE_SQL} AND ($3::bigint IS NULL OR id <> $3)",
             repository_id,
             issue_number,
             other_than,
@@ -270,122 +274,6 @@ async def for_issue(repository: str, issue_number: int, limit: int = 10) -> list
             limit,
         )
     return [Run.from_row(row) for row in rows]
-
-
-async def recent(repository_id: int, limit: int = 10) -> list[Run]:
-    """The latest runs of a repository, newest first."""
-    async with engine.connection() as connection:
-        rows = await connection.fetch(
-            "SELECT * FROM run WHERE repository_id = $1 ORDER BY id DESC LIMIT $2",
-            repository_id,
-            limit,
-        )
-    return [Run.from_row(row) for row in rows]
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    repositories: list[str] | None = None  # None: every repository
-    issue_number: int | None = None
-    states: list[RunState] | None = None
-    mode: Mode | None = None
-
-
-async def search(flt: RunFilter, *, limit: int = 50, offset: int = 0) -> tuple[int, list[Run]]:
-    """(total matching, one page), newest first."""
-    where = ["true"]
-    args: list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if flt.repositories is not None:
-        where.append(f"lower(repository) = ANY({arg([r.lower() for r in flt.repositories])})")
-    if flt.issue_number is not None:
-        where.append(f"issue_number = {arg(flt.issue_number)}")
-    if flt.states:
-        where.append(f"state = ANY({arg([state.value for state in flt.states])})")
-    if flt.mode is not None:
-        where.append(f"mode = {arg(flt.mode.value)}")
-    clause = " AND ".join(where)
-    async with engine.connection() as connection:
-        total = await connection.fetchval(f"SELECT count(*) FROM run WHERE {clause}", *args)
-        rows = await connection.fetch(
-            f"SELECT * FROM run WHERE {clause} ORDER BY id DESC "
-            f"LIMIT {arg(limit)} OFFSET {arg(offset)}",
-            *args,
-        )
-    return int(total), [Run.from_row(row) for row in rows]
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    id: int
-    type: str
-    body: dict[str, Any]
-    at: datetime
-
-
-async def events(run_id: int) -> list[RunEvent]:
-    """What the agent reported, oldest first."""
-    async with engine.connection() as connection:
-        rows = await connection.fetch(
-            "SELECT id, type, body, at FROM run_event WHERE run_id = $1 ORDER BY id", run_id
-        )
-    return [RunEvent(**dict(row)) for row in rows]
-
-
-async def started_by(repository_id: int, issue_number: int, mode: Mode, trigger: Trigger) -> bool:
-    """Whether any run of `mode` was ever started on the issue by `trigger`."""
-    async with engine.connection() as connection:
-        return bool(
-            await connection.fetchval(
-                "SELECT 1 FROM run WHERE repository_id = $1 AND issue_number = $2 "
-                "AND mode = $3 AND trigger = $4 LIMIT 1",
-                repository_id,
-                issue_number,
-                mode.value,
-                trigger.value,
-            )
-        )
-
-
-async def working_count(installation_id: int, mode: Mode, *, other_than: int | None = None) -> int:
-    """Runs of `mode` dispatched to GitHub and not finished, in one installation."""
-    async with engine.connection() as connection:
-        return int(
-            await connection.fetchval(
-                "SELECT count(*) FROM run WHERE installation_id = $1 AND mode = $2 "
-                "AND state IN ('dispatched', 'running') AND ($3::bigint IS NULL OR id <> $3)",
-                installation_id,
-                mode.value,
-                other_than,
-            )
-        )
-
-
-async def working_by_mode(installation_id: int) -> dict[str, int]:
-    async with engine.connection() as connection:
-        rows = await connection.fetch(
-            "SELECT mode, count(*) FROM run WHERE installation_id = $1 "
-            "AND state IN ('dispatched', 'running') GROUP BY mode",
-            installation_id,
-        )
-    return {row["mode"]: int(row["count"]) for row in rows}
-
-
-async def spent_since(installation_id: int, since: datetime) -> float:
-    """Agent spend reported by runs of an installation that finished since `since`."""
-    async with engine.connection() as connection:
-        return float(
-            await connection.fetchval(
-                "SELECT coalesce(sum(cost_usd), 0) FROM run WHERE installation_id = $1 "
-                "AND finished_at >= $2",
-                installation_id,
-                since,
-            )
-        )
 
 
 async def by_workflow_run(workflow_run_id: int) -> Run | None:
@@ -408,67 +296,3 @@ async def update(run_id: int, **fields: Any) -> Run:
     if row is None:
         raise LookupError(f"no run {run_id}")
     return Run.from_row(row)
-
-
-async def record_event(run_id: int, kind: str, body: dict[str, Any]) -> None:
-    async with engine.connection() as connection:
-        await connection.execute(
-            "INSERT INTO run_event (run_id, type, body) VALUES ($1, $2, $3)", run_id, kind, body
-        )
-
-
-async def mark_seen(run_id: int, now: datetime) -> None:
-    """The agent is alive (it just sent output): a dispatched run is now running."""
-    async with engine.connection() as connection:
-        await connection.execute(
-            "UPDATE run SET last_seen_at = $2, state = CASE WHEN state = 'dispatched' "
-            "THEN 'running' ELSE state END, started_at = coalesce(started_at, $2) "
-            "WHERE id = $1 AND (state = 'dispatched' OR (state = 'running' AND "
-            # Log chunks arrive every few seconds; the watchdog needs minutes, not every one.
-            "(last_seen_at IS NULL OR last_seen_at < $2::timestamptz - interval '15 seconds')))",
-            run_id,
-            now,
-        )
-
-
-async def silent_since(cutoff: datetime) -> list[Run]:
-    """Active runs dispatched to GitHub that nobody has heard from since `cutoff`."""
-    async with engine.connection() as connection:
-        rows = await connection.fetch(
-            "SELECT * FROM run WHERE state IN ('dispatched', 'running') "
-            "AND coalesce(last_seen_at, dispatch_sent_at, dispatched_at, created_at) < $1",
-            cutoff,
-        )
-    return [Run.from_row(row) for row in rows]
-
-
-async def logs_due(ended_before: datetime, limit: int | None = None) -> list[int]:
-    """Finished runs that ended before `ended_before` and still have their log, oldest first
-    (all of them when `limit` is None). Active runs never appear, however old: their log is
-    still being written."""
-    async with engine.connection() as connection:
-        rows = await connection.fetch(
-            f"SELECT id FROM run WHERE log_expired_at IS NULL AND finished_at IS NOT NULL "
-            f"AND finished_at < $1 AND state NOT IN {_ACTIVE_SQL} ORDER BY finished_at LIMIT $2",
-            ended_before,
-            limit,
-        )
-    return [row["id"] for row in rows]
-
-
-async def mark_log_expired(run_ids: list[int], at: datetime) -> None:
-    async with engine.connection() as connection:
-        await connection.execute(
-            "UPDATE run SET log_expired_at = $2 WHERE id = ANY($1) AND log_expired_at IS NULL",
-            run_ids,
-            at,
-        )
-
-
-async def oldest_kept_log_end() -> datetime | None:
-    """When the run whose log has been kept longest ended."""
-    async with engine.connection() as connection:
-        return await connection.fetchval(
-            "SELECT min(finished_at) FROM run WHERE log_expired_at IS NULL "
-            "AND finished_at IS NOT NULL"
-        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.agents import runs
+from app.agents import run_counts
 from app.agents.runs import Run
 from app.agents.spawn_limits import Limits
 from app.db import engine
@@ -29,7 +29,7 @@ async def spent_today(installation_id: int, now: datetime) -> float:
             installation_id,
             since,
         )
-    return await runs.spent_since(installation_id, since) + float(charged)
+    return await run_counts.spent_since(installation_id, since) + float(charged)
 
 
 async def charge(
@@ -82,7 +82,7 @@ async def budgets_left(
                 now.date(),
             )
         )
-    active = await runs.working_by_mode(installation_id)
+    active = await run_counts.working_by_mode(installation_id)
     return [
         BudgetLeft(
             mode, spawned.get(mode, 0), limits.daily_spawns, active.get(mode, 0), limits.concurrency

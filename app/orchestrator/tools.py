@@ -16,7 +16,7 @@ from githubkit import GitHub
 from githubkit.exception import RequestFailed
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.agents import gates, plans, runs, spawn_budgets, spawn_limits
+from app.agents import gates, plans, run_search, runs, spawn_budgets, spawn_limits
 from app.agents.prompt import fence
 from app.github import rest
 from app.issues import cache, repo_config
@@ -340,7 +340,7 @@ async def _read_runs(scope: Scope, args: ReadRuns) -> Result:
     if args.issue is not None:
         found = await runs.for_issue(scope.repository, args.issue, limit=args.limit)
     else:
-        found = await runs.recent(scope.repository_id, limit=args.limit)
+        found = await run_search.recent(scope.repository_id, limit=args.limit)
     if not found:
         where = f"issue #{args.issue}" if args.issue else scope.repository
         return Result(f"No agent runs on {where}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.agents import runs, spawn_limits
+from app.agents import run_counts, runs, spawn_limits
 from app.issues.repo_config import parse
 from app.modes import Mode
 from tests.agents.loop import AUDIENCE, create_run
@@ -34,7 +34,7 @@ async def test_a_self_reported_cost_is_clamped_to_the_runs_cap(client, oidc, git
     assert stored.cost_usd == rt.settings.max_agent_cost_per_run
     assert stored.turns == Mode.INVESTIGATE.spec.max_turns
     # The installation's day is not spent: the daily cost budget still has room.
-    spent = await runs.spent_since(run.installation_id, datetime(2000, 1, 1, tzinfo=UTC))
+    spent = await run_counts.spent_since(run.installation_id, datetime(2000, 1, 1, tzinfo=UTC))
     assert spent < rt.settings.daily_cost_limit_usd
 
 
