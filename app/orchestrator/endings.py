@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from app.audit import log as audit
 from app.db import engine
 from app.github import markdown, rest
-from app.orchestrator import asking, grounding, missions, revisions, status, tools
+from app.orchestrator import asking, grounding, missions, revisions, status, tool_calls
 from app.orchestrator import proposal as proposals
 from app.orchestrator.claude import Unavailable
 from app.orchestrator.missions import Mission, MissionState
@@ -104,7 +104,7 @@ async def refuse(rt: Runtime, mission: Mission, reason: str) -> NoReturn:
     raise Stop
 
 
-async def take_proposal(rt: Runtime, scope: tools.Scope, mission: Mission, raw: Any) -> None:
+async def take_proposal(rt: Runtime, scope: tool_calls.Scope, mission: Mission, raw: Any) -> None:
     """Validate the proposal, check it against the repository, post it; or fail the mission
     with every problem found (a proposal is taken whole or not at all)."""
     try:

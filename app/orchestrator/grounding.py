@@ -11,14 +11,14 @@ from githubkit.exception import RequestFailed
 from app.github import rest
 from app.issues import cache
 from app.orchestrator import proposal as proposals
-from app.orchestrator import tools
+from app.orchestrator import tool_calls
 from app.orchestrator.missions import Mission
 from app.orchestrator.proposal import InvalidProposal
 from app.runtime import Runtime
 from app.search import duplicates
 
 
-async def _issue_facts(scope: tools.Scope, number: int) -> dict[str, Any] | None:
+async def _issue_facts(scope: tool_calls.Scope, number: int) -> dict[str, Any] | None:
     """Title and state of an issue of the mission's repository; None if there is none."""
     cached = await cache.get(scope.repository, number)
     if cached is not None:
@@ -33,7 +33,7 @@ async def _issue_facts(scope: tools.Scope, number: int) -> dict[str, Any] | None
 
 
 async def check(
-    rt: Runtime, scope: tools.Scope, mission: Mission, parsed: proposals.ProposeInput
+    rt: Runtime, scope: tool_calls.Scope, mission: Mission, parsed: proposals.ProposeInput
 ) -> dict[str, Any]:
     """The proposal as it is stored and shown: references checked against the repository,
     titles of the issues it names, and the likely duplicates of every new issue."""
@@ -72,7 +72,7 @@ async def check(
 
 
 async def _likely_duplicates(
-    rt: Runtime, scope: tools.Scope, title: str, body: str
+    rt: Runtime, scope: tool_calls.Scope, title: str, body: str
 ) -> list[dict[str, Any]]:
     """Open issues a proposed new issue likely duplicates: by meaning when embeddings are on,
     else by an equal title."""

@@ -16,7 +16,7 @@ from githubkit import GitHub
 
 from app.agents import spawn_budgets
 from app.github import markdown, rest
-from app.orchestrator import asking, endings, missions, prompt, revisions, status, tools
+from app.orchestrator import asking, endings, missions, prompt, revisions, status, tool_calls, tools
 from app.orchestrator import proposal as proposals
 from app.orchestrator.claude import NOT_CONFIGURED, Claude, Refused, Turn, Unavailable
 from app.orchestrator.missions import Mission, MissionState
@@ -50,7 +50,7 @@ async def _plan(rt: Runtime, mission: Mission) -> None:
         if refusal is not None:
             await endings.refuse(rt, mission, refusal)
     client = rt.github.installation(mission.installation_id)
-    scope = tools.Scope(
+    scope = tool_calls.Scope(
         rt,
         client,
         mission.installation_id,
@@ -188,7 +188,7 @@ async def _round(
 
 
 async def _next(
-    rt: Runtime, scope: tools.Scope, mission: Mission, conversation: list[dict[str, Any]]
+    rt: Runtime, scope: tool_calls.Scope, mission: Mission, conversation: list[dict[str, Any]]
 ) -> Mission:
     """Act on the model's last answer: run the read tools it called (their results become the
     next user turn), or take its proposal (and end), or nudge it to propose."""
