@@ -70,13 +70,10 @@ async def fail(rt: Runtime, mission: Mission, why: str) -> NoReturn:
     if updated is not None:
         log.info("mission failed", extra={"mission": mission.id, "why": why})
         await status.publish(rt, updated, status.failed(why, updated))
-        await audit.record(
+        await missions.record_audit(
+            mission,
             actor="dispatch",
             action="mission.fail",
-            target=f"{mission.repository}#{mission.issue_number}",
-            repository=mission.repository,
-            issue_number=mission.issue_number,
-            installation_id=mission.installation_id,
             after={"mission": mission.id, "rounds": updated.rounds, "cost_usd": updated.cost_usd},
             outcome=audit.Outcome.FAILED,
             reason=why,
@@ -90,13 +87,10 @@ async def refuse(rt: Runtime, mission: Mission, reason: str) -> NoReturn:
     )
     if updated is not None:
         await status.publish(rt, updated, status.refused(reason))
-        await audit.record(
+        await missions.record_audit(
+            mission,
             actor="dispatch",
             action="mission.refuse",
-            target=f"{mission.repository}#{mission.issue_number}",
-            repository=mission.repository,
-            issue_number=mission.issue_number,
-            installation_id=mission.installation_id,
             after={"mission": mission.id},
             outcome=audit.Outcome.REFUSED,
             reason=reason,
@@ -145,13 +139,10 @@ async def take_proposal(rt: Runtime, scope: tool_calls.Scope, mission: Mission, 
     mission = await missions.get(mission.id) or mission
     url = _comment_url(rt, mission, comment_id)
     await status.publish(rt, mission, status.proposed(mission, revision, url))
-    await audit.record(
+    await missions.record_audit(
+        mission,
         actor="dispatch",
         action="mission.propose",
-        target=f"{mission.repository}#{mission.issue_number}",
-        repository=mission.repository,
-        issue_number=mission.issue_number,
-        installation_id=mission.installation_id,
         after={
             "mission": mission.id,
             "revision": revision,

@@ -19,7 +19,6 @@ from githubkit.exception import RequestFailed
 
 from app.agents import spawn
 from app.agents.runs import NewRun, Trigger
-from app.audit import log as audit
 from app.db import engine
 from app.github import markdown, rest
 from app.issues.labels import Signal, Status
@@ -77,13 +76,10 @@ async def execute(rt: Runtime, proposal_id: int) -> None:
             continue
         await _request_run(mission, proposal, position, numbers[item["key"]], item)
     await revisions.mark_executed(proposal.id, mission.id)
-    await audit.record(
+    await missions.record_audit(
+        mission,
         actor=proposal.decided_by or "dispatch",
         action="mission.execute",
-        target=f"{mission.repository}#{mission.issue_number}",
-        repository=mission.repository,
-        issue_number=mission.issue_number,
-        installation_id=mission.installation_id,
         after={
             "mission": mission.id,
             "revision": proposal.revision,

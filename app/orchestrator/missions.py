@@ -1,7 +1,8 @@
 """The mission table: one row per mission (one request on one issue), with its state, its
 generation (each planning again starts a new one) and its planning as it goes: the conversation
 with Claude, the rounds, the attempts and the cost. What a mission proposed and what approving
-it did are in `revisions.py`."""
+it did are in `revisions.py`. What happened to a mission is audited against its issue
+(`record_audit`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from app.audit import log as audit
 from app.db import engine
 
 
@@ -132,6 +134,29 @@ async def get(mission_id: int, *, lock: bool = False) -> Mission | None:
             "SELECT * FROM mission WHERE id = $1" + (" FOR UPDATE" if lock else ""), mission_id
         )
     return Mission.from_row(row) if row else None
+
+
+async def record_audit(
+    mission: Mission,
+    *,
+    actor: str,
+    action: str,
+    after: dict[str, Any],
+    outcome: audit.Outcome = audit.Outcome.DONE,
+    reason: str | None = None,
+) -> None:
+    """An audit entry about `mission`, on its issue."""
+    await audit.record(
+        actor=actor,
+        action=action,
+        target=f"{mission.repository}#{mission.issue_number}",
+        repository=mission.repository,
+        issue_number=mission.issue_number,
+        installation_id=mission.installation_id,
+        after=after,
+        outcome=outcome,
+        reason=reason,
+    )
 
 
 async def by_command(command_id: int) -> Mission | None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app import jobs, queue
-from app.audit import log as audit
 from app.db import engine
 from app.github import markdown, rest
 from app.orchestrator import asking, missions, revisions, status
@@ -124,13 +123,10 @@ async def approve(
             await _enqueue_execution(decided)
     if decided is None:
         return Answer(False, "there is no proposal waiting for review any more.")
-    await audit.record(
+    await missions.record_audit(
+        mission,
         actor=by,
         action="mission.approve",
-        target=f"{mission.repository}#{mission.issue_number}",
-        repository=mission.repository,
-        issue_number=mission.issue_number,
-        installation_id=mission.installation_id,
         after={"mission": mission.id, "revision": decided.revision},
     )
     count = len(decided.proposal["items"])
@@ -171,13 +167,10 @@ async def reject(rt: Runtime, mission: Mission, *, by: str, reason: str) -> Answ
             await asking.enqueue_planning(replanned)
     if decided is None or replanned is None:
         return Answer(False, "there is no mission proposal waiting for review any more.")
-    await audit.record(
+    await missions.record_audit(
+        mission,
         actor=by,
         action="mission.reject",
-        target=f"{mission.repository}#{mission.issue_number}",
-        repository=mission.repository,
-        issue_number=mission.issue_number,
-        installation_id=mission.installation_id,
         after={"mission": mission.id, "revision": current.revision},
         reason=reason,
     )

@@ -175,6 +175,24 @@ async def test_ask_propose_approve_creates_and_dispatches(
     assert (issue_count(github, repository), len(github.dispatches(repository))) == before
     assert "already approved by bob" in github.bot_comments(repository, number)[-1]
 
+    # The audit trail tells who did what to the mission, on the mission's issue.
+    async with engine.connection() as connection:
+        trail = await connection.fetch(
+            "SELECT actor, action, target, installation_id, after FROM audit_log "
+            "WHERE action LIKE 'mission.%' ORDER BY id"
+        )
+    # (The retried approval ran the execution job again: it created nothing, and said so.)
+    assert [(row["actor"], row["action"]) for row in trail] == [
+        ("alice", "mission.start"),
+        ("dispatch", "mission.propose"),
+        ("bob", "mission.approve"),
+        ("bob", "mission.execute"),
+        ("bob", "mission.execute"),
+    ]
+    assert {row["target"] for row in trail} == {f"{REPO}#{number}"}
+    assert {row["installation_id"] for row in trail} == {repo[0]}
+    assert all(row["after"]["mission"] == mission.id for row in trail)
+
 
 async def test_a_model_that_tries_to_act_without_approval_creates_nothing(
     github, repo, claude, deliver, project
