@@ -13,8 +13,8 @@ from typing import Any
 from app import jobs
 from app.agents import dispatcher, lifecycle
 from app.agents import handlers as agent_handlers
+from app.claims import expiry as claim_expiry
 from app.claims import handlers as claim_handlers
-from app.claims import service as claims
 from app.clock import Clock
 from app.commands import handlers as command_handlers
 from app.commands import runner
@@ -155,7 +155,7 @@ def job_registry(rt: Runtime, router: Router) -> JobRegistry:
         await progress.report(rt, payload["proposal"], payload.get("times", 0))
 
     async def expire_claims() -> None:
-        await claims.expire_due(rt)
+        await claim_expiry.expire_due(rt)
 
     # Deliveries count their own attempts in the journal (processing raises RetryRequested).
     registry.job(jobs.PROCESS_DELIVERY, process_delivery, RetryPolicy(attempts=1))

@@ -24,7 +24,8 @@ from app.agents import dispatcher, lifecycle, plans, qa, runs, spawn, spawn_deci
 from app.agents.events import AgentEvent, Blocker, BlockerCategory, Completed, PlanProposed
 from app.agents.runs import NewRun, Run, RunState, Trigger
 from app.audit import log as audit
-from app.claims import service as claims
+from app.claims import holding as claim_holding
+from app.claims import records as claims
 from app.issues import cache, repo_config
 from app.issues.labels import AGENT_NAME, AGENT_NAME_RULE
 from app.modes import COMMAND_MODES, Mode
@@ -139,7 +140,7 @@ async def _start(
         )
     claim = None
     if claim_id is not None:
-        claim = await claims.held(claim_id, token)
+        claim = await claim_holding.held(claim_id, token)
         if (claim.repository_id, claim.issue_number) != (issue.repository_id, number):
             raise invalid(
                 "claim",
@@ -247,7 +248,7 @@ async def post_plan(
         return await _apply(rt, run, PlanProposed(body=body))
     if claim_id is None:
         raise invalid("run_id", "give the `run_id` the plan comes from, or your `claim_id`")
-    claim = await claims.held(claim_id, token)
+    claim = await claim_holding.held(claim_id, token)
     current = await _claim_run(claim)
     if current is not None:
         return await _apply(rt, current, PlanProposed(body=body))
@@ -301,7 +302,7 @@ async def report_blocker(
     kind: BlockerCategory = category  # type: ignore[assignment]
     if run_id is None and claim_id is None:
         raise invalid("run_id", "give the `run_id` that is blocked, or your `claim_id`")
-    claim = await claims.held(claim_id, token) if claim_id is not None else None
+    claim = await claim_holding.held(claim_id, token) if claim_id is not None else None
     run = await reportable(token, run_id) if run_id is not None else None
     if run is None and claim is not None:
         run = await _claim_run(claim)
@@ -312,5 +313,7 @@ async def report_blocker(
         )
     ended = None
     if claim is not None:
-        ended = await claims.release(rt, token, claim.id, "blocked", reason=f"{category}: {reason}")
+        ended = await claim_holding.release(
+            rt, token, claim.id, "blocked", reason=f"{category}: {reason}"
+        )
     return run, ended

@@ -13,7 +13,7 @@ from githubkit import GitHub
 from app.agents import pull_requests, runs, spawn
 from app.agents.review_feedback import feedback, login, standing_change_requests
 from app.agents.revise_targets import opened_by, revisable
-from app.claims import service as claims
+from app.claims import records as claims
 from app.claims.follow_ups import PullFollowUp
 from app.github import rest
 from app.github.permissions import Permission

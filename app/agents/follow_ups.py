@@ -34,7 +34,7 @@ from app.agents.review_feedback import (
 from app.agents.revise_targets import target_for
 from app.agents.runs import NewRun, Run, Trigger
 from app.audit import log as audit
-from app.claims import service as claims
+from app.claims import records as claims
 from app.events import Event
 from app.github.permissions import Permission
 from app.github.rest import ReactionTarget

@@ -36,7 +36,7 @@ from app.agents.events import (
 )
 from app.agents.runs import Run, RunState
 from app.audit import log as audit
-from app.claims import service as claims
+from app.claims import records as claims
 from app.db import engine
 from app.github import rest
 from app.installations import service as installations

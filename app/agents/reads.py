@@ -23,7 +23,7 @@ from app.agents import (
 )
 from app.agents.run_search import RunFilter
 from app.agents.runs import Run, RunState
-from app.claims import service as claims
+from app.claims import records as claims
 from app.installations import service as installations
 from app.issues import cache
 from app.issues.repo_config import RepoConfig

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import Provide
 
-from app.claims import service
+from app.claims import holding, records, taking
 from app.runtime import Runtime
 from app.tokens import service as tokens
 from app.tokens.guard import api_token, require_repository, require_scope
@@ -32,7 +32,7 @@ class ReleaseRequest(msgspec.Struct, forbid_unknown_fields=True):
     pr_url: str | None = None
 
 
-def claim_body(claimed: service.Claimed) -> dict[str, Any]:
+def claim_body(claimed: records.Claimed) -> dict[str, Any]:
     claim = claimed.claim
     body: dict[str, Any] = {
         "claim": {
@@ -62,7 +62,7 @@ async def claim_next(
     # validate a protocol).
     require_scope(token, tokens.AGENT)
     body = decode(await request.body(), ClaimRequest)
-    claimed = await service.claim_next(
+    claimed = await taking.claim_next(
         rt,
         token,
         body.agent,
@@ -83,7 +83,7 @@ async def claim_next(
 )
 async def claim_heartbeat(rt: Runtime, token: ApiToken, claim_id: int) -> dict[str, Any]:
     """Keep the claim: its lease runs CLAIM_LEASE_MINUTES from now."""
-    claim = await service.heartbeat(rt, token, claim_id)
+    claim = await holding.heartbeat(rt, token, claim_id)
     return {"claim": claim.as_json()}
 
 
@@ -98,7 +98,7 @@ async def claim_release(
     """End the claim: `done` (with `pr_url` when a pull request is open), `blocked` (with the
     `reason` a person needs) or `abandoned` (the issue goes back to the queue)."""
     body = decode(await request.body(), ReleaseRequest)
-    claim = await service.release(
+    claim = await holding.release(
         rt, token, claim_id, body.outcome, reason=body.reason, pr_url=body.pr_url
     )
     return {"claim": claim.as_json()}
@@ -106,7 +106,7 @@ async def claim_release(
 
 @get("/api/claims/{claim_id:int}", dependencies={"token": Provide(api_token)})
 async def claim_show(token: ApiToken, claim_id: int) -> Response[dict[str, Any]]:
-    claim = await service.get(claim_id)
+    claim = await records.get(claim_id)
     if claim is None:
         return error(404, f"no claim {claim_id}")
     require_repository(token, claim.repository)

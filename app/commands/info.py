@@ -4,7 +4,7 @@ issue waits for)."""
 from __future__ import annotations
 
 from app.agents import runs, spawn_budgets, spawn_limits
-from app.claims import service as claims
+from app.claims import records as claims
 from app.commands.context import CommandContext, Result
 from app.commands.registry import Registry
 from app.github import markdown, rest

@@ -9,8 +9,9 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from app.agents import api_runs, follow_up_queue, reads
+from app.claims import holding as claim_holding
 from app.claims import routes as claim_routes
-from app.claims import service as claims
+from app.claims import taking as claim_taking
 from app.mcp.tool_calls import (
     CHANGES,
     ClaimId,
@@ -56,7 +57,7 @@ def register_claims(tool: ToolRegistrar) -> None:
         rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
-            claimed = await claims.claim_next(
+            claimed = await claim_taking.claim_next(
                 rt,
                 token_of(ctx),
                 agent,
@@ -77,7 +78,7 @@ def register_claims(tool: ToolRegistrar) -> None:
         rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
-            claim = await claims.heartbeat(rt, token_of(ctx), claim_id)
+            claim = await claim_holding.heartbeat(rt, token_of(ctx), claim_id)
             return {"claim": claim.as_json()}
 
         return await audited(ctx, "heartbeat_claim", None, work())
@@ -102,7 +103,7 @@ def register_claims(tool: ToolRegistrar) -> None:
         rt = runtime_of(ctx)
 
         async def work() -> dict[str, Any]:
-            claim = await claims.release(
+            claim = await claim_holding.release(
                 rt, token_of(ctx), claim_id, outcome, reason=reason, pr_url=pr_url
             )
             return {"claim": claim.as_json()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from app.agents import runs
-from app.claims import service as claims
+from app.claims import records as claims
 from app.issues import onboarding
 from app.tokens import service as tokens
 from tests.conftest import make_settings

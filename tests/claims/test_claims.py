@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from app.claims import service as claims
+from app.claims import expiry as claim_expiry
+from app.claims import records as claims
 from app.db import engine
 from app.issues import cache, onboarding
 from app.tokens import service as tokens
@@ -214,10 +215,10 @@ async def test_a_silent_lease_expires_and_the_issue_returns(rt, github, repo, cl
     number = body["issue"]["number"]
 
     clock.advance(minutes=29)
-    assert await claims.expire_due(rt) == 0
+    assert await claim_expiry.expire_due(rt) == 0
     clock.advance(minutes=2)
-    assert await claims.expire_due(rt) == 1
-    assert await claims.expire_due(rt) == 0
+    assert await claim_expiry.expire_due(rt) == 1
+    assert await claim_expiry.expire_due(rt) == 0
 
     labels = github.label_names(repository, number)
     assert "status/ready" in labels and "agent/codex" not in labels

@@ -13,7 +13,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from app.claims import service as claims
+from app.claims import expiry as claim_expiry
 from app.db import engine
 from app.issues import onboarding
 from app.tokens import service as tokens
@@ -98,7 +98,7 @@ async def test_fifty_claimers_on_two_replicas_claim_each_issue_once(
 
         # The dead claimers' leases run out; the issues return to the queue.
         await asyncio.sleep(LEASE_SECONDS + 0.5)
-        assert await claims.expire_due(rt) == DYING
+        assert await claim_expiry.expire_due(rt) == DYING
         for number in abandoned:
             labels = github.label_names(repository, number)
             assert "status/ready" in labels and not any(n.startswith("agent/") for n in labels)

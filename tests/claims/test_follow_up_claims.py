@@ -11,7 +11,8 @@ import pytest
 
 from app.agents import follow_up_queue
 from app.audit import log as audit
-from app.claims import service as claims
+from app.claims import expiry as claim_expiry
+from app.claims import records as claims
 from app.installations import service as installations
 from app.issues import onboarding
 from tests.agents.test_follow_ups import (
@@ -154,7 +155,7 @@ async def test_an_abandoned_follow_up_returns_to_the_queue(rt, github, project, 
     first = (await client.post("/api/claims", json=FOLLOW_UPS, headers=headers)).json()
 
     clock.advance(minutes=31)
-    assert await claims.expire_due(rt) == 1
+    assert await claim_expiry.expire_due(rt) == 1
 
     assert "agent/codex" not in github.label_names(REPO, pull["number"])
     again = await client.post("/api/claims", json=FOLLOW_UPS, headers=headers)
