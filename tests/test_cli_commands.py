@@ -6,10 +6,14 @@ import asyncio
 import sys
 import uuid
 
+import pytest
+
 from app.db import engine
 from app.installations import service as installations
 from app.intake import journal
 from tests.harness import settings_env
+
+pytestmark = pytest.mark.slow
 
 
 async def dispatch(env, *args) -> tuple[int, str, str]:

@@ -63,6 +63,7 @@ def test_private_key_from_a_file(tmp_path, github):
     assert settings.github_private_key == github.private_key_pem
 
 
+@pytest.mark.slow
 def test_cli_reports_config_errors_in_one_line_and_exits_2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "serve"],

@@ -37,7 +37,8 @@ from tests.conftest import make_settings
 from tests.fakes.serving import LoopbackServer
 from tests.harness import ServerProcess, settings_env
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
 
 LABELS = re.compile(r"^GET /repos/[^/]+/[^/]+/labels$")
 STOPPED_WITHIN = 20  # seconds; the default grace is 25, and no test should need it

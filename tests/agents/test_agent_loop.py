@@ -32,6 +32,7 @@ def project(github, repo):
     return repo, issue
 
 
+@pytest.mark.slow
 async def test_investigate_plan_approve_implement(
     rt, settings, database, github, oidc, client, deliver, project, tmp_path
 ):

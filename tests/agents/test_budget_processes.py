@@ -17,6 +17,8 @@ from tests.conftest import make_settings
 from tests.harness import AGENT_WORKFLOW, ServerProcess, settings_env
 from tests.webhooks import signed
 
+pytestmark = pytest.mark.slow
+
 COMMANDS = 50
 BUDGET = 10
 

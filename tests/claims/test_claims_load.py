@@ -20,6 +20,8 @@ from app.tokens import service as tokens
 from tests.conftest import make_settings
 from tests.harness import ServerProcess, settings_env
 
+pytestmark = pytest.mark.slow
+
 ISSUES = 200
 CLAIMERS = 50
 DYING = 5  # claimers that die holding their second claim

@@ -103,6 +103,7 @@ async def test_an_answer_lost_on_its_way_back_is_not_posted_twice(
     assert row["answered_at"] is not None and row["last_error"] is None
 
 
+@pytest.mark.slow
 async def test_a_command_meeting_an_outage_is_answered_once_github_is_back(
     rt, settings, database, github, repo, issue, deliver, clock
 ):

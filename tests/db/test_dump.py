@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.agents import lifecycle
 from app.agents.events import Completed
@@ -28,6 +29,8 @@ from tests.agents.loop import SSEReader, create_run
 from tests.harness import ServerProcess, settings_env
 from tests.test_cli_commands import dispatch
 from tests.webhooks import example
+
+pytestmark = pytest.mark.slow
 
 
 def test_passwords_stay_off_the_command_line():

@@ -32,6 +32,8 @@ from tests.harness import AGENT_WORKFLOW, ServerProcess, settings_env
 from tests.issues.test_state import labeled
 from tests.webhooks import signed
 
+pytestmark = pytest.mark.slow
+
 PER_MINUTE = 20
 LOAD_SECONDS = float(os.environ.get("DISPATCH_REPLICAS_LOAD_SECONDS", "0"))
 INTERVAL = 3.0 if LOAD_SECONDS else 0.5  # between webhooks

@@ -33,6 +33,8 @@ from tests.fakes.github import _ROUTES, FakeGitHub, implemented_operations
 from tests.fakes.openapi.description import RestDescription
 from tests.harness import AGENT_WORKFLOW
 
+pytestmark = pytest.mark.xdist_group("github-fake")
+
 pytest_plugins = ("pytester",)
 
 REPO = "octo-org/widgets"

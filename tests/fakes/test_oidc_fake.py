@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fakes.oidc import FakeOIDCIssuer
 
+pytestmark = pytest.mark.xdist_group("oidc-fake")
+
 AUDIENCE = "https://dispatch.example.com"
 REPO = "octo-org/widgets"
 

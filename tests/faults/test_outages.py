@@ -42,6 +42,8 @@ from tests.faults.conftest import FIGURES, GRAFANA_TOKEN
 from tests.harness import AGENT_WORKFLOW, drain, fast_forward, settings_env
 from tests.webhooks import FIXTURES, for_repo, signed
 
+pytestmark = pytest.mark.slow
+
 MARKER = re.compile(r"<!-- dispatch:(\S+) -->")
 ALERT = json.loads((FIXTURES / "alerts" / "grafana-firing.json").read_text())
 

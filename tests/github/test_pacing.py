@@ -350,6 +350,7 @@ async def scalar_pause(installation: int) -> bool:
         )
 
 
+@pytest.mark.slow
 async def test_a_retry_after_heard_by_one_process_pauses_the_other(processes, github, repo):
     one, two = (clients.installation(repo[0]) for clients in processes)
     github.add_issue(REPO, "Crash on save")

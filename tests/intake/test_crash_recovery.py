@@ -7,9 +7,13 @@ import asyncio
 import time
 import uuid
 
+import pytest
+
 from app.db import engine
 from tests.harness import ServerProcess, settings_env
 from tests.webhooks import example, signed
+
+pytestmark = pytest.mark.slow
 
 TOTAL = 300
 

@@ -62,6 +62,7 @@ async def test_a_delivery_meeting_github_s_rate_limit_waits_for_its_reset(
     assert github.label_names(repo[1], issue["number"]) == ["status/ready"]
 
 
+@pytest.mark.slow
 async def test_a_delivery_keeps_trying_through_a_long_github_outage(
     rt, github, repo, client, clock
 ):

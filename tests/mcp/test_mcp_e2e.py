@@ -23,6 +23,8 @@ from app.issues import onboarding
 from app.tokens import service as tokens
 from tests.harness import AGENT_WORKFLOW, ServerProcess, settings_env
 
+pytestmark = pytest.mark.slow
+
 TOOLS = {
     "search_issues",
     "list_issues",

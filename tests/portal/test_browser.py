@@ -27,6 +27,8 @@ from app.tokens import service as tokens
 from tests.harness import ServerProcess, settings_env
 from tests.webhooks import example, for_repo, signed
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = os.environ.get("DISPATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox",

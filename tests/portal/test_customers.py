@@ -84,6 +84,7 @@ async def dispatch(env, *args) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.slow
 async def test_the_cli_prints_the_link_once_and_lists_health(rt, settings, database, installed):
     installation, _ = installed
     env = settings_env(settings, database)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from app.agents import runs
 from app.db import engine
 from tests.agents.test_workflow import load_reporter
 from tests.rehearsal.conftest import ANTHROPIC_KEY, REPOSITORY
 from tests.rehearsal.tools import Agent
+
+pytestmark = pytest.mark.slow
 
 
 def attacks(trap: str) -> list[dict[str, str]]:

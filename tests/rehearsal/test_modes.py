@@ -19,6 +19,8 @@ from tests.rehearsal.tools import Agent
 from tests.remediation.conftest import ALERTS
 from tests.remediation.conftest import TOKEN as GRAFANA_TOKEN
 
+pytestmark = pytest.mark.slow
+
 PLAN = (
     "## Summary\nCoupons apply twice.\n## Files\nsrc/cart.py\n## Risks\nLow.\n"
     "## Stop conditions\nNone.\n## Test strategy\nA unit test."

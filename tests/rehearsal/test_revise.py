@@ -6,12 +6,16 @@ started, a brief that names another branch, changes to protected paths."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.agents import runs
 from app.issues import repo_config
 from app.modes import Mode
 from tests.agents.test_follow_ups import review_event
 from tests.rehearsal.conftest import REPOSITORY
 from tests.rehearsal.tools import Agent
+
+pytestmark = pytest.mark.slow
 
 FIXED = "def total(items):\n    return sum(set(items))\n"
 REVISED = "def total(items, coupons=()):\n    return sum(items) - sum(set(coupons))\n"

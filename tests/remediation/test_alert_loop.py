@@ -167,6 +167,7 @@ async def test_recurrence_inside_the_window_reopens_and_escalates(
     assert modes.count("auto_investigate") == 3
 
 
+@pytest.mark.slow
 async def test_a_recurrence_is_escalated_once_even_if_its_comment_s_answer_is_lost(
     rt, github, client, deliver, oidc, installed, tmp_path, clock
 ):

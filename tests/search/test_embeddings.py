@@ -33,6 +33,8 @@ from app.search.remote_embeddings import OpenAICompatible
 from tests.search import real_data
 from tests.search.eval_pairs import PAIRS, SAME_SIDE, Issue
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embeddings")]
+
 
 @pytest.fixture(scope="module")
 def minilm() -> LocalMiniLM:

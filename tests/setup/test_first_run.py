@@ -27,6 +27,8 @@ from app.worker import build_runtime
 from tests.harness import free_port, serve_in_process
 from tests.webhooks import example, signed
 
+pytestmark = pytest.mark.slow
+
 DISPATCH_URL = "https://dispatch.example.org"
 GITHUB_WEB_URL = "https://github.example"
 APP_YML = Path(__file__).resolve().parents[2] / "app.yml"
