@@ -2,7 +2,8 @@
 and worker), and the `mcp` SDK's streamable-HTTP client drives the whole loop — list the tools,
 search, create an issue (seen at the fake GitHub), claim it, post a plan, report a blocker,
 dispatch an investigation (the workflow dispatch seen at the fake GitHub). A wrong token is
-refused when the client connects."""
+refused when the client connects, and a rebound host name at once (those two against the app
+served in the test's process: the same `/mcp` over HTTP, without a child process to start)."""
 
 from __future__ import annotations
 
@@ -212,8 +213,8 @@ async def test_an_mcp_client_drives_the_whole_loop(served, github, repo):
         assert actors[action] == "token:claude-code", action
 
 
-async def test_a_wrong_token_is_refused_at_connect(served):
-    url = f"{served.url}/mcp"
+async def test_a_wrong_token_is_refused_at_connect(client):
+    url = f"{client.base_url}/mcp"
     connected = False
     # The SDK raises its own error, wrapped in task groups.
     with pytest.raises(BaseException) as refused:
@@ -230,11 +231,11 @@ async def test_a_wrong_token_is_refused_at_connect(served):
     assert bare.status_code == 401 and bare.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_dns_rebinding_is_refused(served):
+async def test_dns_rebinding_is_refused(client):
     token = await tokens.create("local", "read", [])
     async with httpx.AsyncClient() as http:
         rebound = await http.post(
-            f"{served.url}/mcp",
+            f"{client.base_url}/mcp",
             headers={
                 "authorization": f"Bearer {token}",
                 "host": "attacker.example",
