@@ -75,17 +75,19 @@ async def execute(rt: Runtime, proposal_id: int) -> None:
             )
             continue
         await _request_run(mission, proposal, position, numbers[item["key"]], item)
-    await revisions.mark_executed(proposal.id, mission.id)
-    await missions.record_audit(
-        mission,
-        actor=proposal.decided_by or "dispatch",
-        action="mission.execute",
-        after={
-            "mission": mission.id,
-            "revision": proposal.revision,
-            "issues": sorted(numbers.values()),
-        },
-    )
+    # Once on the audit trail: a rerun (a retried job or approval) finds the revision noted.
+    async with engine.transaction():
+        if await revisions.mark_executed(proposal.id, mission.id):
+            await missions.record_audit(
+                mission,
+                actor=proposal.decided_by or "dispatch",
+                action="mission.execute",
+                after={
+                    "mission": mission.id,
+                    "revision": proposal.revision,
+                    "issues": sorted(numbers.values()),
+                },
+            )
     await progress.report(rt, proposal.id)
 
 

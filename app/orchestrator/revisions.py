@@ -174,10 +174,12 @@ async def supersede(proposal_id: int) -> None:
         )
 
 
-async def mark_executed(proposal_id: int, mission_id: int) -> None:
+async def mark_executed(proposal_id: int, mission_id: int) -> bool:
+    """Note the revision carried out; True for the call that did (a rerun finds it noted)."""
     async with engine.transaction(), engine.connection() as connection:
-        await connection.execute(
-            "UPDATE mission_proposal SET executed_at = coalesce(executed_at, now()) WHERE id = $1",
+        marked = await connection.fetchval(
+            "UPDATE mission_proposal SET executed_at = now() "
+            "WHERE id = $1 AND executed_at IS NULL RETURNING true",
             proposal_id,
         )
         await connection.execute(
@@ -185,6 +187,7 @@ async def mark_executed(proposal_id: int, mission_id: int) -> None:
             "AND state = 'executing'",
             mission_id,
         )
+    return bool(marked)
 
 
 # --- items
