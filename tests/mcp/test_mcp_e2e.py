@@ -24,8 +24,6 @@ from app.issues import onboarding
 from app.tokens import service as tokens
 from tests.harness import AGENT_WORKFLOW, ServerProcess, settings_env
 
-pytestmark = pytest.mark.slow
-
 TOOLS = {
     "search_issues",
     "list_issues",
@@ -92,6 +90,7 @@ async def served(rt, settings, database, github, repo, tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
 async def test_an_mcp_client_drives_the_whole_loop(served, github, repo):
     _, repository = repo
     token = await tokens.create("claude-code", "dispatch", ["octo-org/widgets"])
