@@ -192,7 +192,6 @@ async def _start(
         await audit.record(
             actor=token.actor,
             action="run.refuse",
-            target=f"{issue.repository}#{number}",
             repository=issue.repository,
             issue_number=number,
             installation_id=issue.installation_id,

@@ -135,7 +135,6 @@ async def _decide(run_id: int, rt: Runtime) -> Run | None:
         await audit.record(
             actor=run.requested_by or "dispatch",
             action=f"run.{'dispatch' if decision.allowed else 'refuse'}",
-            target=f"{run.repository}#{run.issue_number}",
             repository=run.repository,
             issue_number=run.issue_number,
             installation_id=run.installation_id,

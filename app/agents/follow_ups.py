@@ -136,7 +136,6 @@ async def on_review(event: Event, rt: Runtime) -> Run | None:
         await audit.record(
             actor=reviewer,
             action="run.follow_up",
-            target=f"{event.repository}#{number}",
             repository=event.repository,
             issue_number=number,
             installation_id=event.installation_id,

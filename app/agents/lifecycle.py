@@ -178,7 +178,6 @@ async def new_attempt(rt: Runtime, run: Run, attempt: int) -> Run:
         await audit.record(
             actor="github-actions",
             action="run.attempt",
-            target=f"{run.repository}#{run.issue_number}",
             repository=run.repository,
             issue_number=run.issue_number,
             installation_id=run.installation_id,
@@ -231,7 +230,6 @@ async def _on_finish(rt: Runtime, run: Run) -> None:
     await audit.record(
         actor=run.requested_by or "dispatch",
         action="run.finish",
-        target=f"{run.repository}#{run.issue_number}",
         repository=run.repository,
         issue_number=run.issue_number,
         installation_id=run.installation_id,

@@ -45,7 +45,7 @@ async def record(
     *,
     actor: str,
     action: str,
-    target: str,
+    target: str | None = None,
     outcome: Outcome = Outcome.DONE,
     installation_id: int | None = None,
     repository: str | None = None,
@@ -55,6 +55,12 @@ async def record(
     reason: str | None = None,
     delivery: str | None = None,
 ) -> None:
+    """One audit entry. Its `target` is `owner/name#number` for an entry about an issue (given
+    `repository` and `issue_number`), unless another is given."""
+    if target is None:
+        if repository is None or issue_number is None:
+            raise ValueError("an audit entry needs a target, or a repository and issue number")
+        target = f"{repository}#{issue_number}"
     await AuditLog.insert(
         AuditLog(
             actor=actor,

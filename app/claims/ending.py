@@ -88,7 +88,6 @@ async def end(
     await audit.record(
         actor=by,
         action=f"claim.{'expire' if new_state is ClaimState.EXPIRED else 'release'}",
-        target=f"{repository}#{number}",
         repository=repository,
         issue_number=number,
         installation_id=claim.installation_id,

@@ -77,7 +77,6 @@ async def heartbeat(rt: Runtime, token: ApiToken, claim_id: int) -> Claim:
         await audit.record(
             actor=token.actor,
             action="claim.heartbeat",
-            target=f"{claim.repository}#{claim.issue_number}",
             repository=claim.repository,
             issue_number=claim.issue_number,
             installation_id=claim.installation_id,

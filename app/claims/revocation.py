@@ -64,7 +64,6 @@ async def _revoke(event: Event, rt: Runtime, label: str | None, *, reason: str) 
         await audit.record(
             actor=person,
             action="claim.revoke",
-            target=f"{claim.repository}#{claim.issue_number}",
             repository=claim.repository,
             issue_number=claim.issue_number,
             installation_id=claim.installation_id,

@@ -179,7 +179,6 @@ async def _take_follow_up(
         await audit.record(
             actor=token.actor,
             action="claim.create",
-            target=f"{item.repository}#{item.pull_number}",
             repository=item.repository,
             issue_number=item.pull_number,
             installation_id=item.installation_id,
@@ -313,7 +312,6 @@ async def _claim_one(
         await audit.record(
             actor=token.actor,
             action="claim.create",
-            target=f"{issue.repository}#{issue.number}",
             repository=issue.repository,
             issue_number=issue.number,
             installation_id=issue.installation_id,

@@ -90,7 +90,6 @@ async def record(event: Event, rt: Runtime) -> int:
             await audit.record(
                 actor=comment.author,
                 action="command.ignored",
-                target=f"{comment.repository}#{comment.number}",
                 repository=comment.repository,
                 issue_number=comment.number,
                 installation_id=comment.installation_id,
@@ -103,7 +102,6 @@ async def record(event: Event, rt: Runtime) -> int:
         await audit.record(
             actor=comment.author,
             action="command.ignored",
-            target=f"{comment.repository}#{comment.number}",
             repository=comment.repository,
             issue_number=comment.number,
             installation_id=comment.installation_id,
@@ -348,7 +346,6 @@ async def _settle(
         await audit.record(
             actor=comment.author,
             action=f"command.{command.verb or 'empty'}",
-            target=f"{comment.repository}#{comment.number}",
             repository=comment.repository,
             issue_number=comment.number,
             installation_id=comment.installation_id,

@@ -42,7 +42,6 @@ async def _record(ctx: CommandContext, action: str, label: str, live: list[str])
     await audit.record(
         actor=ctx.comment.author,
         action=action,
-        target=f"{ctx.repository}#{ctx.number}",
         repository=ctx.repository,
         issue_number=ctx.number,
         installation_id=ctx.comment.installation_id,

@@ -180,7 +180,6 @@ async def update(
     await audit.record(
         actor=token.actor,
         action="issue.update",
-        target=f"{name}#{number}",
         repository=name,
         issue_number=number,
         installation_id=installation_id,

@@ -59,7 +59,6 @@ async def record_status_label(event: Event, rt: Runtime) -> None:
     await audit.record(
         actor=event.sender or "unknown",
         action=STATUS_SET,
-        target=f"{repository}#{number}",
         repository=repository,
         issue_number=number,
         installation_id=event.installation_id,
@@ -115,7 +114,6 @@ async def move_to(
         await audit.record(
             actor=actor,
             action="label.add",
-            target=f"{repository}#{number}",
             repository=repository,
             issue_number=number,
             installation_id=installation_id,
@@ -132,7 +130,6 @@ async def move_to(
             await audit.record(
                 actor=actor,
                 action="label.remove",
-                target=f"{repository}#{number}",
                 repository=repository,
                 issue_number=number,
                 installation_id=installation_id,
@@ -183,7 +180,6 @@ async def _remove(
     await audit.record(
         actor=await rt.github.bot_login(),
         action="label.remove",
-        target=f"{repository}#{number}",
         repository=repository,
         issue_number=number,
         installation_id=event.installation_id,

@@ -77,7 +77,6 @@ async def start(
     await audit.record(
         actor=requested_by or "dispatch",
         action="mission.start",
-        target=f"{repository}#{issue_number}",
         repository=repository,
         issue_number=issue_number,
         installation_id=installation_id,

@@ -149,7 +149,6 @@ async def record_audit(
     await audit.record(
         actor=actor,
         action=action,
-        target=f"{mission.repository}#{mission.issue_number}",
         repository=mission.repository,
         issue_number=mission.issue_number,
         installation_id=mission.installation_id,

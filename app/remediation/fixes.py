@@ -255,7 +255,6 @@ async def reopen_failed(rt: Runtime, attempt_id: int, events: list[dict[str, Any
                 await audit.record(
                     actor=await rt.github.bot_login(),
                     action="fix.failed",
-                    target=f"{attempt.repository}#{attempt.issue_number}",
                     repository=attempt.repository,
                     issue_number=attempt.issue_number,
                     installation_id=attempt.installation_id,
@@ -365,7 +364,6 @@ async def _close_verified(rt: Runtime, attempt: FixAttempt) -> None:
     await audit.record(
         actor=actor,
         action="fix.verified",
-        target=f"{attempt.repository}#{attempt.issue_number}",
         repository=attempt.repository,
         issue_number=attempt.issue_number,
         installation_id=attempt.installation_id,

@@ -180,7 +180,6 @@ async def _reply_if_duplicate(rt: Runtime, issue: IndexableIssue) -> None:
     await audit.record(
         actor=await rt.github.bot_login(),
         action="issue.possible_duplicate",
-        target=f"{issue.repository}#{issue.number}",
         repository=issue.repository,
         issue_number=issue.number,
         installation_id=issue.installation_id,
