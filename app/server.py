@@ -15,7 +15,7 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,9 +167,18 @@ class Server(uvicorn.Server):
     live streams and stop the worker taking jobs; wait for requests and running jobs, at most
     `grace` seconds (then `hurry()`); close the worker, the stream bus and the pools."""
 
-    def __init__(self, app: Litestar, *, host: str, port: int, grace: float) -> None:
+    def __init__(
+        self,
+        app: Litestar,
+        *,
+        host: str,
+        port: int,
+        grace: float,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
         self.app = app
         self.grace = grace
+        self.announce = announce
         self._hurried = False
         config = uvicorn.Config(
             self._asgi,
@@ -183,6 +192,19 @@ class Server(uvicorn.Server):
             timeout_graceful_shutdown=int(grace) + 5,
         )
         super().__init__(config)
+
+    @property
+    def bound_url(self) -> str:
+        """Where the server listens, with the port it was given (for `--port 0`, the one the
+        system chose)."""
+        port = self.servers[0].sockets[0].getsockname()[1]
+        host = self.config.host
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.announce is not None:
+            self.announce(self.bound_url)  # only once the socket is bound: it is ours
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

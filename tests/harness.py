@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from app.github import tls
 from app.runtime import Runtime
 from app.server import create_app
 from app.worker import build_worker
+
+_LISTENING = re.compile(r"listening on (http://\S+)")
 
 # The agent workflow Dispatch ships, as a repository holds it (the fake GitHub reads its inputs).
 AGENT_WORKFLOW = (Path(__file__).parents[1] / "workflows" / "dispatch-agent.yml").read_text()
@@ -112,10 +115,10 @@ class _InProcessServer(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def serve_in_process(
-    rt: Runtime, dsn: str, *, worker: bool = True, port: int | None = None
+    rt: Runtime, dsn: str, *, worker: bool = True, port: int = 0
 ) -> AsyncIterator[str]:
-    """The real app on a loopback port (a free one unless given); yields its base URL."""
-    port = port or free_port()
+    """The real app on a loopback port (one the system chooses unless given); yields its base
+    URL once the server has bound it."""
     config = uvicorn.Config(
         create_app(rt, dsn=dsn, run_worker=worker),
         host="127.0.0.1",
@@ -126,10 +129,13 @@ async def serve_in_process(
     )
     server = _InProcessServer(config)
     task = asyncio.create_task(server.serve())
-    base = f"http://127.0.0.1:{port}"
     try:
         while not server.started and not task.done():
             await asyncio.sleep(0.002)
+        if task.done():
+            task.result()
+            raise RuntimeError("server exited during start-up")
+        base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
         await _wait_ready(base, task)
         yield base
     finally:
@@ -163,22 +169,38 @@ def settings_env(settings: Settings, dsn: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    """`dispatch serve` (or `dispatch worker`) as a child process."""
+    """`dispatch serve` (or `dispatch worker`) as a child process. A server listens on a port the
+    system chooses (`--port 0`, unless `port` is given) and names it once bound: `wait_ready`
+    waits for that line, so `url` is never another test's server that took the port first."""
 
-    def __init__(self, env: dict[str, str], *, command: str = "serve", args: tuple[str, ...] = ()):
-        self.port = free_port()
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        command: str = "serve",
+        args: tuple[str, ...] = (),
+        port: int = 0,
+    ):
         self.env = env
         self.command = command
         self.args = args
+        self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
+        self._log_start = 0
+        self._bound: str | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        if self.port:
+            return f"http://127.0.0.1:{self.port}"
+        if self._bound is None:
+            raise RuntimeError("the server's port is known once wait_ready() has returned")
+        return self._bound
 
     def start(self, log_path: Path) -> ServerProcess:
         self.log_path = log_path
+        self._log_start = log_path.stat().st_size if log_path.exists() else 0
         argv = [sys.executable, "-m", "app.cli", self.command, *self.args]
         if self.command == "serve":
             argv += ["--port", str(self.port)]
@@ -188,8 +210,23 @@ class ServerProcess:
         return self
 
     async def wait_ready(self, timeout: float = 40) -> None:
-        if self.command == "serve":
-            await _wait_ready(self.url, timeout=timeout)
+        if self.command != "serve":
+            return
+        deadline = time.monotonic() + timeout
+        while self._bound is None:
+            assert self.proc is not None and self.log_path is not None
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_start)
+                bound = _LISTENING.search(log.read().decode(errors="replace"))
+            if bound:
+                self._bound = bound.group(1)
+            elif self.proc.poll() is not None:
+                raise RuntimeError(f"dispatch serve exited during start-up:\n{self.output()}")
+            elif time.monotonic() > deadline:
+                raise TimeoutError(f"dispatch serve not listening after {timeout}s")
+            else:
+                await asyncio.sleep(0.05)
+        await _wait_ready(self._bound, timeout=max(deadline - time.monotonic(), 1))
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

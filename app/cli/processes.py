@@ -14,7 +14,9 @@ from app.config import Settings
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=3000, show_default=True, type=int, help="TCP port.")
+@click.option(
+    "--port", default=3000, show_default=True, type=int, help="TCP port (0: any free one)."
+)
 @click.option("--no-worker", is_flag=True, help="Serve HTTP only; run `dispatch worker` elsewhere.")
 def serve(host: str, port: int, no_worker: bool) -> None:
     """Serve webhooks, the API and pages; run the worker too unless --no-worker."""
@@ -27,8 +29,13 @@ def serve(host: str, port: int, no_worker: bool) -> None:
         return
     rt = runtime_or_exit(settings)
     app = create_app(rt, dsn=dsn, run_worker=not no_worker, freeze_heap=True)
-    server = Server(app, host=host, port=port, grace=settings.shutdown_grace_seconds)
-    click.echo(f"dispatch {__version__} listening on http://{host}:{port}", err=True)
+    server = Server(
+        app,
+        host=host,
+        port=port,
+        grace=settings.shutdown_grace_seconds,
+        announce=lambda url: click.echo(f"dispatch {__version__} listening on {url}", err=True),
+    )
     if not rt.credentials.configured:
         _announce_setup(settings)
 

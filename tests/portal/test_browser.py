@@ -24,7 +24,7 @@ from app.db import engine
 from app.modes import Mode
 from app.stream.links import viewer_token
 from app.tokens import service as tokens
-from tests.harness import ServerProcess, settings_env
+from tests.harness import ServerProcess, free_port, settings_env
 from tests.webhooks import example, for_repo, signed
 
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def shots(tmp_path) -> Path:
 async def server(settings, database, tmp_path):
     """`dispatch serve` (web and worker) on the test database, its DISPATCH_URL its own."""
     env = settings_env(settings, database)
-    proc = ServerProcess(env)
+    proc = ServerProcess(env, port=free_port())
     env["DISPATCH_URL"] = proc.url
     env["LOG_LEVEL"] = "WARNING"
     proc.start(tmp_path / "dispatch-serve.log")
