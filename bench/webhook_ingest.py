@@ -17,7 +17,9 @@ connect). Targets of each row are measured back to back, so load from other work
 falls on all of them alike; the load average before and after is printed. After Dispatch's run:
 the backlog the worker had left and how long it took to drain, and the CPU Dispatch and
 PostgreSQL used per delivery. Then an open loop (default 500/s for 60 s, keep-alive; latency from
-the scheduled send time) with the largest backlog seen, and the loss check: the guid of every 202
+the scheduled send time) with the largest backlog seen, the same schedule committed by the
+durable floor (with synchronous_commit on, then off: the stalls that are the disk's fsync), and
+the loss check: the guid of every 202
 is in the journal and every journaled delivery ends `processed`.
 
     python bench/webhook_ingest.py [--quick] [--total 3000] [--levels 1 16 64] [--rate 500]
@@ -301,6 +303,20 @@ async def main(args: argparse.Namespace) -> int:
             )
             for line in stalls(steady, args.rate):
                 print(f"  {line}")
+            # The same schedule straight into PostgreSQL: the stalls a durable acknowledgement
+            # cannot avoid on this disk (fsync on), and what is left without waiting for fsync.
+            for synchronous in (True, False):
+                floor_steady = await durable.open_loop(
+                    args.rate, args.seconds, synchronous_commit=synchronous
+                )
+                print(
+                    f"durable floor, same open loop, synchronous_commit "
+                    f"{'on' if synchronous else 'off'}: p50 {floor_steady.pct(50):.2f} ms, "
+                    f"p99 {floor_steady.pct(99):.2f} ms, "
+                    f"max {max(floor_steady.latencies) * 1000:.1f} ms"
+                )
+                for line in stalls(floor_steady, args.rate):
+                    print(f"  {line}")
             if spy:
                 report_profile(scratch / "ingest-steady.txt", f"steady {args.rate:.0f}/s")
 
@@ -459,6 +475,18 @@ class DurableFloor:
         finally:
             await connection.close()
 
+    async def _insert(self, connection: asyncpg.Connection, i: int) -> None:
+        event, body = self.bodies[i % len(self.bodies)]
+        await connection.execute(
+            "INSERT INTO floor_delivery (guid, source, event, action, installation_id, "
+            "repository, state, body, received_at) "
+            "VALUES ($1, 'github', $2, 'created', 1, 'Codertocat/Hello-World', "
+            "'queued', $3, now()) ON CONFLICT (guid) DO NOTHING",
+            str(uuid.uuid4()),
+            event,
+            body,
+        )
+
     async def run(self, total: int, concurrency: int) -> loadgen.Result:
         while len(self.connections) < concurrency:
             self.connections.append(await asyncpg.connect(self.dsn))
@@ -467,21 +495,52 @@ class DurableFloor:
 
         async def sender(connection: asyncpg.Connection) -> None:
             for i in counter:
-                event, body = self.bodies[i % len(self.bodies)]
                 start = time.perf_counter()
-                await connection.execute(
-                    "INSERT INTO floor_delivery (guid, source, event, action, installation_id, "
-                    "repository, state, body, received_at) "
-                    "VALUES ($1, 'github', $2, 'created', 1, 'Codertocat/Hello-World', "
-                    "'queued', $3, now()) ON CONFLICT (guid) DO NOTHING",
-                    str(uuid.uuid4()),
-                    event,
-                    body,
-                )
+                await self._insert(connection, i)
                 result.record(i, 202, time.perf_counter() - start)
 
         start = time.perf_counter()
         await asyncio.gather(*(sender(c) for c in self.connections[:concurrency]))
+        result.elapsed = time.perf_counter() - start
+        return result
+
+    async def open_loop(
+        self, rate: float, seconds: float, *, synchronous_commit: bool = True, pool: int = 16
+    ) -> loadgen.Result:
+        """The open loop's schedule, each row committed on one of `pool` connections (latency
+        from the scheduled time, as for Dispatch). With `synchronous_commit=False` a commit does
+        not wait for its WAL fsync: the difference is what the disk's fsync costs."""
+        setting = "on" if synchronous_commit else "off"
+        connections = [
+            await asyncpg.connect(self.dsn, server_settings={"synchronous_commit": setting})
+            for _ in range(pool)
+        ]
+        idle: asyncio.Queue[asyncpg.Connection] = asyncio.Queue()
+        for connection in connections:
+            idle.put_nowait(connection)
+        result = loadgen.Result()
+
+        async def one(i: int, scheduled: float) -> None:
+            connection = await idle.get()
+            try:
+                await self._insert(connection, i)
+            finally:
+                idle.put_nowait(connection)
+            result.record(i, 202, time.perf_counter() - scheduled)
+
+        tasks = []
+        start = time.perf_counter()
+        try:
+            for i in range(int(rate * seconds)):
+                scheduled = start + i / rate
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(i, scheduled)))
+            await asyncio.gather(*tasks)
+        finally:
+            for connection in connections:
+                await connection.close()
         result.elapsed = time.perf_counter() - start
         return result
 
