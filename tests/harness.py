@@ -11,11 +11,12 @@ import re
 import signal
 import socket
 import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import uvicorn
@@ -27,6 +28,7 @@ from app.github import tls
 from app.runtime import Runtime
 from app.server import create_app
 from app.worker import build_worker
+from tests import launcher
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -168,6 +170,31 @@ def settings_env(settings: Settings, dsn: str) -> dict[str, str]:
     return env
 
 
+class CliResult(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+    def ok(self) -> str:
+        """stdout, once the command has exited 0 (else the test fails with its output)."""
+        assert self.code == 0, f"dispatch exited {self.code}:\n{self.out}{self.err}"
+        return self.out
+
+
+async def dispatch_cli(env: dict[str, str], *args: str, timeout: float = 120) -> CliResult:
+    """`dispatch <args>` as its own process, with `env`, to its end."""
+    with tempfile.TemporaryDirectory(prefix="dispatch-cli-") as scratch:
+        out, err = Path(scratch) / "out", Path(scratch) / "err"
+        process = launcher.spawn(list(args), env, out, err)
+        deadline = time.monotonic() + timeout
+        while (code := process.poll()) is None:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise TimeoutError(f"dispatch {' '.join(args)} still running after {timeout}s")
+            await asyncio.sleep(0.01)
+        return CliResult(code, out.read_text(), err.read_text())
+
+
 class ServerProcess:
     """`dispatch serve` (or `dispatch worker`) as a child process. A server listens on a port the
     system chooses (`--port 0`, unless `port` is given) and names it once bound: `wait_ready`
@@ -185,7 +212,7 @@ class ServerProcess:
         self.command = command
         self.args = args
         self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: launcher.Launched | subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self._log_start = 0
         self._bound: str | None = None
@@ -201,12 +228,10 @@ class ServerProcess:
     def start(self, log_path: Path) -> ServerProcess:
         self.log_path = log_path
         self._log_start = log_path.stat().st_size if log_path.exists() else 0
-        argv = [sys.executable, "-m", "app.cli", self.command, *self.args]
+        args = [self.command, *self.args]
         if self.command == "serve":
-            argv += ["--port", str(self.port)]
-        self.proc = subprocess.Popen(
-            argv, env=self.env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT
-        )
+            args += ["--port", str(self.port)]
+        self.proc = launcher.spawn(args, self.env, log_path)
         return self
 
     async def wait_ready(self, timeout: float = 40) -> None:

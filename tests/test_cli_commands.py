@@ -11,23 +11,9 @@ import pytest
 from app.db import engine
 from app.installations import service as installations
 from app.intake import journal
-from tests.harness import settings_env
+from tests.harness import dispatch_cli, settings_env
 
 pytestmark = pytest.mark.slow
-
-
-async def dispatch(env, *args) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_deliveries_list_failed_and_replay(rt, settings, database):
@@ -37,34 +23,34 @@ async def test_deliveries_list_failed_and_replay(rt, settings, database):
         journal.Inbound(guid, "issues", "opened", 1, "o/r", '{"action": "opened"}'), handled=True
     )
 
-    code, out, _ = await dispatch(env, "deliveries")
+    code, out, _ = await dispatch_cli(env, "deliveries")
     assert code == 0 and guid in out and "issues.opened" in out and "queued" in out
 
-    code, out, _ = await dispatch(env, "deliveries", "--failed")
+    code, out, _ = await dispatch_cli(env, "deliveries", "--failed")
     assert code == 0 and "no failed deliveries" in out
 
-    code, out, _ = await dispatch(env, "deliveries", "replay", guid)
+    code, out, _ = await dispatch_cli(env, "deliveries", "replay", guid)
     assert code == 0 and f"queued {guid}" in out
-    code, _, err = await dispatch(env, "deliveries", "replay", "nope")
+    code, _, err = await dispatch_cli(env, "deliveries", "replay", "nope")
     assert code == 1 and "no delivery nope" in err
 
 
 async def test_tokens_are_printed_once_and_listed_without_the_secret(rt, settings, database):
     env = settings_env(settings, database)
 
-    code, token, _ = await dispatch(
+    code, token, _ = await dispatch_cli(
         env, "token", "create", "--name", "ci", "--scope", "agent", "--repo", "octo-org/widgets"
     )
     assert code == 0 and token.strip().startswith("dsp_")
-    code, listing, _ = await dispatch(env, "token", "list")
+    code, listing, _ = await dispatch_cli(env, "token", "list")
     assert "ci" in listing and "octo-org/widgets" in listing and token.strip() not in listing
-    code, _, err = await dispatch(env, "token", "create", "--name", "x", "--scope", "agent")
+    code, _, err = await dispatch_cli(env, "token", "create", "--name", "x", "--scope", "agent")
     assert code == 2 and "--all-repos" in err  # no silent "every repository"
-    code, _, err = await dispatch(
+    code, _, err = await dispatch_cli(
         env, "token", "create", "--name", "ci", "--scope", "agent", "--all-repos"
     )
     assert code == 1 and "exists" in err
-    code, out, _ = await dispatch(env, "token", "revoke", "ci")
+    code, out, _ = await dispatch_cli(env, "token", "revoke", "ci")
     assert code == 0 and "revoked ci" in out
 
 
@@ -76,14 +62,14 @@ async def test_sync_caches_a_repository(rt, settings, database, github, repo):
     await installations.add_repositories(installation, [repository])
     env = settings_env(settings, database)
 
-    code, out, err = await dispatch(env, "sync", "--repo", "octo-org/widgets")
+    code, out, err = await dispatch_cli(env, "sync", "--repo", "octo-org/widgets")
 
     assert code == 0, err
     assert "octo-org/widgets: 3 issues cached" in out
     assert {"status/ready", "type/bug"} <= {
         label["name"] for label in github.repo_labels(repository)
     }
-    code, _, err = await dispatch(env, "sync", "--repo", "octo-org/unknown")
+    code, _, err = await dispatch_cli(env, "sync", "--repo", "octo-org/unknown")
     assert code == 1 and "not a repository the App is installed on" in err
 
 
@@ -105,19 +91,19 @@ async def test_prune_dry_run_shows_what_would_go_and_prune_removes_it(rt, settin
         handled=False,
     )
 
-    code, out, err = await dispatch(env, "prune", "--dry-run")
+    code, out, err = await dispatch_cli(env, "prune", "--dry-run")
     assert code == 0, err
     assert "delivery payloads    would remove         1" in out
     assert "audit entries        kept for good" in out
     assert (await journal.get(old)).payload_dropped_at is None
 
-    code, out, err = await dispatch(env, "prune")
+    code, out, err = await dispatch_cli(env, "prune")
     assert code == 0, err
     assert "delivery payloads    removed         1" in out
     assert (await journal.get(old)).payload_dropped_at is not None
-    code, out, _ = await dispatch(env, "deliveries")
+    code, out, _ = await dispatch_cli(env, "deliveries")
     assert old in out and "(payload dropped)" in out
-    code, _, err = await dispatch(env, "deliveries", "replay", old)
+    code, _, err = await dispatch_cli(env, "deliveries", "replay", old)
     assert code == 1 and "was dropped on" in err and "cannot be replayed" in err
 
 
@@ -128,16 +114,16 @@ async def test_deliveries_discard_gives_up_on_a_failed_delivery(rt, settings, da
         journal.Inbound(guid, "issues", "opened", 1, "o/r", '{"action": "opened"}'), handled=True
     )
 
-    code, _, err = await dispatch(env, "deliveries", "discard", guid)
+    code, _, err = await dispatch_cli(env, "deliveries", "discard", guid)
     assert code == 1 and "is queued, not failed" in err
     async with engine.connection() as connection:
         await connection.execute("UPDATE delivery SET state = 'failed' WHERE guid = $1", guid)
-    code, out, _ = await dispatch(env, "deliveries", "discard", guid)
+    code, out, _ = await dispatch_cli(env, "deliveries", "discard", guid)
     assert code == 0 and f"discarded {guid}" in out
     assert (await journal.get(guid)).state == "discarded"
-    code, out, _ = await dispatch(env, "deliveries", "--failed")
+    code, out, _ = await dispatch_cli(env, "deliveries", "--failed")
     assert "no failed deliveries" in out
-    code, _, err = await dispatch(env, "deliveries", "discard", "nope")
+    code, _, err = await dispatch_cli(env, "deliveries", "discard", "nope")
     assert code == 1 and "no delivery nope" in err
 
 
@@ -156,7 +142,7 @@ async def test_sync_shows_plain_progress_lines_when_not_on_a_terminal(
     await repository_with_issues(github, repo, 250)
     env = settings_env(settings, database)
 
-    code, out, err = await dispatch(env, "sync")
+    code, out, err = await dispatch_cli(env, "sync")
 
     assert code == 0, err
     assert out == "octo-org/widgets: 250 issues cached\n"
@@ -226,7 +212,7 @@ async def test_doctor_passes_a_healthy_install_and_fails_a_broken_one(
     await queue.beat("test-worker", datetime.now(UTC))
     env = settings_env(settings, database)
 
-    code, out, err = await dispatch(env, "doctor")
+    code, out, err = await dispatch_cli(env, "doctor")
 
     assert code == 0, out + err
     assert "✓ database: worker: alive" in out
@@ -237,7 +223,7 @@ async def test_doctor_passes_a_healthy_install_and_fails_a_broken_one(
     assert "checking repositories: 1 of 1 (octo-org/widgets)" in err
 
     github.set_hook_config(url="https://old.example/webhooks/github")
-    code, out, err = await dispatch(env, "doctor", "--json")
+    code, out, err = await dispatch_cli(env, "doctor", "--json")
 
     assert code == 1
     found = __import__("json").loads(out)
@@ -251,7 +237,7 @@ async def test_doctor_reports_an_unreachable_database_and_bad_settings(settings,
     env = settings_env(settings, database)
     env["DATABASE_URL"] = "postgresql://nobody@127.0.0.1:9/nothing"
 
-    code, out, _ = await dispatch(env, "doctor")
+    code, out, _ = await dispatch_cli(env, "doctor")
 
     assert code == 1
     assert "✗ database: reachable: DATABASE_URL cannot be reached" in out
@@ -259,7 +245,7 @@ async def test_doctor_reports_an_unreachable_database_and_bad_settings(settings,
 
     env["WORKER_CONCURRENCY"] = "0"
     env["DISPATCH_DATADIR"] = "/srv"
-    code, out, _ = await dispatch(env, "doctor")
+    code, out, _ = await dispatch_cli(env, "doctor")
     assert code == 1
     assert "✗ configuration: setting: WORKER_CONCURRENCY" in out
     assert "did you mean DISPATCH_DATA_DIR?" in out

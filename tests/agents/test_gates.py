@@ -4,7 +4,6 @@ switch stops the next decision; refusals say why and when they clear."""
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import pytest
 
@@ -12,7 +11,7 @@ from app.agents import runs
 from app.db import engine
 from tests.agents.loop import comment
 from tests.conftest import make_settings
-from tests.harness import AGENT_WORKFLOW, drain, settings_env
+from tests.harness import AGENT_WORKFLOW, dispatch_cli, drain, settings_env
 from tests.webhooks import signed
 
 
@@ -76,7 +75,7 @@ async def test_kill_switch_refuses_the_next_command_until_turned_off(
     second = github.add_issue(repository, "two")
     env = settings_env(settings, database)
 
-    await _cli(env, "killswitch", "on", "--reason", "incident 42")
+    (await dispatch_cli(env, "killswitch", "on", "--reason", "incident 42")).ok()
     await deliver(
         "issue_comment", comment(github, project, first["number"], "/dispatch investigate")
     )
@@ -84,7 +83,7 @@ async def test_kill_switch_refuses_the_next_command_until_turned_off(
     assert "kill switch is on (incident 42)" in refusal
     assert github.dispatches(repository) == []
 
-    await _cli(env, "killswitch", "off")
+    (await dispatch_cli(env, "killswitch", "off")).ok()
     await deliver(
         "issue_comment", comment(github, project, second["number"], "/dispatch investigate")
     )
@@ -119,18 +118,3 @@ async def test_missing_workflow_fails_the_run_and_says_what_to_copy(rt, github, 
     assert "workflows/dispatch-agent.yml" in status and "GitHub answered 404" in status
     async with engine.connection() as connection:
         assert await connection.fetchval("SELECT spawned FROM spawn_budget") == 0  # refunded
-
-
-async def _cli(env, *args):
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, out.decode()
-    return out.decode()

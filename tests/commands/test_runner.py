@@ -6,9 +6,7 @@ link to all of it."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import sys
 
 import pytest
 from pgqueuer.errors import RetryRequested
@@ -20,7 +18,7 @@ from app.intake import journal, processing
 from app.worker import event_router
 from tests.commands.test_commands import comment_payload
 from tests.conftest import make_settings
-from tests.harness import drain, fast_forward, settings_env
+from tests.harness import dispatch_cli, drain, fast_forward, settings_env
 
 
 @pytest.fixture
@@ -129,7 +127,7 @@ async def test_a_command_meeting_an_outage_is_answered_once_github_is_back(
     # Meanwhile the operator sees it, with what keeps it unanswered.
     [waiting] = await runner.unanswered()
     assert waiting.line == "/dispatch help" and "502" in waiting.last_error
-    listing = await _cli(settings_env(settings, database), "deliveries", "--failed")
+    listing = (await dispatch_cli(settings_env(settings, database), "deliveries", "--failed")).ok()
     assert "command /dispatch help" in listing and "answering" in listing
     assert "502" in listing
 
@@ -165,18 +163,3 @@ async def test_a_reply_longer_than_github_takes_is_cut_with_a_link_to_all_of_it(
     assert whole.text.count(verb) == 2 and "is not a Dispatch command" in whole.text
     forged = await client.get(re.sub(r"token=.*", "token=forged", path))
     assert forged.status_code == 404
-
-
-async def _cli(env, *args):
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, out.decode()
-    return out.decode()

@@ -26,8 +26,7 @@ from app.stream import chunks
 from app.stream.links import viewer_token
 from app.tokens import service as tokens
 from tests.agents.loop import SSEReader, create_run
-from tests.harness import ServerProcess, settings_env
-from tests.test_cli_commands import dispatch
+from tests.harness import ServerProcess, dispatch_cli, settings_env
 from tests.webhooks import example
 
 pytestmark = pytest.mark.slow
@@ -84,18 +83,18 @@ async def test_a_dump_restored_into_a_fresh_embedded_server_serves_the_same_data
     source = settings_env(settings, database)
     archive = tmp_path / "dispatch.dump"
 
-    code, out, err = await dispatch(source, "db", "dump", str(archive))
+    code, out, err = await dispatch_cli(source, "db", "dump", str(archive))
     assert code == 0, err
     assert "dumped the database to" in out and archive.stat().st_size > 10_000
 
     moved = {k: v for k, v in source.items() if k != "DATABASE_URL"}
     moved["DISPATCH_DATA_DIR"] = str(tmp_path / "moved")
     try:
-        code, out, err = await dispatch(moved, "db", "restore", str(archive))
+        code, out, err = await dispatch_cli(moved, "db", "restore", str(archive))
         assert code == 0, err
-        code, _, err = await dispatch(moved, "db", "restore", str(archive))
+        code, _, err = await dispatch_cli(moved, "db", "restore", str(archive))
         assert code == 1 and "restore into an empty database" in err
-        code, out, _ = await dispatch(moved, "deliveries")
+        code, out, _ = await dispatch_cli(moved, "deliveries")
         assert "guid-moved-1" in out and "issues.opened" in out
 
         server = ServerProcess(moved, args=("--no-worker",)).start(tmp_path / "serve.log")

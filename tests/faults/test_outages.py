@@ -17,11 +17,9 @@ keep trying with backoff (for hours, not 30 s) and `dispatch deliveries --failed
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +37,7 @@ from app.tokens import service as tokens
 from tests.agents.loop import comment
 from tests.fakes.github import GitHubError
 from tests.faults.conftest import FIGURES, GRAFANA_TOKEN
-from tests.harness import AGENT_WORKFLOW, drain, fast_forward, settings_env
+from tests.harness import AGENT_WORKFLOW, dispatch_cli, drain, fast_forward, settings_env
 from tests.webhooks import FIXTURES, for_repo, signed
 
 pytestmark = pytest.mark.slow
@@ -306,7 +304,9 @@ async def test_every_flow_recovers_answered_once(
                 "SELECT max(attempts) FROM pgqueuer WHERE entrypoint = 'commands.run'"
             )
         assert attempts > s.rt.settings.delivery_max_attempts
-        listing = await _cli(settings_env(settings, database), "deliveries", "--failed")
+        listing = (
+            await dispatch_cli(settings_env(settings, database), "deliveries", "--failed")
+        ).ok()
         assert listing.count("answering") == 8 and "/dispatch stauts" in listing
         assert "retrying" in listing  # the delivery that edits labels itself
         assert "502" in listing
@@ -417,18 +417,3 @@ async def labels_consistent(s: Scenario) -> None:
     names = [label["name"] for label in github.repo_labels(s.gadgets)]
     assert len(names) == len(set(names))
     assert {spec.name for spec in LABEL_SET} <= set(names)
-
-
-async def _cli(env, *args):
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, out.decode()
-    return out.decode()

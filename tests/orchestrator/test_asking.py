@@ -14,7 +14,7 @@ from app.orchestrator import missions
 from app.orchestrator.missions import MissionState, Source
 from tests.conftest import claude_settings, make_settings
 from tests.fakes.anthropic import tool_use
-from tests.harness import drain, settings_env
+from tests.harness import dispatch_cli, drain, settings_env
 from tests.orchestrator.missions import (
     ask,
     mission_comment,
@@ -22,7 +22,6 @@ from tests.orchestrator.missions import (
     propose_input,
     seed_project,
 )
-from tests.test_cli_commands import dispatch
 from tests.webhooks import for_repo
 
 REPO = "octo-org/widgets"
@@ -136,7 +135,7 @@ async def test_dispatch_ask_on_the_command_line_opens_the_mission_issue(
         tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
     )
 
-    code, out, err = await dispatch(
+    code, out, err = await dispatch_cli(
         settings_env(settings, database),
         "ask",
         "--repo",
@@ -167,7 +166,7 @@ async def test_dispatch_ask_without_a_key_says_what_to_set(settings, database, g
     env = settings_env(settings, database)
     env.pop("ANTHROPIC_API_KEY")
 
-    code, _, err = await dispatch(env, "ask", "--repo", REPO, "anything")
+    code, _, err = await dispatch_cli(env, "ask", "--repo", REPO, "anything")
 
     assert code == 2 and "missions need ANTHROPIC_API_KEY" in err
     assert github.issues(repo[1]) == []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from app.db import engine
 from app.modes import Mode
 from app.stream.links import viewer_token
 from app.tokens import service as tokens
-from tests.harness import ServerProcess, free_port, settings_env
+from tests.harness import ServerProcess, dispatch_cli, free_port, settings_env
 from tests.webhooks import example, for_repo, signed
 
 pytestmark = pytest.mark.slow
@@ -124,16 +123,6 @@ async def server(settings, database, tmp_path):
         proc.stop()
 
 
-async def cli(env: dict[str, str], *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out.decode().strip()
-
-
 async def post_webhook(http: httpx.AsyncClient, github, event: str, payload: dict) -> None:
     body, headers = signed(github.webhook_secret, event, payload)
     response = await http.post("/webhooks/github", content=body, headers=headers)
@@ -188,8 +177,9 @@ async def test_a_customer_reads_the_portal_in_a_browser(
         await settled()
 
         env = {**settings_env(settings, database), "DISPATCH_URL": server.url}
-        link = await cli(env, "customer", "create", "--installation", str(installation),
-                         "--name", "Acme Corp", "--slug", "acme", "--color", "#6f42c1")  # fmt: skip
+        created = await dispatch_cli(env, "customer", "create", "--installation", str(installation),
+                                     "--name", "Acme Corp", "--slug", "acme", "--color", "#6f42c1")  # fmt: skip
+        link = created.ok().strip()
         assert link.startswith(f"{server.url}/portal/acme?token=dpt_")
 
         await label(http, github, repo, checkout["number"], "customer/acme")
@@ -251,7 +241,7 @@ async def test_a_customer_reads_the_portal_in_a_browser(
     assert page.errors == []
 
     env = {**settings_env(settings, database), "DISPATCH_URL": server.url}
-    await cli(env, "customer", "rotate-token", "acme")
+    (await dispatch_cli(env, "customer", "rotate-token", "acme")).ok()
     stale = await browser()
     answer = await stale.goto(link)
     assert answer.status == 404

@@ -4,15 +4,12 @@ stops the old link at once."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 import pytest
 
 from app.db import engine
 from app.portal import customers
 from app.tokens import service as tokens
-from tests.harness import settings_env
+from tests.harness import dispatch_cli, settings_env
 
 
 async def test_tokens_are_random_shown_once_and_stored_as_hashes(installed):
@@ -70,26 +67,12 @@ async def test_slugs_are_unique_per_installation(installed, github):
         await customers.create(987654, "Acme", slug="acme")
 
 
-async def dispatch(env, *args) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode, out.decode(), err.decode()
-
-
 @pytest.mark.slow
 async def test_the_cli_prints_the_link_once_and_lists_health(rt, settings, database, installed):
     installation, _ = installed
     env = settings_env(settings, database)
 
-    code, out, err = await dispatch(
+    code, out, err = await dispatch_cli(
         env, "customer", "create", "--installation", str(installation), "--name", "Acme Corp",
         "--slug", "acme", "--color", "#D73A4A", "--logo", "https://cdn.acme.example/logo.png",
     )  # fmt: skip
@@ -99,23 +82,23 @@ async def test_the_cli_prints_the_link_once_and_lists_health(rt, settings, datab
     token = link.split("token=")[1]
     assert "not shown again" in err and "customer/acme" in err
 
-    code, listing, _ = await dispatch(env, "customer", "list")
+    code, listing, _ = await dispatch_cli(env, "customer", "list")
     assert code == 0 and "acme" in listing and "Acme Corp" in listing and token not in listing
     assert "score" in listing and " 100 " in listing
 
-    code, rotated, _ = await dispatch(env, "customer", "rotate-token", "acme")
+    code, rotated, _ = await dispatch_cli(env, "customer", "rotate-token", "acme")
     assert code == 0 and rotated.strip() != link and "/portal/acme?token=dpt_" in rotated
     assert await customers.authenticate("acme", customers.digest(token)) is None
 
-    code, _, err = await dispatch(env, "customer", "create", "--installation", str(installation),
+    code, _, err = await dispatch_cli(env, "customer", "create", "--installation", str(installation),
                                   "--name", "Acme", "--slug", "acme")  # fmt: skip
     assert code == 1 and "already has a customer 'acme'" in err
-    code, _, err = await dispatch(env, "customer", "rotate-token", "nobody")
+    code, _, err = await dispatch_cli(env, "customer", "rotate-token", "nobody")
     assert code == 1 and "no customer 'nobody'" in err
 
-    code, out, _ = await dispatch(env, "customer", "delete", "acme")
+    code, out, _ = await dispatch_cli(env, "customer", "delete", "acme")
     assert code == 0 and "deleted customer acme" in out
-    code, listing, _ = await dispatch(env, "customer", "list")
+    code, listing, _ = await dispatch_cli(env, "customer", "list")
     assert "no customers" in listing
 
 
