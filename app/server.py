@@ -75,6 +75,7 @@ def create_app(
         await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
         if await migrate.migrate():
             # Reconnect so every pooled connection has the codecs of the freshly migrated schema.
+            await engine.disconnect()
             await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
         app.state.migrated = True
         bus = app.state.bus = StreamBus(dsn)

@@ -135,6 +135,7 @@ async def database(admin_dsn: str, name: str) -> str:
     dsn = re.sub(r"/postgres(\?|$)", f"/{name}\\1", admin_dsn, count=1)
     await engine.connect(dsn, pool_size=4)
     await migrate.migrate()
+    await engine.disconnect()
     await engine.connect(dsn, pool_size=4)  # codecs of the migrated schema
     return dsn
 

@@ -154,7 +154,8 @@ async def database(pg_server: str, request: pytest.FixtureRequest) -> AsyncItera
     finally:
         await admin.close()
     dsn = _with_database(pg_server, name)
-    await engine.connect(dsn, pool_size=10)
+    # The size the app's own settings ask for: an app served in this test keeps these pools.
+    await engine.connect(dsn, pool_size=Settings.model_fields["database_pool_size"].default)
     try:
         yield dsn
         if request.node.get_closest_marker("expect_failed") is None:

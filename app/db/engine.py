@@ -70,8 +70,16 @@ _autonomous_pool: asyncpg.Pool | None = None
 
 
 async def connect(dsn: str, *, pool_size: int = 20) -> None:
-    """Point the engine at `dsn` and open its pools."""
+    """Point the engine at `dsn` and open its pools (keeping them if they are open on `dsn` at
+    that size already; `disconnect()` first for new connections)."""
     global _intake_pool, _autonomous_pool
+    if (
+        DB.pool is not None
+        and DB.config.get("dsn") == dsn
+        and DB.pool.get_max_size() == pool_size
+        and not DB.pool.is_closing()
+    ):
+        return
     await disconnect()
     DB.config = {"dsn": dsn}
     DB.pool = await asyncpg.create_pool(
