@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -84,6 +85,27 @@ async def test_table_class_matches_the_migrated_table(database, table):
 async def test_migrating_a_migrated_database_applies_nothing(database):
     assert await migrate.migrate() == []
     assert await migrate.pending() == []
+
+
+async def test_an_up_to_date_database_starts_without_waiting_for_the_migration_lock(database):
+    """A replica starting while another holds the migration lock (say, mid-upgrade of another
+    schema step) is not held up when it has nothing to apply."""
+    holder = await asyncpg.connect(database)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", migrate._LOCK_KEY)
+        assert await asyncio.wait_for(migrate.migrate(), timeout=10) == []
+    finally:
+        await holder.close()
+
+
+async def test_connecting_again_to_the_same_database_keeps_its_pools(database):
+    pool = engine.DB.pool
+    await engine.connect(database, pool_size=pool.get_max_size())
+    assert engine.DB.pool is pool  # kept: no new connections
+    await engine.connect(database, pool_size=pool.get_max_size() + 1)
+    assert engine.DB.pool is not pool and pool.is_closing()
+    async with engine.connection() as connection:
+        assert await connection.fetchval("SELECT 1") == 1
 
 
 async def test_migrations_apply_once_from_scratch(pg_server):

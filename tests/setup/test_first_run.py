@@ -397,6 +397,9 @@ async def test_serve_prints_the_setup_code_and_keeps_it_private(tmp_path, databa
     finally:
         process.stop()
 
+    # `--port 0` (the harness's): the port the system chose, named once it is bound.
+    assert f"listening on {process.url}\n" in process.output()
+    assert not process.url.endswith(":0")
     code_file = data_dir / setup_code.CODE_FILE
     assert stat.S_IMODE(code_file.stat().st_mode) == 0o600
     assert f"enter the setup code {code_file.read_text().strip()}" in process.output()
