@@ -18,8 +18,9 @@ falls on all of them alike; the load average before and after is printed. After 
 the backlog the worker had left and how long it took to drain, and the CPU Dispatch and
 PostgreSQL used per delivery. Then an open loop (default 500/s for 60 s, keep-alive; latency from
 the scheduled send time) with the largest backlog seen, the same schedule committed by the
-durable floor (with synchronous_commit on, then off: the stalls that are the disk's fsync), and
-the loss check: the guid of every 202
+durable floor (with synchronous_commit on, then off: the stalls that are the disk's fsync), a
+developer's `/dispatch help` every 2 s meanwhile (webhook → 👀 at the fake GitHub), and the loss
+check: the guid of every 202
 is in the journal and every journaled delivery ends `processed`.
 
     python bench/webhook_ingest.py [--quick] [--total 3000] [--levels 1 16 64] [--rate 500]
@@ -27,7 +28,7 @@ is in the journal and every journaled delivery ends `processed`.
 
 Targets (issue 16): at 16 senders Dispatch acknowledges >= Probot's rate with p99 <= 50 ms; the
 open loop at 500/s is acknowledged with p99 <= 25 ms, the backlog never above 2,000 and drained
-within 10 s; zero lost.
+within 10 s, while a command's 👀 p50 stays under 100 ms; zero lost.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.intake import journal
 from app.intake.signatures import github_signature
 from bench import loadgen
+from bench.command_latency import Client as Commenter
+from bench.command_latency import Sample, Watcher
 from bench.common import (
     Child,
     CpuMeter,
@@ -60,6 +63,7 @@ from bench.common import (
     environment,
     install_signal_handlers,
     leaf_frames,
+    pct,
     pg_top_statements,
     serve,
     top_frames,
@@ -74,6 +78,8 @@ TARGET_P99_16_MS = 50.0
 TARGET_P99_MS = 25.0
 TARGET_BACKLOG = 2000
 TARGET_DRAIN_S = 10.0
+TARGET_COMMAND_P50_MS = 100.0
+COMMAND_EVERY_S = 2.0  # one `/dispatch help` (two GitHub writes) per 2 s: under 80 writes a minute
 
 
 ISSUES = 1000  # distinct issues the deliveries are about (and comments, one per issue)
@@ -169,7 +175,7 @@ async def main(args: argparse.Namespace) -> int:
     load_before = os.getloadavg()
     with environment(pg_stats=args.pg_stats) as (dsn, fake, scratch):
         installation = fake.add_installation("Codertocat", "User")
-        fake.add_repo(installation, "Codertocat/Hello-World")
+        repository = fake.add_repo(installation, "Codertocat/Hello-World")
         env = dispatch_env(dsn, fake, scratch)
         server_args = ["--no-worker"] if args.no_worker else []
         dispatch = serve(env, scratch, *server_args)
@@ -267,6 +273,12 @@ async def main(args: argparse.Namespace) -> int:
             for out, label in profiles:
                 report_profile(out, label)
 
+            # A developer's command while the flood goes on: webhook → 👀 at the fake GitHub.
+            watcher = Watcher(asyncio.get_running_loop())
+            fake.on_call = watcher.on_call
+            commenter = Commenter(fake, installation, repository, dispatch.port, watcher, 0)
+            await commenter.open()
+            await commenter.command()  # cold (installation token, permission): not counted
             steady_batch = Deliveries(fake.webhook_secret, kinds, dispatch.port, True)
             spy = PySpy(dispatch.pid, scratch / "ingest-steady.txt") if args.profile else None
             pids = {"server": dispatch.pid, "postgres": 0, "client+fake": os.getpid()}
@@ -275,12 +287,15 @@ async def main(args: argparse.Namespace) -> int:
                 if spy:
                     spy.__enter__()
                 watching = asyncio.create_task(peak.watch())
-                steady = await loadgen.open_loop(
-                    "127.0.0.1",
-                    dispatch.port,
-                    steady_batch.make,
-                    rate=args.rate,
-                    seconds=args.seconds,
+                steady, commands = await asyncio.gather(
+                    loadgen.open_loop(
+                        "127.0.0.1",
+                        dispatch.port,
+                        steady_batch.make,
+                        rate=args.rate,
+                        seconds=args.seconds,
+                    ),
+                    commands_meanwhile(commenter, args.seconds),
                 )
                 if spy:
                     spy.__exit__()
@@ -303,6 +318,14 @@ async def main(args: argparse.Namespace) -> int:
             )
             for line in stalls(steady, args.rate):
                 print(f"  {line}")
+            commenter.close()
+            eyes = [sample.eyes * 1000 for sample in commands]
+            worst = max(eyes, default=float("nan"))
+            print(
+                f"meanwhile {len(commands)} commands (one per {COMMAND_EVERY_S:.0f} s): "
+                f"webhook → 👀 p50 {pct(eyes, 50):.1f} ms, max {worst:.1f} ms; "
+                f"ack p50 {pct([sample.ack * 1000 for sample in commands], 50):.1f} ms"
+            )
             # The same schedule straight into PostgreSQL: the stalls a durable acknowledgement
             # cannot avoid on this disk (fsync on), and what is left without waiting for fsync.
             for synchronous in (True, False):
@@ -345,6 +368,12 @@ async def main(args: argparse.Namespace) -> int:
                 for line in await pg_top_statements(dsn, limit=12):
                     print(f"  {line}")
             ok = report_targets(rows, steady, peak.most, after, lost_ok, args)
+            command_ok = pct(eyes, 50) < TARGET_COMMAND_P50_MS
+            print(
+                f"target command → 👀 p50 < {TARGET_COMMAND_P50_MS:.0f} ms during the open loop: "
+                f"{'met' if command_ok else 'NOT met'} (p50 {pct(eyes, 50):.1f} ms)"
+            )
+            ok = ok and command_ok
             load_after = os.getloadavg()
             print(
                 f"load average after {load_after[0]:.2f} {load_after[1]:.2f} "
@@ -358,6 +387,17 @@ async def main(args: argparse.Namespace) -> int:
             if probot is not None:
                 probot.child.stop()
     return 0 if ok else 1
+
+
+async def commands_meanwhile(commenter: Commenter, seconds: float) -> list[Sample]:
+    """`/dispatch help` every COMMAND_EVERY_S seconds for `seconds`: each one's timings."""
+    samples = []
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        started = time.perf_counter()
+        samples.append(await commenter.command())
+        await asyncio.sleep(max(0.0, COMMAND_EVERY_S - (time.perf_counter() - started)))
+    return samples
 
 
 durable_rows: dict[int, loadgen.Result] = {}
