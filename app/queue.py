@@ -100,30 +100,35 @@ async def enqueue_many(
     *,
     dedupe_keys: list[str],
     connection: asyncpg.Connection,
+    priorities: list[int] | None = None,
 ) -> None:
-    """Queue many jobs `name` in one statement on `connection` (inside its transaction); a
-    dedupe key already queued or running is skipped."""
+    """Queue many jobs `name` in one statement on `connection` (inside its transaction), each at
+    its priority in `priorities` (default: the name's); a dedupe key already queued or running
+    is skipped."""
     await Queries(AsyncpgDriver(connection)).enqueue(
         [name] * len(payloads),
         [msgspec.json.encode(payload) for payload in payloads],
-        priority=[jobs.PRIORITIES.get(name, 0)] * len(payloads),
+        priority=priorities or [jobs.PRIORITIES.get(name, 0)] * len(payloads),
         execute_after=[None] * len(payloads),
         dedupe_key=list[str | None](dedupe_keys),
         on_conflict="skip",
     )
 
 
-def enqueue_from_sql(source: str, *, name: str, payload: str, dedupe_key: str) -> str | None:
+def enqueue_from_sql(
+    source: str, *, name: str, payload: str, dedupe_key: str, priority: str | None = None
+) -> str | None:
     """The CTEs (no WITH keyword, no parameters) that queue job `name` once for every row of
-    `source` (a CTE of the same statement), with the SQL expressions `payload` (text, JSON) and
-    `dedupe_key` over its rows; a dedupe key already queued or running is skipped. Lets a caller
+    `source` (a CTE of the same statement), with the SQL expressions `payload` (text, JSON),
+    `dedupe_key` and `priority` (default: the name's) over its rows; a dedupe key already queued
+    or running is skipped. Lets a caller
     queue jobs in the same statement as its own writes: one round trip, no explicit transaction.
     None if pgqueuer's enqueue statement no longer has the shape this rewrites (callers then use
     `enqueue_many`)."""
     query = Queries(AsyncpgDriver(None)).qbq.build_enqueue_query("skip")  # type: ignore[arg-type]
     query = re.sub(r"--[^\n]*", "", query)
     rows = (
-        f"FROM (SELECT {int(jobs.PRIORITIES.get(name, 0))} AS priority, "
+        f"FROM (SELECT {priority or int(jobs.PRIORITIES.get(name, 0))} AS priority, "
         f"'{name}'::text AS entrypoint, convert_to({payload}, 'UTF8') AS payload, "
         "interval '0' AS execute_after, "
         f"{dedupe_key} AS dedupe_key, 'null'::jsonb AS headers, "

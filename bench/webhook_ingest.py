@@ -276,9 +276,14 @@ async def main(args: argparse.Namespace) -> int:
             # A developer's command while the flood goes on: webhook → 👀 at the fake GitHub.
             watcher = Watcher(asyncio.get_running_loop())
             fake.on_call = watcher.on_call
-            commenter = Commenter(fake, installation, repository, dispatch.port, watcher, 0)
-            await commenter.open()
-            await commenter.command()  # cold (installation token, permission): not counted
+            commenters = [
+                Commenter(fake, installation, repository, dispatch.port, watcher, i)
+                for i in range(int(args.seconds / COMMAND_EVERY_S) + 1)
+            ]
+            for commenter in commenters:  # each one's permission cached, as in command_latency
+                await commenter.open()
+                await commenter.command()
+                commenter.close()
             steady_batch = Deliveries(fake.webhook_secret, kinds, dispatch.port, True)
             spy = PySpy(dispatch.pid, scratch / "ingest-steady.txt") if args.profile else None
             pids = {"server": dispatch.pid, "postgres": 0, "client+fake": os.getpid()}
@@ -295,7 +300,7 @@ async def main(args: argparse.Namespace) -> int:
                         rate=args.rate,
                         seconds=args.seconds,
                     ),
-                    commands_meanwhile(commenter, args.seconds),
+                    commands_meanwhile(commenters, args.seconds),
                 )
                 if spy:
                     spy.__exit__()
@@ -318,13 +323,13 @@ async def main(args: argparse.Namespace) -> int:
             )
             for line in stalls(steady, args.rate):
                 print(f"  {line}")
-            commenter.close()
             eyes = [sample.eyes * 1000 for sample in commands]
             worst = max(eyes, default=float("nan"))
             print(
                 f"meanwhile {len(commands)} commands (one per {COMMAND_EVERY_S:.0f} s): "
                 f"webhook → 👀 p50 {pct(eyes, 50):.1f} ms, max {worst:.1f} ms; "
-                f"ack p50 {pct([sample.ack * 1000 for sample in commands], 50):.1f} ms"
+                f"ack p50 {pct([sample.ack * 1000 for sample in commands], 50):.1f} ms; reply p50 "
+                f"{pct([sample.reply * 1000 for sample in commands], 50):.0f} ms"
             )
             # The same schedule straight into PostgreSQL: the stalls a durable acknowledgement
             # cannot avoid on this disk (fsync on), and what is left without waiting for fsync.
@@ -389,15 +394,23 @@ async def main(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-async def commands_meanwhile(commenter: Commenter, seconds: float) -> list[Sample]:
-    """`/dispatch help` every COMMAND_EVERY_S seconds for `seconds`: each one's timings."""
-    samples = []
-    until = time.perf_counter() + seconds
-    while time.perf_counter() < until:
-        started = time.perf_counter()
-        samples.append(await commenter.command())
-        await asyncio.sleep(max(0.0, COMMAND_EVERY_S - (time.perf_counter() - started)))
-    return samples
+async def commands_meanwhile(commenters: list[Commenter], seconds: float) -> list[Sample]:
+    """`/dispatch help` every COMMAND_EVERY_S seconds for `seconds`, each from its own commenter
+    on its own issue and a new connection (as GitHub delivers), none waiting for the one before
+    (a reply can lag far behind its 👀 under the flood): each one's timings."""
+
+    async def one(commenter: Commenter, delay: float) -> Sample:
+        await asyncio.sleep(delay)
+        await commenter.open()
+        try:
+            return await commenter.command(timeout=seconds + 120)
+        finally:
+            commenter.close()
+
+    count = min(len(commenters), int(seconds / COMMAND_EVERY_S))
+    return list(
+        await asyncio.gather(*(one(commenters[i], i * COMMAND_EVERY_S) for i in range(count)))
+    )
 
 
 durable_rows: dict[int, loadgen.Result] = {}

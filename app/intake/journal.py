@@ -49,6 +49,8 @@ class Inbound:
     source: str = "github"
     # When it arrived by the app's clock (retention windows are measured on it); None: now().
     received_at: datetime | None = None
+    # A developer's command rides on it: processed before other deliveries waiting.
+    carries_command: bool = False
 
 
 # Many deliveries in one statement: one row per array element. Within one batch a guid appears
@@ -67,18 +69,24 @@ RETURNING guid
 
 # The same, and the jobs of the new, handled deliveries, in one statement: one round trip and
 # one commit (a statement is its own transaction), rather than BEGIN, two statements and COMMIT.
+# Each job at its delivery's priority ($10, by guid).
 _QUEUE_CTES = queue.enqueue_from_sql(
     "journaled_queued",
     name=jobs.PROCESS_DELIVERY,
     payload="jsonb_build_object('guid', guid)::text",
     dedupe_key="'delivery:' || guid",
+    priority="priority",
 )
 _INSERT_AND_QUEUE = (
     None
     if _QUEUE_CTES is None
     else f"""
 WITH journaled AS ({_INSERT_MANY.replace("RETURNING guid", "RETURNING guid, state")}),
-journaled_queued AS (SELECT guid FROM journaled WHERE state = '{DeliveryState.QUEUED}'),
+journaled_queued AS (
+    SELECT j.guid, p.priority FROM journaled j
+    JOIN unnest($1::text[], $10::int[]) AS p(guid, priority) USING (guid)
+    WHERE j.state = '{DeliveryState.QUEUED}'
+),
 {_QUEUE_CTES}
 SELECT guid FROM journaled
 """
@@ -120,6 +128,9 @@ async def record(inbound: Inbound, *, handled: bool) -> bool:
             DeliveryState.QUEUED if handled else DeliveryState.IGNORED,
             stored,
             inbound.received_at,
+            jobs.COMMAND_DELIVERY_PRIORITY
+            if inbound.carries_command
+            else jobs.PRIORITIES[jobs.PROCESS_DELIVERY],
         )
     )
 
@@ -134,6 +145,7 @@ class _Row(NamedTuple):
     state: str
     body: bytes
     received_at: datetime | None
+    priority: int  # of its processing job (not stored in the journal)
 
 
 # A batch's statement carries at most this many deliveries; at most FLUSHES_AT_ONCE batches are
@@ -207,14 +219,16 @@ async def _insert(batch: list[tuple[_Row, asyncio.Future[bool]]]) -> list[bool]:
         inserted = {record["guid"] for record in journaled}
         return [row.guid in inserted and first[row.guid] == i for i, (row, _) in enumerate(batch)]
     async with engine.intake_connection() as connection, connection.transaction():
-        inserted = {record["guid"] for record in await connection.fetch(_INSERT_MANY, *columns)}
-        queued = [r.guid for r in rows if r.guid in inserted and r.state == DeliveryState.QUEUED]
+        journaled = await connection.fetch(_INSERT_MANY, *columns[:-1])  # all but the priority
+        inserted = {record["guid"] for record in journaled}
+        queued = [r for r in rows if r.guid in inserted and r.state == DeliveryState.QUEUED]
         if queued:
             await queue.enqueue_many(
                 jobs.PROCESS_DELIVERY,
-                [{"guid": guid} for guid in queued],
-                dedupe_keys=[f"delivery:{guid}" for guid in queued],
+                [{"guid": r.guid} for r in queued],
+                dedupe_keys=[f"delivery:{r.guid}" for r in queued],
                 connection=connection,
+                priorities=[r.priority for r in queued],
             )
     return [row.guid in inserted and first[row.guid] == i for i, (row, _) in enumerate(batch)]
 

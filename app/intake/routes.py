@@ -16,6 +16,8 @@ from app.web.errors import error
 
 # GitHub caps webhook payloads at 25 MB; Litestar's default limit (10 MB) would refuse some.
 MAX_GITHUB_BODY = 25 * 1024 * 1024
+# How a command begins (`app/commands/parser.py`, case-insensitive), looked for in the raw body.
+COMMAND_MARK = b"/dispatch"
 
 
 @post("/webhooks/github", request_max_body_size=MAX_GITHUB_BODY, status_code=202)
@@ -57,6 +59,9 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
             repository=repository,
             body=body,
             received_at=rt.clock.now(),
+            # A cheap over-approximation (the text is parsed later): at worst a comment that
+            # only mentions the command jumps the queue.
+            carries_command=event == "issue_comment" and COMMAND_MARK in body.lower(),
         ),
         handled=router.handles(event, action),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.db import engine
+from tests.harness import drain
 from tests.webhooks import for_repo
 
 
@@ -323,4 +324,28 @@ async def test_a_sender_that_died_holding_the_eyes_claim_does_not_keep_them_from
     await drain(rt)
 
     assert github.reactions(repo[1], comment_id) == ["eyes"]
+    assert len(github.bot_comments(repo[1], issue["number"])) == 1
+
+
+async def test_a_command_goes_before_a_backlog_of_deliveries(rt, github, repo, issue, deliver):
+    """Under a flood of webhooks, the delivery that carries a command (its 👀) and then the
+    command's job (its reply) are taken before the deliveries that arrived earlier."""
+    github.set_permission(repo[1], "alice", "write")
+    for n in range(20):
+        chatter, _ = comment_payload(github, repo, issue, f"looks slow here too ({n})")
+        await deliver("issue_comment", chatter, run=False)
+    payload, comment_id = comment_payload(github, repo, issue, "/Dispatch help")
+    command = await deliver("issue_comment", payload, run=False)
+
+    await drain(rt, concurrency=1)
+
+    async with engine.connection() as connection:
+        order = await connection.fetch(
+            "SELECT guid FROM delivery WHERE event = 'issue_comment' ORDER BY processed_at"
+        )
+        command_done = await connection.fetchval("SELECT max(answered_at) FROM command")
+        last_delivery = await connection.fetchval("SELECT max(processed_at) FROM delivery")
+    assert order[0]["guid"] == command.json()["delivery"]
+    assert command_done < last_delivery  # the reply did not wait for the backlog either
+    assert "eyes" in github.reactions(repo[1], comment_id)
     assert len(github.bot_comments(repo[1], issue["number"])) == 1
