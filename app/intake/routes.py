@@ -16,8 +16,15 @@ from app.web.errors import error
 
 # GitHub caps webhook payloads at 25 MB; Litestar's default limit (10 MB) would refuse some.
 MAX_GITHUB_BODY = 25 * 1024 * 1024
-# How a command begins (`app/commands/parser.py`, case-insensitive), looked for in the raw body.
+# How a command begins (`app/commands/parser.py`, case-insensitive), looked for in the raw body
+# of the deliveries that can bring one (README, Commands).
 COMMAND_MARK = b"/dispatch"
+COMMAND_SOURCES = {
+    ("issue_comment", "created"),
+    ("issues", "opened"),
+    ("pull_request_review", "submitted"),
+    ("pull_request_review_comment", "created"),
+}
 
 
 @post("/webhooks/github", request_max_body_size=MAX_GITHUB_BODY, status_code=202)
@@ -61,7 +68,7 @@ async def github_webhook(request: Request, rt: Runtime, router: Router) -> Respo
             received_at=rt.clock.now(),
             # A cheap over-approximation (the text is parsed later): at worst a comment that
             # only mentions the command jumps the queue.
-            carries_command=event == "issue_comment" and COMMAND_MARK in body.lower(),
+            carries_command=(event, action) in COMMAND_SOURCES and COMMAND_MARK in body.lower(),
         ),
         handled=router.handles(event, action),
     )
