@@ -34,9 +34,9 @@ EXPIRE_CLAIMS = "claims.expire"
 # Higher runs first when jobs wait. Deliveries are short and acknowledge commands (👀), so they
 # go ahead of the work they create: a burst of commands does not delay the next one's 👀.
 # Deliveries go before other work (the other jobs follow from them). A delivery that carries a
-# command, and then the command's own job, go before any other delivery: under a flood of
-# webhooks a developer's command is answered in its own time, not after the backlog.
-PRIORITIES = {PROCESS_DELIVERY: 10, RUN_COMMAND: 20}
+# command goes before any other delivery: under a flood of webhooks a developer's command gets
+# its 👀 in its own time, not after the backlog.
+PRIORITIES = {PROCESS_DELIVERY: 10}
 COMMAND_DELIVERY_PRIORITY = 30
 
 

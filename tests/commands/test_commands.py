@@ -328,8 +328,8 @@ async def test_a_sender_that_died_holding_the_eyes_claim_does_not_keep_them_from
 
 
 async def test_a_command_goes_before_a_backlog_of_deliveries(rt, github, repo, issue, deliver):
-    """Under a flood of webhooks, the delivery that carries a command (its 👀) and then the
-    command's job (its reply) are taken before the deliveries that arrived earlier."""
+    """Under a flood of webhooks, the delivery that carries a command (and sends its 👀) is
+    taken before the deliveries that arrived earlier."""
     github.set_permission(repo[1], "alice", "write")
     for n in range(20):
         chatter, _ = comment_payload(github, repo, issue, f"looks slow here too ({n})")
@@ -343,9 +343,9 @@ async def test_a_command_goes_before_a_backlog_of_deliveries(rt, github, repo, i
         order = await connection.fetch(
             "SELECT guid FROM delivery WHERE event = 'issue_comment' ORDER BY processed_at"
         )
-        command_done = await connection.fetchval("SELECT max(answered_at) FROM command")
+        acknowledged = await connection.fetchval("SELECT max(acknowledged_at) FROM command")
         last_delivery = await connection.fetchval("SELECT max(processed_at) FROM delivery")
     assert order[0]["guid"] == command.json()["delivery"]
-    assert command_done < last_delivery  # the reply did not wait for the backlog either
+    assert acknowledged < last_delivery  # the 👀 did not wait for the backlog
     assert "eyes" in github.reactions(repo[1], comment_id)
     assert len(github.bot_comments(repo[1], issue["number"])) == 1
