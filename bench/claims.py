@@ -38,6 +38,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
+    UNPACED,
     CpuMeter,
     dispatch_env,
     environment,
@@ -118,8 +119,7 @@ async def main(args: argparse.Namespace) -> int:
             dsn,
             fake,
             scratch,
-            GITHUB_CONTENT_PER_MINUTE="100000",
-            GITHUB_CONTENT_PER_HOUR="100000",
+            **UNPACED,
             CLAIM_LEASE_MINUTES="600",
         )
         servers = [serve(env, scratch, "--no-worker") for _ in range(args.servers)]

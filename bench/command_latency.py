@@ -47,6 +47,7 @@ import itertools
 from app.intake.signatures import github_signature
 from bench import loadgen
 from bench.common import (
+    UNPACED,
     Child,
     CpuMeter,
     PySpy,
@@ -313,8 +314,7 @@ async def main(args: argparse.Namespace) -> int:
             dsn,
             fake,
             scratch,
-            GITHUB_CONTENT_PER_MINUTE="100000",
-            GITHUB_CONTENT_PER_HOUR="100000",
+            **UNPACED,
             **extra,
         )
         if extra:

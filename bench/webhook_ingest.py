@@ -56,6 +56,7 @@ from bench import loadgen
 from bench.command_latency import Client as Commenter
 from bench.command_latency import Sample, Watcher
 from bench.common import (
+    UNPACED,
     Child,
     CpuMeter,
     PySpy,
@@ -183,8 +184,7 @@ async def main(args: argparse.Namespace) -> int:
             dsn,
             fake,
             scratch,
-            GITHUB_CONTENT_PER_MINUTE="100000",
-            GITHUB_CONTENT_PER_HOUR="100000",
+            **UNPACED,
         )
         server_args = ["--no-worker"] if args.no_worker else []
         dispatch = serve(env, scratch, *server_args)

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.command_latency import REPO, Client, Watcher, breakdown, level
 from bench.common import (
+    UNPACED,
     Child,
     CpuMeter,
     dispatch_env,
@@ -153,8 +154,7 @@ async def scaling(args: argparse.Namespace) -> list[str]:
             dsn,
             fake,
             scratch,
-            GITHUB_CONTENT_PER_MINUTE="100000",
-            GITHUB_CONTENT_PER_HOUR="100000",
+            **UNPACED,
             # Five processes under PostgreSQL's 100 connections (each also has 4 + 4 for
             # intake and pacing, and the queue's).
             DATABASE_POOL_SIZE="10",
