@@ -34,9 +34,11 @@ EXPIRE_CLAIMS = "claims.expire"
 # Higher runs first when jobs wait. Deliveries are short and acknowledge commands (👀), so they
 # go ahead of the work they create: a burst of commands does not delay the next one's 👀.
 # Deliveries go before other work (the other jobs follow from them). A delivery that carries a
-# command goes before any other delivery: under a flood of webhooks a developer's command gets
-# its 👀 in its own time, not after the backlog.
-PRIORITIES = {PROCESS_DELIVERY: 10}
+# command, and then the command's own job, go before any other delivery: under a flood of
+# webhooks a developer's command gets its 👀 and its answer in its own time, not after the
+# backlog. (A command's job picked while its delivery still sends the 👀 waits for it a moment:
+# `commands/runner.py`, EYES_WAIT_SECONDS.)
+PRIORITIES = {PROCESS_DELIVERY: 10, RUN_COMMAND: 20}
 COMMAND_DELIVERY_PRIORITY = 30
 
 

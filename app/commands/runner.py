@@ -11,7 +11,9 @@ The 👀 goes out once per comment: whoever sends it (the delivery after its com
 job) first claims it in the database for all the comment's commands, for a short lease that the
 sender renews while it waits for a content slot and for GitHub; it gives the claim back if GitHub
 did not take it, and a sender that died holding it (a killed worker) loses it within a lease. A
-command's job that answered while another sender held the claim comes back after the lease, so
+command's job that finds the claim held waits a moment for that 👀 (it is usually one round trip
+away), so the answer comes after it and nothing runs if GitHub refuses it; past the wait (the
+sender waits for a content slot, or died) it answers anyway and comes back after the lease, so
 the 👀 is sent.
 
 `execute()` runs one command in its own job: 👀 (if nobody sent it yet), the repository config,
@@ -231,6 +233,25 @@ async def _send_eyes(rt: Runtime, client: Any, comment: GenericComment) -> float
     return 0.0
 
 
+# How long a command's job waits for the 👀 another sender has claimed (the delivery, right
+# after its commit: usually one round trip to GitHub) before the command runs without it.
+EYES_WAIT_SECONDS = 2.0
+
+
+async def _eyes_first(rt: Runtime, client: Any, comment: GenericComment) -> None:
+    """The 👀 before the command runs: sent here, or out from the sender that claimed it. If
+    GitHub refuses it (that sender gave its claim back, and this one fails too) the command does
+    not run and its job is retried; a sender that holds its claim longer than the wait (it waits
+    for a content slot, or died) does not hold the command up: its 👀 follows when it ends."""
+    waited_until = asyncio.get_running_loop().time() + EYES_WAIT_SECONDS
+    pause = 0.02
+    while await _send_eyes(rt, client, comment) > 0:
+        if asyncio.get_running_loop().time() + pause > waited_until:
+            return
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
 async def execute(command_id: int, rt: Runtime) -> None:
     """Run one command. No database transaction is held while GitHub answers (or while the
     content pacer waits): the verb's own writes are short transactions, the outcome is stored
@@ -292,7 +313,7 @@ async def _execute(command_id: int, rt: Runtime) -> float:
     client = rt.github.installation(comment.installation_id)
     if row["state"] == CommandState.PENDING:
         if row["acknowledged_at"] is None:
-            await _send_eyes(rt, client, comment)
+            await _eyes_first(rt, client, comment)
         result = await _run(rt, client, comment, command, command_id)
         settled = await _settle(comment, command, command_id, result)
         if settled is None:

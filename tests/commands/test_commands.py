@@ -258,6 +258,40 @@ async def test_the_command_job_sends_the_eyes_if_the_delivery_could_not(
     assert len(github.bot_comments(repo[1], issue["number"])) == 1
 
 
+async def test_a_command_waits_for_the_eyes_the_delivery_is_still_sending(
+    github, repo, issue, deliver, monkeypatch
+):
+    """The command's job is picked while the delivery's 👀 is still on its way to GitHub: the
+    reply comes after the 👀, not before it (and a 👀 GitHub refuses stops the command with it:
+    `tests/faults`)."""
+    import asyncio
+
+    from app.github import rest
+
+    real_react = rest.react
+
+    async def slow_eyes(client, repository, target, content):  # type: ignore[no-untyped-def]
+        if content == "eyes":
+            await asyncio.sleep(0.4)
+        return await real_react(client, repository, target, content)
+
+    monkeypatch.setattr(rest, "react", slow_eyes)
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch help")
+
+    await deliver("issue_comment", payload)
+
+    posts = [
+        "👀" if c.path.endswith("/reactions") else "reply"
+        for c in github.calls
+        if c.method == "POST"
+        and (
+            c.path.endswith(f"/comments/{comment_id}/reactions")
+            or c.path.endswith(f"/issues/{issue['number']}/comments")
+        )
+    ]
+    assert posts == ["👀", "reply"]
+
+
 async def test_a_sender_waiting_longer_than_its_lease_keeps_the_eyes_claim(
     rt, github, repo, issue, deliver, monkeypatch
 ):
@@ -271,6 +305,7 @@ async def test_a_sender_waiting_longer_than_its_lease_keeps_the_eyes_claim(
     from tests.harness import drain, fast_forward
 
     monkeypatch.setattr(runner, "EYES_LEASE_SECONDS", 0.3)
+    monkeypatch.setattr(runner, "EYES_WAIT_SECONDS", 0)  # the job does not wait for the 👀
     real_react = rest.react
     slow = asyncio.Event()
 
@@ -328,8 +363,8 @@ async def test_a_sender_that_died_holding_the_eyes_claim_does_not_keep_them_from
 
 
 async def test_a_command_goes_before_a_backlog_of_deliveries(rt, github, repo, issue, deliver):
-    """Under a flood of webhooks, the delivery that carries a command (and sends its 👀) is
-    taken before the deliveries that arrived earlier."""
+    """Under a flood of webhooks, the delivery that carries a command (its 👀) and then the
+    command's job (its reply) are taken before the deliveries that arrived earlier."""
     github.set_permission(repo[1], "alice", "write")
     for n in range(20):
         chatter, _ = comment_payload(github, repo, issue, f"looks slow here too ({n})")
@@ -344,8 +379,10 @@ async def test_a_command_goes_before_a_backlog_of_deliveries(rt, github, repo, i
             "SELECT guid FROM delivery WHERE event = 'issue_comment' ORDER BY processed_at"
         )
         acknowledged = await connection.fetchval("SELECT max(acknowledged_at) FROM command")
+        command_done = await connection.fetchval("SELECT max(answered_at) FROM command")
         last_delivery = await connection.fetchval("SELECT max(processed_at) FROM delivery")
     assert order[0]["guid"] == command.json()["delivery"]
     assert acknowledged < last_delivery  # the 👀 did not wait for the backlog
+    assert command_done < last_delivery  # nor did the reply
     assert "eyes" in github.reactions(repo[1], comment_id)
     assert len(github.bot_comments(repo[1], issue["number"])) == 1
