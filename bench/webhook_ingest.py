@@ -25,6 +25,7 @@ is in the journal and every journaled delivery ends `processed`.
 
     python bench/webhook_ingest.py [--quick] [--total 3000] [--levels 1 16 64] [--rate 500]
                                    [--seconds 60] [--no-probot] [--profile] [--no-worker]
+                                   [--worker-in-process]
 
 Targets (issue 16): at 16 senders Dispatch acknowledges >= Probot's rate with p99 <= 50 ms; the
 open loop at 500/s is acknowledged with p99 <= 25 ms, the backlog never above 2,000 and drained
@@ -187,6 +188,8 @@ async def main(args: argparse.Namespace) -> int:
             **UNPACED,
         )
         server_args = ["--no-worker"] if args.no_worker else []
+        if args.worker_in_process:
+            server_args.append("--worker-in-process")
         dispatch = serve(env, scratch, *server_args)
         floor_port = free_port()
         floor = Child(
@@ -213,7 +216,8 @@ async def main(args: argparse.Namespace) -> int:
             print(
                 f"payloads {[len(b[0]) for _, b in kinds]} bytes about {ISSUES} issues; "
                 f"{total} requests per cell; "
-                f"server {'without' if args.no_worker else 'with'} the worker; "
+                f"server {'without' if args.no_worker else 'with'} the worker"
+                f"{' in its process' if args.worker_in_process else ''}; "
                 f"Probot {probot.version if probot else 'skipped'}; "
                 f"load average before {load_before[0]:.2f} {load_before[1]:.2f}"
             )
@@ -699,6 +703,11 @@ if __name__ == "__main__":
         "--profile", action="store_true", help="py-spy the server (16 senders, open loop)"
     )
     parser.add_argument("--no-worker", action="store_true", help="serve with --no-worker")
+    parser.add_argument(
+        "--worker-in-process",
+        action="store_true",
+        help="serve with --worker-in-process (one process, as before the worker had its own)",
+    )
     parser.add_argument(
         "--pg-stats",
         action="store_true",

@@ -218,9 +218,19 @@ async def _onboarding_running(data_dir: Path, process: ServerProcess, proxy: Hol
     await _wait(proxy.held.is_set, 40, "running onboarding job", process)
 
 
-def _signal_and_wait(process: ServerProcess, signum: int, *, then: int | None = None) -> float:
-    """Send `signum` (and `then`, a moment later); the seconds until the process exited."""
+def _family(process: ServerProcess) -> list[psutil.Process]:
+    """The processes `process` started that are still running (`serve`: its worker)."""
     assert process.proc is not None
+    return [p for p in psutil.Process(process.proc.pid).children(recursive=True) if _alive(p.pid)]
+
+
+def _signal_and_wait(process: ServerProcess, signum: int, *, then: int | None = None) -> float:
+    """Send `signum` (and `then`, a moment later); the seconds until the process exited, with
+    every process it had started."""
+    assert process.proc is not None
+    family = _family(process)
+    if process.command == "serve":
+        assert len(family) == 1, "serve runs its worker in a process of its own"
     began = time.monotonic()
     process.proc.send_signal(signum)
     if then is not None:
@@ -230,6 +240,7 @@ def _signal_and_wait(process: ServerProcess, signum: int, *, then: int | None = 
         process.proc.wait(STOPPED_WITHIN + 10)
     except subprocess.TimeoutExpired:
         raise AssertionError(f"still running:\n{process.output()}") from None
+    assert [p.pid for p in family if _alive(p.pid)] == [], "its worker stopped with it"
     return time.monotonic() - began
 
 
@@ -320,7 +331,7 @@ async def test_a_second_signal_hands_the_running_job_back_at_once(
     seconds = _signal_and_wait(serve, signal.SIGINT, then=signal.SIGINT)
 
     _assert_stopped_cleanly(serve, postmaster_pid)
-    assert seconds < 5, "the second Ctrl-C does not wait for the 25 s grace"
+    assert seconds < 5, "the second Ctrl-C waits for the 25 s grace:\n" + serve.output()
     assert "CancelledError" not in serve.output()
     queued, _ = await _onboarding_jobs(data_dir)
     assert queued == [{"status": "queued", "attempts": 0}]
@@ -335,8 +346,10 @@ async def test_after_a_sigkill_the_next_start_reuses_the_orphaned_server(
     await _ready(killed)
     await _onboarding_running(data_dir, killed, holding, repo)
     orphan, _ = _postmaster(data_dir) or (0, "")
+    [worker] = _family(killed)
     killed.kill()
     assert _postmasters(data_dir) == [orphan], "SIGKILL leaves the embedded server running"
+    await _wait(lambda: not _alive(worker.pid), 10, "the killed serve's worker gone")
 
     holding.let_go()
     again = _start(processes, env, tmp_path / "again.log")
@@ -376,6 +389,25 @@ async def test_a_stale_postmaster_pid_does_not_stop_the_next_start(
 
     _signal_and_wait(again, signal.SIGTERM)
     _assert_stopped_cleanly(again, started)
+
+
+async def test_serve_stops_when_its_worker_process_dies(
+    data_dir, github_server, holding, processes, tmp_path
+):
+    """A worker that crashed takes `serve` down (exit status 1) for its supervisor to restart
+    both, rather than a server that journals webhooks nobody processes."""
+    serve = _start(processes, _env(github_server, holding, data_dir), tmp_path / "serve.log")
+    await _ready(serve)
+    postmaster_pid, _ = _postmaster(data_dir) or (0, "")
+    [worker] = _family(serve)
+
+    worker.kill()
+
+    assert serve.proc is not None
+    serve.proc.wait(STOPPED_WITHIN)
+    assert serve.proc.returncode == 1
+    assert "the worker process ended; dispatch serve stops" in serve.output()
+    assert not _alive(postmaster_pid)
 
 
 async def test_serve_and_worker_share_the_embedded_server_and_the_last_one_out_stops_it(

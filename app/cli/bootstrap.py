@@ -61,12 +61,19 @@ def prepare(settings: Settings) -> str:
 
 
 async def with_database(
-    dsn: str, settings: Settings, work: Callable[[], Awaitable[T]], *, migrate: bool = True
+    dsn: str,
+    settings: Settings,
+    work: Callable[[], Awaitable[T]],
+    *,
+    migrate: bool = True,
+    pool_size: int = 5,
 ) -> T:
+    """`work` with the database connected (at most `pool_size` connections; one-off commands
+    need few) and, unless told otherwise, migrated."""
     from app.db import engine
     from app.db import migrate as migrations
 
-    await engine.connect(dsn, pool_size=min(settings.database_pool_size, 5))
+    await engine.connect(dsn, pool_size=min(settings.database_pool_size, pool_size))
     try:
         if migrate:
             await migrations.migrate()

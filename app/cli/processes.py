@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 
 import click
 
 from app import __version__
 from app.cli.bootstrap import prepare, runtime_or_exit, settings_or_exit, with_database
 from app.cli.signals import StopSignals
+from app.cli.worker_process import WorkerProcess, run_worker
 from app.config import Settings
+
+log = logging.getLogger("app.cli")
 
 
 @click.command()
@@ -18,8 +23,14 @@ from app.config import Settings
     "--port", default=3000, show_default=True, type=int, help="TCP port (0: any free one)."
 )
 @click.option("--no-worker", is_flag=True, help="Serve HTTP only; run `dispatch worker` elsewhere.")
-def serve(host: str, port: int, no_worker: bool) -> None:
-    """Serve webhooks, the API and pages; run the worker too unless --no-worker."""
+@click.option(
+    "--worker-in-process",
+    is_flag=True,
+    help="Run the worker in the web server's own process (one core) instead of beside it.",
+)
+def serve(host: str, port: int, no_worker: bool, worker_in_process: bool) -> None:
+    """Serve webhooks, the API and pages; run the worker too (in a process of its own) unless
+    --no-worker."""
     from app.server import Server, create_app
 
     settings = settings_or_exit()
@@ -28,7 +39,10 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if stop.received:
         return
     rt = runtime_or_exit(settings)
-    app = create_app(rt, dsn=dsn, run_worker=not no_worker, freeze_heap=True)
+    worker = None
+    if not no_worker and not worker_in_process:
+        worker = WorkerProcess.fork(rt, dsn)
+    app = create_app(rt, dsn=dsn, run_worker=worker_in_process and not no_worker, freeze_heap=True)
     server = Server(
         app,
         host=host,
@@ -38,16 +52,43 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     )
     if not rt.credentials.configured:
         _announce_setup(settings)
+    worker_failed: list[int] = []
 
     def graceful() -> None:
         server.should_exit = True
+        if worker is not None:
+            worker.stop()
+
+    def hurry() -> None:
+        server.hurry()
+        if worker is not None:
+            worker.hurry()
+
+    def worker_crashed(status: int) -> None:
+        log.error("the worker process ended; dispatch serve stops", extra={"status": status})
+        worker_failed.append(status)
+        server.should_exit = True
 
     async def run() -> None:
-        with stop.handled_by(asyncio.get_running_loop(), graceful, server.hurry):
-            await server.serve()
+        watch = asyncio.create_task(worker.watch(worker_crashed)) if worker else None
+        try:
+            with stop.handled_by(asyncio.get_running_loop(), graceful, hurry):
+                await server.serve()
+                if worker is not None:
+                    await worker.stopped()  # a signal meanwhile still reaches it
+        finally:
+            if watch is not None:
+                watch.cancel()
 
-    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
-        runner.run(run())  # on uvloop, as uvicorn.run would
+    try:
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(run())  # on uvloop, as uvicorn.run would
+    finally:
+        if worker is not None:  # the server ended by itself (it could not bind its port)
+            worker.stop()
+            worker.wait()
+    if worker_failed:
+        sys.exit(1)
 
 
 def _announce_setup(settings: Settings) -> None:
@@ -65,30 +106,12 @@ def _announce_setup(settings: Settings) -> None:
 @click.command()
 def worker() -> None:
     """Run jobs and schedules from the queue (any number of workers, on any machines)."""
-    import gc
-
-    from app.worker import build_worker
-
     settings = settings_or_exit()
-    grace = settings.shutdown_grace_seconds
-    stop = StopSignals(grace)
+    stop = StopSignals(settings.shutdown_grace_seconds)
     dsn = prepare(settings)
     if stop.received:
         return
-    rt = runtime_or_exit(settings)
-
-    async def work() -> None:
-        gc.collect()
-        gc.freeze()  # start-up objects stay for the process's life; keep full collections short
-        runner = build_worker(rt)
-        loop = asyncio.get_running_loop()
-        try:
-            with stop.handled_by(loop, lambda: runner.stop(grace), lambda: runner.stop(0)):
-                await runner.run()
-        finally:
-            await rt.close()
-
-    asyncio.run(with_database(dsn, settings, work))
+    run_worker(runtime_or_exit(settings), dsn, stop)
 
 
 @click.command()
