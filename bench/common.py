@@ -357,13 +357,22 @@ async def wait_until(check, timeout: float = 120, every: float = 0.2):  # type: 
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by process `pid` (from /proc)."""
+    """User + system CPU seconds used so far by process `pid` and the processes it started
+    (`dispatch serve`'s worker), those still running and those it has reaped (from /proc)."""
+    import psutil
+
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        children = psutil.Process(pid).children(recursive=True)
+    except (OSError, psutil.NoSuchProcess):
         return float("nan")
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def postgres_cpu_seconds() -> float:

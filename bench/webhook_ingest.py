@@ -217,7 +217,7 @@ async def main(args: argparse.Namespace) -> int:
                 f"payloads {[len(b[0]) for _, b in kinds]} bytes about {ISSUES} issues; "
                 f"{total} requests per cell; "
                 f"server {'without' if args.no_worker else 'with'} the worker"
-                f"{' in its process' if args.worker_in_process else ''}; "
+                f"{' in the web process' if args.worker_in_process else ''}; "
                 f"Probot {probot.version if probot else 'skipped'}; "
                 f"load average before {load_before[0]:.2f} {load_before[1]:.2f}"
             )

@@ -143,8 +143,9 @@ def _start(
     env: dict[str, str],
     log: Path,
     command: str = "serve",
+    *args: str,
 ) -> ServerProcess:
-    process = ServerProcess(env, command=command).start(log)
+    process = ServerProcess(env, command=command, args=args).start(log)
     processes.append(process)
     return process
 
@@ -230,7 +231,8 @@ def _signal_and_wait(process: ServerProcess, signum: int, *, then: int | None = 
     assert process.proc is not None
     family = _family(process)
     if process.command == "serve":
-        assert len(family) == 1, "serve runs its worker in a process of its own"
+        own = "--worker-in-process" not in process.args
+        assert len(family) == own, "serve runs its worker in a process of its own, unless told"
     began = time.monotonic()
     process.proc.send_signal(signum)
     if then is not None:
@@ -280,11 +282,20 @@ async def _onboarding_jobs(data_dir: Path) -> tuple[list[dict], list[str]]:
     return [dict(row) for row in rows], [row["status"] for row in logged]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+@pytest.mark.parametrize(
+    ("signum", "shape"),
+    [
+        (signal.SIGTERM, ()),
+        (signal.SIGINT, ()),
+        (signal.SIGHUP, ()),
+        (signal.SIGTERM, ("--worker-in-process",)),
+    ],
+)
 async def test_serve_stops_on_signal_after_its_running_job_finishes(
-    signum, data_dir, github_server, repo, holding, processes, tmp_path
+    signum, shape, data_dir, github_server, repo, holding, processes, tmp_path
 ):
-    serve = _start(processes, _env(github_server, holding, data_dir), tmp_path / "serve.log")
+    env = _env(github_server, holding, data_dir)
+    serve = _start(processes, env, tmp_path / "serve.log", "serve", *shape)
     await _ready(serve)
     await _onboarding_running(data_dir, serve, holding, repo)
     postmaster_pid, _ = _postmaster(data_dir) or (None, "")

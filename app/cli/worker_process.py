@@ -55,9 +55,13 @@ def run_worker(rt: Runtime, dsn: str, stop: StopSignals, *, parent: int | None =
         loop = asyncio.get_running_loop()
         orphaned = None
         if parent is not None:
+
+            def parent_gone(task: asyncio.Task[None]) -> None:
+                if not task.cancelled():  # killed with it, as far as it can be: now
+                    runner.stop(0)
+
             orphaned = asyncio.create_task(_until_gone(parent))
-            # Killed with it, as far as it can: what runs goes back to the queue now.
-            orphaned.add_done_callback(lambda _: runner.stop(0))
+            orphaned.add_done_callback(parent_gone)
         try:
             with stop.handled_by(loop, lambda: runner.stop(grace), lambda: runner.stop(0)):
                 await runner.run()
@@ -77,15 +81,15 @@ async def _until_gone(parent: int) -> None:
 async def ended(pid: int, running: Callable[[], bool]) -> None:
     """Return once process `pid` has ended: told by the kernel where it can (a pidfd), else
     by asking `running()` every WATCH_SECONDS."""
-    if not running():
+    try:
+        fd = os.pidfd_open(pid) if running() else None
+    except ProcessLookupError:
         return
-    if not hasattr(os, "pidfd_open"):
+    except (AttributeError, OSError):  # not Linux, or a kernel older than 5.3
         while running():  # noqa: ASYNC110 - nothing to wait on but the process table
             await asyncio.sleep(WATCH_SECONDS)
         return
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
+    if fd is None:
         return
     loop = asyncio.get_running_loop()
     gone = asyncio.Event()
