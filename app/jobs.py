@@ -37,7 +37,7 @@ EXPIRE_CLAIMS = "claims.expire"
 # command, and then the command's own job, go before any other delivery: under a flood of
 # webhooks a developer's command gets its 👀 and its answer in its own time, not after the
 # backlog. (A command's job picked while its delivery still sends the 👀 waits for it a moment:
-# `commands/runner.py`, EYES_WAIT_SECONDS.)
+# `commands/eyes.py`, EYES_WAIT_SECONDS.)
 PRIORITIES = {PROCESS_DELIVERY: 10, RUN_COMMAND: 20}
 COMMAND_DELIVERY_PRIORITY = 30
 

@@ -62,21 +62,28 @@ TEMPLATE_DIRS: list[Path | os.PathLike[Any] | str] = [
 
 
 def create_app(
-    rt: Runtime, *, dsn: str, run_worker: bool = True, freeze_heap: bool = False
+    rt: Runtime,
+    *,
+    dsn: str,
+    run_worker: bool = True,
+    freeze_heap: bool = False,
+    pool_size: int | None = None,
 ) -> Litestar:
     """The web app on `rt`. `freeze_heap` is for the process that serves it for good (`dispatch
-    serve`): after start-up, everything loaded is moved out of the garbage collector's reach."""
+    serve`): after start-up, everything loaded is moved out of the garbage collector's reach.
+    `pool_size`: its database connections (DATABASE_POOL_SIZE unless given)."""
+    pool_size = pool_size or rt.settings.database_pool_size
     router = event_router()
     metric_sources = [StorageMetrics(rt.clock).refresh]
     mcp = mcp_mount.build(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
+        await engine.connect(dsn, pool_size=pool_size)
         if await migrate.migrate():
             # Reconnect so every pooled connection has the codecs of the freshly migrated schema.
             await engine.disconnect()
-            await engine.connect(dsn, pool_size=rt.settings.database_pool_size)
+            await engine.connect(dsn, pool_size=pool_size)
         app.state.migrated = True
         bus = app.state.bus = StreamBus(dsn)
         await bus.start()

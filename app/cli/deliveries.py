@@ -23,15 +23,15 @@ def deliveries(ctx: click.Context, failed: bool, limit: int) -> None:
     """List recent webhook deliveries from the journal."""
     if ctx.invoked_subcommand is not None:
         return
-    from app.commands import runner
+    from app.commands import answers, runner
     from app.intake import journal
 
     settings = settings_or_exit()
     dsn = prepare(settings)
 
-    async def read() -> tuple[list[journal.DeliveryRow], list[runner.Unanswered]]:
+    async def read() -> tuple[list[journal.DeliveryRow], list[answers.Unanswered]]:
         rows = await journal.recent(failed_only=failed, limit=limit)
-        return rows, await runner.unanswered(limit) if failed else []
+        return rows, await answers.unanswered(limit) if failed else []
 
     rows, commands = asyncio.run(with_database(dsn, settings, read))
     if not rows and not commands:

@@ -40,9 +40,18 @@ def serve(host: str, port: int, no_worker: bool, worker_in_process: bool) -> Non
         return
     rt = runtime_or_exit(settings)
     worker = None
+    pool_size = settings.database_pool_size
     if not no_worker and not worker_in_process:
-        worker = WorkerProcess.fork(rt, dsn)
-    app = create_app(rt, dsn=dsn, run_worker=worker_in_process and not no_worker, freeze_heap=True)
+        # DATABASE_POOL_SIZE is per `serve`: its two processes share it.
+        worker = WorkerProcess.fork(rt, dsn, pool_size=pool_size // 2)
+        pool_size -= pool_size // 2
+    app = create_app(
+        rt,
+        dsn=dsn,
+        run_worker=worker_in_process and not no_worker,
+        freeze_heap=True,
+        pool_size=pool_size,
+    )
     server = Server(
         app,
         host=host,

@@ -40,9 +40,17 @@ WATCH_SECONDS = 0.5
 STRAGGLER_SECONDS = 10.0
 
 
-def run_worker(rt: Runtime, dsn: str, stop: StopSignals, *, parent: int | None = None) -> None:
+def run_worker(
+    rt: Runtime,
+    dsn: str,
+    stop: StopSignals,
+    *,
+    parent: int | None = None,
+    pool_size: int | None = None,
+) -> None:
     """Run jobs and schedules until a stop signal (or, with `parent`, until that process is
-    gone), then hand back what is still running and close the runtime."""
+    gone), then hand back what is still running and close the runtime. `pool_size`: its
+    database connections (DATABASE_POOL_SIZE unless given)."""
     from app.worker import build_worker
 
     settings = rt.settings
@@ -70,7 +78,8 @@ def run_worker(rt: Runtime, dsn: str, stop: StopSignals, *, parent: int | None =
                 orphaned.cancel()
             await rt.close()
 
-    asyncio.run(with_database(dsn, settings, work, pool_size=settings.database_pool_size))
+    pool_size = pool_size or settings.database_pool_size
+    asyncio.run(with_database(dsn, settings, work, pool_size=pool_size))
 
 
 async def _until_gone(parent: int) -> None:
@@ -111,16 +120,16 @@ class WorkerProcess:
         self._signals_sent = 0  # its first stop signal is the graceful one, the next hurries
 
     @classmethod
-    def fork(cls, rt: Runtime, dsn: str) -> WorkerProcess:
+    def fork(cls, rt: Runtime, dsn: str, *, pool_size: int) -> WorkerProcess:
         """Start the worker from `serve`'s runtime (built, not used yet: the child gets a copy
-        with nothing open) and database."""
+        with nothing open) and database, with `pool_size` connections."""
         parent = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
         with signals_blocked():  # a stop signal for the child waits for its own handler
             pid = os.fork()
             if pid == 0:
-                _child(rt, dsn, parent)
+                _child(rt, dsn, parent, pool_size)
         log.info("worker process started", extra={"pid": pid})
         return cls(pid, rt.settings.shutdown_grace_seconds)
 
@@ -184,7 +193,7 @@ class WorkerProcess:
         return self.returncode or 0
 
 
-def _child(rt: Runtime, dsn: str, parent: int) -> NoReturn:
+def _child(rt: Runtime, dsn: str, parent: int, pool_size: int) -> NoReturn:
     """The forked worker: never returns, and never runs the parent's exit handlers."""
     code = 1
     try:
@@ -192,7 +201,7 @@ def _child(rt: Runtime, dsn: str, parent: int) -> NoReturn:
         stop = StopSignals(rt.settings.shutdown_grace_seconds)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         if os.getppid() == parent:
-            run_worker(rt, dsn, stop, parent=parent)
+            run_worker(rt, dsn, stop, parent=parent, pool_size=pool_size)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
 
-from app.commands import runner
+from app.commands import answers
 from app.runtime import Runtime
 
 # Plain text that renders nothing, and a link that is not passed on.
@@ -20,7 +20,7 @@ _HEADERS = {
 
 @get("/commands/{command_id:int}/reply", include_in_schema=False)
 async def full_reply(rt: Runtime, command_id: int, token: str | None = None) -> Response[str]:
-    reply = await runner.full_reply(rt, command_id, token or "")
+    reply = await answers.full_reply(rt, command_id, token or "")
     if reply is None:
         raise NotFoundException("no such reply")
     return Response(reply, media_type="text/plain; charset=utf-8", headers=_HEADERS)

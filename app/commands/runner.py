@@ -7,14 +7,7 @@ delivery has committed, the comment gets its 👀 at once ("Dispatch saw your co
 command's job is even picked up; delivery jobs go ahead of other jobs in the queue, so the 👀
 does not wait behind a backlog of commands.
 
-The 👀 goes out once per comment: whoever sends it (the delivery after its commit, or a command's
-job) first claims it in the database for all the comment's commands, for a short lease that the
-sender renews while it waits for a content slot and for GitHub; it gives the claim back if GitHub
-did not take it, and a sender that died holding it (a killed worker) loses it within a lease. A
-command's job that finds the claim held waits a moment for that 👀 (it is usually one round trip
-away), so the answer comes after it and nothing runs if GitHub refuses it; past the wait (the
-sender waits for a content slot, or died) it answers anyway and comes back after the lease, so
-the 👀 is sent.
+The 👀 goes out once per comment, whoever sends it: `app/commands/eyes.py`.
 
 `execute()` runs one command in its own job: 👀 (if nobody sent it yet), the repository config,
 the verb, the commenter's permission, the verb's handler, then the answer (🚀 and a reply, or 😕
@@ -27,35 +20,30 @@ GitHub is down the job keeps trying (GITHUB_OUTAGE_RETRY_HOURS), and the command
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-import asyncpg
 import msgspec
 from pgqueuer.errors import RetryRequested
 
 from app import jobs, queue
 from app.audit import log as audit
+from app.commands import answers, eyes
 from app.commands.context import CommandContext, GenericComment, Result
 from app.commands.parser import Command, parse
 from app.commands.verbs import VERBS
 from app.db import engine
 from app.events import Event, is_bot
-from app.github import markdown, pacing, rest
+from app.github import markdown, rest
 from app.github import retry as github_retry
 from app.github.permissions import Permission
 from app.github.rest import ReactionTarget
 from app.issues import repo_config
 from app.logs import scrub
 from app.runtime import Runtime
-from app.signing import InvalidToken
 
 log = logging.getLogger(__name__)
 
@@ -144,112 +132,8 @@ async def record(event: Event, rt: Runtime) -> int:
             # the first is queued here, each queues the next when it is settled (or given up).
             await _queue(stored[0])
     if stored:
-        event.after_commit(functools.partial(_acknowledge, rt, comment))
+        event.after_commit(functools.partial(eyes.acknowledge, rt, comment))
     return len(stored)
-
-
-async def _acknowledge(rt: Runtime, comment: GenericComment) -> None:
-    """👀 on the comment right after the delivery committed. If this fails or never happens (a
-    crash right after the commit), a command's job sends it. Now or never: when the
-    installation's GitHub budget makes writes wait, the job sends it in turn (sending it from
-    both would spend the budget twice)."""
-    with pacing.at_once():
-        await _send_eyes(rt, rt.github.installation(comment.installation_id), comment)
-
-
-# One statement claims the 👀 for the comment's unacknowledged commands (if no live claim is
-# held) and, when it claims nothing, says how long another sender's claim has left (NULL: the
-# 👀 is out). The outer SELECT sees the rows as they were before the UPDATE.
-_CLAIM_EYES = """
-WITH claimed AS (
-    UPDATE command SET eyes_claimed_until = clock_timestamp() + make_interval(secs => $2)
-    WHERE delivery_guid = $1 AND acknowledged_at IS NULL
-        AND (eyes_claimed_until IS NULL OR eyes_claimed_until < clock_timestamp())
-    RETURNING id
-)
-SELECT array(SELECT id FROM claimed) AS ids,
-    (SELECT extract(epoch FROM max(eyes_claimed_until) - clock_timestamp()) FROM command
-     WHERE delivery_guid = $1 AND acknowledged_at IS NULL) AS held_for
-"""
-
-
-# How long a claim on a 👀 lasts unless its sender renews it (every third of it, while it waits
-# for a content slot or for GitHub): what a sender that died costs the 👀 at most.
-EYES_LEASE_SECONDS = 10.0
-
-_RENEW_EYES = """
-UPDATE command SET eyes_claimed_until = clock_timestamp() + make_interval(secs => $2)
-WHERE id = ANY($1::bigint[]) AND acknowledged_at IS NULL
-"""
-
-
-@contextlib.asynccontextmanager
-async def _renewing(claimed: list[int]) -> AsyncIterator[None]:
-    """Keep the claim on `claimed` alive while the block runs."""
-
-    async def renew() -> None:
-        while True:
-            await asyncio.sleep(EYES_LEASE_SECONDS / 3)
-            try:
-                async with engine.connection() as connection:
-                    await connection.execute(_RENEW_EYES, claimed, EYES_LEASE_SECONDS)
-            except (OSError, asyncpg.PostgresError) as exc:  # the next round may get through
-                log.warning("👀 claim not renewed", extra={"error": str(exc)})
-
-    task = asyncio.create_task(renew())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def _send_eyes(rt: Runtime, client: Any, comment: GenericComment) -> float:
-    """👀 once per comment: claimed (for all of the comment's commands) before it is sent, so a
-    command's job running at the same moment does not send it too; the claim is given back if
-    GitHub did not take it. The seconds another sender's claim has left (0: the 👀 is out)."""
-    async with engine.connection() as connection:
-        row = await connection.fetchrow(_CLAIM_EYES, comment.delivery, EYES_LEASE_SECONDS)
-    claimed = list(row["ids"])
-    if not claimed:
-        return max(float(row["held_for"] or 0), 0.0)
-    try:
-        async with _renewing(claimed):
-            await rest.react(client, comment.repository, comment.target, "eyes")
-    except BaseException:
-        async with engine.connection() as connection:
-            await connection.execute(
-                "UPDATE command SET eyes_claimed_until = NULL WHERE id = ANY($1::bigint[])",
-                claimed,
-            )
-        raise
-    async with engine.connection() as connection:
-        await connection.execute(
-            "UPDATE command SET acknowledged_at = now(), eyes_claimed_until = NULL "
-            "WHERE id = ANY($1::bigint[])",
-            claimed,
-        )
-    return 0.0
-
-
-# How long a command's job waits for the 👀 another sender has claimed (the delivery, right
-# after its commit: usually one round trip to GitHub) before the command runs without it.
-EYES_WAIT_SECONDS = 2.0
-
-
-async def _eyes_first(rt: Runtime, client: Any, comment: GenericComment) -> None:
-    """The 👀 before the command runs: sent here, or out from the sender that claimed it. If
-    GitHub refuses it (that sender gave its claim back, and this one fails too) the command does
-    not run and its job is retried; a sender that holds its claim longer than the wait (it waits
-    for a content slot, or died) does not hold the command up: its 👀 follows when it ends."""
-    waited_until = asyncio.get_running_loop().time() + EYES_WAIT_SECONDS
-    pause = 0.02
-    while await _send_eyes(rt, client, comment) > 0:
-        if asyncio.get_running_loop().time() + pause > waited_until:
-            return
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.25)
 
 
 async def execute(command_id: int, rt: Runtime) -> None:
@@ -313,7 +197,7 @@ async def _execute(command_id: int, rt: Runtime) -> float:
     client = rt.github.installation(comment.installation_id)
     if row["state"] == CommandState.PENDING:
         if row["acknowledged_at"] is None:
-            await _eyes_first(rt, client, comment)
+            await eyes.before_running(rt, client, comment)
         result = await _run(rt, client, comment, command, command_id)
         settled = await _settle(comment, command, command_id, result)
         if settled is None:
@@ -323,7 +207,7 @@ async def _execute(command_id: int, rt: Runtime) -> float:
         await _answer(rt, client, comment, row)
     # The 👀 another sender claimed may never have gone out (it failed, or died): send it now,
     # or say how long its claim has left.
-    return await _send_eyes(rt, client, comment)
+    return await eyes.send(rt, client, comment)
 
 
 async def _load(command_id: int) -> Any:
@@ -518,7 +402,7 @@ async def _answer(rt: Runtime, client: Any, comment: GenericComment, row: Any) -
                 row["id"],
             )
         marker = f"command:{row['id']}"
-        body = fit_reply(rt, row["id"], row["reply"])
+        body = answers.fit_reply(rt, row["id"], row["reply"])
         if tries == 1:
             await rest.comment(
                 client, comment.repository, comment.number, f"{rest.marker(marker)}\n{body}"
@@ -536,73 +420,3 @@ async def _answer(rt: Runtime, client: Any, comment: GenericComment, row: Any) -
         await connection.execute(
             "UPDATE command SET answered_at = now(), last_error = NULL WHERE id = $1", row["id"]
         )
-
-
-# GitHub refuses comment bodies over 65,536 characters; leave room for the marker.
-MAX_REPLY_CHARS = 60_000
-REPLY_LINK_PURPOSE = "reply"
-REPLY_LINK_DAYS = 90
-
-
-def reply_url(rt: Runtime, command_id: int) -> str:
-    """A signed link to a reply's whole text (replies are cut at GitHub's limit)."""
-    token = rt.signer.sign(REPLY_LINK_PURPOSE, f"command:{command_id}", REPLY_LINK_DAYS * 86400)
-    return f"{rt.settings.dispatch_url}/commands/{command_id}/reply?token={token}"
-
-
-def fit_reply(rt: Runtime, command_id: int, reply: str) -> str:
-    """The reply as GitHub will take it: cut, with a link to all of it, when it is too long."""
-    return markdown.cut(
-        reply,
-        MAX_REPLY_CHARS,
-        f"_This reply is longer than GitHub shows; [read all of it]({reply_url(rt, command_id)})._",
-    )
-
-
-async def full_reply(rt: Runtime, command_id: int, token: str) -> str | None:
-    """The whole reply to a command, if `token` is the signed link to it."""
-    try:
-        if rt.signer.verify(REPLY_LINK_PURPOSE, token) != f"command:{command_id}":
-            return None
-    except InvalidToken:
-        return None
-    row = await _load(command_id)
-    return str(row["reply"]) if row is not None and row["reply"] else None
-
-
-@dataclass(frozen=True)
-class Unanswered:
-    """A command whose answer has not reached GitHub yet, and the error that keeps it so."""
-
-    id: int
-    delivery_guid: str
-    repository: str
-    issue_number: int
-    line: str
-    state: str
-    last_error: str
-    created_at: datetime
-
-
-async def unanswered(limit: int = 50) -> list[Unanswered]:
-    """Commands still being retried (or given up) without an answer on GitHub, and those of the
-    same comment waiting behind them, newest first."""
-    async with engine.connection() as connection:
-        rows = await connection.fetch(
-            """
-            SELECT id, delivery_guid, repository, issue_number, line, state, created_at,
-                coalesce(last_error, 'waiting for the command written before it') AS last_error
-            FROM command AS c
-            WHERE answered_at IS NULL AND (
-                last_error IS NOT NULL OR EXISTS (
-                    SELECT 1 FROM command AS earlier
-                    WHERE earlier.delivery_guid = c.delivery_guid
-                      AND earlier.position < c.position
-                      AND earlier.answered_at IS NULL AND earlier.last_error IS NOT NULL
-                )
-            )
-            ORDER BY created_at DESC, position DESC LIMIT $1
-            """,
-            limit,
-        )
-    return [Unanswered(**dict(row)) for row in rows]

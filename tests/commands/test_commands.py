@@ -300,12 +300,12 @@ async def test_a_sender_waiting_longer_than_its_lease_keeps_the_eyes_claim(
     held, and the 👀 is sent once."""
     import asyncio
 
-    from app.commands import runner
+    from app.commands import eyes
     from app.github import rest
     from tests.harness import drain, fast_forward
 
-    monkeypatch.setattr(runner, "EYES_LEASE_SECONDS", 0.3)
-    monkeypatch.setattr(runner, "EYES_WAIT_SECONDS", 0)  # the job does not wait for the 👀
+    monkeypatch.setattr(eyes, "EYES_LEASE_SECONDS", 0.3)
+    monkeypatch.setattr(eyes, "EYES_WAIT_SECONDS", 0)  # the job does not wait for the 👀
     real_react = rest.react
     slow = asyncio.Event()
 

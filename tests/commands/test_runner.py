@@ -11,7 +11,7 @@ import re
 import pytest
 from pgqueuer.errors import RetryRequested
 
-from app.commands import runner
+from app.commands import answers, runner
 from app.db import engine
 from app.github import rest
 from app.intake import journal, processing
@@ -125,7 +125,7 @@ async def test_a_command_meeting_an_outage_is_answered_once_github_is_back(
     assert github.bot_comments(repo[1], issue["number"]) == []
 
     # Meanwhile the operator sees it, with what keeps it unanswered.
-    [waiting] = await runner.unanswered()
+    [waiting] = await answers.unanswered()
     assert waiting.line == "/dispatch help" and "502" in waiting.last_error
     listing = (await dispatch_cli(settings_env(settings, database), "deliveries", "--failed")).ok()
     assert "command /dispatch help" in listing and "answering" in listing
@@ -139,7 +139,7 @@ async def test_a_command_meeting_an_outage_is_answered_once_github_is_back(
     assert "Dispatch commands" in answer
     assert github.reactions(repo[1], comment_id) == ["eyes"]
     assert eyes_sent(github, comment_id).count(201) == 1
-    assert await runner.unanswered() == []
+    assert await answers.unanswered() == []
     assert await journal.recent(failed_only=True) == []
 
 
