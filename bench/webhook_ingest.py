@@ -297,6 +297,7 @@ async def main(args: argparse.Namespace) -> int:
                 await commenter.open()
                 await commenter.command()
                 commenter.close()
+            await durable.close()  # its connections idle from here on
             steady_batch = Deliveries(fake.webhook_secret, kinds, dispatch.port, True)
             spy = PySpy(dispatch.pid, scratch / "ingest-steady.txt") if args.profile else None
             pids = {"server": dispatch.pid, "postgres": 0, "client+fake": os.getpid()}
@@ -611,8 +612,10 @@ class DurableFloor:
         return result
 
     async def close(self) -> None:
-        for connection in self.connections:
-            await connection.close()
+        """Close the closed loop's connections (the open loop opens its own): up to 64 held
+        idle would crowd out `dispatch serve`'s, whose two processes have pools of their own."""
+        while self.connections:
+            await self.connections.pop().close()
 
 
 class Probot:
