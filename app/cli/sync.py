@@ -12,7 +12,7 @@ from app.cli.bootstrap import prepare, runtime_or_exit, settings_or_exit, with_d
 from app.cli.output import Progress
 
 if TYPE_CHECKING:
-    from app.issues.cache import BackfillProgress
+    from app.issues.backfill import Progress as BackfillProgress
 
 
 def _backfill_line(step: BackfillProgress, prefix: str) -> str:

@@ -9,7 +9,6 @@ webhooks cannot roll the cache back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,7 +113,7 @@ class CachedIssue:
         return data
 
 
-_COLUMNS = (
+COLUMNS = (
     "installation_id, repository_id, repository, number, title, body, state, labels, assignees, "
     "author, status, priority, agents, created_at, updated_at, closed_at"
 )
@@ -129,7 +128,7 @@ async def get(repository: str, number: int) -> CachedIssue | None:
         return None
     async with engine.connection() as connection:
         row = await connection.fetchrow(
-            f"SELECT {_COLUMNS} FROM issue WHERE lower(repository) = lower($1) AND number = $2 "
+            f"SELECT {COLUMNS} FROM issue WHERE lower(repository) = lower($1) AND number = $2 "
             "AND NOT deleted",
             repository,
             number,
@@ -180,7 +179,7 @@ async def search(
     async with engine.connection() as connection:
         total = await connection.fetchval(f"SELECT count(*) FROM issue WHERE {clause}", *args)
         rows = await connection.fetch(
-            f"SELECT {_COLUMNS} FROM issue WHERE {clause} "
+            f"SELECT {COLUMNS} FROM issue WHERE {clause} "
             f"ORDER BY coalesce(priority, 'priority/p9'), created_at, number "
             f"LIMIT {arg(limit)} OFFSET {arg(offset)}",
             *args,
@@ -199,7 +198,7 @@ async def issues_with_words(
     async with engine.connection() as connection:
         rows = await connection.fetch(
             f"""
-            SELECT {_COLUMNS}, (
+            SELECT {COLUMNS}, (
                 SELECT count(*) FROM unnest($2::text[]) AS term
                 WHERE strpos(lower(title || ' ' || body), term) > 0
             ) AS hits
@@ -243,7 +242,7 @@ async def lock_next_claimable(
         where.append(f"NOT (repository_id::text || '#' || number::text = ANY({arg(skip)}))")
     async with engine.connection() as connection:
         row = await connection.fetchrow(
-            f"SELECT {_COLUMNS} FROM issue WHERE {' AND '.join(where)} "
+            f"SELECT {COLUMNS} FROM issue WHERE {' AND '.join(where)} "
             "ORDER BY coalesce(priority, 'priority/p9'), created_at, number "
             "LIMIT 1 FOR UPDATE SKIP LOCKED",
             *args,
@@ -281,7 +280,7 @@ async def by_ids(issue_ids: list[int]) -> dict[int, CachedIssue]:
     """Cached issues by their row id (what search's embeddings point at)."""
     async with engine.connection() as connection:
         rows = await connection.fetch(
-            f"SELECT id, {_COLUMNS} FROM issue WHERE id = ANY($1::bigint[]) AND NOT deleted",
+            f"SELECT id, {COLUMNS} FROM issue WHERE id = ANY($1::bigint[]) AND NOT deleted",
             issue_ids,
         )
     found = {}
@@ -302,7 +301,7 @@ async def search_words(
     async with engine.connection() as connection:
         rows = await connection.fetch(
             f"""
-            SELECT {_COLUMNS}, score FROM (
+            SELECT {COLUMNS}, score FROM (
                 SELECT *, ts_rank(to_tsvector('english', title || ' ' || body), query)
                     + CASE WHEN title ILIKE $2 THEN 1 ELSE 0 END AS score
                 FROM issue, websearch_to_tsquery('english', $1) AS query
@@ -324,107 +323,6 @@ async def search_words(
         score = float(data.pop("score"))
         results.append((CachedIssue(**data), score))
     return results
-
-
-@dataclass(frozen=True)
-class Card:
-    """What a board shows of an issue (no body): the customer portal's read of the cache."""
-
-    repository_id: int
-    repository: str
-    number: int
-    title: str
-    state: str
-    status: str | None
-    priority: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    closed_at: datetime | None
-
-
-_CARD = (
-    "repository_id, repository, number, title, state, status, priority, created_at, updated_at, "
-    "closed_at"
-)
-
-
-async def labelled(
-    installation_id: int,
-    label: str,
-    repository_ids: list[int],
-    *,
-    include_closed: bool = False,
-    limit: int | None = None,
-    offset: int = 0,
-) -> tuple[int, list[Card]]:
-    """(total, one page) of the issues of an installation's repositories carrying `label`
-    (deleted and transferred ones never), most urgent first, then most recently updated."""
-    async with engine.connection() as connection:
-        rows = await connection.fetch(
-            f"SELECT {_CARD}, count(*) OVER () AS total FROM issue "
-            "WHERE installation_id = $1 AND repository_id = ANY($2::bigint[]) "
-            "AND labels @> ARRAY[$3]::text[] AND NOT deleted AND ($4 OR state = 'open') "
-            "ORDER BY coalesce(priority, 'priority/p9'), updated_at DESC NULLS LAST, number "
-            "LIMIT $5 OFFSET $6",
-            installation_id,
-            repository_ids,
-            label,
-            include_closed,
-            limit,
-            offset,
-        )
-        total = rows[0]["total"] if rows else 0
-        if not rows and offset:
-            total = await connection.fetchval(
-                "SELECT count(*) FROM issue WHERE installation_id = $1 "
-                "AND repository_id = ANY($2::bigint[]) AND labels @> ARRAY[$3]::text[] "
-                "AND NOT deleted AND ($4 OR state = 'open')",
-                installation_id,
-                repository_ids,
-                label,
-                include_closed,
-            )
-    cards = []
-    for row in rows:
-        data = dict(row)
-        data.pop("total")
-        cards.append(Card(**data))
-    return int(total), cards
-
-
-async def labelled_by_status(
-    installation_id: int, label: str, repository_ids: list[int], *, include_closed: bool = False
-) -> dict[str | None, int]:
-    """How many issues carrying `label` are in each status (None: no status label), and
-    `"closed"` for the closed ones when they are included."""
-    async with engine.connection() as connection:
-        rows = await connection.fetch(
-            "SELECT CASE WHEN state = 'closed' THEN 'closed' ELSE status END AS column, "
-            "count(*) AS n FROM issue WHERE installation_id = $1 "
-            "AND repository_id = ANY($2::bigint[]) AND labels @> ARRAY[$3]::text[] "
-            "AND NOT deleted AND ($4 OR state = 'open') GROUP BY 1",
-            installation_id,
-            repository_ids,
-            label,
-            include_closed,
-        )
-    return {row["column"]: int(row["n"]) for row in rows}
-
-
-async def labelled_issue(
-    installation_id: int, repository: str, number: int, label: str
-) -> CachedIssue | None:
-    """One issue of the installation, only if it carries `label` and still exists there."""
-    async with engine.connection() as connection:
-        row = await connection.fetchrow(
-            f"SELECT {_COLUMNS} FROM issue WHERE lower(repository) = lower($1) AND number = $2 "
-            "AND installation_id = $3 AND labels @> ARRAY[$4]::text[] AND NOT deleted",
-            repository,
-            number,
-            installation_id,
-            label,
-        )
-    return CachedIssue(**dict(row)) if row else None
 
 
 @dataclass(frozen=True)
@@ -497,73 +395,3 @@ async def summaries(repository_id: int, numbers: list[int]) -> dict[int, Summary
 
 def _prefixed(prefix: str, value: str) -> str:
     return value if value.startswith(prefix) else prefix + value
-
-
-@dataclass(frozen=True)
-class BackfillProgress:
-    """Where a backfill is, after each page GitHub answered."""
-
-    repository: str
-    # "open", then "closed" (those closed in the last 30 days).
-    phase: str
-    # Issues and pull requests GitHub listed so far in this phase (it lists them together).
-    listed: int
-    # How many GitHub says it will list in this phase: open issues and pull requests (the
-    # repository's `open_issues_count`); None for the closed ones (GitHub does not say).
-    expected: int | None
-    # Issues cached so far, both phases (pull requests are not cached).
-    cached: int
-    done: bool = False
-
-
-async def backfill(
-    rt: Runtime,
-    installation_id: int,
-    repository: str,
-    progress: Callable[[BackfillProgress], None] | None = None,
-) -> int:
-    """Cache every open issue and those closed in the last 30 days. Returns how many; tells
-    `progress` after every page."""
-    client = rt.github.installation(installation_id)
-    data = await rest.get_repository(client, repository)
-    repo = {"id": data["id"], "full_name": data["full_name"]}
-    expected = data.get("open_issues_count")
-    total = listed = 0
-
-    def tell(phase: str, expected: int | None, done: bool = False) -> None:
-        if progress is not None:
-            progress(BackfillProgress(repository, phase, listed, expected, total, done))
-
-    async for page in rest.list_issues(client, repository, state="open"):
-        total += await store_many(installation_id, repo, page)
-        listed += len(page)
-        tell("open", max(expected or 0, listed))
-    listed = 0
-    since = (rt.clock.now() - CLOSED_WINDOW).isoformat()
-    async for page in rest.list_issues(client, repository, state="closed", since=since):
-        cutoff = rt.clock.now() - CLOSED_WINDOW
-        recent = [i for i in page if (parse_timestamp(i.get("closed_at")) or cutoff) >= cutoff]
-        total += await store_many(installation_id, repo, recent)
-        listed += len(page)
-        tell("closed", None)
-    tell("closed", None, done=True)
-    return total
-
-
-async def refresh_since(
-    rt: Runtime, installation_id: int, repository: str, since: datetime
-) -> list[dict[str, Any]]:
-    """Re-read issues updated since `since` (any state) into the cache; returns them."""
-    client = rt.github.installation(installation_id)
-    repo = await _repository(client, repository)
-    seen: list[dict[str, Any]] = []
-    async for page in rest.list_issues(client, repository, state="all", since=since.isoformat()):
-        issues = [i for i in page if "pull_request" not in i]
-        await store_many(installation_id, repo, issues)
-        seen += issues
-    return seen
-
-
-async def _repository(client: Any, repository: str) -> dict[str, Any]:
-    data = await rest.get_repository(client, repository)
-    return {"id": data["id"], "full_name": data["full_name"]}

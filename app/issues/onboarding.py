@@ -9,7 +9,7 @@ from collections.abc import Callable
 from app import jobs, queue
 from app.audit import log as audit
 from app.github import rest
-from app.issues import cache, repo_config
+from app.issues import backfill, repo_config
 from app.issues.labels import LABEL_SET
 from app.runtime import Runtime
 
@@ -43,7 +43,7 @@ async def ensure_labels(rt: Runtime, installation_id: int, repository: str) -> l
 LOG_EVERY = 1000
 
 
-def log_progress(step: cache.BackfillProgress) -> None:
+def log_progress(step: backfill.Progress) -> None:
     """Progress as log lines: every LOG_EVERY issues listed, and at the end of each phase."""
     if step.done or (step.listed and step.listed % LOG_EVERY == 0):
         log.info(
@@ -62,11 +62,11 @@ async def onboard(
     rt: Runtime,
     installation_id: int,
     repository: str,
-    progress: Callable[[cache.BackfillProgress], None] | None = None,
+    progress: Callable[[backfill.Progress], None] | None = None,
 ) -> int:
     await ensure_labels(rt, installation_id, repository)
     await repo_config.refresh(rt, installation_id, repository)
-    count = await cache.backfill(rt, installation_id, repository, progress or log_progress)
+    count = await backfill.fill(rt, installation_id, repository, progress or log_progress)
     if rt.embeddings is not None:
         repository_id = (
             await rest.get_repository(rt.github.installation(installation_id), repository)

@@ -12,7 +12,7 @@ from app.db import bookmarks
 from app.github import rest
 from app.github.repo import Repo
 from app.installations import service as installations
-from app.issues import cache, state
+from app.issues import backfill, state
 from app.issues.labels import Status, family
 from app.runtime import Runtime
 
@@ -31,7 +31,7 @@ async def run(rt: Runtime) -> dict[str, int]:
         bookmark = f"reconcile:{Repo.parse(repo['full_name']).key}"
         since = (await bookmarks.last_run(bookmark) or started - FIRST_LOOKBACK) - OVERLAP
         try:
-            issues = await cache.refresh_since(
+            issues = await backfill.refresh_since(
                 rt, repo["installation_id"], repo["full_name"], since
             )
             repaired = await _repair(rt, repo["installation_id"], repo["full_name"], issues)

@@ -20,7 +20,7 @@ from litestar import Request
 from app.agents.runs import Run
 from app.db import engine, pruning
 from app.installations import service as installations
-from app.issues import cache
+from app.issues import boards
 from app.portal import customers
 from app.portal.customers import Customer
 from app.runtime import Runtime
@@ -116,7 +116,9 @@ async def follows(customer: Customer, repository_id: int, repository: str, numbe
     installation still gives the App, not deleted or transferred away."""
     if repository_id not in await installations.repository_ids(customer.installation_id):
         return False
-    found = await cache.labelled_issue(customer.installation_id, repository, number, customer.label)
+    found = await boards.labelled_issue(
+        customer.installation_id, repository, number, customer.label
+    )
     return found is not None
 
 

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.installations import service as installations
-from app.issues import cache
+from app.issues import boards
 from app.issues.labels import Priority
 from app.portal import activity
 from app.portal.customers import Customer
@@ -81,7 +81,7 @@ def _latest(*moments: datetime | None) -> datetime | None:
 
 async def of(customer: Customer, now: datetime) -> Health:
     repository_ids = await installations.repository_ids(customer.installation_id)
-    _, issues = await cache.labelled(
+    _, issues = await boards.labelled(
         customer.installation_id, customer.label, repository_ids, include_closed=True
     )
     seen = await activity.for_issues([(i.repository_id, i.number) for i in issues])

@@ -17,7 +17,7 @@ from app.agents.runs import RunState
 from app.db import engine
 from app.github import rest
 from app.installations import service as installations
-from app.issues import cache, repo_config, state
+from app.issues import boards, cache, repo_config, state
 from app.issues.labels import Status
 from app.portal import activity
 from app.portal.customers import Customer
@@ -151,7 +151,7 @@ async def board(
 ) -> Board:
     async with engine.transaction():  # one connection for every read of the page
         repository_ids = await installations.repository_ids(customer.installation_id)
-        total, issues = await cache.labelled(
+        total, issues = await boards.labelled(
             customer.installation_id,
             customer.label,
             repository_ids,
@@ -159,7 +159,7 @@ async def board(
             limit=per_page,
             offset=(page - 1) * per_page,
         )
-        counts = await cache.labelled_by_status(
+        counts = await boards.labelled_by_status(
             customer.installation_id, customer.label, repository_ids, include_closed=show_closed
         )
         seen = await activity.for_issues([(i.repository_id, i.number) for i in issues])
@@ -262,7 +262,7 @@ async def issue_page(customer: Customer, repository: str, number: int) -> IssueP
     """The issue as the customer may see it; None unless they follow it."""
     found = None
     async with engine.transaction():  # one connection for every read of the page
-        issue = await cache.labelled_issue(
+        issue = await boards.labelled_issue(
             customer.installation_id, repository, number, customer.label
         )
         repository_ids = await installations.repository_ids(customer.installation_id)

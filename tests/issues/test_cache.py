@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.issues import cache, onboarding, reconcile
+from app.issues import backfill, cache, onboarding, reconcile
 from tests.webhooks import for_repo
 
 
@@ -53,7 +53,7 @@ async def test_backfill_of_a_thousand_issues_caches_every_one(rt, github, repo):
     )
     github.add_issue(repository, "a pull request", is_pull=True)
 
-    steps: list[cache.BackfillProgress] = []
+    steps: list[backfill.Progress] = []
 
     count = await onboarding.onboard(rt, installation, "octo-org/widgets", steps.append)
 
