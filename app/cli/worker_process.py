@@ -46,11 +46,12 @@ def run_worker(
     stop: StopSignals,
     *,
     parent: int | None = None,
-    pool_size: int | None = None,
+    pool_size: int = 5,
 ) -> None:
     """Run jobs and schedules until a stop signal (or, with `parent`, until that process is
     gone), then hand back what is still running and close the runtime. `pool_size`: its
-    database connections (DATABASE_POOL_SIZE unless given)."""
+    database connections, at most DATABASE_POOL_SIZE (a job holds one only briefly; few per
+    `dispatch worker` let many workers fit in PostgreSQL's default of 100)."""
     from app.worker import build_worker
 
     settings = rt.settings
@@ -78,7 +79,6 @@ def run_worker(
                 orphaned.cancel()
             await rt.close()
 
-    pool_size = pool_size or settings.database_pool_size
     asyncio.run(with_database(dsn, settings, work, pool_size=pool_size))
 
 
