@@ -121,8 +121,8 @@ def enqueue_from_sql(
     """The CTEs (no WITH keyword, no parameters) that queue job `name` once for every row of
     `source` (a CTE of the same statement), with the SQL expressions `payload` (text, JSON),
     `dedupe_key` and `priority` (default: the name's) over its rows; a dedupe key already queued
-    or running is skipped. Lets a caller
-    queue jobs in the same statement as its own writes: one round trip, no explicit transaction.
+    or running is skipped. Lets a caller queue jobs in the same statement as its own writes: one
+    round trip, no explicit transaction.
     None if pgqueuer's enqueue statement no longer has the shape this rewrites (callers then use
     `enqueue_many`)."""
     query = Queries(AsyncpgDriver(None)).qbq.build_enqueue_query("skip")  # type: ignore[arg-type]
