@@ -83,6 +83,7 @@ async def _likely_duplicates(
             scope.repository,
             scope.repository_id,
             f"{title}\n\n{body}",
+            excluding=scope.mission_issue,
         )
         return [{"number": n.number, "title": n.title, "score": round(n.score, 3)} for n in found]
     wanted = " ".join(title.lower().split())
@@ -90,5 +91,5 @@ async def _likely_duplicates(
     return [
         {"number": issue.number, "title": issue.title, "score": 1.0}
         for issue in same
-        if " ".join(issue.title.lower().split()) == wanted
+        if " ".join(issue.title.lower().split()) == wanted and issue.number != scope.mission_issue
     ][:3]

@@ -40,7 +40,7 @@ async def search_issues(scope: Scope, args: SearchIssues) -> Result:
                 "title": n.title,
             }
             for n in found
-            if state is None or n.state == state
+            if (state is None or n.state == state) and n.number != scope.mission_issue
         ][: args.limit]
         how = "by meaning"
     else:

@@ -133,15 +133,22 @@ async def similar_to_text(
 
 
 async def likely_duplicates_of_text(
-    rt: Runtime, installation_id: int, repository: str, repository_id: int, text: str
+    rt: Runtime,
+    installation_id: int,
+    repository: str,
+    repository_id: int,
+    text: str,
+    *,
+    excluding: int | None = None,
 ) -> list[Neighbour]:
     """Up to three open issues above the repository's duplicate threshold for an issue that
-    does not exist yet (its title and body as `text`)."""
+    does not exist yet (its title and body as `text`), never issue `excluding` (the issue the
+    text came from, such as a mission's own)."""
     if rt.embeddings is None:
         return []
     cutoff = await threshold(rt, installation_id, repository)
-    found = await similar_to_text(rt, repository_id, text, limit=3, open_only=True)
-    return [n for n in found if n.rank >= cutoff]
+    found = await similar_to_text(rt, repository_id, text, limit=4, open_only=True)
+    return [n for n in found if n.rank >= cutoff and n.number != excluding][:3]
 
 
 async def threshold(rt: Runtime, installation_id: int, repository: str) -> float:

@@ -365,6 +365,40 @@ async def test_the_requester_does_not_approve_their_own_mission(
     assert issue_count(github, repository) == 0
 
 
+async def test_a_repository_may_let_the_requester_approve(
+    rt, github, repo, claude, deliver, project
+):
+    _, repository = repo
+    number = project["mission"]["number"]
+    await configure(rt, github, repo, "plans:\n  allow_self_approval: true\n")
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+
+    await deliver("issue_comment", say(github, repo, number, "/dispatch approve", "alice"))
+
+    assert issue_count(github, repository) == 2
+
+
+async def test_someone_with_read_permission_does_not_approve(
+    github, repo, claude, deliver, project
+):
+    _, repository = repo
+    number = project["mission"]["number"]
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+
+    await deliver("issue_comment", say(github, repo, number, "/dispatch approve", "eve"))
+
+    assert issue_count(github, repository) == 0
+    assert "`/dispatch approve` needs" in github.bot_comments(repository, number)[-1]
+    mission = await missions.latest_for_issue(repository["id"], number)
+    assert mission.state is missions.MissionState.PROPOSED
+
+
 @pytest.mark.expect_failed  # the execution job gives up while the mission issue cannot be edited
 async def test_a_retried_execution_creates_nothing_twice(
     rt, github, repo, claude, deliver, project
@@ -552,3 +586,25 @@ class TestWithEmbeddings:
         [created, *_] = [call.body for call in github.calls_to("POST", CREATE_ISSUE)]
         assert "dispatch/possible-duplicate" in created["labels"]
         assert f"Possibly a duplicate of #{retries}" in created["body"]
+
+    async def test_the_mission_issue_is_never_its_own_duplicate_nor_a_search_result(
+        self, rt, github, repo, claude, deliver, project
+    ):
+        # The mission issue says what is wanted, so what is proposed resembles it by design.
+        _, repository = repo
+        await indexing.backfill(rt)
+        number = project["mission"]["number"]
+        proposal = propose_input(project["retries"]["number"], project["docs"]["number"])
+        proposal["items"][0].update(
+            title="Make webhook delivery resilient to customer outages",
+            body="Outages at customers should not hurt us or them: back off and queue deliveries.",
+        )
+        claude.reply(tool_use("search_issues", {"query": "make webhook delivery resilient"}))
+        claude.reply(tool_use("propose", proposal))
+
+        await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+
+        found = claude.requests[-1].results()[0]
+        assert "by meaning" in found and f'"number": {project["retries"]["number"]}' in found
+        assert f'"number": {number}' not in found
+        assert f"duplicate of #{number}" not in proposal_comment(github, repository, number)
