@@ -193,6 +193,63 @@ async def test_ask_propose_approve_creates_and_dispatches(
     assert all(row["after"]["mission"] == mission.id for row in trail)
 
 
+async def test_ask_on_a_pull_request_makes_the_pull_request_the_mission_issue(
+    github, repo, claude, deliver, project
+):
+    _, repository = repo
+    pull = github.add_pull(
+        repository,
+        "webhook-queue",
+        title="Queue webhook deliveries",
+        body="Deliveries go through a queue now.",
+        user="carol",
+    )
+    number = pull["number"]
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+
+    asked = ask(github, repo, number, "plan the follow-ups this pull request needs")
+    asked["issue"]["pull_request"] = github.issue(repository, number)["pull_request"]
+    await deliver("issue_comment", asked)
+
+    assert "eyes" in github.reactions(repository, asked["comment"]["id"])
+    mission = await missions.latest_for_issue(repository["id"], number)
+    assert mission is not None, github.bot_comments(repository, number)
+    assert mission.issue_number == number and mission.requested_by == "alice"
+    # Claude read the pull request as the mission issue.
+    opening = claude.requests[0].messages[0]["content"]
+    assert "Queue webhook deliveries" in opening and "Deliveries go through a queue" in opening
+    revision = revision_in(proposal_comment(github, repository, number))
+    assert f"📋 Proposed: revision `{revision}`" in mission_comment(github, repository, number)
+    assert issue_count(github, repository) == 0
+
+    await deliver(
+        "issue_comment", say(github, repo, number, f"/dispatch approve {revision}", "bob")
+    )
+
+    created = [call.body for call in github.calls_to("POST", CREATE_ISSUE)]
+    assert [c["title"] for c in created] == [
+        "Retry webhook deliveries with exponential backoff",
+        "Document webhook retry behaviour",
+    ]
+    assert all(f"Part of mission #{number} (revision `{revision}`)" in c["body"] for c in created)
+    backoff, docs_issue = (
+        i["number"] for i in github.issues(repository) if i["user"]["login"] == github.bot.login
+    )
+    body = github.issue(repository, number)["body"]
+    assert body.startswith("Deliveries go through a queue now.")  # the author's text stays
+    assert f"- [ ] #{backoff} (investigate)" in body
+    assert f"- [ ] #{docs_issue} (no run, after #{backoff})" in body
+    dispatched = sorted(
+        [
+            (await runs.get(int(d["inputs"]["run_id"]))).issue_number
+            for d in github.dispatches(repository)
+        ]
+    )
+    assert dispatched == sorted([backoff, project["retries"]["number"]])
+
+
 async def test_a_model_that_tries_to_act_without_approval_creates_nothing(
     github, repo, claude, deliver, project
 ):
