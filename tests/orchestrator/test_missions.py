@@ -16,6 +16,7 @@ from app.orchestrator import missions, progress, revisions
 from app.search import indexing
 from tests.conftest import claude_settings, make_settings
 from tests.fakes.anthropic import tool_use
+from tests.harness import drain, fast_forward
 from tests.orchestrator.missions import (
     ask,
     mission_comment,
@@ -602,6 +603,66 @@ async def test_a_proposed_issue_with_the_title_of_an_open_one_is_marked(
     docs = project["docs"]["number"]
     assert f"⚠️ Item 1 looks like a duplicate of #{docs} Document webhook signatures" in text
     assert "Duplicates were checked by title only (embeddings off)." in text
+
+
+class TestWithCommandRetriesThatWait:
+    @pytest.fixture
+    def settings(self, tmp_path, github, oidc, claude):
+        return make_settings(
+            tmp_path,
+            github,
+            dispatch_oidc_issuer=oidc.url,
+            delivery_retry_base_seconds=60.0,
+            **claude_settings(claude),
+        )
+
+    async def test_an_approval_sent_before_the_current_proposal_does_not_approve_it(
+        self, rt, github, repo, claude, deliver, project
+    ):
+        """Bob's plain `/dispatch approve` was about revision A; GitHub failed while Dispatch ran it,
+        and by the time its retry runs, Alice's edit has been planned again into revision B. That
+        approval must not approve B, which Bob never read."""
+        installation, repository = repo
+        number = project["mission"]["number"]
+        retries, docs = project["retries"]["number"], project["docs"]["number"]
+        claude.reply(tool_use("propose", propose_input(retries, docs)))
+        await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+        old = revision_in(proposal_comment(github, repository, number))
+
+        github.fail_next(None, 502, method="GET", path=rf"^/repos/{REPO}/collaborators/bob/")
+        await deliver("issue_comment", say(github, repo, number, "/dispatch approve", "bob"))
+        github.clear_faults()
+        mission = await missions.latest_for_issue(repository["id"], number)
+        assert mission.state is missions.MissionState.PROPOSED  # the approval waits for its retry
+
+        wider = propose_input(retries, docs)
+        wider["items"][1]["mode"] = "research"
+        claude.reply(tool_use("propose", wider))
+        github.update_issue(repository, number, body="Also: never lose a delivery.")
+        edited = for_repo("issues/edited", installation, repository)
+        edited["issue"] = github.issue(repository, number)
+        edited["changes"] = {"body": {"from": "Outages at customers should not hurt us or them."}}
+        edited["sender"] = {**edited["sender"], "login": "alice"}
+        await deliver("issues", edited)
+        new = revision_in(proposal_comment(github, repository, number))
+        assert new != old
+
+        await fast_forward(rt.clock, minutes=30)  # the approval's retry comes due
+        await drain(rt)
+
+        reply = github.bot_comments(repository, number)[-1]
+        assert "> `/dispatch approve`" in reply
+        assert (
+            f"@bob your approval was sent before revision `{new}` was proposed. Read it, then "
+            f"`/dispatch approve {new}`." in reply
+        )
+        assert issue_count(github, repository) == 0 and github.dispatches(repository) == []
+        mission = await missions.latest_for_issue(repository["id"], number)
+        assert mission.state is missions.MissionState.PROPOSED
+
+        # Approved after reading it, revision B goes ahead.
+        await deliver("issue_comment", say(github, repo, number, "/dispatch approve", "bob"))
+        assert issue_count(github, repository) == 2
 
 
 class TestWithEmbeddings:
