@@ -43,9 +43,10 @@ FILES = {
 }
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 30) -> Any:
+async def eventually(check: Callable[[], Any], *, timeout: float = 60) -> Any:
     """`check()`'s value (awaited if it is awaitable) once it no longer fails an assertion; the
-    last failure if that takes more than `timeout` seconds."""
+    last failure if that takes more than `timeout` seconds (generous: the suite shares a loaded
+    machine)."""
     deadline = time.monotonic() + timeout
     while True:
         try:

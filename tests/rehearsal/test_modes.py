@@ -26,6 +26,7 @@ PLAN = (
 )
 
 
+@pytest.mark.timeout(300)  # three rehearsed workflow runs: over two minutes on a loaded machine
 async def test_investigate_then_implement_then_qa_on_its_pull_request(rt, stage, client):
     github = stage.github
     issue = github.add_issue(REPOSITORY, "Coupons apply twice", "SAVE10 twice", ["status/ready"])
@@ -37,10 +38,10 @@ async def test_investigate_then_implement_then_qa_on_its_pull_request(rt, stage,
         f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
     )
     viewer.start()
-    await asyncio.wait_for(viewer.opened.wait(), 10)
+    await asyncio.wait_for(viewer.opened.wait(), 30)
 
     rehearsed = await stage.rehearse(Agent.answering(PLAN, stream="tool_session_parts.ndjson"))
-    await asyncio.wait_for(viewer.ended.wait(), 15)
+    await asyncio.wait_for(viewer.ended.wait(), 60)
     await viewer.stop()
 
     assert {j: r.result for j, r in rehearsed.run.jobs.items()} == {
