@@ -3,8 +3,9 @@
 Runs `CI=true pytest -p no:randomly -n 4 tests/rehearsal --durations=0` (the suite's own options:
 four processes, slow tests first) and prints the wall time, the sum of the tests' durations
 (setup + call + teardown, as pytest reports them: what the rehearsal takes of the suite's four
-workers), the share of setup (the fixtures: a database, `dispatch serve`, the git server) and
-the slowest tests. `--root` runs another checkout's tests (to compare two versions).
+workers), the share of setup (the fixtures: a database, `dispatch serve`, the git server), the
+CPU time its processes used, and the slowest tests. `--root` runs another checkout's tests (to
+compare two versions).
 
     python bench/rehearsal_time.py [--root PATH] [--workers N]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -40,6 +42,7 @@ def main() -> int:
         text=True,
     )
     wall = time.monotonic() - started
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     phases: dict[str, float] = defaultdict(float)
     tests: dict[str, float] = defaultdict(float)
     for line in done.stdout.splitlines():
@@ -60,6 +63,9 @@ def main() -> int:
         f"load average (1 min) before/after: {before[0]:.1f}/{after[0]:.1f}, {os.cpu_count()} cores"
     )
     print(f"wall time, -n {args.workers}: {wall:.1f} s")
+    # Less at the mercy of other load than the times: what the run's processes (pytest, its
+    # workers, and the servers and git they started) spent on the CPUs.
+    print(f"CPU time: {used.ru_utime + used.ru_stime:.1f} s (user {used.ru_utime:.1f} s)")
     total = sum(phases.values())
     print(f"summed durations: {total:.1f} s ({len(tests)} tests)")
     for phase in ("setup", "call", "teardown"):

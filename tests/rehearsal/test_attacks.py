@@ -18,7 +18,8 @@ from tests.agents.test_workflow import load_reporter
 from tests.rehearsal.conftest import ANTHROPIC_KEY, REPOSITORY
 from tests.rehearsal.tools import Agent, bash, edit, write
 
-pytestmark = pytest.mark.slow
+# Whole workflow runs against real processes: minutes, not the suite's 120 s, on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def attacks(trap: str) -> list[dict[str, Any]]:

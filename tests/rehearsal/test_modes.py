@@ -18,7 +18,8 @@ from tests.rehearsal.tools import Agent, bash, edit, multi_edit, write
 from tests.remediation.conftest import ALERTS
 from tests.remediation.conftest import TOKEN as GRAFANA_TOKEN
 
-pytestmark = pytest.mark.slow
+# Whole workflow runs against real processes: minutes, not the suite's 120 s, on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PLAN = (
     "## Summary\nCoupons apply twice.\n## Files\nsrc/cart.py\n## Risks\nLow.\n"
@@ -26,7 +27,6 @@ PLAN = (
 )
 
 
-@pytest.mark.timeout(300)  # three rehearsed workflow runs: over two minutes on a loaded machine
 async def test_investigate_then_implement_then_qa_on_its_pull_request(rt, stage, client):
     github = stage.github
     issue = github.add_issue(REPOSITORY, "Coupons apply twice", "SAVE10 twice", ["status/ready"])

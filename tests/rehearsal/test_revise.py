@@ -16,7 +16,8 @@ from tests.rehearsal.conftest import REPOSITORY, eventually
 from tests.rehearsal.tools import Agent, bash, edit, write
 from tests.webhooks import for_repo
 
-pytestmark = pytest.mark.slow
+# Whole workflow runs against real processes: minutes, not the suite's 120 s, on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 REVISED = "def total(items, coupons=()):\n    return sum(items) - sum(set(coupons))\n"
 ANSWER = (
