@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.db import engine
+from app.issues import repo_config
 from app.portal import health
 from app.tokens import service as tokens
 from tests.harness import drain
@@ -123,6 +124,30 @@ async def test_health_counts_what_an_account_manager_needs(
         "/api/customers/acme/stats", headers={"authorization": f"Bearer {admin}"}
     )
     assert served.json()["unresponded"] == 2 and served.json()["score"] == stats.score
+
+
+async def test_an_agent_allowed_by_the_repository_answers_for_the_team(
+    rt, github, installed, acme, deliver
+):
+    customer, _ = acme
+    installation, repository = installed
+    github.add_file(repository, ".github/dispatch.yml", 'allowed_bots: ["agent-bot[bot]"]\n')
+    await repo_config.refresh(rt, installation, repository["full_name"])
+    now = datetime.now(UTC)
+    hours_ago = {"created_at": now - timedelta(hours=3), "updated_at": now}
+    by_agent = await follow(github, installed, "answered by the agent", **hours_ago)
+    by_other = await follow(github, installed, "answered by some other bot", **hours_ago)
+
+    await deliver("issue_comment", comment_webhook(
+        github, installed, by_agent["number"], "agent-bot[bot]", now - timedelta(hours=1),
+        user_type="Bot"))  # fmt: skip
+    await deliver("issue_comment", comment_webhook(
+        github, installed, by_other["number"], "other-bot[bot]", now - timedelta(hours=1),
+        user_type="Bot"))  # fmt: skip
+
+    stats = await health.of(customer, now)
+    assert (stats.open, stats.unresponded) == (2, 1)  # only the other bot's issue waits
+    assert stats.median_first_response_hours == 2.0  # the agent answered 2 hours in
 
 
 async def test_an_issue_followed_later_reads_its_earlier_comments_once(
