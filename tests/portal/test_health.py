@@ -126,6 +126,33 @@ async def test_health_counts_what_an_account_manager_needs(
     assert served.json()["unresponded"] == 2 and served.json()["score"] == stats.score
 
 
+async def test_last_activity_counts_open_issues_and_those_closed_in_the_last_30_days(
+    github, installed, acme
+):
+    customer, _ = acme
+    now = datetime.now(UTC)
+    await follow(
+        github, installed, "open, quiet for 10 days",
+        created_at=now - timedelta(days=20), updated_at=now - timedelta(days=10),
+    )  # fmt: skip
+    await follow(
+        github, installed, "closed 8 days ago", state="closed",
+        created_at=now - timedelta(days=20), closed_at=now - timedelta(days=8),
+        updated_at=now - timedelta(days=8),
+    )  # fmt: skip
+    await follow(
+        github, installed, "closed 40 days ago, relabelled yesterday", state="closed",
+        created_at=now - timedelta(days=50), closed_at=now - timedelta(days=40),
+        updated_at=now - timedelta(days=1),
+    )  # fmt: skip
+
+    stats = await health.of(customer, now)
+
+    assert abs(stats.last_activity - (now - timedelta(days=8))) < timedelta(seconds=1)
+    # nothing that counts moved for a week while an issue is open: quiet (10), and stale (20)
+    assert stats.score == 100 - 30 - 20 - 10
+
+
 async def test_an_agent_allowed_by_the_repository_answers_for_the_team(
     rt, github, installed, acme, deliver
 ):
