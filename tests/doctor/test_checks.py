@@ -263,6 +263,30 @@ async def test_an_installation_that_has_not_accepted_new_permissions(rt, healthy
     assert "checks: write" in problem.detail and "accepts" in problem.fix
 
 
+async def test_an_installation_without_a_token_is_a_failure(rt, healthy, github):
+    # a second installation, whose token no client has cached yet: GitHub refuses to issue one
+    refused = github.add_installation("gizmo-inc")
+    github.add_repo(refused, "gizmo-inc/gears")
+    github.fail_next(None, 403, method="POST", path=f"/app/installations/{refused}/access_tokens")
+
+    found = await checks.examine(rt)
+
+    problem = only_problem(found)
+    assert (problem.area, problem.name, problem.status) == (
+        f"gizmo-inc (installation {refused})",
+        "token",
+        Status.FAIL,
+    )
+    assert problem.detail.startswith("no installation token: GitHub answered 403")
+    assert problem.line().startswith(f"✗ gizmo-inc (installation {refused}): token:")
+    assert "check the installation at" in problem.fix
+    assert not report.healthy(found)
+    # the other installation is still checked, repository and all
+    working = f"octo-org (installation {healthy[0]})"
+    assert [c.status for c in found if (c.area, c.name) == (working, "token")] == [Status.OK]
+    assert any(c.area == REPOSITORY and c.status is Status.OK for c in found)
+
+
 # ---------------------------------------------------------------------------- repositories
 
 
