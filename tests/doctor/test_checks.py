@@ -310,6 +310,14 @@ EXTRA_INPUT = AGENT_WORKFLOW.replace(
     "      target:\n        type: string\n        required: true\n      dispatch_url:\n",
     1,
 )
+NO_DISPATCH_URL = AGENT_WORKFLOW.replace(
+    "      dispatch_url:\n"
+    "        description: Base URL of the Dispatch server\n"
+    "        type: string\n"
+    "        required: true\n",
+    "",
+    1,
+)
 OLD_REPORTER = AGENT_WORKFLOW.replace(
     "DISPATCH_REPORTER_SHA256: ", "DISPATCH_REPORTER_SHA256: 0000", 1
 )
@@ -330,6 +338,11 @@ OLD_REPORTER = AGENT_WORKFLOW.replace(
             "requires target, which Dispatch does not send",
         ),
         (
+            lambda gh: replace_workflow(gh, NO_DISPATCH_URL),
+            Status.FAIL,
+            "does not take dispatch_url: every dispatch would be refused",
+        ),
+        (
             lambda gh: replace_workflow(gh, OLD_REPORTER),
             Status.FAIL,
             "Dispatch reporter mismatch",
@@ -340,9 +353,10 @@ OLD_REPORTER = AGENT_WORKFLOW.replace(
             "differs from the shipped version",
         ),
     ],
-    ids=["missing", "not-dispatchable", "extra-input", "old-reporter", "edited"],
+    ids=["missing", "not-dispatchable", "extra-input", "no-dispatch-url", "old-reporter", "edited"],
 )
 async def test_a_workflow_fault_is_found(rt, healthy, github, plant, status, said):
+    assert NO_DISPATCH_URL != AGENT_WORKFLOW  # the input really is gone from the planted copy
     plant(github)
     problem = only_problem(await checks.examine(rt))
     assert (problem.area, problem.name, problem.status) == (REPOSITORY, "workflow", status)
