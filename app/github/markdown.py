@@ -9,6 +9,7 @@ block it sits in. Each function here is for one way such text is shown.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
@@ -58,7 +59,10 @@ def quoted_command(line: str) -> str:
 def table_cell(text: str, limit: int = 200) -> str:
     """One value in a Markdown table cell: one line, pipes escaped, no mentions, no links or
     images (addresses as code), capped."""
-    return inline_text(text, limit)
+    text = " ".join(str(text).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _Writer([]).text(text, links=False)
 
 
 def inline_text(text: str, limit: int = 300) -> str:
@@ -138,7 +142,10 @@ def agent_markdown(text: str, allowed_hosts: Iterable[str]) -> str:
     description, raw HTML with attributes becomes code, and all remaining text is escaped."""
     writer = _Writer(list(allowed_hosts))
     tree = SyntaxTreeNode(_PARSER.parse(scrub_secrets(text)))
-    return "\n".join(writer.blocks(tree.children)).strip("\n")
+    written = "\n".join(writer.blocks(tree.children)).strip("\n")
+    # Dispatch finds its own comments by a hidden `<!-- dispatch:… -->` marker: agent text shows
+    # none, even as code.
+    return written.replace("<!--", "<!\u200b--")
 
 
 class _Writer:
@@ -336,22 +343,30 @@ def _fence(text: str, info: str) -> str:
     return f"{ticks}{info}\n{text}\n{ticks}"
 
 
-def _html_block(html: str) -> str:
+def _html_block(block: str) -> str:
     """A block of HTML: kept when it is only tags that carry no address (`<details>`,
     `<summary>`, …) around text, else shown as code."""
-    html = html.rstrip("\n")
-    pieces = re.split(r"(<[^>]*>)", html)
+    block = block.rstrip("\n")
+    pieces = re.split(r"(<[^>]*>)", block)
     if not all(_HTML_TAG.fullmatch(p) for p in pieces[1::2]):
-        return _fence(html, "html")
-    texts = [
-        no_mentions(p.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
-        .replace("://", ":&#8203;//")
-        .replace("www.", "www&#8203;.")
-        for p in pieces[0::2]
-    ]
-    return "".join(
-        t + (pieces[2 * n + 1] if 2 * n + 1 < len(pieces) else "") for n, t in enumerate(texts)
-    )
+        return _fence(block, "html")
+    pieces[0::2] = [_html_escape(p) for p in pieces[0::2]]
+    return "".join(pieces)
+
+
+def html_text(text: str, limit: int = 300) -> str:
+    """A short value inside HTML that Dispatch writes (`<summary>…</summary>`), where Markdown is
+    not parsed: one line, capped, HTML-escaped, no mentions, no address GitHub would link."""
+    text = " ".join(str(text).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _html_escape(text)
+
+
+def _html_escape(text: str) -> str:
+    text = no_mentions(html.escape(text, quote=True))
+    # A zero-width space keeps an address readable but not linked.
+    return re.sub(r"(?i)(://|(?<![A-Za-z0-9])www(?=\.))", r"\1&#8203;", text)
 
 
 def cut(text: str, limit: int, more: str) -> str:

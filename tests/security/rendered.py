@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 # GFM links `www.…` and e-mail addresses in text too; linkify-it-py only takes the `www.` ones
 # whose domain ends in a TLD it knows, so these are looked for in the rendered text instead.
 _GFM_TEXT_LINK = re.compile(
-    r"(?i)(?<![A-Za-z0-9])www\.[A-Za-z0-9_-]|(?:https?|ftp)://|"
+    r"(?i)(?<![A-Za-z0-9])www\.[A-Za-z0-9_-]|(?:https?|ftp)://[A-Za-z0-9_-]|"
     r"[A-Za-z0-9.+_-]@[A-Za-z0-9_-]+\.[A-Za-z0-9_-]"
 )
 # A mention as GitHub finds it in the rendered text: `@` after a non-word character, then a name.
