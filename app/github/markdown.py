@@ -104,7 +104,10 @@ def safe_link(url: str | None, allowed_hosts: Iterable[str]) -> str | None:
         return None
     if not any(host == a.lower() or host.endswith("." + a.lower()) for a in allowed_hosts):
         return None
-    rest = url[url.index(parts.netloc) + len(parts.netloc) :]
+    at = url.find(parts.netloc)
+    if at < 0:  # the host was written with characters urlsplit drops (a newline, a tab)
+        return None
+    rest = url[at + len(parts.netloc) :]
     encoded = "".join(
         c if c in _URL_KEEP else "".join(f"%{b:02X}" for b in c.encode()) for c in rest
     )
@@ -121,9 +124,10 @@ if _PARSER.linkify is None:  # pragma: no cover  (markdown-it-py[linkify] is a d
 _PARSER.linkify.set({"fuzzy_link": False})
 # What GitHub turns into a link in plain text (GFM's extended autolinks), over-approximated.
 _TEXT_URL = re.compile(r"(?i)(?:(?:https?|ftp)://|(?<![A-Za-z0-9])www\.|(?:mailto|xmpp):)[^\s<|`]*")
-_TEXT_ESCAPE = re.compile(r"[\\`*\[\]<>|~&$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# `]` only where it could close a link, an image or a reference definition (`](`, `][`, `]:`;
+# the next piece of text may start with `(`): `[C2]`, `[1, 2]` and `[ ]` stay as they are.
+_TEXT_ESCAPE = re.compile(r"[\\`*<>|~&]|\](?=[(\[:]|$)|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 _LINE_START = re.compile(r"^(\s*(?:[0-9]{1,9})?)([#+=-]|(?<=[0-9])[.)])")
-_TASK = re.compile(r"^\[[ xX]\] ")
 # Inline HTML that can carry no address: kept; any other HTML is shown as code.
 _HTML_TAG = re.compile(
     r"</?(?:br|b|i|em|strong|sub|sup|kbd|del|ins|s|details|summary|p)\s*/?>", re.I
@@ -195,10 +199,6 @@ class _Writer:
             else:
                 marker = node.markup or "-"
             lines = self.blocks(item.children, tight=tight) or [""]
-            first = item.children[0] if item.children else None
-            if first is not None and first.type == "paragraph":
-                # A task list item ("- [ ] …") keeps its checkbox.
-                lines[0] = re.sub(r"^\\\[([ xX])\\\] ", r"[\1] ", lines[0])
             if out and not tight:
                 out.append("")
             pad = " " * (len(marker) + 1)
@@ -241,7 +241,9 @@ class _Writer:
     def span(self, node: SyntaxTreeNode, one_line: bool, in_link: bool) -> str:
         kind = node.type
         if kind == "text":
-            return self.text(node.content, links=not in_link)
+            if in_link:
+                return self.text(node.content, links=False, escape=_escape_label)
+            return self.text(node.content)
         if kind == "softbreak":
             return " " if one_line else "\n"
         if kind == "hardbreak":
@@ -298,14 +300,19 @@ class _Writer:
 
 def _escape(text: str) -> str:
     """Text that must not become markup: what makes links, images, HTML, code, emphasis, tables
-    or entities escaped; `#`, `!` and parentheses left alone (`#12` stays a reference, and an
-    escaped `[` cannot start a link or image)."""
+    or entities escaped; `#`, `!`, `[` and parentheses left alone (`#12` stays a reference, and
+    with no `](`, `][` or `]:` left there is no link, image or reference to make)."""
     return _TEXT_ESCAPE.sub(lambda m: "\\" + m.group(0), no_mentions(text))
+
+
+def _escape_label(text: str) -> str:
+    """Text inside the label of a link Dispatch writes: brackets escaped too."""
+    return re.sub(r"[\[\]]", lambda m: "\\" + m.group(0), _escape(text))
 
 
 def _escape_all(text: str) -> str:
     """Text that must not format at all (other people's titles, alert fields)."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+!|~&$])", r"\\\1", no_mentions(text))
+    return re.sub(r"([\\`*_{}\[\]()<>#+!|~&])", r"\\\1", no_mentions(text))
 
 
 def _trim_url(url: str) -> str:

@@ -134,6 +134,7 @@ def test_safe_link_cannot_end_the_link_it_is_put_in(url):
         "https://github.com\\.evil.example/x",
         "//github.com/x",
         "javascript:alert(1)//github.com",
+        "https://git\nhub.com/x",
     ],
 )
 def test_safe_link_refuses_other_hosts_and_schemes(url):
