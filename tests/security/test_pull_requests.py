@@ -104,3 +104,36 @@ async def test_an_agent_cannot_report_someone_elses_pull_request(client, oidc, g
     assert refused.status_code == 422 and "not from this run's branch" in refused.json()["error"]
     assert accepted.status_code == 202
     assert (await runs.get(run.id)).pr_number == own["number"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "{own}) ![p](https://evil.example/p.png) cc @admin",
+        "https://evil.example/octo-org/widgets/pull/{number}",
+        "https://github.com/someone/else/pull/{number}",
+        "https://github.com/octo-org/widgets/pull/{number}/../../../evil",
+    ],
+)
+async def test_an_agent_cannot_report_an_address_other_than_its_pull_requests(
+    client, oidc, github, repo, url
+):
+    run = await create_run(github, repo, state="running", workflow_run_id=880003)
+    own = github.add_pull(repo[1], f"{pull_requests.run_branch_prefix(run.id)}-fix")
+    token = oidc.token(
+        AUDIENCE, repository=repo[1]["full_name"], repository_id=repo[1]["id"], run_id=880003
+    )
+
+    refused = await client.post(
+        f"/api/runs/{run.id}/events",
+        json={
+            "type": "pr",
+            "number": own["number"],
+            "url": url.format(own=own["html_url"], number=own["number"]),
+        },
+        headers={"authorization": f"Bearer {token}"},
+    )
+
+    assert refused.status_code == 422 and "must be the address" in refused.json()["error"]
+    stored = await runs.get(run.id)
+    assert (stored.pr_number, stored.pr_url) == (None, None)
