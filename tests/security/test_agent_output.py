@@ -11,7 +11,7 @@ import re
 import httpx
 import pytest
 
-from app.agents import lifecycle, pull_requests, runs
+from app.agents import lifecycle, pull_requests, runs, status_comment
 from app.db import engine
 from app.stream import chunks
 from tests.agents.loop import AUDIENCE, comment
@@ -265,3 +265,39 @@ async def test_a_long_report_keeps_no_secret_behind_its_link(
     assert "Line 999: " in whole and "[redacted]" in whole
     assert "ghs_0123456789" not in whole
     assert "ghs_0123456789" not in ((await runs.get(run.id)).report or "")
+
+
+async def test_a_public_repositorys_viewer_link_expires_sooner_than_a_private_ones(
+    rt, clock, client, github, project, deliver
+):
+    installation, public = project
+    private = github.add_repo(installation, "octo-org/gadgets", private=True)
+    github.add_workflow(private, "dispatch-agent.yml", AGENT_WORKFLOW)
+    github.set_permission(private, "alice", "write")
+    payload = for_repo("installation_repositories/added", installation, public)
+    payload["repositories_added"] = [
+        {"id": r["id"], "full_name": r["full_name"], "private": r is private}
+        for r in (public, private)
+    ]
+    await deliver("installation_repositories", payload)
+    links = {}
+    for repository in (public, private):
+        issue = github.add_issue(repository, "bug", labels=["status/ready"])
+        await deliver(
+            "issue_comment",
+            comment(github, (installation, repository), issue["number"], "/dispatch investigate"),
+        )
+        [run] = await runs.for_issue(repository["full_name"], issue["number"])
+        status = next(
+            c for c in github.bot_comments(repository, issue["number"]) if f"run:{run.id}" in c
+        )
+        found = re.search(r"\[watch the stream\]\(http://dispatch\.test([^)]+)\)", status)
+        links[repository["full_name"]] = found.group(1)
+    assert all([(await client.get(link)).status_code == 200 for link in links.values()])
+
+    clock.advance(days=status_comment.PUBLIC_LINK_DAYS, hours=1)
+
+    assert (await client.get(links["octo-org/widgets"])).status_code == 404
+    assert (await client.get(links["octo-org/gadgets"])).status_code == 200
+    clock.advance(days=rt.settings.stream_token_days)
+    assert (await client.get(links["octo-org/gadgets"])).status_code == 404
