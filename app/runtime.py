@@ -54,7 +54,7 @@ class Runtime:
             settings=settings,
             credentials=credentials,
             github=GitHubClients(settings, credentials, pace_clock=pace_clock),
-            signer=Signer(load_secret_key(settings)),
+            signer=Signer(load_secret_key(settings), now=lambda: clock.now().timestamp()),
             oidc=OIDCVerifier(settings.dispatch_oidc_issuer, settings.oidc_audience),
             clock=clock,
             embeddings=embeddings,

@@ -14,6 +14,7 @@ import hmac
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -49,12 +50,14 @@ class InvalidToken(Exception):
 
 
 class Signer:
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, now: Callable[[], float] = time.time) -> None:
+        """`now`: the time in Unix seconds (the runtime's clock, which tests move)."""
         self._key = key
+        self._now = now
 
     def sign(self, purpose: str, subject: str, ttl_seconds: float) -> str:
         body = msgspec.json.encode(
-            {"p": purpose, "s": subject, "e": int(time.time() + ttl_seconds)}
+            {"p": purpose, "s": subject, "e": int(self._now() + ttl_seconds)}
         )
         encoded = _b64(body)
         return f"{encoded}.{self._mac(encoded)}"
@@ -71,7 +74,7 @@ class Signer:
             raise InvalidToken("malformed") from None
         if claims.get("p") != purpose:
             raise InvalidToken("wrong purpose")
-        if claims.get("e", 0) < time.time():
+        if claims.get("e", 0) < self._now():
             raise InvalidToken("expired")
         return str(claims.get("s"))
 

@@ -42,6 +42,7 @@ from app.github import rest
 from app.installations import service as installations
 from app.issues import repo_config, state
 from app.issues.labels import AGENT_PREFIX, Signal, Status
+from app.logs import scrub_credentials
 from app.modes import Mode
 from app.runtime import Runtime
 from app.stream import chunks
@@ -74,6 +75,7 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent, *, attempt: int | None
     """Record an agent's event on its run and queue its effects on GitHub. With `attempt`, only
     while that is still the run's attempt."""
     now = rt.clock.now()
+    event = scrubbed(event)
     body = msgspec.to_builtins(event)
     kind = body.pop("type")
     async with engine.transaction():
@@ -124,6 +126,24 @@ async def apply(rt: Runtime, run: Run, event: AgentEvent, *, attempt: int | None
                 jobs.RUN_EFFECTS, {"run": run.id, "event": kind, **_effect_args(event)}
             )
     return run
+
+
+def scrubbed(event: AgentEvent) -> AgentEvent:
+    """The event with every text the agent wrote scrubbed of credentials (as log chunks are),
+    before any of it is stored, queued or served: a plan, summary, blocker or report is kept only
+    without them."""
+    if isinstance(event, Progress):
+        return msgspec.structs.replace(event, message=scrub_credentials(event.message))
+    if isinstance(event, PlanProposed):
+        return msgspec.structs.replace(event, body=scrub_credentials(event.body))
+    if isinstance(event, Blocker):
+        return msgspec.structs.replace(event, reason=scrub_credentials(event.reason))
+    if isinstance(event, Completed):
+        report = scrub_credentials(event.report) if event.report is not None else None
+        return msgspec.structs.replace(
+            event, summary=scrub_credentials(event.summary), report=report
+        )
+    return event
 
 
 def _effect_args(event: AgentEvent) -> dict[str, Any]:
@@ -345,11 +365,16 @@ async def cancel_workflow_run(rt: Runtime, run: Run) -> bool:
     return await rest.cancel_workflow_run(client, run.repository, run.workflow_run_id)
 
 
-async def is_runs_pull(rt: Runtime, run: Run, number: int) -> bool:
-    """Whether GitHub says pull request `number` comes from the run's own branch."""
+async def runs_pull_url(rt: Runtime, run: Run, number: int) -> str | None:
+    """GitHub's own address of pull request `number` if GitHub says it comes from the run's own
+    branch, else None. The address the agent reported is never used: it could point anywhere."""
     client = rt.github.installation(run.installation_id)
     pull = await rest.get_pull(client, run.repository, number)
-    return pull is not None and pull_requests.is_run_branch(run, pull.get("head") or {})
+    if pull is None or not pull_requests.is_run_branch(run, pull.get("head") or {}):
+        return None
+    return str(
+        pull.get("html_url") or f"{rt.settings.github_web_url}/{run.repository}/pull/{number}"
+    )
 
 
 async def seen(rt: Runtime, run: Run) -> None:

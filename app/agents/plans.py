@@ -75,7 +75,9 @@ def render(plan_body: str, revision: str, run: Run, allowed_hosts: list[str], fu
 
 
 async def propose(rt: Runtime, run: Run, body: str) -> Plan:
-    """Record and post a plan from `run`; earlier undecided plans on the issue are superseded."""
+    """Record and post a plan from `run`; earlier undecided plans on the issue are superseded.
+    Credentials are scrubbed first: the plan is kept, served whole and briefed without them."""
+    body = markdown.scrub_secrets(body)
     revision = revision_of(body)
     client = rt.github.installation(run.installation_id)
     # Found again by its marker: a retried step edits the comment instead of posting it twice.

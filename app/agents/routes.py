@@ -9,6 +9,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.exceptions import ServiceUnavailableException
 
@@ -86,12 +87,16 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
             f"`url` must be the address of pull request #{event.number} of {run.repository} "
             "on GitHub",
         )
-    if isinstance(event, PullRequestOpened) and not await _is_runs_pull(rt, run, event.number):
-        return error(
-            422,
-            f"pull request #{event.number} is not from this run's branch "
-            f"(dispatch/run-{run.id}-…) in {run.repository}, as GitHub sees it",
-        )
+    if isinstance(event, PullRequestOpened):
+        url = await _runs_pull_url(rt, run, event.number)
+        if url is None:
+            return error(
+                422,
+                f"pull request #{event.number} is not from this run's branch "
+                f"(dispatch/run-{run.id}-…) in {run.repository}, as GitHub sees it",
+            )
+        # GitHub's address of the pull request, never the one reported.
+        event = msgspec.structs.replace(event, url=url)
     try:
         run = await lifecycle.apply(rt, run, event, attempt=reporter.attempt)
     except lifecycle.RunFinished as exc:
@@ -106,9 +111,9 @@ def _is_pull_address(rt: Runtime, run: Run, event: PullRequestOpened) -> bool:
     return safe == event.url and safe.lower() == expected
 
 
-async def _is_runs_pull(rt: Runtime, run: Run, number: int) -> bool:
+async def _runs_pull_url(rt: Runtime, run: Run, number: int) -> str | None:
     try:
-        return await lifecycle.is_runs_pull(rt, run, number)
+        return await lifecycle.runs_pull_url(rt, run, number)
     except Exception as exc:
         if not github_retry.unavailable(exc):
             raise

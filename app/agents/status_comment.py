@@ -90,14 +90,18 @@ def _render(rt: Runtime, run: Run, *, public: bool) -> str:
         days = min(PUBLIC_LINK_DAYS, rt.settings.stream_token_days) if public else None
         link = viewer_url(rt, run.id, run.viewer_key, days=days)
         rows.append(("live output", f"[watch the stream]({link})"))
-    if run.workflow_run_url:
-        rows.append(("workflow run", f"[GitHub Actions]({run.workflow_run_url})"))
-    if run.pr_url:
-        rows.append(("pull request", f"[#{run.pr_number}]({run.pr_url})"))
+    # Links that Dispatch did not make itself: only to GitHub.
+    hosts = markdown.github_hosts(rt.settings.github_web_url)
+    if workflow_run_url := markdown.safe_link(run.workflow_run_url, hosts):
+        rows.append(("workflow run", f"[GitHub Actions]({workflow_run_url})"))
+    if run.pr_number:
+        pr_url = markdown.safe_link(run.pr_url, hosts)
+        rows.append(
+            ("pull request", f"[#{run.pr_number}]({pr_url})" if pr_url else f"#{run.pr_number}")
+        )
     if run.target_pull:
         pull = run.target_pull
         sha = markdown.code_span(str(pull.get("head_sha") or "")[:12])
-        hosts = markdown.github_hosts(rt.settings.github_web_url)
         pull_url = markdown.safe_link(pull.get("url"), hosts)
         shown = f"[#{int(pull['number'])}]({pull_url})" if pull_url else f"#{int(pull['number'])}"
         rows.append(

@@ -6,6 +6,7 @@ signature over the whole body is still unchecked."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from litestar import Request, Response
@@ -15,12 +16,21 @@ from app.web.errors import error
 # Bodies above this many bytes wait for one of LARGE_AT_ONCE places before they are read.
 LARGE = 1024 * 1024
 LARGE_AT_ONCE = 4
-_large_reads: asyncio.Semaphore | None = None
+# The places, one set per event loop (a server runs one; a semaphore belongs to its loop).
+_places: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+_reading = 0
+
+
+def reading_large() -> int:
+    """How many large bodies are being read now (never more than LARGE_AT_ONCE)."""
+    return _reading
 
 
 async def read(request: Request, limit: int) -> bytes | Response[dict[str, Any]]:
     """The body, or the error answer: 411 without a length, 413 over `limit`."""
-    global _large_reads
+    global _reading
     declared = request.headers.get("content-length", "")
     if not declared.isdigit():
         return error(411, "send the body with a Content-Length header")
@@ -29,7 +39,13 @@ async def read(request: Request, limit: int) -> bytes | Response[dict[str, Any]]
         return error(413, f"request body too large: {size} bytes, the limit is {limit}")
     if size <= LARGE:
         return await request.body()
-    if _large_reads is None:
-        _large_reads = asyncio.Semaphore(LARGE_AT_ONCE)
-    async with _large_reads:
-        return await request.body()
+    loop = asyncio.get_running_loop()
+    places = _places.get(loop)
+    if places is None:
+        places = _places[loop] = asyncio.Semaphore(LARGE_AT_ONCE)
+    async with places:
+        _reading += 1
+        try:
+            return await request.body()
+        finally:
+            _reading -= 1

@@ -11,10 +11,11 @@ import re
 import httpx
 import pytest
 
-from app.agents import lifecycle, runs
+from app.agents import lifecycle, pull_requests, runs, status_comment
+from app.db import engine
 from app.github import markdown
 from app.stream import chunks
-from tests.agents.loop import AUDIENCE
+from tests.agents.loop import AUDIENCE, comment
 from tests.agents.test_lifecycle import start
 from tests.harness import AGENT_WORKFLOW, drain
 from tests.security.rendered import assert_renders_harmless, render
@@ -226,3 +227,159 @@ async def test_a_public_repositorys_viewer_link_ends_with_the_run(
     assert (await runs.get(run.id)).viewer_key is None
     status = next(c for c in github.bot_comments(repository, number) if f"run:{run.id}" in c)
     assert "watch the stream" not in status
+
+
+async def test_a_pr_event_links_only_to_githubs_own_address_of_the_pull_request(
+    rt, client, oidc, github, project, deliver
+):
+    number, run = await start(github, project, deliver)
+    own = github.add_pull(project[1], f"{pull_requests.run_branch_prefix(run.id)}-fix")
+
+    refused = await report(
+        client,
+        oidc,
+        project,
+        run,
+        {"type": "pr", "number": own["number"], "url": "https://evil.example/login"},
+    )
+    assert refused.status_code == 422 and (await runs.get(run.id)).pr_url is None
+
+    answer = await report(
+        client,
+        oidc,
+        project,
+        run,
+        {"type": "pr", "number": own["number"], "url": own["html_url"]},
+    )
+    await drain(rt)
+
+    assert answer.status_code == 202
+    status = next(c for c in github.bot_comments(project[1], number) if f"run:{run.id}" in c)
+    assert f"[#{own['number']}]({own['html_url']})" in status
+    assert "evil.example" not in status
+    assert (await runs.get(run.id)).pr_url == own["html_url"]
+
+
+TOKEN = "ghs_0123456789abcdefghijKLMNOPqrstuv.wxyz_0123"
+
+
+async def whole_text(client, comment: str) -> str:
+    link = re.search(r"\[read all of it\]\((http://dispatch\.test[^)]+)\)", comment).group(1)
+    answer = await client.get(link.removeprefix("http://dispatch.test"))
+    assert answer.status_code == 200
+    return answer.text
+
+
+async def test_a_long_plan_and_summary_keep_no_secret_behind_their_links(
+    rt, client, oidc, github, project, deliver
+):
+    number, run = await start(github, project, deliver)
+    long = "## Summary\n" + "\n".join(f"step {n}: " + "x" * 60 for n in range(1100))
+    secret_tail = f"\nThe token I found: {TOKEN}\n"
+
+    await report(client, oidc, project, run, {"type": "plan", "body": long + secret_tail})
+    await report(
+        client,
+        oidc,
+        project,
+        run,
+        {
+            "type": "completed",
+            "outcome": "investigation_complete",
+            "summary": long + secret_tail,
+            "cost_usd": 0.1,
+            "turns": 3,
+        },
+    )
+    async with engine.connection() as connection:
+        queued = await connection.fetch("SELECT convert_from(payload, 'UTF8') AS p FROM pgqueuer")
+    assert queued and not any("ghs_0123" in (row["p"] or "") for row in queued)
+    await drain(rt)
+
+    comments = github.bot_comments(project[1], number)
+    plan = await whole_text(client, next(c for c in comments if "Plan from run" in c))
+    summary = await whole_text(client, next(c for c in comments if f"run:{run.id}" in c))
+    for text in (plan, summary):
+        assert "step 1099: " in text and "[redacted]" in text
+        assert "ghs_0123456789" not in text
+    # Nothing unscrubbed is kept: not the run, its plan, its events (nor the jobs, above).
+    async with engine.connection() as connection:
+        kept = await connection.fetchval(
+            "SELECT (SELECT count(*) FROM run WHERE summary LIKE '%ghs_0123%')"
+            " + (SELECT count(*) FROM plan WHERE body LIKE '%ghs_0123%')"
+            " + (SELECT count(*) FROM run_event WHERE body::text LIKE '%ghs_0123%')"
+        )
+    assert kept == 0
+
+
+async def test_a_long_report_keeps_no_secret_behind_its_link(
+    rt, client, oidc, github, project, deliver
+):
+    issue = github.add_issue(project[1], "Pick a queue")
+    await deliver(
+        "issue_comment", comment(github, project, issue["number"], "/dispatch research which?")
+    )
+    [run] = await runs.for_issue("octo-org/widgets", issue["number"])
+    text = "## Findings\n" + "".join(f"Line {i}: " + "x" * 60 + "\n" for i in range(1000))
+    text += f"## Sources\n- https://github.com/o/r\n\nAlso this: {TOKEN}\n"
+
+    answer = await report(
+        client,
+        oidc,
+        project,
+        run,
+        {
+            "type": "completed",
+            "outcome": "completed",
+            "summary": "done",
+            "cost_usd": 0.1,
+            "turns": 3,
+            "report": text,
+        },
+    )
+    await drain(rt)
+
+    assert answer.status_code == 202
+    posted = next(
+        c for c in github.bot_comments(project[1], issue["number"]) if "dispatch:report:" in c
+    )
+    whole = await whole_text(client, posted)
+    assert "Line 999: " in whole and "[redacted]" in whole
+    assert "ghs_0123456789" not in whole
+    assert "ghs_0123456789" not in ((await runs.get(run.id)).report or "")
+
+
+async def test_a_public_repositorys_viewer_link_expires_sooner_than_a_private_ones(
+    rt, clock, client, github, project, deliver
+):
+    installation, public = project
+    private = github.add_repo(installation, "octo-org/gadgets", private=True)
+    github.add_workflow(private, "dispatch-agent.yml", AGENT_WORKFLOW)
+    github.set_permission(private, "alice", "write")
+    payload = for_repo("installation_repositories/added", installation, public)
+    payload["repositories_added"] = [
+        {"id": r["id"], "full_name": r["full_name"], "private": r is private}
+        for r in (public, private)
+    ]
+    await deliver("installation_repositories", payload)
+    links = {}
+    for repository in (public, private):
+        issue = github.add_issue(repository, "bug", labels=["status/ready"])
+        await deliver(
+            "issue_comment",
+            comment(github, (installation, repository), issue["number"], "/dispatch investigate"),
+        )
+        [run] = await runs.for_issue(repository["full_name"], issue["number"])
+        status = next(
+            c for c in github.bot_comments(repository, issue["number"]) if f"run:{run.id}" in c
+        )
+        found = re.search(r"\[watch the stream\]\(http://dispatch\.test([^)]+)\)", status)
+        links[repository["full_name"]] = found.group(1)
+    assert all([(await client.get(link)).status_code == 200 for link in links.values()])
+
+    clock.advance(days=status_comment.PUBLIC_LINK_DAYS, hours=1)
+
+    assert (await client.get(links["octo-org/widgets"])).status_code == 404
+    assert (await client.get(links["octo-org/gadgets"])).status_code == 200
+    clock.advance(days=rt.settings.stream_token_days)
+    assert (await client.get(links["octo-org/gadgets"])).status_code == 404

@@ -7,10 +7,11 @@ import json
 import pytest
 
 from app.config import ConfigError
+from app.intake import bodies
 from app.signing import InvalidToken, Signer, load_secret_key
 from tests.agents.loop import AUDIENCE, create_run
 from tests.conftest import make_settings
-from tests.webhooks import example
+from tests.webhooks import example, signed
 
 
 async def test_a_non_ascii_signature_is_a_401_not_a_500(client):
@@ -138,3 +139,63 @@ async def test_a_run_has_a_bounded_number_of_viewers(tmp_path, github, oidc, dat
         assert answer.headers["retry-after"] == "30"
     finally:
         await rt.close()
+
+
+async def test_a_signed_webhook_without_a_length_is_refused(client, github):
+    body, headers = signed(github.webhook_secret, "ping", {"zen": "hi", "hook_id": 1})
+
+    async def chunked():  # no Content-Length: httpx sends it with Transfer-Encoding: chunked
+        yield body
+
+    response = await client.post("/webhooks/github", content=chunked(), headers=headers)
+
+    assert response.status_code == 411
+    assert "content-length" in response.json()["error"].lower()
+
+
+async def test_only_a_few_large_bodies_are_read_at_once(client, github):
+    import asyncio
+
+    size = bodies.LARGE + 1000
+    stalled = []
+    try:
+        # Senders that declare a large body, send its first byte and no more.
+        for n in range(bodies.LARGE_AT_ONCE):
+            reader, writer = await asyncio.open_connection(
+                client.base_url.host, client.base_url.port
+            )
+            writer.write(
+                b"POST /webhooks/github HTTP/1.1\r\nhost: x\r\n"
+                b"content-length: %d\r\nx-hub-signature-256: sha256=%s\r\n"
+                b"x-github-event: ping\r\nx-github-delivery: slow-%d\r\n\r\n{"
+                % (size, b"0" * 64, n)
+            )
+            await writer.drain()
+            stalled.append((reader, writer))
+        for _ in range(500):  # until the server is reading all of them
+            if bodies.reading_large() == bodies.LARGE_AT_ONCE:
+                break
+            await asyncio.sleep(0.02)
+        assert bodies.reading_large() == bodies.LARGE_AT_ONCE
+        body, headers = signed(
+            github.webhook_secret, "ping", {"zen": "x" * bodies.LARGE, "hook_id": 1}
+        )
+
+        # One more large body, whole and correctly signed: it waits for a place.
+        fifth = asyncio.create_task(client.post("/webhooks/github", content=body, headers=headers))
+        await asyncio.wait({fifth}, timeout=2)
+        waited = not fifth.done()
+        # One slow sender finishes (its signature is wrong): its place goes to the fifth.
+        reader, writer = stalled.pop(0)
+        writer.write(b" " * (size - 1))
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 30)
+        writer.close()
+        answer = await asyncio.wait_for(fifth, 30)
+
+        assert waited
+        assert status_line.split()[1] == b"401"
+        assert answer.status_code == 200 and answer.json()["pong"] is True
+    finally:
+        for _, writer in stalled:
+            writer.close()

@@ -4,6 +4,7 @@ opens exactly one run and a wrong one is a plain 404."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -91,6 +92,27 @@ async def test_the_viewer_page_sends_no_referrer(rt, client, run):
     assert page.status_code == 200
     assert page.headers["referrer-policy"] == "no-referrer"
     assert "EventSource" in page.text and f"/runs/{run.id}/stream?token=" in page.text
+
+
+async def test_the_viewer_page_and_stream_cannot_be_framed_or_sniffed(rt, client, run):
+    token = viewer_token(rt, run.id, run.viewer_key)
+
+    page = await client.get(f"/runs/{run.id}", params={"token": token})
+    async with client.stream("GET", f"/runs/{run.id}/stream", params={"token": token}) as stream:
+        stream_headers = stream.headers
+
+    policy = dict(
+        part.split(" ", 1) for part in page.headers["content-security-policy"].split("; ")
+    )
+    assert policy["frame-ancestors"] == "'none'"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    # Only the page's own script runs: the one carrying this response's nonce.
+    nonce = re.fullmatch(r"'nonce-([^']+)'", policy["script-src"]).group(1)
+    assert f'<script nonce="{nonce}">' in page.text
+    assert "unsafe-inline" not in policy["script-src"] and policy["default-src"] == "'none'"
+    assert stream_headers["x-content-type-options"] == "nosniff"
+    assert stream_headers["referrer-policy"] == "no-referrer"
 
 
 async def test_a_chunk_that_commits_late_is_not_lost(rt, client, run):
