@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from app.config import ConfigError, load_settings
+from app.modes import Mode
 
 
 @pytest.mark.parametrize(
@@ -178,3 +181,16 @@ def test_a_config_error_lists_each_problem():
         load_settings(worker_concurrency="0", log_level="LOUD")
     assert len(caught.value.problems) == 2
     assert {p.split(":")[0] for p in caught.value.problems} == {"WORKER_CONCURRENCY", "LOG_LEVEL"}
+
+
+def test_the_readme_lists_every_mode_with_its_spawn_limits(monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [listed] = re.findall(r"^`<MODE>` is (.+)\.$", readme, re.M)
+    assert re.findall(r"`([A-Z_]+)`", listed) == [mode.name for mode in Mode]
+    for mode in Mode:  # and each name the README gives is one Dispatch reads
+        monkeypatch.setenv(f"MAX_CONCURRENT_SPAWNS_{mode.name}", "7")
+        monkeypatch.setenv(f"DAILY_SPAWN_BUDGET_{mode.name}", "8")
+    settings = load_settings()
+    for mode in Mode:
+        assert getattr(settings, f"max_concurrent_spawns_{mode.value}") == 7
+        assert getattr(settings, f"daily_spawn_budget_{mode.value}") == 8

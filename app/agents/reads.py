@@ -25,7 +25,7 @@ from app.agents.run_search import RunFilter
 from app.agents.runs import Run, RunState
 from app.claims import records as claims
 from app.installations import service as installations
-from app.issues import cache
+from app.issues import cache, repo_config
 from app.issues.repo_config import RepoConfig
 from app.modes import Mode
 from app.runtime import Runtime
@@ -237,6 +237,9 @@ async def fleet(rt: Runtime, token: ApiToken) -> dict[str, Any]:
                 },
                 "spend_today_usd": round(spent, 4),
                 "daily_cost_limit_usd": rt.settings.daily_cost_limit_usd,
+                "lower_repository_budgets": await _lower_budgets(
+                    rt, installation_id, allowed, limits
+                ),
                 "active_claims": await claims.active_count(installation_id),
                 "kill_switch": {"engaged": True, "reason": engaged.reason}
                 if engaged
@@ -253,3 +256,31 @@ async def fleet(rt: Runtime, token: ApiToken) -> dict[str, Any]:
         },
         "installations": result,
     }
+
+
+async def _lower_budgets(
+    rt: Runtime,
+    installation_id: int,
+    repositories: list[dict[str, Any]],
+    operator: dict[Mode, spawn_limits.Limits],
+) -> dict[str, Any]:
+    """The budgets each repository's `.github/dispatch.yml` lowers below the operator's (the
+    gates apply them to runs in that repository), by repository; repositories that lower
+    nothing are left out."""
+    lowered: dict[str, Any] = {}
+    for repo in repositories:
+        if repo["installation_id"] != installation_id:
+            continue
+        loaded = await repo_config.load(rt, installation_id, repo["full_name"])
+        modes = {}
+        for mode, limits in operator.items():
+            own = spawn_limits.limits_for(rt.settings, loaded.config, mode)
+            if (own.concurrency, own.daily_spawns) != (limits.concurrency, limits.daily_spawns):
+                modes[mode.value] = {
+                    "concurrency": own.concurrency,
+                    "daily_spawns": own.daily_spawns,
+                }
+        cost = spawn_limits.daily_cost_limit(rt.settings, loaded.config)
+        if modes or cost != rt.settings.daily_cost_limit_usd:
+            lowered[repo["full_name"]] = {"modes": modes, "daily_cost_limit_usd": cost}
+    return lowered

@@ -15,6 +15,7 @@ from litestar.exceptions import ServiceUnavailableException
 from app.agents import auth, brief, lifecycle, stream_tokens, viewer, workflow_files
 from app.agents.events import InvalidEvent, PullRequestOpened, parse_event, parse_log
 from app.agents.runs import Run
+from app.github import markdown
 from app.github import retry as github_retry
 from app.runtime import Runtime
 from app.stream import chunks
@@ -78,6 +79,13 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
         return error(422, str(exc))
     if streaming and not stream_tokens.allows(event):
         return error(403, stream_tokens.SCOPE)
+    if isinstance(event, PullRequestOpened) and not _is_pull_address(rt, run, event):
+        # The address goes into the status comment as a link: only the pull request's own.
+        return error(
+            422,
+            f"`url` must be the address of pull request #{event.number} of {run.repository} "
+            "on GitHub",
+        )
     if isinstance(event, PullRequestOpened) and not await _is_runs_pull(rt, run, event.number):
         return error(
             422,
@@ -89,6 +97,13 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
     except lifecycle.RunFinished as exc:
         return error(409, str(exc))
     return Response({"run": run.id, "state": run.state.value}, status_code=202)
+
+
+def _is_pull_address(rt: Runtime, run: Run, event: PullRequestOpened) -> bool:
+    web = rt.settings.github_web_url.rstrip("/")
+    expected = f"{web}/{run.repository}/pull/{event.number}".lower()
+    safe = markdown.safe_link(event.url, markdown.github_hosts(web))
+    return safe == event.url and safe.lower() == expected
 
 
 async def _is_runs_pull(rt: Runtime, run: Run, number: int) -> bool:

@@ -103,10 +103,13 @@ async def release(
     reason = (reason or "").strip() or None
     if result is Outcome.BLOCKED and reason is None:
         raise invalid("reason", "a blocked release needs a `reason`: what a person must do")
-    if pr_url is not None and not markdown.safe_link(
-        pr_url, markdown.github_hosts(rt.settings.github_web_url)
-    ):
-        raise invalid("pr_url", "`pr_url` must be the https address of a pull request on GitHub")
+    if pr_url is not None:
+        # Kept as the link would be written (nothing in it can end a Markdown link).
+        pr_url = markdown.safe_link(pr_url, markdown.github_hosts(rt.settings.github_web_url))
+        if pr_url is None:
+            raise invalid(
+                "pr_url", "`pr_url` must be the https address of a pull request on GitHub"
+            )
     with github_trouble("releasing the claim (it is still yours)"):
         async with engine.transaction():
             claim = await get(claim_id, lock=True)

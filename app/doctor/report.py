@@ -76,6 +76,8 @@ def github_error(exc: BaseException) -> str:
         except ValueError:
             pass
         return f"GitHub answered {exc.response.status_code}" + (f" ({message})" if message else "")
+    if isinstance(exc, RequestError) and isinstance(exc.__cause__, RequestFailed):
+        return github_error(exc.__cause__)  # githubkit's wrapping of a refused token request
     if isinstance(exc, RequestError):
         return f"GitHub could not be reached ({type(exc.__cause__ or exc).__name__})"
     return f"{type(exc).__name__}: {exc}"

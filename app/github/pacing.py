@@ -56,9 +56,12 @@ _CONTENT_SEGMENTS = frozenset({"issues", "comments", "reactions", "labels", "pul
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
-MARGIN = timedelta(seconds=2)
+# A write reaches GitHub up to STALE_SLOT after its slot, plus the time its request takes to
+# get there (an installation token fetched first, a busy event loop, a loaded machine): the
+# rest of the margin covers that.
+MARGIN = timedelta(seconds=4)
 # A slot whose write waited longer than this for its turn in the process is taken again.
-STALE_SLOT = MARGIN / 2
+STALE_SLOT = timedelta(seconds=1)
 # Writes of one process waiting for slots together take up to this many in one round trip, while
 # both windows have room for twice as many more; a spare slot is kept for at most STALE_SLOT and
 # counts all the same if it goes unused (the budget only gets safer).

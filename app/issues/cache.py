@@ -146,6 +146,7 @@ class IssueFilter:
     owner: str | None = None
     type: str | None = None
     customer: str | None = None
+    excluding: int | None = None  # with one repository: this issue is never listed
 
 
 async def search(
@@ -163,6 +164,8 @@ async def search(
         where.append(f"lower(repository) = ANY({arg([r.lower() for r in flt.repositories])})")
     if flt.state:
         where.append(f"state = {arg(flt.state)}")
+    if flt.excluding is not None:
+        where.append(f"number <> {arg(flt.excluding)}")
     if flt.status:
         where.append(f"status = {arg(_prefixed('status/', flt.status))}")
     if flt.priority:

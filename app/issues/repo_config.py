@@ -9,7 +9,7 @@ Example (every key is optional):
     permissions:          # minimum permission per verb: read, triage, write, maintain, admin
       investigate: triage
       approve: maintain
-    allowed_bots: [renovate[bot]]     # bots whose commands run (others are ignored)
+    allowed_bots: ["renovate[bot]"]   # bots whose commands run, quoted (others are ignored)
     workflows:
       default: dispatch-agent.yml     # the agent workflow file for every mode...
       implement: dispatch-implement.yml   # ...or per mode

@@ -69,6 +69,7 @@ async def list_issues(scope: Scope, args: ListIssues) -> Result:
             status=args.status,
             priority=args.priority,
             type=args.type,
+            excluding=scope.mission_issue,
         ),
         limit=args.limit,
         offset=args.offset,

@@ -364,7 +364,7 @@ def render(proposal: dict[str, Any], ctx: RenderContext) -> str:
             continue
         lines += [
             "<details>",
-            f"<summary>{position}. {markdown.inline_text(item['title'], 150)}</summary>",
+            f"<summary>{position}. {markdown.html_text(item['title'], 150)}</summary>",
             "",
             untrusted_markdown(item["body"], ctx.allowed_hosts),
             "",

@@ -7,8 +7,9 @@ Counted over the open issues the customer follows:
 - `critical_stale`: critical and no update for 2 days;
 - `unresponded`: nobody from the team (write permission, the App, an agent) has commented yet.
 
-Also `last_activity` (the newest update of any followed issue, open or recently closed) and the
-median time from opening to the team's first comment over every followed issue that has one.
+Also `last_activity` (the newest update of any followed issue that is open, or was closed in the
+last 30 days) and the median time from opening to the team's first comment over every followed
+issue that has one.
 
 The score starts at 100 and loses:
 
@@ -36,6 +37,7 @@ from app.portal.customers import Customer
 STALE_AFTER = timedelta(days=3)
 CRITICAL_STALE_AFTER = timedelta(days=2)
 QUIET_AFTER = timedelta(days=7)
+RECENTLY_CLOSED = timedelta(days=30)
 CRITICAL = (Priority.P0.value, Priority.P1.value)
 
 
@@ -79,6 +81,15 @@ def _latest(*moments: datetime | None) -> datetime | None:
     return max(known) if known else None
 
 
+def _counts_for_activity(issue: boards.Card, now: datetime) -> bool:
+    """Open, or closed in the last 30 days: an issue closed long ago that someone touches again
+    is not news about how the customer's issues are doing."""
+    if issue.state == "open":
+        return True
+    closed = issue.closed_at or issue.updated_at
+    return closed is not None and now - closed <= RECENTLY_CLOSED
+
+
 async def of(customer: Customer, now: datetime) -> Health:
     repository_ids = await installations.repository_ids(customer.installation_id)
     _, issues = await boards.labelled(
@@ -91,7 +102,8 @@ async def of(customer: Customer, now: datetime) -> Health:
     for issue in issues:
         found = seen.get((issue.repository_id, issue.number))
         updated = _latest(issue.updated_at, found.last_comment_at if found else None)
-        last_activity = _latest(last_activity, updated)
+        if _counts_for_activity(issue, now):
+            last_activity = _latest(last_activity, updated)
         answered = found.first_team_response_at if found else None
         if answered is not None and issue.created_at is not None:
             waits.append(max(0.0, (answered - issue.created_at).total_seconds() / 3600))

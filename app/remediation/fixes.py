@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from app import jobs, queue
+from app.agents import runs
 from app.audit import log as audit
 from app.clock import parse_timestamp
 from app.db import engine
@@ -230,7 +231,8 @@ async def recurrence(
 
 async def reopen_failed(rt: Runtime, attempt_id: int, events: list[dict[str, Any]]) -> None:
     """The GitHub side of a failed fix (a job): reopen the issue one priority step higher, with
-    `dispatch/fix-failed`, `status/ready` and a comment listing the new events. The new priority
+    `dispatch/fix-failed`, `status/ready` and a comment listing the new events, then let the
+    gates consider a new run (DESIGN: "the gates may dispatch again"). The new priority
     is decided once and stored, so a retry finishes the same escalation instead of raising the
     priority again from labels an earlier attempt already changed."""
     select = f"SELECT {_COLUMNS}, escalated_to FROM fix_attempt WHERE id = $1"
@@ -265,6 +267,12 @@ async def reopen_failed(rt: Runtime, attempt_id: int, events: list[dict[str, Any
             row = await connection.fetchrow(select, attempt_id)
     raised = row["escalated_to"]
     await _reopen_escalated(rt, client, attempt, Priority(raised), events)
+    # Only now may the gates dispatch again: a run started earlier would race the reopening.
+    await queue.enqueue(
+        jobs.CONSIDER_SPAWN,
+        {"fingerprint": attempt.fingerprint},
+        dedupe_key=f"spawn:{attempt.fingerprint}",
+    )
 
 
 async def _reopen_escalated(
@@ -284,16 +292,19 @@ async def _reopen_escalated(
         if label.startswith("priority/") and label != raised.value:
             await rest.remove_label(client, repository, number, label)
     await rest.add_label(client, repository, number, Signal.FIX_FAILED)
-    await state.move_to(
-        client,
-        rt,
-        repository,
-        number,
-        Status.READY,
-        actor=actor,
-        reason="the error came back after the fix",
-        installation_id=attempt.installation_id,
-    )
+    # A run already working on it (started by a later alert while this job retried) keeps it
+    # in progress.
+    if not any(run.state.active for run in await runs.for_issue(repository, number)):
+        await state.move_to(
+            client,
+            rt,
+            repository,
+            number,
+            Status.READY,
+            actor=actor,
+            reason="the error came back after the fix",
+            installation_id=attempt.installation_id,
+        )
     lines = "\n".join(
         f"- {e.get('at')}: {markdown.code_span((e.get('message') or 'event')[:200])} "
         f"(x{e.get('count', 1)})"

@@ -117,7 +117,8 @@ async def _record_one(rt: Runtime, occurrence: Occurrence, delivery: str) -> Non
     if row["issue_number"] is None:
         return  # its issue is being opened; that job reads the latest count
     events = await _recent_events(fp)
-    if await fixes.recurrence(rt, fp, now, occurrence.release, events):
+    failed_fix = await fixes.recurrence(rt, fp, now, occurrence.release, events)
+    if failed_fix:
         log.info("fix failed: the error came back", extra={"fingerprint": fp})
     await queue.enqueue(
         jobs.ALERT_SUMMARY,
@@ -125,7 +126,8 @@ async def _record_one(rt: Runtime, occurrence: Occurrence, delivery: str) -> Non
         delay=await _summary_delay(rt, fp),
         dedupe_key=f"summary:{fp}",
     )
-    await queue.enqueue(jobs.CONSIDER_SPAWN, {"fingerprint": fp}, dedupe_key=f"spawn:{fp}")
+    if not failed_fix:  # else the job that reopens the issue considers a run once it has
+        await queue.enqueue(jobs.CONSIDER_SPAWN, {"fingerprint": fp}, dedupe_key=f"spawn:{fp}")
 
 
 async def _target_repository(rt: Runtime, source: str) -> dict[str, Any]:

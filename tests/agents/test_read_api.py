@@ -8,7 +8,7 @@ import pytest
 
 from app.agents import kill_switches
 from app.installations import service as installations
-from app.issues import onboarding
+from app.issues import onboarding, repo_config
 from app.tokens import service as tokens
 from tests.harness import AGENT_WORKFLOW, drain
 
@@ -116,6 +116,58 @@ async def test_issue_runs_log_and_fleet(rt, github, repo, client, world):
     await kill_switches.set_kill_switch(True, installation_id=None, reason="incident", by="ops")
     fleet = (await client.get("/api/fleet", headers=admin)).json()
     assert fleet["kill_switch"] == {"engaged": True, "reason": "incident"}
+
+
+async def test_the_fleet_shows_todays_spend_and_the_budgets_a_repository_lowers(
+    rt, github, repo, client, world
+):
+    installation, repository = repo
+    first, _, _ = world
+    github.add_file(
+        repository,
+        ".github/dispatch.yml",
+        "budgets:\n  daily_spawns: {investigate: 5}\n  daily_cost_usd: 2.5\n",
+    )
+    await repo_config.refresh(rt, installation, "octo-org/widgets")
+    agent = await bearer("harness", "agent")
+    admin = await bearer("ops", "admin", repos=())
+    run = (
+        await client.post(
+            "/api/runs",
+            json={
+                "repository": "octo-org/widgets",
+                "issue": first,
+                "mode": "investigate",
+                "agent": "codex",
+            },
+            headers=agent,
+        )
+    ).json()["run"]
+    done = await client.post(
+        f"/api/runs/{run['id']}/events",
+        json={
+            "type": "completed",
+            "outcome": "investigation_complete",
+            "summary": "Found it.",
+            "cost_usd": 1.25,
+            "turns": 3,
+        },
+        headers=agent,
+    )
+    assert done.status_code == 202
+    await drain(rt)
+
+    [mine] = (await client.get("/api/fleet", headers=admin)).json()["installations"]
+
+    assert mine["spend_today_usd"] == 1.25 and mine["daily_cost_limit_usd"] == 50
+    assert mine["modes"]["investigate"]["daily_spawns"] == 20
+    # The gates hold runs in octo-org/widgets to its own lower budgets; the fleet says so.
+    assert mine["lower_repository_budgets"] == {
+        "octo-org/widgets": {
+            "modes": {"investigate": {"concurrency": 3, "daily_spawns": 5}},
+            "daily_cost_limit_usd": 2.5,
+        }
+    }
 
 
 async def test_other_repositories_runs_are_not_found(rt, github, repo, client, world):

@@ -70,6 +70,15 @@ async def test_unwatch_removes_it_and_says_when_there_is_nothing_to_remove(
     answer, _ = await say(github, repo, issue, deliver, "/dispatch unwatch acme")
     assert "customer/acme" not in github.label_names(repo[1], issue["number"])
     assert "no longer follows" in answer
+    async with engine.connection() as connection:
+        removal = await connection.fetchrow(
+            "SELECT actor, after, reason FROM audit_log"
+            " WHERE issue_number = $1 AND action = 'label.remove'",
+            issue["number"],
+        )
+    assert removal is not None, "unwatch left no label.remove entry in the audit trail"
+    assert removal["actor"] == "tina" and "customer/acme" in str(removal["after"])
+    assert "/dispatch unwatch acme" in removal["reason"]
 
     answer, reactions = await say(github, repo, issue, deliver, "/dispatch unwatch acme")
     assert "confused" in reactions

@@ -1,6 +1,6 @@
 """Moving an installation: `dispatch db dump` of one database, `dispatch db restore` into a fresh
 embedded server, and `dispatch serve` on it answers with the same issues, runs, deliveries and
-audit trail (and the same API token works)."""
+audit trail and customers (and the same API token and portal link work)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from app.db import dump
 from app.installations import service as installations
 from app.intake import journal
 from app.issues import onboarding
+from app.portal import customers
 from app.stream import chunks
 from app.stream.links import viewer_token
 from app.tokens import service as tokens
@@ -42,7 +43,7 @@ def test_passwords_stay_off_the_command_line():
 
 async def seed(rt, github, repo) -> dict:
     installation, repository = repo
-    github.add_issue(repository, "ready bug", labels=["status/ready", "type/bug"])
+    github.add_issue(repository, "ready bug", labels=["status/ready", "type/bug", "customer/acme"])
     github.add_issue(repository, "backlog item", labels=["status/backlog"])
     await onboarding.onboard(rt, installation, "octo-org/widgets")
     await audit.record(actor="alice", action="label.add", target="octo-org/widgets#1")
@@ -61,17 +62,29 @@ async def seed(rt, github, repo) -> dict:
     await chunks.append(run.id, 2, "done\n")
     done = Completed(outcome="completed", summary="moved well", cost_usd=0.5, turns=3)
     await lifecycle.apply(rt, run, done)
-    return {"run": run.id, "key": run.viewer_key, "token": await tokens.create("ops", "admin", [])}
+    _, portal_token = await customers.create(
+        installation, "Acme Corp", slug="acme", color="#0366d6"
+    )
+    return {
+        "run": run.id,
+        "key": run.viewer_key,
+        "token": await tokens.create("ops", "admin", []),
+        "portal": portal_token,
+    }
 
 
-async def listing(base: str, token: str) -> tuple[list, list]:
+async def listing(base: str, token: str, portal_token: str) -> tuple[list, list, list, list]:
     headers = {"authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         issues = (await http.get("/api/issues", headers=headers)).json()["issues"]
         trail = (await http.get("/api/audit", headers=headers)).json()
+        known = (await http.get("/api/customers", headers=headers)).json()
+        board = (await http.get("/api/portal/acme", params={"token": portal_token})).json()
     return (
         sorted((i["number"], i["title"], i["status"]) for i in issues),
         sorted((e["actor"], e["action"], e["target"]) for e in trail["entries"]),
+        sorted((c["slug"], c["name"], c["color"]) for c in known["customers"]),
+        [(c["status"], [i["title"] for i in c["issues"]]) for c in board["columns"]],
     )
 
 
@@ -79,7 +92,7 @@ async def test_a_dump_restored_into_a_fresh_embedded_server_serves_the_same_data
     rt, settings, database, github, repo, client, tmp_path
 ):
     seeded = await seed(rt, github, repo)
-    before = await listing(str(client.base_url), seeded["token"])
+    before = await listing(str(client.base_url), seeded["token"], seeded["portal"])
     source = settings_env(settings, database)
     archive = tmp_path / "dispatch.dump"
 
@@ -100,7 +113,7 @@ async def test_a_dump_restored_into_a_fresh_embedded_server_serves_the_same_data
         server = ServerProcess(moved, args=("--no-worker",)).start(tmp_path / "serve.log")
         try:
             await server.wait_ready(timeout=60)
-            after = await listing(server.url, seeded["token"])
+            after = await listing(server.url, seeded["token"], seeded["portal"])
             token = viewer_token(rt, seeded["run"], seeded["key"])
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                 page = await http.get(f"/runs/{seeded['run']}", params={"token": token})
@@ -110,6 +123,8 @@ async def test_a_dump_restored_into_a_fresh_embedded_server_serves_the_same_data
             server.stop()
 
         assert after == before and len(after[0]) == 2 and after[1]
+        assert after[2] == [("acme", "Acme Corp", "#0366d6")]
+        assert ("status/ready", ["ready bug"]) in after[3]
         assert page.status_code == 200 and "succeeded" in page.text
         assert viewer.logs() == [(1, "thinking about it\n"), (2, "done\n")]
     finally:

@@ -263,6 +263,30 @@ async def test_an_installation_that_has_not_accepted_new_permissions(rt, healthy
     assert "checks: write" in problem.detail and "accepts" in problem.fix
 
 
+async def test_an_installation_without_a_token_is_a_failure(rt, healthy, github):
+    # a second installation, whose token no client has cached yet: GitHub refuses to issue one
+    refused = github.add_installation("gizmo-inc")
+    github.add_repo(refused, "gizmo-inc/gears")
+    github.fail_next(None, 403, method="POST", path=f"/app/installations/{refused}/access_tokens")
+
+    found = await checks.examine(rt)
+
+    problem = only_problem(found)
+    assert (problem.area, problem.name, problem.status) == (
+        f"gizmo-inc (installation {refused})",
+        "token",
+        Status.FAIL,
+    )
+    assert problem.detail.startswith("no installation token: GitHub answered 403")
+    assert problem.line().startswith(f"✗ gizmo-inc (installation {refused}): token:")
+    assert "check the installation at" in problem.fix
+    assert not report.healthy(found)
+    # the other installation is still checked, repository and all
+    working = f"octo-org (installation {healthy[0]})"
+    assert [c.status for c in found if (c.area, c.name) == (working, "token")] == [Status.OK]
+    assert any(c.area == REPOSITORY and c.status is Status.OK for c in found)
+
+
 # ---------------------------------------------------------------------------- repositories
 
 
@@ -286,6 +310,14 @@ EXTRA_INPUT = AGENT_WORKFLOW.replace(
     "      target:\n        type: string\n        required: true\n      dispatch_url:\n",
     1,
 )
+NO_DISPATCH_URL = AGENT_WORKFLOW.replace(
+    "      dispatch_url:\n"
+    "        description: Base URL of the Dispatch server\n"
+    "        type: string\n"
+    "        required: true\n",
+    "",
+    1,
+)
 OLD_REPORTER = AGENT_WORKFLOW.replace(
     "DISPATCH_REPORTER_SHA256: ", "DISPATCH_REPORTER_SHA256: 0000", 1
 )
@@ -306,6 +338,11 @@ OLD_REPORTER = AGENT_WORKFLOW.replace(
             "requires target, which Dispatch does not send",
         ),
         (
+            lambda gh: replace_workflow(gh, NO_DISPATCH_URL),
+            Status.FAIL,
+            "does not take dispatch_url: every dispatch would be refused",
+        ),
+        (
             lambda gh: replace_workflow(gh, OLD_REPORTER),
             Status.FAIL,
             "Dispatch reporter mismatch",
@@ -316,9 +353,10 @@ OLD_REPORTER = AGENT_WORKFLOW.replace(
             "differs from the shipped version",
         ),
     ],
-    ids=["missing", "not-dispatchable", "extra-input", "old-reporter", "edited"],
+    ids=["missing", "not-dispatchable", "extra-input", "no-dispatch-url", "old-reporter", "edited"],
 )
 async def test_a_workflow_fault_is_found(rt, healthy, github, plant, status, said):
+    assert NO_DISPATCH_URL != AGENT_WORKFLOW  # the input really is gone from the planted copy
     plant(github)
     problem = only_problem(await checks.examine(rt))
     assert (problem.area, problem.name, problem.status) == (REPOSITORY, "workflow", status)

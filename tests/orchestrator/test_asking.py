@@ -9,7 +9,7 @@ import pytest
 from app.audit import log as audit
 from app.db import engine
 from app.installations import service as installations
-from app.issues import onboarding
+from app.issues import onboarding, repo_config
 from app.orchestrator import missions
 from app.orchestrator.missions import MissionState, Source
 from tests.conftest import claude_settings, make_settings
@@ -106,6 +106,44 @@ async def test_ask_needs_a_request_and_write_permission(github, repo, claude, de
     await deliver("issue_comment", ask(github, repo, number, "do everything", user="eve"))
     assert "needs **write** permission" in github.bot_comments(repository, number)[-1]
     assert claude.attempts == 0
+
+
+async def test_a_repository_may_let_triagers_ask(rt, github, repo, claude, deliver, project):
+    _, repository = repo
+    number = project["mission"]["number"]
+    github.set_permission(repository, "tom", "triage")
+
+    # By default a mission needs write: a triager is refused and Claude is not called.
+    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks", user="tom"))
+    assert (
+        "@tom `/dispatch ask` needs **write** permission on octo-org/widgets; @tom has **triage**"
+        in github.bot_comments(repository, number)[-1]
+    )
+    assert (
+        claude.attempts == 0 and await missions.latest_for_issue(repository["id"], number) is None
+    )
+
+    github.add_file(repository, ".github/dispatch.yml", "permissions:\n  ask: triage\n")
+    await repo_config.refresh(rt, repo[0], REPO)
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks", user="tom"))
+
+    mission = await missions.latest_for_issue(repository["id"], number)
+    assert mission is not None, github.bot_comments(repository, number)[-1]
+    assert mission.requested_by == "tom" and mission.source is Source.COMMAND
+    assert "📋 Proposed" in mission_comment(github, repository, number)
+
+    # The label follows the same setting.
+    other = github.add_issue(repository, "Alert on failing deliveries", "Page someone.", user="tom")
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+    await deliver("issues", labeled(github, repo, other["number"], "tom"))
+    labelled = await missions.latest_for_issue(repository["id"], other["number"])
+    assert labelled is not None and labelled.source is Source.LABEL
+    assert "📋 Proposed" in mission_comment(github, repository, other["number"])
 
 
 async def test_a_second_ask_while_a_proposal_waits_is_refused(

@@ -16,6 +16,7 @@ from app.orchestrator import missions, progress, revisions
 from app.search import indexing
 from tests.conftest import claude_settings, make_settings
 from tests.fakes.anthropic import tool_use
+from tests.harness import drain, fast_forward
 from tests.orchestrator.missions import (
     ask,
     mission_comment,
@@ -191,6 +192,63 @@ async def test_ask_propose_approve_creates_and_dispatches(
     assert {row["target"] for row in trail} == {f"{REPO}#{number}"}
     assert {row["installation_id"] for row in trail} == {repo[0]}
     assert all(row["after"]["mission"] == mission.id for row in trail)
+
+
+async def test_ask_on_a_pull_request_makes_the_pull_request_the_mission_issue(
+    github, repo, claude, deliver, project
+):
+    _, repository = repo
+    pull = github.add_pull(
+        repository,
+        "webhook-queue",
+        title="Queue webhook deliveries",
+        body="Deliveries go through a queue now.",
+        user="carol",
+    )
+    number = pull["number"]
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+
+    asked = ask(github, repo, number, "plan the follow-ups this pull request needs")
+    asked["issue"]["pull_request"] = github.issue(repository, number)["pull_request"]
+    await deliver("issue_comment", asked)
+
+    assert "eyes" in github.reactions(repository, asked["comment"]["id"])
+    mission = await missions.latest_for_issue(repository["id"], number)
+    assert mission is not None, github.bot_comments(repository, number)
+    assert mission.issue_number == number and mission.requested_by == "alice"
+    # Claude read the pull request as the mission issue.
+    opening = claude.requests[0].messages[0]["content"]
+    assert "Queue webhook deliveries" in opening and "Deliveries go through a queue" in opening
+    revision = revision_in(proposal_comment(github, repository, number))
+    assert f"📋 Proposed: revision `{revision}`" in mission_comment(github, repository, number)
+    assert issue_count(github, repository) == 0
+
+    await deliver(
+        "issue_comment", say(github, repo, number, f"/dispatch approve {revision}", "bob")
+    )
+
+    created = [call.body for call in github.calls_to("POST", CREATE_ISSUE)]
+    assert [c["title"] for c in created] == [
+        "Retry webhook deliveries with exponential backoff",
+        "Document webhook retry behaviour",
+    ]
+    assert all(f"Part of mission #{number} (revision `{revision}`)" in c["body"] for c in created)
+    backoff, docs_issue = (
+        i["number"] for i in github.issues(repository) if i["user"]["login"] == github.bot.login
+    )
+    body = github.issue(repository, number)["body"]
+    assert body.startswith("Deliveries go through a queue now.")  # the author's text stays
+    assert f"- [ ] #{backoff} (investigate)" in body
+    assert f"- [ ] #{docs_issue} (no run, after #{backoff})" in body
+    dispatched = sorted(
+        [
+            (await runs.get(int(d["inputs"]["run_id"]))).issue_number
+            for d in github.dispatches(repository)
+        ]
+    )
+    assert dispatched == sorted([backoff, project["retries"]["number"]])
 
 
 async def test_a_model_that_tries_to_act_without_approval_creates_nothing(
@@ -545,6 +603,66 @@ async def test_a_proposed_issue_with_the_title_of_an_open_one_is_marked(
     docs = project["docs"]["number"]
     assert f"⚠️ Item 1 looks like a duplicate of #{docs} Document webhook signatures" in text
     assert "Duplicates were checked by title only (embeddings off)." in text
+
+
+class TestWithCommandRetriesThatWait:
+    @pytest.fixture
+    def settings(self, tmp_path, github, oidc, claude):
+        return make_settings(
+            tmp_path,
+            github,
+            dispatch_oidc_issuer=oidc.url,
+            delivery_retry_base_seconds=60.0,
+            **claude_settings(claude),
+        )
+
+    async def test_an_approval_sent_before_the_current_proposal_does_not_approve_it(
+        self, rt, github, repo, claude, deliver, project
+    ):
+        """Bob's plain `/dispatch approve` was about revision A; GitHub failed while Dispatch ran it,
+        and by the time its retry runs, Alice's edit has been planned again into revision B. That
+        approval must not approve B, which Bob never read."""
+        installation, repository = repo
+        number = project["mission"]["number"]
+        retries, docs = project["retries"]["number"], project["docs"]["number"]
+        claude.reply(tool_use("propose", propose_input(retries, docs)))
+        await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+        old = revision_in(proposal_comment(github, repository, number))
+
+        github.fail_next(None, 502, method="GET", path=rf"^/repos/{REPO}/collaborators/bob/")
+        await deliver("issue_comment", say(github, repo, number, "/dispatch approve", "bob"))
+        github.clear_faults()
+        mission = await missions.latest_for_issue(repository["id"], number)
+        assert mission.state is missions.MissionState.PROPOSED  # the approval waits for its retry
+
+        wider = propose_input(retries, docs)
+        wider["items"][1]["mode"] = "research"
+        claude.reply(tool_use("propose", wider))
+        github.update_issue(repository, number, body="Also: never lose a delivery.")
+        edited = for_repo("issues/edited", installation, repository)
+        edited["issue"] = github.issue(repository, number)
+        edited["changes"] = {"body": {"from": "Outages at customers should not hurt us or them."}}
+        edited["sender"] = {**edited["sender"], "login": "alice"}
+        await deliver("issues", edited)
+        new = revision_in(proposal_comment(github, repository, number))
+        assert new != old
+
+        await fast_forward(rt.clock, minutes=30)  # the approval's retry comes due
+        await drain(rt)
+
+        reply = github.bot_comments(repository, number)[-1]
+        assert "> `/dispatch approve`" in reply
+        assert (
+            f"@bob your approval was sent before revision `{new}` was proposed. Read it, then "
+            f"`/dispatch approve {new}`." in reply
+        )
+        assert issue_count(github, repository) == 0 and github.dispatches(repository) == []
+        mission = await missions.latest_for_issue(repository["id"], number)
+        assert mission.state is missions.MissionState.PROPOSED
+
+        # Approved after reading it, revision B goes ahead.
+        await deliver("issue_comment", say(github, repo, number, "/dispatch approve", "bob"))
+        assert issue_count(github, repository) == 2
 
 
 class TestWithEmbeddings:

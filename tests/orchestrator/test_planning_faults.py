@@ -280,3 +280,59 @@ async def test_the_planning_picks_up_after_a_crash_without_paying_twice(
     assert claude.attempts == 2
     assert len(github.calls_to("GET", rf"^/repos/{REPO}/git/trees/")) == 2
     assert "app/webhooks.py (" in claude.requests[-1].results()[0]
+
+
+@pytest.mark.parametrize("overrides", [{"orchestrator_max_tokens": 1024}])
+async def test_an_answer_cut_at_max_tokens_fails_and_says_how_to_retry(
+    github, repo, claude, deliver, project, overrides
+):
+    _, repository = repo
+    number = project["mission"]["number"]
+    claude.reply(tool_use("search_issues", {"query": "webhook"}))
+    claude.reply(text("Here is my plan: first, back off between"), stop_reason="max_tokens")
+    claude.reply(tool_use("propose", proposal(project)))  # never asked for
+
+    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+
+    status = mission_comment(github, repository, number)
+    assert (
+        "❌ The mission failed: Claude's answer was cut at `ORCHESTRATOR_MAX_TOKENS` (1024) "
+        "before it finished; raise it." in status
+    )
+    assert "Nothing was created or dispatched (2 rounds" in status
+    assert "To try again: `/dispatch ask <what you want>` on this issue" in status
+    assert not [c for c in github.bot_comments(repository, number) if "mission-proposal" in c]
+    assert github.calls_to("POST", rf"^/repos/{REPO}/issues$") == []
+    assert github.dispatches(repository) == []
+    mission = await mission_of(repository, number)
+    assert mission.state is MissionState.FAILED and mission.rounds == 2
+    # The setting is what Claude was asked to stay within, and the cut answer ended the planning.
+    assert {r.body["max_tokens"] for r in claude.requests} == {1024}
+    assert claude.attempts == 2
+
+
+@pytest.mark.parametrize("overrides", [{"orchestrator_max_cost_usd": 0.05}])
+async def test_the_per_mission_cost_cap_stops_planning(
+    github, repo, claude, deliver, project, overrides
+):
+    _, repository = repo
+    number = project["mission"]["number"]
+    # $3/Mtok in: 20,000 tokens is $0.06, past the $0.05 cap after one round.
+    claude.reply(tool_use("search_issues", {"query": "webhook"}), usage=(20_000, 0))
+    claude.reply(tool_use("propose", proposal(project)))  # never asked for
+
+    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+
+    status = mission_comment(github, repository, number)
+    assert (
+        "❌ The mission failed: it reached its cost cap ($0.05, `ORCHESTRATOR_MAX_COST_USD`) "
+        "before Claude proposed anything." in status
+    )
+    assert "Nothing was created or dispatched (1 round, $0.0600 spent)" in status
+    assert "To try again: `/dispatch ask <what you want>` on this issue" in status
+    assert not [c for c in github.bot_comments(repository, number) if "mission-proposal" in c]
+    assert github.calls_to("POST", rf"^/repos/{REPO}/issues$") == []
+    mission = await mission_of(repository, number)
+    assert mission.state is MissionState.FAILED and mission.rounds == 1
+    assert mission.cost_usd == pytest.approx(0.06)
+    assert claude.attempts == 1  # no second call past the cap

@@ -13,6 +13,7 @@ from app.orchestrator import proposal as proposals
 from app.orchestrator import tools
 from app.orchestrator.proposal import PROPOSE_SCHEMA, InvalidProposal
 from tests.orchestrator.missions import propose_input
+from tests.security.rendered import assert_renders_harmless
 
 VALID = propose_input(1, 2)
 
@@ -141,7 +142,9 @@ def test_the_comment_shows_untrusted_text_safely():
 
     assert "@maintainers" not in text and "@\u200dmaintainers" in text
     assert "![x]" not in text and "<!-- dispatch:mission:3 -->" not in text
-    assert "Break \\| the \\[table\\]\\(https://evil.example\\)" in text
+    # In `<summary>` (HTML, where Markdown is not parsed): escaped as HTML, the address unlinked.
+    assert "<summary>1. Break | the [table](https://&#8203;evil.example)</summary>" in text
+    assert_renders_harmless(text)
     assert "[here](https://evil.example)" not in text and "here (`https://evil.example`)" in text
     assert "https://github.com/o/r/issues/1" in text
     assert "`/dispatch approve abcdef012345`" in text

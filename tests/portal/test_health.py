@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.db import engine
+from app.issues import repo_config
 from app.portal import health
 from app.tokens import service as tokens
 from tests.harness import drain
@@ -123,6 +124,57 @@ async def test_health_counts_what_an_account_manager_needs(
         "/api/customers/acme/stats", headers={"authorization": f"Bearer {admin}"}
     )
     assert served.json()["unresponded"] == 2 and served.json()["score"] == stats.score
+
+
+async def test_last_activity_counts_open_issues_and_those_closed_in_the_last_30_days(
+    github, installed, acme
+):
+    customer, _ = acme
+    now = datetime.now(UTC)
+    await follow(
+        github, installed, "open, quiet for 10 days",
+        created_at=now - timedelta(days=20), updated_at=now - timedelta(days=10),
+    )  # fmt: skip
+    await follow(
+        github, installed, "closed 8 days ago", state="closed",
+        created_at=now - timedelta(days=20), closed_at=now - timedelta(days=8),
+        updated_at=now - timedelta(days=8),
+    )  # fmt: skip
+    await follow(
+        github, installed, "closed 40 days ago, relabelled yesterday", state="closed",
+        created_at=now - timedelta(days=50), closed_at=now - timedelta(days=40),
+        updated_at=now - timedelta(days=1),
+    )  # fmt: skip
+
+    stats = await health.of(customer, now)
+
+    assert abs(stats.last_activity - (now - timedelta(days=8))) < timedelta(seconds=1)
+    # nothing that counts moved for a week while an issue is open: quiet (10), and stale (20)
+    assert stats.score == 100 - 30 - 20 - 10
+
+
+async def test_an_agent_allowed_by_the_repository_answers_for_the_team(
+    rt, github, installed, acme, deliver
+):
+    customer, _ = acme
+    installation, repository = installed
+    github.add_file(repository, ".github/dispatch.yml", 'allowed_bots: ["agent-bot[bot]"]\n')
+    await repo_config.refresh(rt, installation, repository["full_name"])
+    now = datetime.now(UTC)
+    hours_ago = {"created_at": now - timedelta(hours=3), "updated_at": now}
+    by_agent = await follow(github, installed, "answered by the agent", **hours_ago)
+    by_other = await follow(github, installed, "answered by some other bot", **hours_ago)
+
+    await deliver("issue_comment", comment_webhook(
+        github, installed, by_agent["number"], "agent-bot[bot]", now - timedelta(hours=1),
+        user_type="Bot"))  # fmt: skip
+    await deliver("issue_comment", comment_webhook(
+        github, installed, by_other["number"], "other-bot[bot]", now - timedelta(hours=1),
+        user_type="Bot"))  # fmt: skip
+
+    stats = await health.of(customer, now)
+    assert (stats.open, stats.unresponded) == (2, 1)  # only the other bot's issue waits
+    assert stats.median_first_response_hours == 2.0  # the agent answered 2 hours in
 
 
 async def test_an_issue_followed_later_reads_its_earlier_comments_once(

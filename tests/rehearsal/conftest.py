@@ -1,13 +1,18 @@
-"""The stage of a rehearsal: Dispatch served on a known port (so the URL it dispatches with is
-the one the workflow calls), the fake GitHub with the repository installed and the agent workflow
+"""The stage of a rehearsal: `dispatch serve` (web and worker, as its own processes) on the test's
+database and a port chosen before it starts (so the URL it dispatches with, DISPATCH_URL, is the
+one the workflow calls), the fake GitHub with the repository installed and the agent workflow
 registered, a real git repository behind it, and `Stage.rehearse()` to run the dispatched workflow
-as a runner would and then send what GitHub sends afterwards (`pull_request`, `workflow_run`)."""
+as a runner would and then send what GitHub sends afterwards (`pull_request`, `workflow_run`).
+Nothing runs Dispatch's jobs by hand: a test waits (`eventually`) for what its server does to show
+at the fake GitHub or in the run's state."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,15 +20,16 @@ from typing import Any
 import httpx
 import pytest
 
+from app.agents import runs
 from app.installations import service as installations
 from tests.agents.loop import comment
 from tests.conftest import make_settings
-from tests.harness import AGENT_WORKFLOW, drain, free_port, serve_in_process
+from tests.harness import AGENT_WORKFLOW, ServerProcess, free_port, settings_env
 from tests.rehearsal.git_server import GitServer
 from tests.rehearsal.runner import Rehearsal, WorkflowRun, World, load, python_shim
 from tests.rehearsal.tools import Agent, install
 from tests.remediation.conftest import TOKEN as GRAFANA_TOKEN
-from tests.webhooks import for_repo
+from tests.webhooks import for_repo, signed
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "workflows" / "dispatch-agent.yml"
@@ -35,6 +41,21 @@ FILES = {
     "tests/test_cart.py": "from src.cart import total\n\n\ndef test_total():\n    assert total([1, 2]) == 3\n",
     ".github/workflows/dispatch-agent.yml": WORKFLOW.read_text(),
 }
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 60) -> Any:
+    """`check()`'s value (awaited if it is awaitable) once it no longer fails an assertion; the
+    last failure if that takes more than `timeout` seconds (generous: the suite shares a loaded
+    machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+            return await value if inspect.isawaitable(value) else value
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -55,11 +76,48 @@ def settings(tmp_path, github, oidc, port):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def client(rt, database, port) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    """Dispatch on the port its settings name (`deliver` posts webhooks through this)."""
-    async with serve_in_process(rt, database, worker=False, port=port) as base:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            yield http
+async def server(settings, database, port, tmp_path) -> AsyncIterator[ServerProcess]:  # type: ignore[no-untyped-def]
+    """`dispatch serve` on the test's database, listening at its DISPATCH_URL. The port is chosen
+    before the server starts (the URL is in its settings); should another process take it first,
+    the server exits at start-up and another port is tried."""
+    env = {**settings_env(settings, database), "LOG_LEVEL": "WARNING"}
+    log = tmp_path / "dispatch-serve.log"
+    for attempt in range(3):
+        if attempt:
+            port = free_port()
+            env["DISPATCH_URL"] = f"http://127.0.0.1:{port}"
+        process = ServerProcess(env, port=port).start(log)
+        try:
+            await process.wait_ready()
+            break
+        except RuntimeError:
+            process.stop()
+            if attempt == 2:
+                raise
+    try:
+        yield process
+    finally:
+        process.stop()
+        print(f"----- dispatch serve's log\n{process.output()}")
+
+
+@pytest.fixture
+async def client(server) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def deliver(client, github):  # type: ignore[no-untyped-def]
+    """Sign and post a webhook to the server, as GitHub does; what it does about it shows later."""
+
+    async def send(event: str, payload: dict[str, Any]) -> httpx.Response:
+        body, headers = signed(github.webhook_secret, event, payload)
+        response = await client.post("/webhooks/github", content=body, headers=headers)
+        assert response.status_code in (200, 202), response.text
+        return response
+
+    return send
 
 
 @dataclass
@@ -92,7 +150,6 @@ class Stage:
     git_server: GitServer
     root: Path
     dispatch_url: str
-    rt: Any = None
     rehearsed: set[int] = field(default_factory=set)
 
     @property
@@ -102,13 +159,21 @@ class Stage:
     async def command(self, number: int, body: str, user: str = "alice") -> None:
         await self.deliver("issue_comment", comment(self.github, self.repo, number, body, user))
 
+    async def labelled(self, number: int, label: str) -> None:
+        """Until the issue carries `label`."""
+
+        def check() -> None:
+            assert label in self.github.label_names(REPOSITORY, number)
+
+        await eventually(check)
+
     async def approved(self, title: str) -> int:
         """A new issue with an approved plan, ready for `/dispatch implement`. The investigation
         reports its plan straight to the agent API (it is rehearsed in test_modes)."""
         issue = self.github.add_issue(REPOSITORY, title, "Please fix.", ["status/ready"])
         number: int = issue["number"]
         await self.command(number, "/dispatch investigate")
-        dispatch = self.dispatched()
+        dispatch = await self.dispatched()
         self.rehearsed.add(dispatch["run_id"])
         token = self.oidc.token(
             self.dispatch_url,
@@ -129,19 +194,33 @@ class Stage:
                 },
             ):
                 assert (await http.post(url, json=event)).status_code == 202
-        # The reports are handled by jobs: the plan is on the table once they ran.
-        await drain(self.rt)
+        # The plan is on the table once the server has posted it.
+        await self.labelled(number, "plan/proposed")
         await self.command(number, "/dispatch approve", user="bob")
+        await self.labelled(number, "plan/approved")
         return number
 
-    def dispatched(self) -> dict[str, Any]:
-        """The newest workflow dispatch not rehearsed yet."""
-        fresh = [d for d in self.github.dispatches(REPOSITORY) if d["run_id"] not in self.rehearsed]
-        assert fresh, "Dispatch dispatched no workflow run"
-        return fresh[-1]
+    async def dispatched(self) -> dict[str, Any]:
+        """The newest workflow dispatch not rehearsed yet, once Dispatch has made one."""
+
+        def fresh() -> dict[str, Any]:
+            found = self.github.dispatches(REPOSITORY)
+            found = [d for d in found if d["run_id"] not in self.rehearsed]
+            assert found, "Dispatch dispatched no workflow run"
+            return found[-1]
+
+        dispatch: dict[str, Any] = await eventually(fresh)
+        return dispatch
+
+    async def run_of(self, dispatch: dict[str, Any]) -> runs.Run:
+        run = await runs.get(int(dispatch["inputs"]["run_id"]))
+        assert run is not None
+        return run
 
     async def rehearse(self, agent: Agent, *, workflow: dict[str, Any] | None = None) -> Rehearsed:
-        dispatch = self.dispatched()
+        """Run the newest dispatched workflow run as a runner would, send the webhooks GitHub
+        sends after it, and wait until Dispatch has ended the run."""
+        dispatch = await self.dispatched()
         self.rehearsed.add(dispatch["run_id"])
         [github_run] = [r for r in self.github.runs(REPOSITORY) if r["id"] == dispatch["run_id"]]
         folder = self.root / f"run-{dispatch['run_id']}"
@@ -180,19 +259,24 @@ class Stage:
         payload = for_repo("workflow_run/completed", *self.repo)
         payload["workflow_run"] = {**payload["workflow_run"], **finished}
         await self.deliver("workflow_run", payload)
+
+        async def ended() -> None:
+            assert (await self.run_of(dispatch)).state.finished, "the run has not ended"
+
+        await eventually(ended)
         return Rehearsed(dispatch, run, spies, pulls)
 
 
 @pytest.fixture
-async def stage(rt, github, oidc, repo, deliver, settings, tmp_path) -> AsyncIterator[Stage]:  # type: ignore[no-untyped-def]
+async def stage(github, oidc, repo, deliver, server, tmp_path) -> AsyncIterator[Stage]:  # type: ignore[no-untyped-def]
     installation, repository = repo
     github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
     github.set_permission(repository, "alice", "write")
     github.set_permission(repository, "bob", "maintain")
     await installations.upsert_installation({"id": installation, "account": {"login": "octo-org"}})
     await installations.add_repositories(installation, [repository])
-    server = GitServer(tmp_path / "git", github).start()
-    server.create(REPOSITORY, FILES)
+    git_server = GitServer(tmp_path / "git", github).start()
+    git_server.create(REPOSITORY, FILES)
     try:
         yield Stage(
             github,
@@ -200,13 +284,12 @@ async def stage(rt, github, oidc, repo, deliver, settings, tmp_path) -> AsyncIte
             deliver,
             installation,
             repository,
-            server,
+            git_server,
             tmp_path / "runs",
-            settings.dispatch_url,
-            rt,
+            server.url,
         )
     finally:
-        server.stop()
+        git_server.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ the run's branch: nothing else at the bare origin, nothing else at the fake GitH
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -15,12 +16,13 @@ from app.agents import runs
 from app.db import engine
 from tests.agents.test_workflow import load_reporter
 from tests.rehearsal.conftest import ANTHROPIC_KEY, REPOSITORY
-from tests.rehearsal.tools import Agent
+from tests.rehearsal.tools import Agent, bash, edit, write
 
-pytestmark = pytest.mark.slow
+# Whole workflow runs against real processes: minutes, not the suite's 120 s, on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def attacks(trap: str) -> list[dict[str, str]]:
+def attacks(trap: str) -> list[dict[str, Any]]:
     """Shell lines of an agent that wants a token; every trap it sets appends to `trap` if it ever
     runs, with the environment it ran in."""
     spring = f'{{ echo "@@TRAP@@ $GITHUB_JOB"; env; }} >> {trap}'
@@ -28,35 +30,33 @@ def attacks(trap: str) -> list[dict[str, str]]:
     return [
         # Hooks where git looks for them, and where the agent points git.
         *(
-            {"shell": f"printf '%s' '{hook}' > .git/hooks/{name} && chmod +x .git/hooks/{name}"}
+            bash(f"printf '%s' '{hook}' > .git/hooks/{name} && chmod +x .git/hooks/{name}")
             for name in ("pre-commit", "pre-push", "post-checkout", "reference-transaction")
         ),
-        {
-            "shell": f"mkdir -p $HOME/hooks && printf '%s' '{hook}' > $HOME/hooks/pre-push"
+        bash(
+            f"mkdir -p $HOME/hooks && printf '%s' '{hook}' > $HOME/hooks/pre-push"
             " && chmod +x $HOME/hooks/pre-push && git config core.hooksPath $HOME/hooks"
-        },
-        {"shell": f"git config core.fsmonitor '{spring}; false'"},
-        {"shell": f"git config credential.helper '!{spring}; echo'"},
-        {"shell": f"git config --global credential.helper '!{spring}; echo'"},
-        {"shell": "git config --global core.hooksPath $HOME/hooks"},
+        ),
+        bash(f"git config core.fsmonitor '{spring}; false'"),
+        bash(f"git config credential.helper '!{spring}; echo'"),
+        bash(f"git config --global credential.helper '!{spring}; echo'"),
+        bash("git config --global core.hooksPath $HOME/hooks"),
         # The reporter later steps would run, and the environment of later steps.
-        {
-            "shell": f"printf '\\nimport os\\nos.system(\"{spring}\")\\n' >> $RUNNER_TEMP/reporter.py"
-        },
-        {"shell": f"printf '%s' '{spring}' > $RUNNER_TEMP/evil.sh"},
-        {"shell": 'echo "BASH_ENV=$RUNNER_TEMP/evil.sh" >> "$GITHUB_ENV"'},
-        {"shell": 'echo "NODE_OPTIONS=--require $RUNNER_TEMP/evil.js" >> "$GITHUB_ENV"'},
-        {"shell": 'echo "DISPATCH_BRANCH=main" >> "$GITHUB_ENV"'},
+        bash(f"printf '\\nimport os\\nos.system(\"{spring}\")\\n' >> $RUNNER_TEMP/reporter.py"),
+        bash(f"printf '%s' '{spring}' > $RUNNER_TEMP/evil.sh"),
+        bash('echo "BASH_ENV=$RUNNER_TEMP/evil.sh" >> "$GITHUB_ENV"'),
+        bash('echo "NODE_OPTIONS=--require $RUNNER_TEMP/evil.js" >> "$GITHUB_ENV"'),
+        bash('echo "DISPATCH_BRANCH=main" >> "$GITHUB_ENV"'),
         # Looking for credentials, and using whatever is there.
-        {"shell": "cat /proc/$PPID/environ | tr '\\0' '\\n' | grep -E 'TOKEN|ghs_|dst_' || true"},
-        {"shell": "ls $RUNNER_TEMP; cat $RUNNER_TEMP/stream-token || true"},
-        {"shell": "git push origin HEAD:refs/heads/main"},
-        {"shell": "git push origin HEAD:refs/heads/evil"},
-        {
-            "shell": 'curl -s -o /dev/null -w "%{http_code}" -X POST '
+        bash("cat /proc/$PPID/environ | tr '\\0' '\\n' | grep -E 'TOKEN|ghs_|dst_' || true"),
+        bash("ls $RUNNER_TEMP; cat $RUNNER_TEMP/stream-token || true"),
+        bash("git push origin HEAD:refs/heads/main"),
+        bash("git push origin HEAD:refs/heads/evil"),
+        bash(
+            'curl -s -o /dev/null -w "%{http_code}" -X POST '
             '"$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/pulls" -d \'{"title":"x","head":"evil",'
             '"base":"main"}\''
-        },
+        ),
     ]
 
 
@@ -77,7 +77,7 @@ def secrets_of(rehearsed) -> dict[str, str]:
 async def implement_run(stage, title: str) -> tuple[int, runs.Run]:
     number = await stage.approved(title)
     await stage.command(number, "/dispatch implement")
-    return number, (await runs.for_issue(REPOSITORY, number))[0]
+    return number, await stage.run_of(await stage.dispatched())
 
 
 async def test_a_hostile_agent_gets_no_token_and_only_its_patch_is_published(stage, tmp_path):
@@ -86,10 +86,8 @@ async def test_a_hostile_agent_gets_no_token_and_only_its_patch_is_published(sta
     trap = tmp_path / "trap.log"
     agent = Agent.answering(
         "Fixed.",
-        actions=[
-            {"write": "src/cart.py", "text": "def total(items):\n    return 0\n"},
-            *attacks(str(trap)),
-        ],
+        edit("src/cart.py", "return sum(items)", "return 0"),
+        *attacks(str(trap)),
     )
     rehearsed = await stage.rehearse(agent)
     assert rehearsed.run.conclusion == "success", rehearsed.run.log
@@ -151,12 +149,10 @@ async def test_a_patch_that_touches_protected_paths_is_refused_whole(stage):
     before = stage.git_server.refs(REPOSITORY)
     agent = Agent.answering(
         "Done.",
-        actions=[
-            {"write": "src/cart.py", "text": "def total(items):\n    return 1\n"},
-            {"write": ".github/workflows/dispatch-agent.yml", "text": "on: push\n"},
-            {"write": "lib/.gitattributes", "text": "* filter=evil\n"},
-            {"shell": "ln -s /etc/passwd passwords"},
-        ],
+        write("src/cart.py", "def total(items):\n    return 1\n"),
+        write(".github/workflows/dispatch-agent.yml", "on: push\n"),
+        write("lib/.gitattributes", "* filter=evil\n"),
+        bash("ln -s /etc/passwd passwords"),
     )
     rehearsed = await stage.rehearse(agent)
     publish = rehearsed.run.jobs["publish"]
@@ -188,12 +184,10 @@ async def test_a_forged_patch_cannot_write_into_git_itself(stage):
     )
     agent = Agent.answering(
         "Done.",
-        actions=[
-            {"write": "src/cart.py", "text": "def total(items):\n    return 2\n"},
-            {"shell": f"mkdir -p $HOME/bin && printf '%s' '{wrapper}' > $HOME/bin/git"},
-            {"shell": "chmod +x $HOME/bin/git && echo $HOME/bin >> $GITHUB_PATH"},
-            {"shell": f"printf 'PATCH<<EOF\\n%s\\nEOF\\n' '{patch}' >> $GITHUB_ENV"},
-        ],
+        write("src/cart.py", "def total(items):\n    return 2\n"),
+        bash(f"mkdir -p $HOME/bin && printf '%s' '{wrapper}' > $HOME/bin/git"),
+        bash("chmod +x $HOME/bin/git && echo $HOME/bin >> $GITHUB_PATH"),
+        bash(f"printf 'PATCH<<EOF\\n%s\\nEOF\\n' '{patch}' >> $GITHUB_ENV"),
     )
     rehearsed = await stage.rehearse(agent)
     uploaded = rehearsed.run.jobs["agent"].temp / "dispatch-result" / "changes.patch"

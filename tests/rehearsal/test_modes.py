@@ -13,13 +13,13 @@ import pytest
 from app.agents import runs
 from app.stream.links import viewer_token
 from tests.agents.loop import SSEReader, comment
-from tests.harness import drain
-from tests.rehearsal.conftest import ANTHROPIC_KEY, REPOSITORY
-from tests.rehearsal.tools import Agent
+from tests.rehearsal.conftest import ANTHROPIC_KEY, REPOSITORY, eventually
+from tests.rehearsal.tools import Agent, bash, edit, multi_edit, write
 from tests.remediation.conftest import ALERTS
 from tests.remediation.conftest import TOKEN as GRAFANA_TOKEN
 
-pytestmark = pytest.mark.slow
+# Whole workflow runs against real processes: minutes, not the suite's 120 s, on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PLAN = (
     "## Summary\nCoupons apply twice.\n## Files\nsrc/cart.py\n## Risks\nLow.\n"
@@ -27,21 +27,21 @@ PLAN = (
 )
 
 
-async def test_investigate_then_implement(rt, stage, client):
+async def test_investigate_then_implement_then_qa_on_its_pull_request(rt, stage, client):
     github = stage.github
     issue = github.add_issue(REPOSITORY, "Coupons apply twice", "SAVE10 twice", ["status/ready"])
     number = issue["number"]
 
     await stage.command(number, "/dispatch investigate look at coupons")
-    [run] = await runs.for_issue(REPOSITORY, number)
+    run = await stage.run_of(await stage.dispatched())
     viewer = SSEReader(
         f"{client.base_url}/runs/{run.id}/stream?token={viewer_token(rt, run.id, run.viewer_key)}"
     )
     viewer.start()
-    await asyncio.wait_for(viewer.opened.wait(), 10)
+    await asyncio.wait_for(viewer.opened.wait(), 30)
 
     rehearsed = await stage.rehearse(Agent.answering(PLAN, stream="tool_session_parts.ndjson"))
-    await asyncio.wait_for(viewer.ended.wait(), 15)
+    await asyncio.wait_for(viewer.ended.wait(), 60)
     await viewer.stop()
 
     assert {j: r.result for j, r in rehearsed.run.jobs.items()} == {
@@ -53,9 +53,13 @@ async def test_investigate_then_implement(rt, stage, client):
     assert "→ Bash(ls -la)\n" in streamed and "■ done: success, 2 turns" in streamed
     finished = await runs.get(run.id)
     assert (finished.state.value, finished.outcome) == ("succeeded", "investigation_complete")
-    plans = [c for c in github.bot_comments(REPOSITORY, number) if "📋 Plan from run" in c]
-    assert len(plans) == 1 and "Coupons apply twice." in plans[0]
-    assert "plan/proposed" in github.label_names(REPOSITORY, number)
+
+    def plan_proposed() -> None:
+        plans = [c for c in github.bot_comments(REPOSITORY, number) if "📋 Plan from run" in c]
+        assert len(plans) == 1 and "Coupons apply twice." in plans[0]
+        assert "plan/proposed" in github.label_names(REPOSITORY, number)
+
+    await eventually(plan_proposed)
     # The agent got Dispatch's prompt, and nothing to write with.
     claude = rehearsed.claude
     assert claude["prompt"].startswith(f"# Dispatch run {run.id}: investigate in {REPOSITORY}")
@@ -63,32 +67,40 @@ async def test_investigate_then_implement(rt, stage, client):
     assert claude["env"]["ANTHROPIC_API_KEY"] == ANTHROPIC_KEY
     assert "@anthropic-ai/claude-code@" in rehearsed.npm
 
-    # Review, then implementation.
+    # Review, then implementation: the agent's session edits the checkout through its tools.
     await stage.command(number, "/dispatch approve", user="bob")
+    await stage.labelled(number, "plan/approved")
     await stage.command(number, "/dispatch implement")
-    implement = (await runs.for_issue(REPOSITORY, number))[0]
-    assert implement.mode.value == "implement"
+    implement = await stage.run_of(await stage.dispatched())
+    assert (implement.mode.value, implement.issue_number) == ("implement", number)
     main = stage.git_server.refs(REPOSITORY)["refs/heads/main"]
     rehearsed = await stage.rehearse(
         Agent.answering(
             "Fixed the double coupon and added a test.",
-            actions=[
-                {"write": "src/cart.py", "text": "def total(items):\n    return sum(set(items))\n"},
-                {"write": "tests/test_coupons.py", "text": "def test_once():\n    assert True\n"},
-            ],
+            edit("src/cart.py", "return sum(items)", "return sum(set(items))"),
+            write("tests/test_coupons.py", "def test_once():\n    assert True\n"),
+            multi_edit("README.md", ("# widgets", "# widgets\n\nCoupons apply once.")),
+            stream="tool_session_parts.ndjson",
         )
     )
     assert rehearsed.run.conclusion == "success", rehearsed.run.log
+    assert [t["name"] for t in rehearsed.claude["tools"]] == ["Bash", "Edit", "Write", "MultiEdit"]
 
     refs = stage.git_server.refs(REPOSITORY)
     [branch] = [r for r in refs if r.startswith(f"refs/heads/dispatch/run-{implement.id}")]
     head = refs[branch]
     assert refs["refs/heads/main"] == main  # nothing else moved
     assert stage.git_server.changed_paths(REPOSITORY, main, head) == [
+        "README.md",
         "src/cart.py",
         "tests/test_coupons.py",
     ]
-    assert "sum(set(items))" in stage.git_server.show(REPOSITORY, head, "src/cart.py")
+    assert stage.git_server.show(REPOSITORY, head, "src/cart.py") == (
+        "def total(items):\n    return sum(set(items))\n"
+    )
+    assert stage.git_server.show(REPOSITORY, head, "README.md") == (
+        "# widgets\n\nCoupons apply once.\n"
+    )
     [pull] = rehearsed.pulls
     assert pull["head"]["ref"] == branch.removeprefix("refs/heads/")
     assert pull["head"]["sha"] == head and pull["base"]["ref"] == "main"
@@ -100,7 +112,45 @@ async def test_investigate_then_implement(rt, stage, client):
         "completed",
         pull["number"],
     )
-    assert "status/in-review" in github.label_names(REPOSITORY, number)
+    await stage.labelled(number, "status/in-review")
+
+    # QA on the pull request the run opened: the agent works on its head, the verdict is a check.
+    await qa_comment(stage, pull, "/dispatch qa try SAVE10 twice")
+    qa = await stage.run_of(await stage.dispatched())
+    assert (qa.mode.value, qa.issue_number, qa.target_pull["head_sha"]) == (
+        "qa",
+        pull["number"],
+        head,
+    )
+    verdict = "SAVE10 applies once now.\n\nDISPATCH-VERDICT: pass"
+    rehearsed = await stage.rehearse(
+        Agent.answering(verdict, bash("git rev-parse HEAD && git status -s && cat src/cart.py"))
+    )
+    assert jobs(rehearsed) == {"prepare": "success", "agent": "success", "publish": "success"}
+    [shell] = rehearsed.claude["shell"]
+    assert shell["out"].splitlines()[0] == head
+    assert "sum(set(items))" in shell["out"]
+    assert (await runs.get(qa.id)).state.value == "succeeded"
+
+    def checked() -> None:
+        [check] = github.check_runs(REPOSITORY)
+        assert (check["name"], check["head_sha"]) == ("dispatch/qa", head)
+        assert (check["status"], check["conclusion"]) == ("completed", "success")
+        [posted] = [
+            c for c in github.bot_comments(REPOSITORY, pull["number"]) if "dispatch:report:" in c
+        ]
+        assert "**Verdict: pass**" in posted and "SAVE10 applies once now." in posted
+
+    await eventually(checked)
+    assert rehearsed.pulls == [] and len(github.pulls(REPOSITORY)) == 1
+    assert stage.git_server.refs(REPOSITORY)[branch] == head  # QA pushed nothing
+
+
+async def qa_comment(stage, pull: dict, body: str) -> None:
+    """A writer's `/dispatch qa` comment on a pull request."""
+    payload = comment(stage.github, stage.repo, pull["number"], body)
+    payload["issue"]["pull_request"] = {"url": pull["url"], "html_url": pull["html_url"]}
+    await stage.deliver("issue_comment", payload)
 
 
 def jobs(rehearsed) -> dict[str, str]:
@@ -110,26 +160,48 @@ def jobs(rehearsed) -> dict[str, str]:
 async def start(stage, title: str, command: str):
     issue = stage.github.add_issue(REPOSITORY, title, "Details in the body.", ["status/ready"])
     await stage.command(issue["number"], command)
-    [run] = await runs.for_issue(REPOSITORY, issue["number"])
-    return issue["number"], run
+    return issue["number"], await stage.run_of(await stage.dispatched())
 
 
-def status_comment(stage, number: int, run_id: int) -> str:
-    return next(
-        c for c in stage.github.bot_comments(REPOSITORY, number) if f"dispatch:run:{run_id}" in c
-    )
+async def status_comment(stage, number: int, run_id: int, says: str) -> str:
+    """The run's status comment on the issue, once it says `says`."""
+
+    def check() -> str:
+        found = [
+            c
+            for c in stage.github.bot_comments(REPOSITORY, number)
+            if f"dispatch:run:{run_id}" in c and says in c
+        ]
+        assert found, f"no status comment of run {run_id} says {says!r}"
+        return found[0]
+
+    found: str = await eventually(check)
+    return found
+
+
+def reports(stage, number: int) -> list[str]:
+    return [c for c in stage.github.bot_comments(REPOSITORY, number) if "dispatch:report:" in c]
+
+
+async def report(stage, number: int) -> str:
+    def check() -> str:
+        [posted] = reports(stage, number)
+        return posted
+
+    found: str = await eventually(check)
+    return found
 
 
 async def test_research_posts_its_whole_report(stage):
-    report = "Use the official SDK: …\n\n## Sources\n- https://github.com/stripe/stripe-python"
+    report_text = "Use the official SDK: …\n\n## Sources\n- https://github.com/stripe/stripe-python"
     command = "/dispatch research which payment SDK should we use"
     number, run = await start(stage, "Which SDK?", command)
-    rehearsed = await stage.rehearse(Agent.answering(report))
+    rehearsed = await stage.rehearse(Agent.answering(report_text))
     assert jobs(rehearsed) == {"prepare": "success", "agent": "success", "publish": "success"}
     done = await runs.get(run.id)
-    assert (done.state.value, done.outcome, done.report) == ("succeeded", "completed", report)
-    assert "Use the official SDK" in status_comment(stage, number, run.id)
-    [posted] = [c for c in stage.github.bot_comments(REPOSITORY, number) if "dispatch:report:" in c]
+    assert (done.state.value, done.outcome, done.report) == ("succeeded", "completed", report_text)
+    await status_comment(stage, number, run.id, "Use the official SDK")
+    posted = await report(stage, number)
     assert "stripe/stripe-python" in posted and "no sources" not in posted
     # These modes publish nothing: no checkout in the publish job, no branch, no PR.
     assert rehearsed.run.jobs["publish"].step("Commit").outcome == "skipped"
@@ -137,7 +209,7 @@ async def test_research_posts_its_whole_report(stage):
     assert list(stage.git_server.refs(REPOSITORY)) == ["refs/heads/main"]
 
 
-async def test_qa_checks_out_the_pull_requests_head_and_reports_a_check(stage):
+async def test_qa_of_a_persons_pull_request_checks_out_its_head_and_reports_a_check(stage):
     # A person's pull request: a branch with a change the default branch does not have.
     head = stage.git_server.push_branch(
         REPOSITORY, "fix-coupons", {"src/cart.py": "def total(items):\n    return 42\n"}
@@ -147,16 +219,12 @@ async def test_qa_checks_out_the_pull_requests_head_and_reports_a_check(stage):
     )
     main = stage.git_server.refs(REPOSITORY)["refs/heads/main"]
     assert head != main
-    payload = comment(stage.github, stage.repo, pull["number"], "/dispatch qa try SAVE10")
-    payload["issue"]["pull_request"] = {"url": pull["url"], "html_url": pull["html_url"]}
-    await stage.deliver("issue_comment", payload)
-    [run] = await runs.for_issue(REPOSITORY, pull["number"])
+    await qa_comment(stage, pull, "/dispatch qa try SAVE10")
+    run = await stage.run_of(await stage.dispatched())
     assert run.target_pull["head_sha"] == head
 
     verdict = "All 12 checkout tests pass.\n\nDISPATCH-VERDICT: pass"
-    agent = Agent.answering(
-        verdict, actions=[{"shell": "git rev-parse HEAD && cat src/cart.py && git status -s"}]
-    )
+    agent = Agent.answering(verdict, bash("git rev-parse HEAD && cat src/cart.py && git status -s"))
     rehearsed = await stage.rehearse(agent)
 
     assert jobs(rehearsed) == {"prepare": "success", "agent": "success", "publish": "success"}
@@ -169,35 +237,35 @@ async def test_qa_checks_out_the_pull_requests_head_and_reports_a_check(stage):
     assert f"`{head}`" in rehearsed.claude["prompt"]
     done = await runs.get(run.id)
     assert (done.state.value, done.report) == ("succeeded", verdict)
-    [check] = stage.github.check_runs(REPOSITORY)
-    assert (check["name"], check["head_sha"]) == ("dispatch/qa", head)
-    assert (check["status"], check["conclusion"]) == ("completed", "success")
-    [posted] = [
-        c for c in stage.github.bot_comments(REPOSITORY, pull["number"]) if "dispatch:report:" in c
-    ]
+
+    def checked() -> None:
+        [check] = stage.github.check_runs(REPOSITORY)
+        assert (check["name"], check["head_sha"]) == ("dispatch/qa", head)
+        assert (check["status"], check["conclusion"]) == ("completed", "success")
+
+    await eventually(checked)
+    posted = await report(stage, pull["number"])
     assert "**Verdict: pass**" in posted and "All 12 checkout tests pass." in posted
     assert rehearsed.pulls == []  # QA publishes nothing
 
 
 async def test_other_modes_work_on_the_dispatch_ref(stage):
     number, run = await start(stage, "Where is the total?", "/dispatch investigate")
-    agent = Agent.answering(PLAN, actions=[{"shell": "git rev-parse HEAD"}])
-    rehearsed = await stage.rehearse(agent)
+    rehearsed = await stage.rehearse(Agent.answering(PLAN, bash("git rev-parse HEAD")))
     assert rehearsed.run.conclusion == "success", rehearsed.run.log
     assert rehearsed.run.jobs["agent"].step("Confirm the pull request").outcome == "skipped"
     main = stage.git_server.refs(REPOSITORY)["refs/heads/main"]
     assert rehearsed.claude["shell"][0]["out"].strip() == main
 
 
-async def test_an_alert_is_investigated_with_its_error_context(rt, stage, client):
+async def test_an_alert_is_investigated_with_its_error_context(stage, client):
     payload = json.loads((ALERTS / "grafana-firing.json").read_text())
     payload["alerts"] = [payload["alerts"][0]]
     response = await client.post(
         "/webhooks/grafana", json=payload, headers={"authorization": f"Bearer {GRAFANA_TOKEN}"}
     )
     assert response.status_code == 202
-    await drain(rt)
-    dispatch = stage.dispatched()
+    dispatch = await stage.dispatched()
     assert dispatch["inputs"]["mode"] == "auto_investigate"
 
     rehearsed = await stage.rehearse(Agent.answering(PLAN))
@@ -206,11 +274,14 @@ async def test_an_alert_is_investigated_with_its_error_context(rt, stage, client
     context = prompt.split("----- BEGIN UNTRUSTED ERROR CONTEXT ", 1)[1]
     assert "card declined" in context and '"event_count"' in context
     assert "Error: card_declined" in context  # the stack trace
-    run = await runs.get(int(dispatch["inputs"]["run_id"]))
+    run = await stage.run_of(dispatch)
     assert (run.state.value, run.outcome) == ("succeeded", "investigation_complete")
-    assert any(
-        "📋 Plan from run" in c for c in stage.github.bot_comments(REPOSITORY, run.issue_number)
-    )
+
+    def planned() -> None:
+        comments = stage.github.bot_comments(REPOSITORY, run.issue_number)
+        assert any("📋 Plan from run" in c for c in comments)
+
+    await eventually(planned)
 
 
 @pytest.mark.parametrize(
@@ -237,7 +308,7 @@ async def test_a_failing_agent_fails_the_run_with_its_reason(stage, agent, reaso
     assert jobs(rehearsed) == {"prepare": "success", "agent": "failure", "publish": "success"}
     done = await runs.get(run.id)
     assert done.state.value == "failed" and done.summary.startswith(reason)
-    assert reason in status_comment(stage, number, run.id)
+    await status_comment(stage, number, run.id, reason)
     assert not any("📋 Plan from run" in c for c in stage.github.bot_comments(REPOSITORY, number))
 
 
@@ -247,7 +318,7 @@ async def test_an_implementation_that_changes_nothing_or_is_blocked_publishes_no
         (
             Agent.answering(
                 "Half done.\nDISPATCH-BLOCKED missing_env: STRIPE_KEY is not set",
-                actions=[{"write": "src/cart.py", "text": "partial\n"}],
+                write("src/cart.py", "partial\n"),
             ),
             "blocked",
             "blocked",
@@ -255,7 +326,8 @@ async def test_an_implementation_that_changes_nothing_or_is_blocked_publishes_no
     ):
         number = await stage.approved(f"Implement {outcome}")
         await stage.command(number, "/dispatch implement")
-        implement = (await runs.for_issue(REPOSITORY, number))[0]
+        implement = await stage.run_of(await stage.dispatched())
+        assert implement.mode.value == "implement"
         rehearsed = await stage.rehearse(agent)
         assert rehearsed.run.conclusion == "success", rehearsed.run.log
         done = await runs.get(implement.id)
@@ -279,4 +351,5 @@ async def test_a_workflow_that_never_reports_is_closed_by_its_workflow_run(stage
     done = await runs.get(run.id)
     assert done.state.value == "failed"
     assert "without the agent reporting completion" in done.summary
-    assert "status/ready" in stage.github.label_names(REPOSITORY, number)
+    await status_comment(stage, number, run.id, "without the agent reporting completion")
+    await stage.labelled(number, "status/ready")

@@ -12,12 +12,13 @@ from app.agents import runs
 from app.issues import repo_config
 from app.modes import Mode
 from tests.agents.test_follow_ups import review_event
-from tests.rehearsal.conftest import REPOSITORY
-from tests.rehearsal.tools import Agent
+from tests.rehearsal.conftest import REPOSITORY, eventually
+from tests.rehearsal.tools import Agent, bash, edit, write
+from tests.webhooks import for_repo
 
-pytestmark = pytest.mark.slow
+# Whole workflow runs against real processes: minutes, not the suite's 120 s, on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-FIXED = "def total(items):\n    return sum(set(items))\n"
 REVISED = "def total(items, coupons=()):\n    return sum(items) - sum(set(coupons))\n"
 ANSWER = (
     "- [R2] Done: duplicates count again, only coupons are counted once.\n"
@@ -30,28 +31,54 @@ def jobs(rehearsed) -> dict[str, str]:
     return {name: job.result for name, job in rehearsed.run.jobs.items()}
 
 
-def marked(stage, number: int, marker: str) -> str:
-    [found] = [
-        c
-        for c in stage.github.bot_comments(REPOSITORY, number)
-        if f"<!-- dispatch:{marker} -->" in c
-    ]
+async def marked(stage, number: int, marker: str, says: str = "") -> str:
+    """The comment on `number` that carries `marker`, once the server has posted it (and once it
+    says `says`: a status comment is edited as its run goes)."""
+
+    def check() -> str:
+        [found] = [
+            c
+            for c in stage.github.bot_comments(REPOSITORY, number)
+            if f"<!-- dispatch:{marker} -->" in c
+        ]
+        assert says in found, found
+        return found
+
+    found: str = await eventually(check)
     return found
 
 
-async def implemented(rt, stage) -> tuple[int, dict]:
-    """An issue implemented by Dispatch: its pull request, opened by the rehearsed workflow."""
+async def implemented(stage, *also: dict) -> tuple[int, dict]:
+    """An issue implemented by Dispatch: its pull request, opened by the rehearsed workflow (the
+    agent makes the fix, and the tool calls `also`)."""
     stage.github.add_file(
         REPOSITORY, ".github/dispatch.yml", "follow_ups:\n  on_changes_requested: true\n"
     )
-    await repo_config.refresh(rt, stage.installation, REPOSITORY)
+    pushed = for_repo("push/payload", *stage.repo)
+    pushed.update(
+        ref="refs/heads/main",
+        commits=[
+            {"id": "0" * 40, "added": [], "removed": [], "modified": [".github/dispatch.yml"]}
+        ],
+    )
+    await stage.deliver("push", pushed)
+
+    async def configured() -> None:
+        assert (await repo_config.cached(REPOSITORY)).follow_ups.on_changes_requested
+
+    await eventually(configured)
     number = await stage.approved("Coupons apply twice")
     await stage.command(number, "/dispatch implement")
     rehearsed = await stage.rehearse(
-        Agent.answering("Counted coupons once.", actions=[{"write": "src/cart.py", "text": FIXED}])
+        Agent.answering(
+            "Counted coupons once.",
+            edit("src/cart.py", "return sum(items)", "return sum(set(items))"),
+            *also,
+        )
     )
     assert rehearsed.run.conclusion == "success", rehearsed.run.log
     [pull] = rehearsed.pulls
+    await stage.labelled(number, "status/in-review")
     return number, pull
 
 
@@ -77,26 +104,24 @@ async def request_changes(stage, pull: dict) -> dict:
     return review
 
 
-async def test_a_change_request_is_revised_on_the_pull_requests_branch(rt, stage, client):
+async def test_a_change_request_is_revised_on_the_pull_requests_branch(stage):
     github, git_server = stage.github, stage.git_server
-    issue, pull = await implemented(rt, stage)
+    issue, pull = await implemented(stage)
     branch, first_head = pull["head"]["ref"], pull["head"]["sha"]
     main = git_server.refs(REPOSITORY)["refs/heads/main"]
 
     await request_changes(stage, pull)
 
-    dispatch = stage.dispatched()
+    dispatch = await stage.dispatched()
     assert dispatch["inputs"]["mode"] == "revise"
-    run = await runs.get(int(dispatch["inputs"]["run_id"]))
+    run = await stage.run_of(dispatch)
     assert (run.mode, run.issue_number, run.origin_issue) == (Mode.REVISE, pull["number"], issue)
     rehearsed = await stage.rehearse(
         Agent.answering(
             ANSWER,
-            actions=[
-                {"shell": "git rev-parse HEAD && git branch --show-current"},
-                {"write": "src/cart.py", "text": REVISED},
-                {"write": "tests/test_two_items.py", "text": "def test_two():\n    pass\n"},
-            ],
+            bash("git rev-parse HEAD && git branch --show-current"),
+            write("src/cart.py", REVISED),
+            write("tests/test_two_items.py", "def test_two():\n    pass\n"),
         )
     )
 
@@ -132,33 +157,31 @@ async def test_a_change_request_is_revised_on_the_pull_requests_branch(rt, stage
     # The answer on the pull request, the status comment there, the link on the issue.
     done = await runs.get(run.id)
     assert (done.state.value, done.outcome, done.pushed_sha) == ("succeeded", "completed", head)
-    answer = marked(stage, pull["number"], f"report:{run.id}")
+    answer = await marked(stage, pull["number"], f"report:{run.id}")
     assert "[C2] `total` keeps every item now" in answer
     assert "says nothing about" not in answer  # R2 and C2, bob's, are answered
     assert "Not shown to the agent (R1, C1): written by people without write" in answer
     assert f"Pushed `{head[:12]}` to this pull request." in answer
-    status = marked(stage, pull["number"], f"run:{run.id}")
+    status = await marked(stage, pull["number"], f"run:{run.id}", "✅ Revision · run")
     assert "✅ Revision · run" in status and f"`{head[:12]}` to the pull request" in status
-    link = marked(stage, issue, f"follow-up:{run.id}")
+    link = await marked(stage, issue, f"follow-up:{run.id}", "✅ Revision of pull request")
     assert (
         "✅ Revision of pull request" in link and f"#issuecomment-{done.status_comment_id}" in link
     )
-    assert "status/in-review" in github.label_names(REPOSITORY, issue)
+    await stage.labelled(issue, "status/in-review")
 
 
-async def test_a_branch_that_moved_since_the_run_started_is_not_pushed(rt, stage, client):
-    issue, pull = await implemented(rt, stage)
+async def test_a_branch_that_moved_since_the_run_started_is_not_pushed(stage):
+    issue, pull = await implemented(stage)
     branch = pull["head"]["ref"]
     await request_changes(stage, pull)
-    run = await runs.get(int(stage.dispatched()["inputs"]["run_id"]))
+    run = await stage.run_of(await stage.dispatched())
     # Someone pushes to the pull request while the agent works.
     theirs = stage.git_server.push_branch(
         REPOSITORY, branch, {"README.md": "# widgets, by hand\n"}, base=branch
     )
 
-    rehearsed = await stage.rehearse(
-        Agent.answering(ANSWER, actions=[{"write": "src/cart.py", "text": REVISED}])
-    )
+    rehearsed = await stage.rehearse(Agent.answering(ANSWER, write("src/cart.py", REVISED)))
 
     assert jobs(rehearsed)["publish"] == "failure"
     publish = rehearsed.run.jobs["publish"]
@@ -168,22 +191,20 @@ async def test_a_branch_that_moved_since_the_run_started_is_not_pushed(rt, stage
     done = await runs.get(run.id)
     assert done.state.value == "failed" and done.pushed_sha is None
     assert "moved since the run started" in done.summary and theirs in done.summary
-    status = marked(stage, pull["number"], f"run:{run.id}")
+    status = await marked(stage, pull["number"], f"run:{run.id}", "moved since the run started")
     assert "moved since the run started" in status
-    assert "❌ Revision of pull request" in marked(stage, issue, f"follow-up:{run.id}")
+    await marked(stage, issue, f"follow-up:{run.id}", "❌ Revision of pull request")
 
 
-async def test_the_publish_job_pushes_only_to_the_branch_github_names(rt, stage, client):
+async def test_the_publish_job_pushes_only_to_the_branch_github_names(stage):
     # A compromised Dispatch names another branch than the pull request's.
-    _, pull = await implemented(rt, stage)
+    _, pull = await implemented(stage)
     await request_changes(stage, pull)
-    run = await runs.get(int(stage.dispatched()["inputs"]["run_id"]))
+    run = await stage.run_of(await stage.dispatched())
     await runs.update(run.id, target_pull={**run.target_pull, "head_ref": "release"})
     refs_before = stage.git_server.refs(REPOSITORY)
 
-    rehearsed = await stage.rehearse(
-        Agent.answering(ANSWER, actions=[{"write": "src/cart.py", "text": REVISED}])
-    )
+    rehearsed = await stage.rehearse(Agent.answering(ANSWER, write("src/cart.py", REVISED)))
 
     publish = rehearsed.run.jobs["publish"]
     assert publish.step("Check the pull request").outcome == "failure"
@@ -193,16 +214,16 @@ async def test_the_publish_job_pushes_only_to_the_branch_github_names(rt, stage,
     assert f"is on '{pull['head']['ref']}', not 'release': nothing was pushed" in done.summary
 
 
-async def test_a_revision_that_touches_the_workflows_is_refused(rt, stage, client):
-    _, pull = await implemented(rt, stage)
+async def test_a_revision_that_touches_the_workflows_is_refused(stage):
+    _, pull = await implemented(stage)
     await request_changes(stage, pull)
-    run = await runs.get(int(stage.dispatched()["inputs"]["run_id"]))
+    run = await stage.run_of(await stage.dispatched())
     refs_before = stage.git_server.refs(REPOSITORY)
 
     rehearsed = await stage.rehearse(
         Agent.answering(
             ANSWER,
-            actions=[{"write": ".github/workflows/dispatch-agent.yml", "text": "on: push\n"}],
+            write(".github/workflows/dispatch-agent.yml", "on: push\n"),
         )
     )
 
@@ -212,12 +233,10 @@ async def test_a_revision_that_touches_the_workflows_is_refused(rt, stage, clien
     assert done.state.value == "failed" and "protected paths" in done.summary
 
 
-async def test_a_module_an_earlier_agent_committed_never_runs_next_to_the_token(
-    rt, stage, client, tmp_path
-):
-    # The implement agent commits a json.py at the repository's root: it is published with the
-    # fix. The revision checks out that head, and the publish job checks the pull request with
-    # Python and GH_TOKEN (and the OIDC request token) in its environment.
+async def test_a_module_an_earlier_agent_committed_never_runs_next_to_the_token(stage, tmp_path):
+    # The implement agent also writes a json.py at the repository's root: it is published with
+    # the fix. The revision checks out that head, and the publish job checks the pull request
+    # with Python, GH_TOKEN and the OIDC request token in its environment.
     trap = tmp_path / "trap.log"
     planted = (
         "import os, sys\n"
@@ -230,30 +249,12 @@ async def test_a_module_an_earlier_agent_committed_never_runs_next_to_the_token(
         "import json as _json\n"
         "sys.modules[__name__] = _json\n"
     )
-    stage.github.add_file(
-        REPOSITORY, ".github/dispatch.yml", "follow_ups:\n  on_changes_requested: true\n"
-    )
-    await repo_config.refresh(rt, stage.installation, REPOSITORY)
-    number = await stage.approved("Coupons apply twice")
-    await stage.command(number, "/dispatch implement")
-    rehearsed = await stage.rehearse(
-        Agent.answering(
-            "Counted coupons once.",
-            actions=[
-                {"write": "src/cart.py", "text": FIXED},
-                {"write": "json.py", "text": planted},
-            ],
-        )
-    )
-    assert rehearsed.run.conclusion == "success", rehearsed.run.log
-    [pull] = rehearsed.pulls
+    issue, pull = await implemented(stage, write("json.py", planted))
     assert stage.git_server.show(REPOSITORY, pull["head"]["sha"], "json.py") == planted
 
     await request_changes(stage, pull)
-    run = await runs.get(int(stage.dispatched()["inputs"]["run_id"]))
-    rehearsed = await stage.rehearse(
-        Agent.answering(ANSWER, actions=[{"write": "src/cart.py", "text": REVISED}])
-    )
+    run = await stage.run_of(await stage.dispatched())
+    rehearsed = await stage.rehearse(Agent.answering(ANSWER, write("src/cart.py", REVISED)))
 
     publish = rehearsed.run.jobs["publish"]
     assert jobs(rehearsed) == {"prepare": "success", "agent": "success", "publish": "success"}

@@ -157,7 +157,7 @@ async def test_recurrence_inside_the_window_reopens_and_escalates(
     labels = github.label_names(repository, number)
     assert issue["state"] == "open"
     assert "priority/p0" in labels and "priority/p1" not in labels
-    assert "dispatch/fix-failed" in labels
+    assert "dispatch/fix-failed" in labels and "status/in-progress" in labels
     failure = next(b for b in github.bot_comments(repository, number) if "did not hold" in b)
     assert "cus_ZZ91kk2" in failure
     attempt_state = await _attempt_state(fingerprint)
@@ -196,7 +196,11 @@ async def test_a_recurrence_is_escalated_once_even_if_its_comment_s_answer_is_lo
     labels = github.label_names(repository, number)
     priorities = [label for label in labels if label.startswith("priority/")]
     assert priorities == ["priority/p2"]  # one step up from p3, not two
-    assert "dispatch/fix-failed" in labels and "status/ready" in labels
+    # Reopened as ready, then the gates started a new investigation (the first run's cooldown
+    # is over), which holds it in progress — in that order, however the jobs were shared.
+    assert "dispatch/fix-failed" in labels and "status/in-progress" in labels
+    modes = [d["inputs"]["mode"] for d in github.dispatches(repository)]
+    assert modes.count("auto_investigate") == 3
     async with engine.connection() as connection:
         audited = await connection.fetchval(
             "SELECT count(*) FROM audit_log WHERE action = 'fix.failed'"

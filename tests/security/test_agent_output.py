@@ -12,11 +12,37 @@ import httpx
 import pytest
 
 from app.agents import lifecycle, runs
+from app.github import markdown
 from app.stream import chunks
 from tests.agents.loop import AUDIENCE
 from tests.agents.test_lifecycle import start
 from tests.harness import AGENT_WORKFLOW, drain
+from tests.security.rendered import assert_renders_harmless, render
 from tests.webhooks import for_repo
+
+# Each a way Markdown (as GitHub renders it) makes a link, an image or a mention; the first six
+# got through the regular expressions this module used before it parsed.
+ATTACKS = {
+    "image-label-with-brackets": "![a [b] c](https://evil.example/p.png)",
+    "link-with-title": "[login](https://evil.example/login 'Sign in')",
+    "link-in-angle-brackets": "[x](<https://evil.example/a b>)",
+    "link-label-with-brackets": "[a [b] c](https://evil.example/login)",
+    "reference-in-quote": "> [x]: //evil.example/p.png\n\n![a][x] and [b][x]",
+    "gfm-www-autolink": "see www.evil.example/login.",
+    "bare-url": "see https://evil.example now",
+    "angle-autolink": "<https://evil.example>",
+    "html-image": '<img src="https://evil.example/p.png">',
+    "html-link": '<a href="https://evil.example">x</a>',
+    "html-block": '<div>\n<img src="https://evil.example/p.png">\n</div>',
+    "mentions": "cc @alice and @octo-org/security",
+    "entity-mention": "&#64;alice",
+    "email": "mail admin@evil.example",
+    "escaped-link-text": "\\[x\\](https://evil.example/y)",
+    "image-after-bang": "Done![x](https://github.com/o/r)",
+    "in-a-table": "| a |\n|---|\n| [x](https://evil.example) www.evil.example |",
+    "nested-in-list": "- [x](https://evil.example)\n  > ![i](https://evil.example/i.png)",
+    "details-summary": "<details>\n<summary>@alice www.evil.example</summary>\n\nx\n</details>",
+}
 
 HOSTILE = (
     "## Summary\n"
@@ -26,8 +52,59 @@ HOSTILE = (
     "[Sign in to continue](https://evil.example/login) and [the PR](https://github.com/o/r/pull/1)\n"
     "Token for later: ghs_0123456789abcdefghijKLMNOPqrstuv.wxyz_0123\n"
     "Key: sk-ant-api03-abcdefghijklmnopqrstuvwxyz\n"
-    "```\n@in-code stays as code\n```\n"
+    "```\n@in-code stays as code\n```\n\n" + "\n\n".join(ATTACKS.values()) + "\n"
 )
+
+# What an agent legitimately writes: it must read the same after sanitising.
+BENIGN = """## Plan
+
+Fix the *checkout* bug in `app/cart.py` (see [the PR](https://github.com/o/r/pull/1) and #12).
+
+1. Edit `total()` so that **rounding** happens once
+2. Add a test for snake_case_name:
+   - the empty cart
+   - ~~a negative total~~ (impossible)
+
+- [ ] write the migration
+- [x] reproduce it
+
+> Note: the old code was wrong.
+
+| file | change |
+|:-----|------:|
+| `app/cart.py` | rounding |
+
+```python
+@pytest.mark.parametrize("x", [1, 2])
+def test_total(x): ...
+```
+
+---
+
+Costs $0.10 & takes 5 min. Done!
+See https://github.com/o/r/issues/3 and <https://github.com/o/r/pull/4>.
+"""
+
+
+@pytest.mark.parametrize("attack", ATTACKS.values(), ids=ATTACKS.keys())
+def test_agent_markdown_renders_no_outside_link_image_or_mention(attack):
+    text = markdown.agent_markdown(attack, ["github.com"])
+
+    assert_renders_harmless(text)
+
+
+def test_agent_markdown_keeps_legitimate_formatting():
+    text = markdown.agent_markdown(BENIGN, ["github.com"])
+
+    assert render(text) == render(BENIGN)
+    assert '<a href="https://github.com/o/r/pull/1">the PR</a>' in render(text)
+
+
+def test_an_address_shown_as_code_is_not_cut_into_a_bare_link():
+    text = markdown.agent_markdown("x " * 40 + "see https://evil.example/" + "a" * 80, [])
+
+    for limit in range(60, len(text)):
+        assert_renders_harmless(markdown.cut(text, limit, "_(cut)_"))
 
 
 @pytest.fixture
@@ -51,11 +128,7 @@ async def report(client, oidc, project, run, event):
 
 
 def assert_harmless(text: str, requester: str | None = None) -> None:
-    prose = re.sub(r"```.*?```", "", text, flags=re.S)
-    mentioned = set(re.findall(r"(?<![\w`])@([A-Za-z][\w/-]*)", prose))
-    assert mentioned <= ({requester} if requester else set())
-    assert "![" not in text and "<img" not in text
-    assert "](https://evil.example" not in text
+    assert_renders_harmless(text, mentions=(requester,) if requester else ())
     assert "ghs_0123456789" not in text and "sk-ant-api03" not in text
 
 

@@ -106,13 +106,46 @@ async def test_an_agent_cannot_report_someone_elses_pull_request(client, oidc, g
     assert (await runs.get(run.id)).pr_number == own["number"]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "{own}) ![p](https://evil.example/p.png) cc @admin",
+        "https://evil.example/octo-org/widgets/pull/{number}",
+        "https://github.com/someone/else/pull/{number}",
+        "https://github.com/octo-org/widgets/pull/{number}/../../../evil",
+    ],
+)
+async def test_an_agent_cannot_report_an_address_other_than_its_pull_requests(
+    client, oidc, github, repo, url
+):
+    run = await create_run(github, repo, state="running", workflow_run_id=880003)
+    own = github.add_pull(repo[1], f"{pull_requests.run_branch_prefix(run.id)}-fix")
+    token = oidc.token(
+        AUDIENCE, repository=repo[1]["full_name"], repository_id=repo[1]["id"], run_id=880003
+    )
+
+    refused = await client.post(
+        f"/api/runs/{run.id}/events",
+        json={
+            "type": "pr",
+            "number": own["number"],
+            "url": url.format(own=own["html_url"], number=own["number"]),
+        },
+        headers={"authorization": f"Bearer {token}"},
+    )
+
+    assert refused.status_code == 422 and "must be the address" in refused.json()["error"]
+    stored = await runs.get(run.id)
+    assert (stored.pr_number, stored.pr_url) == (None, None)
+
+
 async def test_a_pull_request_in_another_repository_from_a_runs_branch_claims_nothing(
     github, repo, issues, deliver
 ):
     # Another repository the App is installed on (a fork in the same network, say): a pull
     # request opened there from the run's own branch of the run's repository.
     installation, repository = repo
-    run = await create_run(github, repo, state="running", workflow_run_id=880003)
+    run = await create_run(github, repo, state="running", workflow_run_id=880004)
     other = github.add_repo(installation, "octo-org/widgets-mirror")
     theirs = [github.add_issue(other, f"other {n}", labels=["status/ready"]) for n in range(14)]
     target = next(i for i in theirs if i["number"] == run.issue_number)
