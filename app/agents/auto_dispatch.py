@@ -4,8 +4,9 @@ issue and mode — through the one run-starting service, and so the same spawn g
 
 Whoever added the label is the requester, and must have the permission the rule's mode needs as
 a command (`permissions:` in the config, else write): labels an issue form applies when a
-stranger opens an issue never start a run. An `implement` rule waits for an approved plan, and a
-`qa` rule for a pull request linked to the issue, as the commands do."""
+stranger opens an issue never start a run, and adding a label starts only the rules that name
+it. An `implement` rule waits for an approved plan, and a `qa` rule for a pull request linked to
+the issue, as the commands do."""
 
 from __future__ import annotations
 
@@ -36,10 +37,15 @@ async def on_labels(event: Event, rt: Runtime) -> int:
     if loaded.error or not loaded.config.auto_dispatch:
         return 0
     labels = {label["name"] for label in issue.get("labels") or []}
+    # On `labeled`, only the rules of the label just added: a writer adding another label to an
+    # issue does not start, under the writer's permission, a rule its author's labels matched.
+    added = (event.payload.get("label") or {}).get("name") if event.action == "labeled" else None
     repository_id = event.payload["repository"]["id"]
     started = 0
     for rule in loaded.config.auto_dispatch:
         if not set(rule.when.labels) <= labels:
+            continue
+        if event.action == "labeled" and added not in rule.when.labels:
             continue
         if await run_counts.started_by(
             repository_id, issue["number"], rule.mode, Trigger.AUTO_RULE

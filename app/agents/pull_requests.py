@@ -4,7 +4,7 @@ whose branch it comes from.
 A pull request's text is anyone's to write. Closing keywords count only from a branch of the
 repository itself or from an author with write permission (a fork's "fixes #1 … fixes #90" moves
 nothing), at most `MAX_FIXED_ISSUES` of them; a run's branch counts only in the run's own
-repository.
+repository, for a pull request opened in that repository.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def run_branch_prefix(run_id: int) -> str:
 
 
 def is_run_branch(run: runs.Run, head: dict[str, Any]) -> bool:
-    """Whether a pull request's head is `run`'s own branch in `run`'s repository."""
+    """Whether a pull request's head is `run`'s own branch in `run`'s repository. Whether the pull
+    request is opened in that repository too is `is_runs_pull`'s question."""
     match = _RUN_BRANCH.match(str(head.get("ref") or ""))
     head_repo = head.get("repo") or {}
     return (
@@ -46,6 +47,13 @@ def is_run_branch(run: runs.Run, head: dict[str, Any]) -> bool:
         and int(match.group(1)) == run.id
         and head_repo.get("id") == run.repository_id
     )
+
+
+def is_runs_pull(run: runs.Run, pull: dict[str, Any], repository_id: int | None) -> bool:
+    """Whether pull request `pull`, opened in repository `repository_id`, is `run`'s: from the
+    run's own branch and opened in the run's repository. Another repository of the same network
+    can open a pull request from that branch too; it claims neither the run nor its issue."""
+    return repository_id == run.repository_id and is_run_branch(run, pull.get("head") or {})
 
 
 async def fixed_issues(event: Event, rt: Runtime) -> tuple[set[int], runs.Run | None]:
@@ -59,7 +67,7 @@ async def fixed_issues(event: Event, rt: Runtime) -> tuple[set[int], runs.Run | 
     run = None
     if (match := _RUN_BRANCH.match(str(head.get("ref") or ""))) is not None:
         candidate = await runs.get(int(match.group(1)))
-        if candidate is not None and is_run_branch(candidate, head):
+        if candidate is not None and is_runs_pull(candidate, pull_request, repository_id):
             run = candidate
             numbers.add(run.issue_number)
     return numbers - {pull_request["number"]}, run

@@ -41,13 +41,14 @@ def _origin_run_id(head: dict[str, Any]) -> int | None:
 
 
 async def opened_by(pull: dict[str, Any]) -> Run | None:
-    """The Dispatch run whose branch the pull request comes from (in the run's repository)."""
-    head = pull.get("head") or {}
-    run_id = _origin_run_id(head)
+    """The Dispatch run whose branch the pull request comes from (in the run's repository, and
+    opened there)."""
+    run_id = _origin_run_id(pull.get("head") or {})
     if run_id is None:
         return None
     run = await runs.get(run_id)
-    return run if run is not None and pull_requests.is_run_branch(run, head) else None
+    base = ((pull.get("base") or {}).get("repo") or {}).get("id")
+    return run if run is not None and pull_requests.is_runs_pull(run, pull, base) else None
 
 
 def revisable(

@@ -88,6 +88,9 @@ class Result:
     # Why a refusal happened, when it is one a flood repeats (permission, rate limit): then a
     # person gets one reply for it at most, and 😕 on the rest.
     refused_for: str | None = None
+    # An answer a flood repeats that is not a refusal (help, status, similar asked by people
+    # below write permission): the same rule, one reply at most, then 😕 alone.
+    repeats: str | None = None
 
     @classmethod
     def refuse(cls, reason: str, *, refused_for: str | None = None) -> Result:

@@ -20,6 +20,7 @@ GitHub is down the job keeps trying (GITHUB_OUTAGE_RETRY_HOURS), and the command
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from datetime import timedelta
@@ -220,6 +221,8 @@ async def _settle(
 ) -> dict[str, Any] | None:
     """Store the outcome (and audit it) once; None if the command was settled already."""
     reaction = result.reaction if result.ok else "confused"
+    # The kind of answer a flood repeats, if it is one (stored as the command's `refused_for`).
+    repeated = result.refused_for or result.repeats
     body = None
     if result.reply:
         body = (
@@ -228,15 +231,15 @@ async def _settle(
             else f"{markdown.quoted_command(command.line)}\n\n@{comment.author} {result.reply}"
         )
     async with engine.transaction(), engine.connection() as connection:
-        if result.refused_for:
+        if repeated:
             # One person's commands settle one at a time here, so of a flood only the first
-            # refusal of a kind carries a reply; 😕 says the rest.
+            # answer of a kind carries a reply; 😕 says the rest.
             await connection.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))",
                 f"refusal:{comment.repository.lower()}:{comment.author.lower()}",
             )
-            if await _replied_recently(comment, result.refused_for, command_id):
-                body = None
+            if await _replied_recently(comment, repeated, command_id):
+                body, reaction = None, "confused"
         settled = await connection.fetchval(
             "UPDATE command SET state = $2, reply = $3, reaction = $4, refused_for = $5, "
             "finished_at = now() WHERE id = $1 AND state = 'pending' RETURNING id",
@@ -244,7 +247,7 @@ async def _settle(
             (CommandState.DONE if result.ok else CommandState.REFUSED).value,
             body,
             reaction,
-            result.refused_for,
+            repeated,
         )
         if settled is None:
             return None
@@ -264,8 +267,8 @@ async def _settle(
 
 
 async def _replied_recently(comment: GenericComment, refused_for: str, command_id: int) -> bool:
-    """Whether this person already got a reply for this kind of refusal in this repository
-    within the rate window."""
+    """Whether this person already got a reply for this kind of answer (a refusal, or help,
+    status and similar for people below write) in this repository within the rate window."""
     async with engine.connection() as connection:
         return bool(
             await connection.fetchval(
@@ -354,20 +357,30 @@ async def _run(
             "wait a few minutes and send it again.",
             refused_for="rate_limit",
         )
+    # What anyone may send, a flood of it included, is answered once per rate window to people
+    # below write: a paused repository, unknown verbs, the verbs that only tell (help, status,
+    # similar).
+    below_write = level < Permission.WRITE
     loaded = await repo_config.load(rt, comment.installation_id, comment.repository)
     if loaded.error:
         return Result.refuse(
             f"Commands are paused in this repository until `{repo_config.CONFIG_PATH}` is "
-            f"fixed:\n\n```\n{loaded.error}\n```"
+            f"fixed:\n\n```\n{loaded.error}\n```",
+            refused_for="config" if below_write else None,
         )
     verb = VERBS.get(command.verb)
     if verb is None:
+        unknown = "verb" if below_write else None
         if not command.verb:
-            return Result.refuse("That command has no verb. See `/dispatch help`.")
+            return Result.refuse(
+                "That command has no verb. See `/dispatch help`.", refused_for=unknown
+            )
         suggestion = VERBS.closest(command.verb)
         hint = f" Did you mean `/dispatch {suggestion}`?" if suggestion else ""
         shown = markdown.code_span(markdown.no_mentions(command.verb))
-        return Result.refuse(f"{shown} is not a Dispatch command.{hint} See `/dispatch help`.")
+        return Result.refuse(
+            f"{shown} is not a Dispatch command.{hint} See `/dispatch help`.", refused_for=unknown
+        )
     needed = loaded.config.permission_for(verb.name) or verb.permission
     if level < needed:
         return Result.refuse(
@@ -385,7 +398,10 @@ async def _run(
         verbs=VERBS,
         command_id=command_id,
     )
-    return await verb.handler(context)
+    result = await verb.handler(context)
+    if below_write and verb.permission <= Permission.READ and not result.refused_for:
+        result = dataclasses.replace(result, repeats=verb.name)
+    return result
 
 
 async def _answer(rt: Runtime, client: Any, comment: GenericComment, row: Any) -> None:

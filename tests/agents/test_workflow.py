@@ -191,6 +191,21 @@ def test_the_workflow_pins_this_reporter():
         assert "exit 1" in block
 
 
+def test_python_never_runs_what_the_checkout_or_the_environment_provides():
+    # `python3 -` or `python3 script` puts the cwd or the script's folder first on sys.path, and
+    # reads PYTHON* variables: with -I, a json.py in the checkout does not run next to a token.
+    calls = [
+        line
+        for block in run_blocks()
+        for line in block.splitlines()
+        if re.search(r"\bpython3?\b", line) and not line.lstrip().startswith("#")
+    ]
+    assert calls
+    for line in calls:
+        assert re.search(r"\bpython3 -I ", line), line
+    assert not any(re.search(r"\b(node|npx|python3? -c)\b", b) for b in run_blocks())
+
+
 def test_no_expression_is_ever_expanded_inside_shell_source():
     blocks = run_blocks()
     assert blocks

@@ -48,8 +48,9 @@ async def marked(stage, number: int, marker: str, says: str = "") -> str:
     return found
 
 
-async def implemented(stage) -> tuple[int, dict]:
-    """An issue implemented by Dispatch: its pull request, opened by the rehearsed workflow."""
+async def implemented(stage, *also: dict) -> tuple[int, dict]:
+    """An issue implemented by Dispatch: its pull request, opened by the rehearsed workflow (the
+    agent makes the fix, and the tool calls `also`)."""
     stage.github.add_file(
         REPOSITORY, ".github/dispatch.yml", "follow_ups:\n  on_changes_requested: true\n"
     )
@@ -72,6 +73,7 @@ async def implemented(stage) -> tuple[int, dict]:
         Agent.answering(
             "Counted coupons once.",
             edit("src/cart.py", "return sum(items)", "return sum(set(items))"),
+            *also,
         )
     )
     assert rehearsed.run.conclusion == "success", rehearsed.run.log
@@ -229,3 +231,38 @@ async def test_a_revision_that_touches_the_workflows_is_refused(stage):
     assert stage.git_server.refs(REPOSITORY) == refs_before
     done = await runs.get(run.id)
     assert done.state.value == "failed" and "protected paths" in done.summary
+
+
+async def test_a_module_an_earlier_agent_committed_never_runs_next_to_the_token(stage, tmp_path):
+    # The implement agent also writes a json.py at the repository's root: it is published with
+    # the fix. The revision checks out that head, and the publish job checks the pull request
+    # with Python, GH_TOKEN and the OIDC request token in its environment.
+    trap = tmp_path / "trap.log"
+    planted = (
+        "import os, sys\n"
+        f"with open({str(trap)!r}, 'a') as f:\n"
+        "    f.write(os.environ.get('GITHUB_JOB', '?') + ' ' + repr(sorted(os.environ.items())))\n"
+        "    f.write('\\n')\n"
+        # Then behave as json does, so nothing else shows that it ran.
+        "del sys.modules[__name__]\n"
+        "sys.path[:] = [p for p in sys.path if p not in ('', os.getcwd())]\n"
+        "import json as _json\n"
+        "sys.modules[__name__] = _json\n"
+    )
+    issue, pull = await implemented(stage, write("json.py", planted))
+    assert stage.git_server.show(REPOSITORY, pull["head"]["sha"], "json.py") == planted
+
+    await request_changes(stage, pull)
+    run = await stage.run_of(await stage.dispatched())
+    rehearsed = await stage.rehearse(Agent.answering(ANSWER, write("src/cart.py", REVISED)))
+
+    publish = rehearsed.run.jobs["publish"]
+    assert jobs(rehearsed) == {"prepare": "success", "agent": "success", "publish": "success"}
+    assert publish.step("Check the pull request").outcome == "success"
+    assert publish.github_token and publish.oidc_request_token
+    ran = trap.read_text() if trap.exists() else ""
+    jobs_it_ran_in = {line.split(" ", 1)[0] for line in ran.splitlines()}
+    assert "publish" not in jobs_it_ran_in, "the planted json.py ran next to the publish token"
+    assert publish.github_token not in ran and publish.oidc_request_token not in ran
+    done = await runs.get(run.id)
+    assert done.state.value == "succeeded" and done.pushed_sha

@@ -77,6 +77,34 @@ async def test_an_implement_rule_waits_for_an_approved_plan(github, repo, delive
     assert await refusals() == ["implementation waits for an approved plan"]
 
 
+async def test_a_writer_adding_an_unrelated_label_does_not_start_a_strangers_rule(
+    github, repo, deliver
+):
+    # A stranger opens an issue carrying a rule's labels: refused (see above). A writer then
+    # adds a label that is no rule's: that starts nothing under the writer's permission.
+    installation, repository = repo
+    project(github, repo)
+    github.set_permission(repository, "maria", "write")
+    issue = github.add_issue(
+        repository, "Please run", labels=["status/ready", "type/bug"], user="stranger"
+    )
+    payload = for_repo("issues/opened", installation, repository)
+    payload["issue"] = {**payload["issue"], **github.issue(repository, issue["number"])}
+    payload["sender"] = {**payload["sender"], "login": "stranger"}
+    await deliver("issues", payload)
+    github.add_label_to_issue(repository, issue["number"], "needs-info")
+
+    await deliver("issues", labeled(github, repo, issue, "needs-info", sender="maria"))
+
+    assert github.dispatches(repository) == []
+    # Adding one of the rule's own labels is the writer's decision to run it.
+    github.remove_label_from_issue(repository, issue["number"], "type/bug")
+    github.add_label_to_issue(repository, issue["number"], "type/bug")
+    await deliver("issues", labeled(github, repo, issue, "type/bug", sender="maria"))
+    [dispatched] = github.dispatches(repository)
+    assert dispatched["inputs"]["mode"] == "investigate"
+
+
 def _config_push(github, repo):
     installation, repository = repo
     payload = for_repo("push/payload", installation, repository)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.agents import runs
 from app.github import rest
 from app.issues.repo_config import parse, valid_ref
+from tests.commands.test_commands import comment_payload
+from tests.harness import AGENT_WORKFLOW
 
 
 @pytest.mark.parametrize(
@@ -45,3 +48,34 @@ async def test_a_hostile_workflow_name_stays_one_path_segment(rt, github, repo):
     [call] = github.calls_to("POST", r"/actions/workflows/")
     assert call.path.startswith(f"/repos/{repository['full_name']}/actions/workflows/..%2F")
     assert call.path.endswith("%2Fissues/dispatches")
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ("workflows: {default: '../../other-repo/actions/workflows/agent.yml'}", "workflow is a"),
+        ("workflows: {investigate: 'agent.yml?ref=evil#'}", "workflow is a"),
+        ("workflows: {ref: '../../../other-repo/git/refs/heads/main'}", "not a valid branch"),
+    ],
+)
+async def test_a_hostile_config_dispatches_nothing_anywhere_and_says_why(
+    github, repo, deliver, config, says
+):
+    installation, repository = repo
+    github.add_workflow(repository, "dispatch-agent.yml", AGENT_WORKFLOW)
+    other = github.add_repo(installation, "octo-org/other-repo")
+    github.add_workflow(other, "agent.yml", AGENT_WORKFLOW)
+    github.add_file(repository, ".github/dispatch.yml", config + "\n")
+    github.set_permission(repository, "alice", "write")
+    issue = github.add_issue(repository, "Crash on save", labels=["status/ready"])
+    payload, comment_id = comment_payload(github, repo, issue, "/dispatch investigate")
+
+    await deliver("issue_comment", payload)
+
+    assert github.dispatches(repository) == [] and github.dispatches(other) == []
+    assert github.calls_to("POST", r"/dispatches$") == []
+    assert await runs.for_issue(repository["full_name"], issue["number"]) == []
+    [reply] = github.bot_comments(repository, issue["number"])
+    assert "Commands are paused in this repository until `.github/dispatch.yml` is fixed" in reply
+    assert says in reply
+    assert "confused" in github.reactions(repository, comment_id)

@@ -137,3 +137,29 @@ async def test_an_agent_cannot_report_an_address_other_than_its_pull_requests(
     assert refused.status_code == 422 and "must be the address" in refused.json()["error"]
     stored = await runs.get(run.id)
     assert (stored.pr_number, stored.pr_url) == (None, None)
+
+
+async def test_a_pull_request_in_another_repository_from_a_runs_branch_claims_nothing(
+    github, repo, issues, deliver
+):
+    # Another repository the App is installed on (a fork in the same network, say): a pull
+    # request opened there from the run's own branch of the run's repository.
+    installation, repository = repo
+    run = await create_run(github, repo, state="running", workflow_run_id=880004)
+    other = github.add_repo(installation, "octo-org/widgets-mirror")
+    theirs = [github.add_issue(other, f"other {n}", labels=["status/ready"]) for n in range(14)]
+    target = next(i for i in theirs if i["number"] == run.issue_number)
+    payload = opened(
+        (installation, other), 504, "", head_ref=f"dispatch/run-{run.id}-x", author="mallory"
+    )
+    payload["pull_request"]["head"]["repo"] = {
+        "id": repository["id"],
+        "full_name": repository["full_name"],
+        "name": "widgets",
+    }
+
+    await deliver("pull_request", payload)
+
+    assert (await runs.get(run.id)).pr_number is None
+    assert github.label_names(other, target["number"]) == ["status/ready"]
+    assert "status/in-review" not in github.label_names(repository, run.issue_number)

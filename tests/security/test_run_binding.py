@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.agents import runs
-from tests.agents.loop import AUDIENCE
+from tests.agents.loop import AUDIENCE, create_run
 from tests.agents.test_lifecycle import start, workflow_run_payload
 from tests.harness import AGENT_WORKFLOW
 
@@ -78,3 +78,36 @@ async def test_a_token_from_another_workflow_cannot_bind_the_run(
 
     assert response.status_code == 403
     assert (await runs.get(unbound.id)).workflow_run_id is None
+
+
+@pytest.mark.parametrize("action", ["in_progress", "completed"])
+async def test_a_lookalike_does_not_bind_a_run_not_yet_dispatched(github, project, deliver, action):
+    # Everything about it looks like Dispatch's — the run's repository, a workflow_dispatch of
+    # the run's workflow, its title (someone ran the workflow by hand with run_id N) — but run N
+    # still waits in Dispatch's queue: nothing was dispatched for it yet.
+    queued = await create_run(github, project, state="queued", workflow_run_id=None)
+    assert queued.dispatch_sent_at is None
+
+    await deliver("workflow_run", imposter(project, queued, action=action))
+
+    after = await runs.get(queued.id)
+    assert after.workflow_run_id is None
+    assert after.state.value == "queued"
+    assert github.dispatches(project[1]) == []
+
+
+async def test_a_lookalike_does_not_rebind_or_fail_a_run_bound_to_githubs_id(
+    github, project, deliver
+):
+    # GitHub returned the workflow run's id at dispatch: that id is the run's, whatever else
+    # carries its title.
+    _, run = await start(github, project, deliver)
+    assert run.workflow_run_id is not None and run.state.value == "dispatched"
+
+    await deliver("workflow_run", imposter(project, run, action="in_progress"))
+    await deliver("workflow_run", imposter(project, run))
+
+    after = await runs.get(run.id)
+    assert after.workflow_run_id == run.workflow_run_id
+    assert after.state.value == "dispatched"
+    assert await runs.by_workflow_run(31337) is None

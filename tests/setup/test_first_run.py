@@ -79,11 +79,13 @@ def server_log() -> Iterator[ServerLog]:
 
 
 @contextlib.asynccontextmanager
-async def unconfigured(data_dir: Path, dsn: str, api_url: str) -> AsyncIterator[Server]:
+async def unconfigured(
+    data_dir: Path, dsn: str, api_url: str, dispatch_url: str = DISPATCH_URL
+) -> AsyncIterator[Server]:
     """Dispatch served in-process with no GitHub App configured at all."""
     settings = load_settings(
         dispatch_data_dir=data_dir,
-        dispatch_url=DISPATCH_URL,
+        dispatch_url=dispatch_url,
         dispatch_secret_key="k" * 32,
         github_api_url=api_url,
         github_web_url=GITHUB_WEB_URL,
@@ -335,6 +337,49 @@ async def test_setup_is_locked_until_the_setup_code_is_entered(server, github):
     assert wrong.status_code == 403
     assert "set-cookie" not in wrong.headers
     assert "manifest" not in _Page(wrong.text).inputs
+
+
+def session_cookie(response: httpx.Response) -> tuple[str, dict[str, str]]:
+    """The cookie the setup page sets: its name, and its attributes (lowercase; flags as "")."""
+    [header] = response.headers.get_list("set-cookie")
+    first, *attributes = [part.strip() for part in header.split(";")]
+    name = first.partition("=")[0]
+    found = {}
+    for attribute in attributes:
+        key, _, value = attribute.partition("=")
+        found[key.lower()] = value.lower()
+    return name, found
+
+
+async def test_the_setup_session_cookie_is_host_only_secure_and_out_of_scripts_reach(server):
+    response = await server.http.post(
+        "/setup", data={"code": setup_code.ensure(server.data_dir)}, follow_redirects=False
+    )
+
+    assert response.status_code == 303
+    name, attributes = session_cookie(response)
+    # `__Host-`: Secure, Path=/, no Domain, so no subdomain can set or read it.
+    assert name.startswith("__Host-")
+    assert "secure" in attributes and attributes.get("path") == "/"
+    assert "domain" not in attributes
+    assert "httponly" in attributes  # no script of any page reads it
+    assert attributes.get("samesite") == "lax"  # not sent on another site's POST
+
+
+async def test_over_plain_http_the_session_cookie_is_still_out_of_scripts_reach(
+    tmp_path, database, github
+):
+    # Browsers keep `__Host-` and Secure cookies only over https: a local http server sets a
+    # plain one, with the rest of the protections.
+    async with unconfigured(tmp_path, database, github.url, "http://localhost:8000") as server:
+        response = await server.http.post(
+            "/setup", data={"code": setup_code.ensure(server.data_dir)}, follow_redirects=False
+        )
+
+    assert response.status_code == 303
+    name, attributes = session_cookie(response)
+    assert name == "dispatch-setup" and "secure" not in attributes
+    assert "httponly" in attributes and attributes.get("samesite") == "lax"
 
 
 async def test_a_stranger_with_a_valid_state_but_not_the_session_is_refused(
