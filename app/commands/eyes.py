@@ -130,4 +130,4 @@ async def before_running(rt: Runtime, client: Any, comment: GenericComment) -> N
         if asyncio.get_running_loop().time() + pause > waited_until:
             return
         await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.25)
+        pause = min(pause * 2, 0.1)  # the reply goes soon after its 👀
