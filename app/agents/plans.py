@@ -13,7 +13,7 @@ from typing import Any
 
 from app.agents.runs import Run
 from app.db import engine
-from app.github import markdown, rest
+from app.github import addresses, markdown, rest
 from app.issues.labels import Plan as PlanLabel
 from app.runtime import Runtime
 
@@ -90,7 +90,7 @@ async def propose(rt: Runtime, run: Run, body: str) -> Plan:
             body,
             revision,
             run,
-            markdown.github_hosts(rt.settings.github_web_url),
+            addresses.github_hosts(rt.settings.github_web_url),
             full_plan_url(rt, run.id, revision),
         ),
         bot_login=await rt.github.bot_login(),

@@ -22,7 +22,7 @@ from githubkit import GitHub
 
 from app.agents import pull_requests, runs
 from app.agents.runs import Run, RunState
-from app.github import markdown, rest
+from app.github import addresses, markdown, rest
 from app.modes import Mode
 from app.runtime import Runtime
 
@@ -144,7 +144,7 @@ def verdict(report: str | None) -> str | None:
 
 
 def _summary(rt: Runtime, run: Run) -> str:
-    hosts = markdown.github_hosts(rt.settings.github_web_url)
+    hosts = addresses.github_hosts(rt.settings.github_web_url)
     text = markdown.agent_markdown(run.summary or "", hosts).strip()
     return markdown.cut(text, SUMMARY_MAX, "…") if text else "(no summary)"
 
@@ -171,7 +171,7 @@ def _conclusion(rt: Runtime, run: Run) -> tuple[str, dict[str, str]]:
         "summary": _summary(rt, run),
     }
     if run.report:
-        hosts = markdown.github_hosts(rt.settings.github_web_url)
+        hosts = addresses.github_hosts(rt.settings.github_web_url)
         body = markdown.agent_markdown(run.report, hosts)
         output["text"] = markdown.cut(
             body, CHECK_TEXT_MAX, "_The report is longer: see the issue._"

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.agents import qa, review_feedback, runs
 from app.agents.runs import Run, RunState
-from app.github import markdown, rest
+from app.github import addresses, markdown, rest
 from app.modes import Mode
 from app.runtime import Runtime
 
@@ -88,7 +88,7 @@ def _where(item: dict[str, Any]) -> str:
 
 def render(rt: Runtime, run: Run) -> str:
     report = run.report or ""
-    hosts = markdown.github_hosts(rt.settings.github_web_url)
+    hosts = addresses.github_hosts(rt.settings.github_web_url)
     url = full_report_url(rt, run.id)
     more = f"_The report is longer than GitHub shows; [read all of it]({url})._"
     body = markdown.cut(markdown.agent_markdown(report.strip(), hosts), MAX_REPORT_CHARS, more)

@@ -16,7 +16,7 @@ from litestar.exceptions import ServiceUnavailableException
 from app.agents import auth, brief, lifecycle, stream_tokens, viewer, workflow_files
 from app.agents.events import InvalidEvent, PullRequestOpened, parse_event, parse_log
 from app.agents.runs import Run
-from app.github import markdown
+from app.github import addresses
 from app.github import retry as github_retry
 from app.runtime import Runtime
 from app.stream import chunks
@@ -107,7 +107,7 @@ async def run_event(request: Request, rt: Runtime, run_id: int) -> Response[dict
 def _is_pull_address(rt: Runtime, run: Run, event: PullRequestOpened) -> bool:
     web = rt.settings.github_web_url.rstrip("/")
     expected = f"{web}/{run.repository}/pull/{event.number}".lower()
-    safe = markdown.safe_link(event.url, markdown.github_hosts(web))
+    safe = addresses.safe_link(event.url, addresses.github_hosts(web))
     return safe == event.url and safe.lower() == expected
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from app.agents import runs
 from app.agents.runs import Run, RunState, Trigger
-from app.github import markdown, rest
+from app.github import addresses, markdown, rest
 from app.installations import service as installations
 from app.runtime import Runtime
 from app.stream.links import viewer_url
@@ -91,18 +91,18 @@ def _render(rt: Runtime, run: Run, *, public: bool) -> str:
         link = viewer_url(rt, run.id, run.viewer_key, days=days)
         rows.append(("live output", f"[watch the stream]({link})"))
     # Links that Dispatch did not make itself: only to GitHub.
-    hosts = markdown.github_hosts(rt.settings.github_web_url)
-    if workflow_run_url := markdown.safe_link(run.workflow_run_url, hosts):
+    hosts = addresses.github_hosts(rt.settings.github_web_url)
+    if workflow_run_url := addresses.safe_link(run.workflow_run_url, hosts):
         rows.append(("workflow run", f"[GitHub Actions]({workflow_run_url})"))
     if run.pr_number:
-        pr_url = markdown.safe_link(run.pr_url, hosts)
+        pr_url = addresses.safe_link(run.pr_url, hosts)
         rows.append(
             ("pull request", f"[#{run.pr_number}]({pr_url})" if pr_url else f"#{run.pr_number}")
         )
     if run.target_pull:
         pull = run.target_pull
         sha = markdown.code_span(str(pull.get("head_sha") or "")[:12])
-        pull_url = markdown.safe_link(pull.get("url"), hosts)
+        pull_url = addresses.safe_link(pull.get("url"), hosts)
         shown = f"[#{int(pull['number'])}]({pull_url})" if pull_url else f"#{int(pull['number'])}"
         rows.append(
             ("checks" if run.mode.spec.checks_pull else "revises", f"pull request {shown} at {sha}")
@@ -121,12 +121,12 @@ def _render(rt: Runtime, run: Run, *, public: bool) -> str:
         RunState.DISPATCHED,
     ):
         reason = markdown.agent_markdown(
-            run.blocker_reason, markdown.github_hosts(rt.settings.github_web_url)
+            run.blocker_reason, addresses.github_hosts(rt.settings.github_web_url)
         )
         parts.append(f"**Blocked** ({run.blocker_category}): {reason}")
     if run.summary and run.state.finished:
         summary = markdown.agent_markdown(
-            run.summary, markdown.github_hosts(rt.settings.github_web_url)
+            run.summary, addresses.github_hosts(rt.settings.github_web_url)
         )
         parts.append(f"**Result** ({run.outcome}): {summary}")
     if run.issue_edited:

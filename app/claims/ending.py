@@ -15,7 +15,7 @@ from app.audit import log as audit
 from app.claims.follow_ups import PR_FOLLOW_UP
 from app.claims.records import Claim, ClaimState, Outcome
 from app.db import engine
-from app.github import markdown, rest
+from app.github import addresses, markdown, rest
 from app.issues import cache, state
 from app.issues.labels import Signal, Status
 from app.runtime import Runtime
@@ -99,7 +99,7 @@ async def end(
 
 
 def _blocked_comment(rt: Runtime, claim: Claim, reason: str) -> str:
-    text = markdown.agent_markdown(reason, markdown.github_hosts(rt.settings.github_web_url))
+    text = markdown.agent_markdown(reason, addresses.github_hosts(rt.settings.github_web_url))
     if claim.kind == PR_FOLLOW_UP:
         return (
             f"### 🚧 Blocked · `{claim.label}`\n\n"

@@ -12,7 +12,7 @@ from app.audit import log as audit
 from app.claims.ending import end, recache
 from app.claims.records import Claim, ClaimState, Outcome, get
 from app.db import engine
-from app.github import markdown
+from app.github import addresses
 from app.runtime import Runtime
 from app.tokens import service as tokens
 from app.tokens.guard import require_scope
@@ -105,7 +105,7 @@ async def release(
         raise invalid("reason", "a blocked release needs a `reason`: what a person must do")
     if pr_url is not None:
         # Kept as the link would be written (nothing in it can end a Markdown link).
-        pr_url = markdown.safe_link(pr_url, markdown.github_hosts(rt.settings.github_web_url))
+        pr_url = addresses.safe_link(pr_url, addresses.github_hosts(rt.settings.github_web_url))
         if pr_url is None:
             raise invalid(
                 "pr_url", "`pr_url` must be the https address of a pull request on GitHub"

@@ -12,11 +12,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable
-from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
+from app.github import addresses
 from app.logs import scrub_credentials
 
 # A zero-width joiner after `@` keeps the text readable and stops GitHub linking a mention.
@@ -73,45 +73,6 @@ def inline_text(text: str, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return _Writer([]).text(text, links=False, escape=_escape_all)
-
-
-def github_hosts(github_web_url: str) -> list[str]:
-    """Where links in what agents write may point: GitHub itself (and its Enterprise host)."""
-    return sorted({urlsplit(github_web_url).hostname or "github.com", "github.com"})
-
-
-# What may stay as it is in a link's path, query and fragment: nothing that ends a Markdown link
-# destination (whitespace, `()<>`), quotes, backslashes, backticks, pipes (table cells) or
-# brackets. Everything else is percent-encoded, which keeps a real address working.
-_URL_KEEP = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&*+,;=:@/?#%"
-)
-_NETLOC = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
-
-
-def safe_link(url: str | None, allowed_hosts: Iterable[str]) -> str | None:
-    """`url` if it is https on one of `allowed_hosts` (or a subdomain of one), else None; what
-    follows the host is percent-encoded where it could end `[label](url)` or `<url>`."""
-    if not url:
-        return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    host = (parts.hostname or "").lower()
-    if parts.scheme != "https" or not host or not _NETLOC.fullmatch(parts.netloc):
-        return None
-    if not any(host == a.lower() or host.endswith("." + a.lower()) for a in allowed_hosts):
-        return None
-    at = url.find(parts.netloc)
-    if at < 0:  # the host was written with characters urlsplit drops (a newline, a tab)
-        return None
-    rest = url[at + len(parts.netloc) :]
-    encoded = "".join(
-        c if c in _URL_KEEP else "".join(f"%{b:02X}" for b in c.encode()) for c in rest
-    )
-    return f"https://{parts.netloc}{encoded}"
 
 
 # The parser GitHub's renderer is closest to: CommonMark with GFM tables, strikethrough and
@@ -269,12 +230,12 @@ class _Writer:
         shown = _plain(node)
         if node.markup in ("autolink", "linkify"):
             # `<https://…>`, a bare URL: its text is its address.
-            safe = safe_link(href, self.hosts)
+            safe = addresses.safe_link(href, self.hosts)
             if safe and not in_link:
                 return f"<{safe}>"
             return _table_safe(code_span(shown), one_line)
         label = self.inline(node, one_line, one_line, in_link=True)
-        safe = safe_link(href, self.hosts)
+        safe = addresses.safe_link(href, self.hosts)
         if safe and not in_link:
             return f"[{label}]({safe})"
         return f"{label} ({_table_safe(code_span(href), one_line)})" if href else label
@@ -291,7 +252,7 @@ class _Writer:
             url = _trim_url(match.group(0))
             out.append(escape(text[at : match.start()]))
             target = f"https://{url}" if url.lower().startswith("www.") else url
-            safe = safe_link(target, self.hosts)
+            safe = addresses.safe_link(target, self.hosts)
             out.append(f"<{safe}>" if safe and links else code_span(url))
             at = match.start() + len(url)
         out.append(escape(text[at:]))

@@ -15,7 +15,7 @@ from typing import Any
 from litestar.exceptions import NotFoundException
 
 from app.audit import log as audit
-from app.github import markdown, rest
+from app.github import addresses, markdown, rest
 from app.installations import service as installations
 from app.issues import cache, state
 from app.issues.cache import CachedIssue
@@ -64,7 +64,7 @@ def _title(value: str) -> str:
 
 def _text(rt: Runtime, token: ApiToken, value: str, what: str) -> str:
     text = markdown.agent_markdown(
-        (value or "").strip(), markdown.github_hosts(rt.settings.github_web_url)
+        (value or "").strip(), addresses.github_hosts(rt.settings.github_web_url)
     )
     text = markdown.cut(text, MAX_BODY, "_(cut: the text was longer than GitHub allows)_")
     signature = f"_{what} through Dispatch by API token {markdown.code_span(token.name)}._"

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from app.audit import log as audit
 from app.db import engine
-from app.github import markdown, rest
+from app.github import addresses, markdown, rest
 from app.orchestrator import asking, grounding, missions, revisions, status, tool_calls
 from app.orchestrator import proposal as proposals
 from app.orchestrator.claude import Unavailable
@@ -118,7 +118,7 @@ async def take_proposal(rt: Runtime, scope: tool_calls.Scope, mission: Mission, 
             model=rt.settings.orchestrator_model,
             rounds=mission.rounds,
             cost_usd=mission.cost_usd,
-            allowed_hosts=markdown.github_hosts(rt.settings.github_web_url),
+            allowed_hosts=addresses.github_hosts(rt.settings.github_web_url),
             embeddings=rt.embeddings is not None,
         ),
     )

@@ -20,7 +20,7 @@ from githubkit.exception import RequestFailed
 from app.agents import spawn
 from app.agents.runs import NewRun, Trigger
 from app.db import engine
-from app.github import markdown, rest
+from app.github import addresses, rest
 from app.issues.labels import Signal, Status
 from app.modes import Mode
 from app.orchestrator import missions, progress, revisions, status
@@ -140,7 +140,7 @@ def _issue_body(
     item: dict[str, Any],
     numbers: dict[str, int],
 ) -> str:
-    hosts = markdown.github_hosts(rt.settings.github_web_url)
+    hosts = addresses.github_hosts(rt.settings.github_web_url)
     lines = [proposals.untrusted_markdown(item["body"], hosts), "", "---"]
     after = [f"#{numbers[key]}" for key in item["depends_on"] if key in numbers]
     if after:

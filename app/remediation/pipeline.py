@@ -17,7 +17,7 @@ from app.agents import gates, spawn, spawn_decisions, spawn_limits
 from app.agents.runs import NewRun, Trigger
 from app.db import engine
 from app.events import Event
-from app.github import markdown, rest
+from app.github import addresses, markdown, rest
 from app.installations import service as installations
 from app.issues import cache, repo_config
 from app.issues.labels import Kind, Status
@@ -230,7 +230,7 @@ def _link(name: str, url: str | None, hosts: list[str]) -> str | None:
     if not url:
         return None
     label = markdown.inline_text(name, 40)
-    safe = markdown.safe_link(url, hosts)
+    safe = addresses.safe_link(url, hosts)
     return f"[{label}]({safe})" if safe else f"{label}: {markdown.code_span(url[:300])}"
 
 

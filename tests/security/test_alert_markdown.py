@@ -11,7 +11,7 @@ import re
 import pytest
 
 from app.db import engine
-from app.github import markdown
+from app.github import addresses
 from app.remediation import alerts
 from tests.harness import drain
 from tests.remediation.conftest import TOKEN, installed, settings  # noqa: F401  (fixtures)
@@ -115,7 +115,7 @@ async def test_a_link_on_an_allowed_host_cannot_end_early_and_add_an_image_or_me
     ],
 )
 def test_safe_link_cannot_end_the_link_it_is_put_in(url):
-    safe = markdown.safe_link(url, ["github.com"])
+    safe = addresses.safe_link(url, ["github.com"])
 
     assert safe is not None and safe.startswith("https://github.com/o/r/pull/1")
     assert not set(safe) & set(" \n\t()<>\"'\\`|[]")
@@ -138,4 +138,4 @@ def test_safe_link_cannot_end_the_link_it_is_put_in(url):
     ],
 )
 def test_safe_link_refuses_other_hosts_and_schemes(url):
-    assert markdown.safe_link(url, ["github.com"]) is None
+    assert addresses.safe_link(url, ["github.com"]) is None
