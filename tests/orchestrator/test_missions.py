@@ -73,6 +73,16 @@ def script_happy_path(claude, project) -> None:
     claude.reply(tool_use("propose", propose_input(retries, docs)), usage=(5_000, 900))
 
 
+async def ask_and_propose(github, repo, claude, deliver, project) -> None:
+    """Alice asks on the mission issue; Claude proposes the usual two items at once."""
+    claude.reply(
+        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
+    )
+    await deliver(
+        "issue_comment", ask(github, repo, project["mission"]["number"], "resilient webhooks")
+    )
+
+
 async def test_ask_propose_approve_creates_and_dispatches(
     rt, github, repo, claude, deliver, project
 ):
@@ -409,10 +419,7 @@ async def test_the_requester_does_not_approve_their_own_mission(
 ):
     _, repository = repo
     number = project["mission"]["number"]
-    claude.reply(
-        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
-    )
-    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+    await ask_and_propose(github, repo, claude, deliver, project)
 
     await deliver("issue_comment", say(github, repo, number, "/dispatch approve", "alice"))
 
@@ -429,10 +436,7 @@ async def test_a_repository_may_let_the_requester_approve(
     _, repository = repo
     number = project["mission"]["number"]
     await configure(rt, github, repo, "plans:\n  allow_self_approval: true\n")
-    claude.reply(
-        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
-    )
-    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+    await ask_and_propose(github, repo, claude, deliver, project)
 
     await deliver("issue_comment", say(github, repo, number, "/dispatch approve", "alice"))
 
@@ -444,10 +448,7 @@ async def test_someone_with_read_permission_does_not_approve(
 ):
     _, repository = repo
     number = project["mission"]["number"]
-    claude.reply(
-        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
-    )
-    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+    await ask_and_propose(github, repo, claude, deliver, project)
 
     await deliver("issue_comment", say(github, repo, number, "/dispatch approve", "eve"))
 
@@ -466,10 +467,7 @@ async def test_a_retried_execution_creates_nothing_twice(
     without creating anything twice."""
     _, repository = repo
     number = project["mission"]["number"]
-    claude.reply(
-        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
-    )
-    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+    await ask_and_propose(github, repo, claude, deliver, project)
     revision = revision_in(proposal_comment(github, repository, number))
     github.fail_next(None, 422, method="PATCH", path=rf"^/repos/{REPO}/issues/{number}$")
 
@@ -506,10 +504,7 @@ async def test_every_gate_refusal_is_reported_per_item(rt, github, repo, claude,
     _, repository = repo
     number = project["mission"]["number"]
     await configure(rt, github, repo, "budgets:\n  daily_spawns: {investigate: 1}\n")
-    claude.reply(
-        tool_use("propose", propose_input(project["retries"]["number"], project["docs"]["number"]))
-    )
-    await deliver("issue_comment", ask(github, repo, number, "resilient webhooks"))
+    await ask_and_propose(github, repo, claude, deliver, project)
     revision = revision_in(proposal_comment(github, repository, number))
 
     await deliver(
