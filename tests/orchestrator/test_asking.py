@@ -4,15 +4,12 @@ opens the mission issue). And what `/dispatch ask` itself refuses."""
 
 from __future__ import annotations
 
-import pytest
-
 from app.audit import log as audit
 from app.db import engine
 from app.installations import service as installations
-from app.issues import onboarding, repo_config
+from app.issues import repo_config
 from app.orchestrator import missions
 from app.orchestrator.missions import MissionState, Source
-from tests.conftest import claude_settings, make_settings
 from tests.fakes.anthropic import tool_use
 from tests.harness import dispatch_cli, drain, settings_env
 from tests.orchestrator.missions import (
@@ -20,23 +17,10 @@ from tests.orchestrator.missions import (
     mission_comment,
     proposal_comment,
     propose_input,
-    seed_project,
 )
 from tests.webhooks import for_repo
 
 REPO = "octo-org/widgets"
-
-
-@pytest.fixture
-def settings(tmp_path, github, oidc, claude):
-    return make_settings(tmp_path, github, dispatch_oidc_issuer=oidc.url, **claude_settings(claude))
-
-
-@pytest.fixture
-async def project(rt, github, repo):
-    seeded = seed_project(github, repo)
-    await onboarding.onboard(rt, repo[0], REPO)
-    return seeded
 
 
 def labeled(github, repo, number: int, sender: str) -> dict:

@@ -11,7 +11,7 @@ import pytest
 
 from app.agents import runs, spawn_budgets
 from app.db import engine
-from app.issues import onboarding, repo_config
+from app.issues import repo_config
 from app.orchestrator import missions, progress, revisions
 from app.search import indexing
 from tests.conftest import claude_settings, make_settings
@@ -24,24 +24,10 @@ from tests.orchestrator.missions import (
     propose_input,
     revision_in,
     say,
-    seed_project,
 )
 from tests.webhooks import for_repo
 
 REPO = "octo-org/widgets"
-
-
-@pytest.fixture
-def settings(tmp_path, github, oidc, claude):
-    return make_settings(tmp_path, github, dispatch_oidc_issuer=oidc.url, **claude_settings(claude))
-
-
-@pytest.fixture
-async def project(rt, github, repo):
-    installation, repository = repo
-    seeded = seed_project(github, repo)
-    await onboarding.onboard(rt, installation, REPO)
-    return seeded
 
 
 CREATE_ISSUE = rf"^/repos/{REPO}/issues$"

@@ -10,7 +10,6 @@ import asyncio
 
 import pytest
 
-from app.issues import onboarding
 from app.orchestrator import missions
 from app.orchestrator.missions import MissionState
 from tests.conftest import claude_settings, make_settings
@@ -20,7 +19,6 @@ from tests.orchestrator.missions import (
     ask,
     mission_comment,
     propose_input,
-    seed_project,
 )
 
 REPO = "octo-org/widgets"
@@ -35,13 +33,6 @@ def overrides():
 def settings(tmp_path, github, oidc, claude, overrides):
     values = {**claude_settings(claude), "orchestrator_attempts": 3, **overrides}
     return make_settings(tmp_path, github, dispatch_oidc_issuer=oidc.url, **values)
-
-
-@pytest.fixture
-async def project(rt, github, repo):
-    seeded = seed_project(github, repo)
-    await onboarding.onboard(rt, repo[0], REPO)
-    return seeded
 
 
 def status_history(github, repository, number) -> list[str]:

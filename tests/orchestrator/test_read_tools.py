@@ -10,25 +10,12 @@ import re
 import pytest
 
 from app.agents import kill_switches, runs
-from app.issues import onboarding, repo_config
+from app.issues import repo_config
 from app.orchestrator import missions
-from tests.conftest import claude_settings, make_settings
 from tests.fakes.anthropic import tool_use
-from tests.orchestrator.missions import ask, mission_comment, propose_input, say, seed_project
+from tests.orchestrator.missions import ask, mission_comment, propose_input, say
 
 REPO = "octo-org/widgets"
-
-
-@pytest.fixture
-def settings(tmp_path, github, oidc, claude):
-    return make_settings(tmp_path, github, dispatch_oidc_issuer=oidc.url, **claude_settings(claude))
-
-
-@pytest.fixture
-async def project(rt, github, repo):
-    seeded = seed_project(github, repo)
-    await onboarding.onboard(rt, repo[0], REPO)
-    return seeded
 
 
 def fenced(result: str, label: str, nonce: str):
